@@ -1,0 +1,54 @@
+"""The Connector protocol: what the engine asks of every external system.
+
+Every method may raise the ``ConnectorError`` subclasses of ``syncd.errors``
+(never a vendor exception): ``TransientError`` and ``RateLimitedError`` when a retry
+may help (connectors retry those themselves with ``syncd.retry`` before giving up),
+``AuthError`` when credentials fail, ``LimitExceededError`` when the daily API limit
+is spent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Protocol
+
+from syncd.model import Change, Cursor, Outcome, Page, Record, RecordRef
+
+
+class Connector(Protocol):
+    """One external system (a marketing automation platform or a CRM)."""
+
+    system: str
+    """The system's name in configuration (``hubspot``, ``salesforce``)."""
+
+    def check(self) -> None:
+        """Authenticate and make one cheap call; raise if the system cannot be used."""
+
+    def kinds(self, obj: str) -> Sequence[str]:
+        """The native kinds holding a canonical object (``person`` -> ``Lead``, ``Contact``)."""
+
+    def changes(self, kind: str, cursor: Cursor) -> Iterator[Page]:
+        """Records of ``kind`` changed at or after ``cursor``, ascending, in full pages.
+
+        Deleted (archived) records come with ``deleted=True``. Each page carries the
+        cursor to store once the page is kept.
+        """
+
+    def fetch(self, refs: Sequence[RecordRef]) -> list[Record]:
+        """Read records by id, batched; unknown ids are left out of the answer."""
+
+    def apply(self, changes: Sequence[Change]) -> list[Outcome]:
+        """Write changes in batches of the system's maximum size; one outcome per change.
+
+        Creates are upserts on the partner-id field. A record the system refuses is an
+        outcome with ``ok=False`` and the system's own message; the rest still land.
+        """
+
+    def picklists(self) -> Mapping[str, frozenset[str]]:
+        """Allowed values of the native stage fields, by field name."""
+
+    def api_calls(self) -> Mapping[str, int]:
+        """API calls made so far, by endpoint label (for metrics and the benchmark)."""
+
+    def close(self) -> None:
+        """Release connections."""

@@ -1,0 +1,161 @@
+"""Frozen value types shared by the engine and the connectors.
+
+Connectors turn native objects into ``Record``s whose ``fields`` use canonical names
+(from ``fields.yaml``) with values normalised to text by ``normalize``; the stage is
+kept as the native values (``Record.stage``) and translated by the vocabulary.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Literal
+
+Value = str | None
+"""A canonical field value: text, or None for blank."""
+
+FieldType = Literal["string", "email", "number", "date"]
+
+
+def normalize(value: object, type_: FieldType = "string") -> Value:
+    """Turn a native value into its canonical text so that both systems compare equal.
+
+    Blank strings become None; numbers lose trailing zeros (``42.0`` -> ``"42"``);
+    dates keep their first ten characters (``YYYY-MM-DD``). Email keeps its case (it is
+    matched case-insensitively, never rewritten).
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    else:
+        text = str(value)
+    if text.strip() == "":
+        return None
+    if type_ == "number":
+        try:
+            number = Decimal(text.strip())
+        except InvalidOperation:
+            return text
+        if number == number.to_integral_value():
+            return str(number.quantize(Decimal(1)))
+        return format(number.normalize(), "f")
+    if type_ == "date":
+        return text.strip()[:10]
+    if type_ == "email":
+        return text.strip()
+    return text
+
+
+def email_key(email: Value) -> str | None:
+    """The case-insensitive matching key of an email address."""
+    return email.strip().lower() if email else None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordRef:
+    """Where a record lives: system name, native kind (``contacts``, ``Lead``) and id."""
+
+    system: str
+    kind: str
+    id: str
+
+    def __str__(self) -> str:
+        return f"{self.system}:{self.kind}:{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One native object as canonical fields, native stage values and change time."""
+
+    ref: RecordRef
+    fields: Mapping[str, Value]
+    modified_at: datetime
+    stage: Mapping[str, str] = field(default_factory=dict)
+    partner_id: str | None = None
+    """The other system's id as held in this record's partner-id field, if any."""
+    deleted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """An incremental scan position: a closed start instant and the ids seen at it.
+
+    A scan asks for ``modified >= since`` and skips ``tie_ids`` (already seen at exactly
+    ``since``), so that records sharing one timestamp across a page boundary are
+    neither lost nor read twice.
+    """
+
+    since: datetime | None = None
+    tie_ids: frozenset[str] = frozenset()
+
+    def advance(self, records: Sequence[Record]) -> Cursor:
+        """The cursor after having read ``records`` (in ascending modified order)."""
+        cursor = self
+        for record in records:
+            at = record.modified_at
+            if cursor.since is None or at > cursor.since:
+                cursor = Cursor(at, frozenset({record.ref.id}))
+            elif at == cursor.since:
+                cursor = Cursor(at, cursor.tie_ids | {record.ref.id})
+        return cursor
+
+    def dumps(self) -> str:
+        since = self.since.astimezone(UTC).isoformat() if self.since else None
+        return json.dumps({"since": since, "tie_ids": sorted(self.tie_ids)})
+
+    @classmethod
+    def loads(cls, text: str | None) -> Cursor:
+        if not text:
+            return cls()
+        raw = json.loads(text)
+        since = datetime.fromisoformat(raw["since"]) if raw.get("since") else None
+        return cls(since, frozenset(raw.get("tie_ids", ())))
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of an incremental scan and the cursor to store once it is kept."""
+
+    records: Sequence[Record]
+    cursor: Cursor
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One write to one record of the target system.
+
+    ``op="create"`` is an upsert keyed on the partner-id field (``partner_id``), so
+    that replaying it after a crash finds the record it already created.
+    ``fields`` maps canonical names to values (None clears the field); ``stage`` holds
+    native stage values to set. ``key`` is a deterministic id to find the outcome by.
+    """
+
+    op: Literal["create", "update"]
+    kind: str
+    key: str
+    id: str | None = None
+    fields: Mapping[str, Value] = field(default_factory=dict)
+    stage: Mapping[str, str] = field(default_factory=dict)
+    partner_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The result of one ``Change``: the record's id, or the system's own error."""
+
+    key: str
+    ok: bool
+    id: str | None = None
+    created: bool = False
+    error: str | None = None
+    code: str | None = None
+    stage: Mapping[str, str] = field(default_factory=dict)
+    """The native stage values the system holds after the write (verified)."""
+
+
+FieldMap = Mapping[str, Mapping[str, str]]
+"""Per native kind, canonical field name -> native field name."""
