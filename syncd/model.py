@@ -29,10 +29,7 @@ def normalize(value: object, type_: FieldType = "string") -> Value:
     """
     if value is None:
         return None
-    if isinstance(value, bool):
-        text = "true" if value else "false"
-    else:
-        text = str(value)
+    text = ("true" if value else "false") if isinstance(value, bool) else str(value)
     if text.strip() == "":
         return None
     if type_ == "number":

@@ -6,6 +6,7 @@ honoured as the minimum wait; everything else waits exponentially with jitter.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -49,14 +50,11 @@ def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
 
 def call_with_retry(policy: RetryPolicy, fn: Callable[[], T]) -> T:
     """Call ``fn``, retrying ``TransientError`` per ``policy``; re-raise the last error."""
-    kwargs = {}
-    if policy.sleep is not None:
-        kwargs["sleep"] = policy.sleep
     retrying = Retrying(
         retry=retry_if_exception_type(TransientError),
         stop=stop_after_attempt(policy.attempts),
         wait=_wait(policy),
         reraise=True,
-        **kwargs,
+        sleep=policy.sleep or time.sleep,
     )
     return retrying(fn)

@@ -1,0 +1,237 @@
+"""One sync cycle: read both systems into the inbox, reconcile, write in batches, commit.
+
+    pull:  cursor -> pages of changes -> inbox (+ cursor advance), one transaction a page
+    merge: inbox -> pairs (links, partner ids, email) -> plan_pair -> batch writes ->
+           one transaction a chunk: links, bases, stage history, journal, dead letters,
+           inbox rows removed
+
+A crash after the remote writes and before the commit leaves the inbox rows in place:
+the next cycle plans them again, and creates are upserts keyed on the partner id, so
+nothing is created twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from syncd.abc import Connector
+from syncd.model import Change, Outcome, Record
+from syncd.reconcile import MARKETING, LinkState, PairPlan, Rules, pair_group, plan_pair
+from syncd.state.commit import commit_chunk
+from syncd.state.store import Store, record_from_row
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class CycleReport:
+    """What one cycle did, for the CLI, the logs and the tests."""
+
+    cycle_id: str
+    dry_run: bool = False
+    read: Counter[str] = field(default_factory=Counter)
+    created: Counter[str] = field(default_factory=Counter)
+    updated: Counter[str] = field(default_factory=Counter)
+    rejected: Counter[str] = field(default_factory=Counter)
+    conflicts: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    duplicates: int = 0
+    plans: list[PairPlan] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "cycle_id": self.cycle_id,
+            "dry_run": self.dry_run,
+            "read": dict(self.read),
+            "created": dict(self.created),
+            "updated": dict(self.updated),
+            "rejected": dict(self.rejected),
+            "conflicts": self.conflicts,
+            "unchanged": self.unchanged,
+            "skipped": self.skipped,
+            "duplicates": self.duplicates,
+        }
+
+
+class CrashForTesting(RuntimeError):
+    """Raised by ``Engine.crash_before_commit`` to simulate a crash after the writes."""
+
+
+@dataclass
+class Engine:
+    """Runs cycles between one marketing system and one CRM over one store."""
+
+    store: Store
+    marketing: Connector
+    crm: Connector
+    rules: Rules
+    clock: Clock = utcnow
+    chunk: int = 200
+    crash_before_commit: bool = False
+
+    def run_once(self, obj: str = "person", *, dry_run: bool = False) -> CycleReport:
+        report = CycleReport(uuid.uuid4().hex[:12], dry_run)
+        self.pull(obj, report, dry_run=dry_run)
+        self.store.assign_pairs(obj, self.marketing.system, self.crm.system)
+        now = self.clock()
+        for groups in self.store.inbox_groups(obj, linked=True, now=now, size=self.chunk):
+            states = self.store.link_states([g[0].link_id for g in groups])
+            items = []
+            for rows in groups:
+                link = states.get(rows[0].link_id)
+                if link is None:  # the link went away since the rows were read
+                    link = LinkState(None, None, None)
+                m, c = self._sides(rows)
+                items.append((plan_pair(f"link:{rows[0].link_id}", link, m, c, self.rules), rows))
+            self._execute(obj, items, report, dry_run)
+        for groups in self.store.inbox_groups(obj, linked=False, now=now, size=self.chunk):
+            keys = [r.email_key for rows in groups for r in rows if r.email_key]
+            by_email = self.store.links_by_email(obj, sorted(set(keys)))
+            items = []
+            for rows in groups:
+                ms = [record_from_row(r) for r in rows if r.system == self.marketing.system]
+                cs = [record_from_row(r) for r in rows if r.system == self.crm.system]
+                email = next((r.email_key for r in rows if r.email_key), None)
+                pairs, duplicates = pair_group(ms, cs, by_email.get(email) if email else None)
+                for m, c in pairs:
+                    source = m or c
+                    assert source is not None
+                    link = LinkState(None, m.ref if m else None, c.ref if c else None)
+                    used = [r for r in rows if r.record_id in {x.ref.id for x in (m, c) if x}]
+                    items.append((plan_pair(f"new:{source.ref}", link, m, c, self.rules), used))
+                for record in duplicates:
+                    skip = PairPlan(
+                        f"dup:{record.ref}",
+                        LinkState(None, None, None),
+                        record if record.ref.system == self.marketing.system else None,
+                        record if record.ref.system == self.crm.system else None,
+                        skip="duplicate: its email already belongs to a linked person",
+                    )
+                    row = next(r for r in rows if r.record_id == record.ref.id)
+                    items.append((skip, [row]))
+            self._execute(obj, items, report, dry_run)
+        return report
+
+    def pull(self, obj: str, report: CycleReport, *, dry_run: bool = False) -> None:
+        for role, connector in ((MARKETING, self.marketing), ("crm", self.crm)):
+            for kind in connector.kinds(obj):
+                cursor = self.store.cursor(connector.system, kind)
+                for page in connector.changes(kind, cursor):
+                    self.store.stage(
+                        obj,
+                        role,
+                        connector.system,
+                        kind,
+                        page.records,
+                        None if dry_run else page.cursor,
+                    )
+                    report.read[connector.system] += len(page.records)
+
+    def _sides(self, rows: Sequence[Any]) -> tuple[Record | None, Record | None]:
+        m = c = None
+        for row in rows:
+            record = record_from_row(row)
+            if row.system == self.marketing.system:
+                m = record
+            else:
+                c = record
+        return m, c
+
+    def _execute(
+        self,
+        obj: str,
+        items: list[tuple[PairPlan, list[Any]]],
+        report: CycleReport,
+        dry_run: bool,
+    ) -> None:
+        plans = [plan for plan, _ in items]
+        report.plans.extend(plans) if dry_run else None
+        m_changes = [p.marketing_change for p in plans if p.marketing_change]
+        c_changes = [p.crm_change for p in plans if p.crm_change]
+        if dry_run:
+            _count(report, plans, {}, self.marketing.system, self.crm.system)
+            return
+        outcomes: dict[tuple[str, str], Outcome] = {}
+        for system, connector, changes in (
+            (self.crm.system, self.crm, c_changes),
+            (self.marketing.system, self.marketing, m_changes),
+        ):
+            if changes:
+                for outcome in connector.apply(changes):
+                    outcomes[(system, outcome.key)] = outcome
+        self._write_partner_ids(plans, outcomes)
+        _count(report, plans, outcomes, self.marketing.system, self.crm.system)
+        if self.crash_before_commit:
+            raise CrashForTesting("crash injected after the remote writes")
+        commit_chunk(
+            self.store,
+            obj,
+            report.cycle_id,
+            items,
+            outcomes,
+            self.marketing.system,
+            self.crm.system,
+            self.clock(),
+        )
+
+    def _write_partner_ids(
+        self, plans: list[PairPlan], outcomes: dict[tuple[str, str], Outcome]
+    ) -> None:
+        """Tell a record the id of the partner just created for it (one batch a side)."""
+        for created_in, other, get_ref in (
+            (self.crm, self.marketing, lambda p: p.link.marketing),
+            (self.marketing, self.crm, lambda p: p.link.crm),
+        ):
+            follow: list[Change] = []
+            for plan in plans:
+                change = plan.crm_change if created_in is self.crm else plan.marketing_change
+                outcome = outcomes.get((created_in.system, plan.key))
+                ref = get_ref(plan)
+                if change and change.op == "create" and outcome and outcome.ok and ref:
+                    follow.append(
+                        Change(
+                            "update", ref.kind, "partner:" + plan.key, ref.id, partner_id=outcome.id
+                        )
+                    )
+            if follow:
+                for outcome in other.apply(follow):
+                    outcomes[(other.system, outcome.key)] = outcome
+
+
+def _count(
+    report: CycleReport,
+    plans: list[PairPlan],
+    outcomes: dict[tuple[str, str], Outcome],
+    marketing: str,
+    crm: str,
+) -> None:
+    for plan in plans:
+        if plan.skip:
+            if plan.skip.startswith("duplicate"):
+                report.duplicates += 1
+            else:
+                report.skipped += 1
+            continue
+        report.conflicts += len(plan.conflicts)
+        if not plan.changes:
+            report.unchanged += 1
+        for system, change in ((marketing, plan.marketing_change), (crm, plan.crm_change)):
+            if change is None:
+                continue
+            outcome = outcomes.get((system, change.key))
+            if outcome is not None and not outcome.ok:
+                report.rejected[system] += 1
+            elif change.op == "create" and (outcome is None or outcome.created or outcome.ok):
+                report.created[system] += 1
+            else:
+                report.updated[system] += 1

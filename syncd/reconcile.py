@@ -1,0 +1,298 @@
+"""The three-way merge: pure functions from records, links and bases to a plan.
+
+No I/O and no clock. For one linked pair, each canonical field compares the two sides
+with the base (the value as last synced): a field changed on one side flows to the
+other; a field changed on both sides to different values is a conflict decided by the
+field's rule. A side's record that did not change this cycle stands at the base.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from syncd.model import Change, Record, RecordRef, Value
+from syncd.settings import FieldRule
+from syncd.vocabulary import Vocabulary
+
+MARKETING, CRM = "marketing", "crm"
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """Everything the merge needs to know about configuration."""
+
+    fields: Mapping[str, FieldRule]
+    stage_rule: FieldRule | None
+    vocabulary: Vocabulary | None
+    marketing: str
+    crm: str
+    marketing_create_kind: str
+    crm_create_kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class LinkState:
+    """A stored link and its base, as the merge sees it."""
+
+    id: int | None
+    marketing: RecordRef | None
+    crm: RecordRef | None
+    base: Mapping[str, Value] = field(default_factory=dict)
+    stage: str | None = None
+    tombstoned: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    from_stage: str | None
+    to_stage: str
+    at: datetime
+    source: RecordRef
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    field: str
+    rule: str
+    marketing: Value
+    crm: Value
+    winner: str
+
+
+@dataclass(frozen=True, slots=True)
+class PairPlan:
+    """What to write for one pair and what to store once the writes landed."""
+
+    key: str
+    link: LinkState
+    marketing: Record | None
+    crm: Record | None
+    marketing_change: Change | None = None
+    crm_change: Change | None = None
+    base: Mapping[str, Value] = field(default_factory=dict)
+    stage: str | None = None
+    transitions: tuple[Transition, ...] = ()
+    conflicts: tuple[Conflict, ...] = ()
+    notes: tuple[str, ...] = ()
+    skip: str | None = None
+    """Why nothing is written (tombstoned link, deleted record, duplicate)."""
+
+    @property
+    def changes(self) -> list[Change]:
+        return [c for c in (self.marketing_change, self.crm_change) if c is not None]
+
+
+def _flows(rule: FieldRule, to: str) -> bool:
+    return rule.direction == "both" or rule.direction == ("to_crm" if to == CRM else "to_marketing")
+
+
+def _needs_write(value: Value, held: Value, rule: FieldRule, to: str, creating: bool) -> bool:
+    """Whether the merged ``value`` must be written to the side holding ``held``."""
+    if not _flows(rule, to) or (value is None and (creating or not rule.blank_overwrites)):
+        return False
+    return creating or value != held
+
+
+def _side_value(record: Record | None, name: str, base: Mapping[str, Value]) -> tuple[Value, bool]:
+    """The side's value and whether it changed against the base."""
+    if record is None or name not in record.fields:
+        return base.get(name), False
+    value = record.fields[name]
+    return value, value != base.get(name)
+
+
+def _decide(
+    name: str,
+    rule: FieldRule,
+    base: Value,
+    m: tuple[Value, bool],
+    c: tuple[Value, bool],
+    m_at: datetime | None,
+    c_at: datetime | None,
+) -> tuple[Value, Conflict | None]:
+    (m_value, m_changed), (c_value, c_changed) = m, c
+    # A change flows only in the field's direction, and a blank only where allowed.
+    m_changed = m_changed and _flows(rule, CRM) and (m_value is not None or rule.blank_overwrites)
+    c_changed = (
+        c_changed and _flows(rule, MARKETING) and (c_value is not None or rule.blank_overwrites)
+    )
+    if m_changed and c_changed and m_value != c_value:
+        if rule.conflict == "crm_wins":
+            winner = CRM
+        elif rule.conflict == "marketing_wins":
+            winner = MARKETING
+        else:
+            winner = MARKETING if (m_at and c_at and m_at > c_at) else CRM
+        value = m_value if winner == MARKETING else c_value
+        return value, Conflict(name, rule.conflict, m_value, c_value, winner)
+    if m_changed:
+        return m_value, None
+    if c_changed:
+        return c_value, None
+    return base, None
+
+
+def _side_stage(
+    record: Record | None, system: str, rules: Rules, current: str | None
+) -> tuple[str | None, bool]:
+    if record is None or rules.vocabulary is None or not record.stage:
+        return current, False
+    stage = rules.vocabulary.to_canonical(system, record.stage, current)
+    return stage, stage is not None and stage != current
+
+
+def plan_pair(
+    key: str, link: LinkState, marketing: Record | None, crm: Record | None, rules: Rules
+) -> PairPlan:
+    """Merge one pair: the writes to each side and the new base."""
+    for record in (marketing, crm):
+        if record is not None and record.deleted:
+            return PairPlan(key, link, marketing, crm, skip=f"deleted in {record.ref.system}")
+    if link.tombstoned:
+        return PairPlan(key, link, marketing, crm, skip="link tombstoned")
+    base = dict(link.base)
+    m_at = marketing.modified_at if marketing else None
+    c_at = crm.modified_at if crm else None
+    merged: dict[str, Value] = {}
+    conflicts: list[Conflict] = []
+    to_marketing: dict[str, Value] = {}
+    to_crm: dict[str, Value] = {}
+    for name, rule in rules.fields.items():
+        m = _side_value(marketing, name, base)
+        c = _side_value(crm, name, base)
+        value, conflict = _decide(name, rule, base.get(name), m, c, m_at, c_at)
+        if conflict:
+            conflicts.append(conflict)
+        merged[name] = value
+        if _needs_write(value, m[0], rule, MARKETING, marketing is None and not link.marketing):
+            to_marketing[name] = value
+        if _needs_write(value, c[0], rule, CRM, crm is None and not link.crm):
+            to_crm[name] = value
+
+    stage, transitions, notes = _merge_stage(link, marketing, crm, rules)
+    m_stage: dict[str, str] = {}
+    c_stage: dict[str, str] = {}
+    if stage is not None and rules.vocabulary is not None and rules.stage_rule is not None:
+        m_now, _ = _side_stage(marketing, rules.marketing, rules, link.stage)
+        c_now, _ = _side_stage(crm, rules.crm, rules, link.stage)
+        if _flows(rules.stage_rule, MARKETING) and (link.marketing is None or m_now != stage):
+            m_stage = rules.vocabulary.to_native(rules.marketing, stage)
+        if _flows(rules.stage_rule, CRM) and (link.crm is None or c_now != stage):
+            c_stage = rules.vocabulary.to_native(rules.crm, stage)
+
+    m_change = c_change = None
+    m_ref = link.marketing or (marketing.ref if marketing else None)
+    c_ref = link.crm or (crm.ref if crm else None)
+    if m_ref is None and c_ref is not None:
+        m_change = Change(
+            "create",
+            rules.marketing_create_kind,
+            key,
+            None,
+            to_marketing,
+            m_stage,
+            partner_id=c_ref.id,
+        )
+    elif m_ref is not None and (to_marketing or m_stage or _partner_missing(marketing, c_ref)):
+        m_change = Change(
+            "update",
+            m_ref.kind,
+            key,
+            m_ref.id,
+            to_marketing,
+            m_stage,
+            partner_id=c_ref.id if c_ref else None,
+        )
+    if c_ref is None and m_ref is not None:
+        c_change = Change(
+            "create", rules.crm_create_kind, key, None, to_crm, c_stage, partner_id=m_ref.id
+        )
+    elif c_ref is not None and (to_crm or c_stage or _partner_missing(crm, m_ref)):
+        c_change = Change(
+            "update",
+            c_ref.kind,
+            key,
+            c_ref.id,
+            to_crm,
+            c_stage,
+            partner_id=m_ref.id if m_ref else None,
+        )
+    return PairPlan(
+        key,
+        link,
+        marketing,
+        crm,
+        m_change,
+        c_change,
+        merged,
+        stage,
+        tuple(transitions),
+        tuple(conflicts),
+        tuple(notes),
+    )
+
+
+def _partner_missing(record: Record | None, partner: RecordRef | None) -> bool:
+    """The record (read this cycle) does not yet hold its partner's id."""
+    return record is not None and partner is not None and record.partner_id != partner.id
+
+
+def _merge_stage(
+    link: LinkState, marketing: Record | None, crm: Record | None, rules: Rules
+) -> tuple[str | None, list[Transition], list[str]]:
+    current = link.stage
+    vocabulary, rule = rules.vocabulary, rules.stage_rule
+    if vocabulary is None or rule is None:
+        return current, [], []
+    m_stage, m_changed = _side_stage(marketing, rules.marketing, rules, current)
+    c_stage, c_changed = _side_stage(crm, rules.crm, rules, current)
+    if link.marketing is None and marketing is None:
+        m_changed = False
+    if link.crm is None and crm is None:
+        c_changed = False
+    m_changed = m_changed and _flows(rule, CRM)
+    c_changed = c_changed and _flows(rule, MARKETING)
+    notes: list[str] = []
+    candidates: list[tuple[str, Record]] = []
+    for stage, changed, record in ((m_stage, m_changed, marketing), (c_stage, c_changed, crm)):
+        if not changed or stage is None or record is None:
+            continue
+        if vocabulary.allows(current, stage):
+            candidates.append((stage, record))
+        else:
+            notes.append(f"backward move {current} -> {stage} from {record.ref} refused")
+    if not candidates:
+        return current, [], notes
+    if len(candidates) == 2 and candidates[0][0] != candidates[1][0]:
+        (ms, mr), (cs, cr) = candidates
+        if rule.conflict == "crm_wins":
+            chosen = candidates[1]
+        elif rule.conflict == "marketing_wins":
+            chosen = candidates[0]
+        else:
+            chosen = candidates[0] if mr.modified_at > cr.modified_at else candidates[1]
+        notes.append(f"stage conflict {ms} vs {cs}: {chosen[0]} by {rule.conflict}")
+    else:
+        chosen = candidates[-1] if len(candidates) == 2 else candidates[0]
+    stage, record = chosen
+    return stage, [Transition(current, stage, record.modified_at, record.ref)], notes
+
+
+def pair_group(
+    marketing: Sequence[Record], crm: Sequence[Record], linked: LinkState | None
+) -> tuple[list[tuple[Record | None, Record | None]], list[Record]]:
+    """Pair unlinked records that matched each other (partner id or email).
+
+    The oldest record of each side pairs; the others are duplicates, never created.
+    When a stored link already holds the email, every record is a duplicate of it,
+    unless the link lacks that side (then the record completes it).
+    """
+    ms = sorted(marketing, key=lambda r: (r.modified_at, r.ref.id))
+    cs = sorted(crm, key=lambda r: (r.modified_at, r.ref.id))
+    if linked is not None:
+        return [], [*ms, *cs]
+    first_m = ms[0] if ms else None
+    first_c = cs[0] if cs else None
+    return [(first_m, first_c)], [*ms[1:], *cs[1:]]

@@ -1,0 +1,370 @@
+"""The state store: SQLite by default, PostgreSQL in production, migrated by Alembic on open."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, delete, event, func, select, update
+from sqlalchemy.exc import OperationalError
+
+from syncd.errors import StoreError
+from syncd.model import Cursor, Record, RecordRef, email_key
+from syncd.reconcile import LinkState
+from syncd.state.tables import bases, cursors, dead_letters, inbox, journal, links, stage_history
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+T = TypeVar("T")
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; every time in syncd is UTC-aware."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def record_payload(record: Record) -> str:
+    return json.dumps(
+        {
+            "fields": dict(record.fields),
+            "stage": dict(record.stage),
+            "deleted": record.deleted,
+            "modified_at": record.modified_at.isoformat(),
+        }
+    )
+
+
+def record_from_row(row: Any) -> Record:
+    payload = json.loads(row.payload)
+    return Record(
+        ref=RecordRef(row.system, row.kind, row.record_id),
+        fields=payload["fields"],
+        modified_at=datetime.fromisoformat(payload["modified_at"]),
+        stage=payload["stage"],
+        partner_id=row.partner_id,
+        deleted=payload["deleted"],
+    )
+
+
+class Store:
+    """One state store; ``open`` migrates it to the newest schema."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        kwargs: dict[str, Any] = {}
+        if url.startswith("sqlite"):
+            kwargs["connect_args"] = {"timeout": 30}
+        engine = create_engine(url, **kwargs)
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _sqlite_pragmas)
+        store = cls(engine)
+        store.migrate()
+        return store
+
+    def migrate(self) -> None:
+        config = AlembicConfig()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        try:
+            with self.engine.begin() as connection:
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+        except OperationalError as error:
+            raise StoreError(f"cannot open the state store: {error.orig}") from error
+
+    def schema_version(self) -> tuple[str | None, str | None]:
+        """(current, newest) Alembic revisions."""
+        config = AlembicConfig()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        newest = ScriptDirectory.from_config(config).get_current_head()
+        with self.engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+        return current, newest
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- cursors ------------------------------------------------------------------
+
+    def cursor(self, system: str, kind: str) -> Cursor:
+        with self.engine.connect() as connection:
+            value = connection.scalar(
+                select(cursors.c.value).where(cursors.c.system == system, cursors.c.kind == kind)
+            )
+        return Cursor.loads(value)
+
+    @staticmethod
+    def save_cursor(connection: Connection, system: str, kind: str, cursor: Cursor) -> None:
+        now = datetime.now(UTC)
+        values = {"value": cursor.dumps(), "updated_at": now}
+        done = connection.execute(
+            update(cursors).where(cursors.c.system == system, cursors.c.kind == kind), values
+        )
+        if done.rowcount == 0:
+            connection.execute(cursors.insert(), {"system": system, "kind": kind, **values})
+
+    # -- the inbox ---------------------------------------------------------------
+
+    def stage(
+        self,
+        obj: str,
+        role: str,
+        system: str,
+        kind: str,
+        records: Sequence[Record],
+        cursor: Cursor | None,
+    ) -> None:
+        """Keep one page of read records and advance the cursor, in one transaction.
+
+        ``cursor`` None keeps the cursor where it is (a dry run).
+        """
+        id_column = links.c.marketing_id if role == "marketing" else links.c.crm_id
+        ids = [r.ref.id for r in records]
+        with self.engine.begin() as connection:
+            linked: dict[str, int] = {}
+            for chunk in _chunks(ids, 500):
+                rows = connection.execute(
+                    select(id_column, links.c.id).where(links.c.object == obj, id_column.in_(chunk))
+                )
+                linked.update({row[0]: row[1] for row in rows})
+            for chunk in _chunks(ids, 500):
+                connection.execute(
+                    delete(inbox).where(
+                        inbox.c.system == system,
+                        inbox.c.kind == kind,
+                        inbox.c.record_id.in_(chunk),
+                    )
+                )
+            if records:
+                connection.execute(
+                    inbox.insert(),
+                    [
+                        {
+                            "object": obj,
+                            "system": r.ref.system,
+                            "kind": r.ref.kind,
+                            "record_id": r.ref.id,
+                            "link_id": linked.get(r.ref.id),
+                            "email_key": email_key(r.fields.get("email")),
+                            "partner_id": r.partner_id,
+                            "modified_at": r.modified_at,
+                            "payload": record_payload(r),
+                            "attempts": 0,
+                        }
+                        for r in records
+                    ],
+                )
+            if cursor is not None:
+                self.save_cursor(connection, system, kind, cursor)
+
+    def assign_pairs(self, obj: str, marketing: str, crm: str) -> None:
+        """Give unlinked inbox rows a pair key: partner id first, then email, else alone."""
+        with self.engine.begin() as connection:
+            unpaired = (inbox.c.object == obj) & inbox.c.link_id.is_(None)
+            connection.execute(update(inbox).where(unpaired).values(pair_key=None))
+            crm_row = inbox.alias("crm_row")
+            # A marketing record naming a CRM id, and the CRM record it names.
+            connection.execute(
+                update(inbox)
+                .where(unpaired, inbox.c.system == marketing, inbox.c.partner_id.is_not(None))
+                .values(pair_key="p:" + inbox.c.partner_id)
+            )
+            connection.execute(
+                update(inbox)
+                .where(
+                    unpaired,
+                    inbox.c.system == crm,
+                    select(crm_row.c.id)
+                    .where(
+                        crm_row.c.object == obj,
+                        crm_row.c.system == marketing,
+                        crm_row.c.partner_id == inbox.c.record_id,
+                    )
+                    .exists(),
+                )
+                .values(pair_key="p:" + inbox.c.record_id)
+            )
+            # A CRM record naming a marketing id.
+            connection.execute(
+                update(inbox)
+                .where(
+                    unpaired,
+                    inbox.c.pair_key.is_(None),
+                    inbox.c.system == crm,
+                    inbox.c.partner_id.is_not(None),
+                )
+                .values(pair_key="q:" + inbox.c.partner_id)
+            )
+            connection.execute(
+                update(inbox)
+                .where(
+                    unpaired,
+                    inbox.c.pair_key.is_(None),
+                    inbox.c.system == marketing,
+                    select(crm_row.c.id)
+                    .where(
+                        crm_row.c.object == obj,
+                        crm_row.c.system == crm,
+                        crm_row.c.partner_id == inbox.c.record_id,
+                    )
+                    .exists(),
+                )
+                .values(pair_key="q:" + inbox.c.record_id)
+            )
+            connection.execute(
+                update(inbox)
+                .where(unpaired, inbox.c.pair_key.is_(None), inbox.c.email_key.is_not(None))
+                .values(pair_key="e:" + inbox.c.email_key)
+            )
+            connection.execute(
+                update(inbox)
+                .where(unpaired, inbox.c.pair_key.is_(None))
+                .values(pair_key="r:" + inbox.c.system + ":" + inbox.c.record_id)
+            )
+
+    def inbox_groups(
+        self, obj: str, *, linked: bool, now: datetime, size: int
+    ) -> Iterator[list[list[Any]]]:
+        """Due inbox rows in chunks of about ``size`` groups (by link, or by pair key)."""
+        key = inbox.c.link_id if linked else inbox.c.pair_key
+        due = (
+            (inbox.c.object == obj)
+            & (inbox.c.link_id.is_not(None) if linked else inbox.c.link_id.is_(None))
+            & ((inbox.c.not_before.is_(None)) | (inbox.c.not_before <= now))
+        )
+        after: Any = None
+        while True:
+            with self.engine.connect() as connection:
+                query = select(key).where(due).group_by(key).order_by(key).limit(size)
+                if after is not None:
+                    query = query.where(key > after)
+                keys = list(connection.scalars(query))
+                if not keys:
+                    return
+                rows = connection.execute(
+                    select(inbox).where(due, key.in_(keys)).order_by(key, inbox.c.id)
+                ).all()
+            groups: dict[Any, list[Any]] = {}
+            for row in rows:
+                groups.setdefault(row.link_id if linked else row.pair_key, []).append(row)
+            yield list(groups.values())
+            after = keys[-1]
+
+    # -- links ----------------------------------------------------------------------
+
+    def link_states(self, link_ids: Sequence[int]) -> dict[int, LinkState]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(links, bases.c.fields, bases.c.stage)
+                .select_from(links.outerjoin(bases, bases.c.link_id == links.c.id))
+                .where(links.c.id.in_(list(link_ids)))
+            ).all()
+        return {row.id: _link_state(row) for row in rows}
+
+    def links_by_email(self, obj: str, keys: Sequence[str]) -> dict[str, LinkState]:
+        if not keys:
+            return {}
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(links, bases.c.fields, bases.c.stage)
+                .select_from(links.outerjoin(bases, bases.c.link_id == links.c.id))
+                .where(links.c.object == obj, links.c.email_key.in_(list(keys)))
+            ).all()
+        return {row.email_key: _link_state(row) for row in rows}
+
+    def find_link(self, obj: str, system_role: str, record_id: str) -> LinkState | None:
+        column = links.c.marketing_id if system_role == "marketing" else links.c.crm_id
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(links, bases.c.fields, bases.c.stage)
+                .select_from(links.outerjoin(bases, bases.c.link_id == links.c.id))
+                .where(links.c.object == obj, column == record_id)
+            ).first()
+        return _link_state(row) if row else None
+
+    # -- reading for status and tests -------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        with self.engine.connect() as connection:
+            result = {}
+            for name, table, where in (
+                ("links", links, links.c.tombstoned_at.is_(None)),
+                ("tombstoned", links, links.c.tombstoned_at.is_not(None)),
+                ("inbox", inbox, None),
+                ("dead_letters", dead_letters, dead_letters.c.resolved_at.is_(None)),
+                ("journal", journal, None),
+                ("stage_history", stage_history, None),
+            ):
+                query = select(func.count()).select_from(table)
+                if where is not None:
+                    query = query.where(where)
+                result[name] = int(connection.scalar(query) or 0)
+        return result
+
+    def cursors(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(cursors).order_by(cursors.c.system, cursors.c.kind))
+            return [
+                {
+                    "system": r.system,
+                    "kind": r.kind,
+                    "since": Cursor.loads(r.value).since,
+                    "updated_at": aware(r.updated_at),
+                }
+                for r in rows
+            ]
+
+    def dead_letters(self, *, open_only: bool = True) -> list[dict[str, Any]]:
+        query = select(dead_letters).order_by(dead_letters.c.id)
+        if open_only:
+            query = query.where(dead_letters.c.resolved_at.is_(None))
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+    def stage_history(self, link_id: int | None = None) -> list[dict[str, Any]]:
+        query = select(stage_history).order_by(stage_history.c.id)
+        if link_id is not None:
+            query = query.where(stage_history.c.link_id == link_id)
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+    def journal(self, link_id: int | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        query = select(journal).order_by(journal.c.id.desc()).limit(limit)
+        if link_id is not None:
+            query = query.where(journal.c.link_id == link_id)
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def _link_state(row: Any) -> LinkState:
+    return LinkState(
+        id=row.id,
+        marketing=RecordRef("", row.marketing_kind, row.marketing_id) if row.marketing_id else None,
+        crm=RecordRef("", row.crm_kind, row.crm_id) if row.crm_id else None,
+        base=json.loads(row.fields) if row.fields else {},
+        stage=row.stage,
+        tombstoned=row.tombstoned_at is not None,
+    )
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

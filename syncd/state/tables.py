@@ -1,0 +1,125 @@
+"""The state store's tables (SQLAlchemy Core). Alembic migrations create them."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+links = Table(
+    "links",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("object", String(32), nullable=False),
+    Column("marketing_kind", String(64)),
+    Column("marketing_id", String(64)),
+    Column("crm_kind", String(64)),
+    Column("crm_id", String(64)),
+    Column("email_key", String(320)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("tombstoned_at", DateTime(timezone=True)),
+    Column("tombstone_reason", Text),
+    UniqueConstraint("object", "marketing_id", name="uq_links_marketing"),
+    UniqueConstraint("object", "crm_id", name="uq_links_crm"),
+    Index("ix_links_email", "object", "email_key"),
+)
+
+bases = Table(
+    "bases",
+    metadata,
+    Column("link_id", Integer, ForeignKey("links.id", ondelete="CASCADE"), primary_key=True),
+    Column("fields", Text, nullable=False),
+    Column("stage", String(64)),
+    Column("synced_at", DateTime(timezone=True), nullable=False),
+)
+
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("system", String(64), primary_key=True),
+    Column("kind", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("object", String(32), nullable=False),
+    Column("system", String(64), nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("record_id", String(64), nullable=False),
+    Column("link_id", Integer),
+    Column("email_key", String(320)),
+    Column("partner_id", String(64)),
+    Column("pair_key", String(400)),
+    Column("modified_at", DateTime(timezone=True), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("not_before", DateTime(timezone=True)),
+    UniqueConstraint("system", "kind", "record_id", name="uq_inbox_record"),
+    Index("ix_inbox_link", "link_id"),
+    Index("ix_inbox_pair", "pair_key"),
+)
+"""Records read from a system and not yet reconciled: the durable queue between reads
+and writes (and the retry queue of dead-lettered records)."""
+
+journal = Table(
+    "journal",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("cycle_id", String(64), nullable=False),
+    Column("link_id", Integer),
+    Column("system", String(64)),
+    Column("record_id", String(64)),
+    Column("action", String(32), nullable=False),
+    Column("detail", Text, nullable=False),
+    Index("ix_journal_link", "link_id"),
+)
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("object", String(32), nullable=False),
+    Column("system", String(64), nullable=False),
+    Column("source", String(200), nullable=False),
+    Column("target_id", String(64)),
+    Column("change", Text, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("code", String(100)),
+    Column("attempts", Integer, nullable=False),
+    Column("first_at", DateTime(timezone=True), nullable=False),
+    Column("last_at", DateTime(timezone=True), nullable=False),
+    Column("resolved_at", DateTime(timezone=True)),
+    UniqueConstraint("system", "source", name="uq_dead_letter_source"),
+)
+
+stage_history = Table(
+    "stage_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("link_id", Integer, nullable=False),
+    Column("object", String(32), nullable=False),
+    Column("from_stage", String(64)),
+    Column("to_stage", String(64), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("source_system", String(64), nullable=False),
+    Column("source_record", String(200), nullable=False),
+    UniqueConstraint("link_id", "to_stage", "at", name="uq_stage_transition"),
+    Index("ix_stage_history_link", "link_id"),
+)

@@ -1,0 +1,101 @@
+"""The shared stage vocabulary: translate native stage values to canonical stages and back.
+
+Stages are listed in funnel order. A stage marked ``recycle`` stands outside that order:
+any stage may move into it and out of it (a recycled lead is re-qualified later); every
+other move goes forward only.
+
+Reading native values: a stage matches when its first native field matches and none of
+its other fields contradicts the record; the stage matching most fields wins, the later
+one on a tie. The current stage is kept when it still matches fully and nothing matches
+better: several stages may share one native value (HubSpot's ``subscriber`` and ``lead``
+are both "Open - Not Contacted" in Salesforce), and that must not read as a move.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from syncd.settings import StageDef
+
+
+class Vocabulary:
+    """The ordered stages of one object."""
+
+    def __init__(self, stages: Sequence[StageDef]) -> None:
+        self.stages = tuple(stages)
+        self._by_name = {s.name: s for s in self.stages}
+        linear = [s.name for s in self.stages if not s.recycle]
+        self._rank = {name: i for i, name in enumerate(linear)}
+
+    @property
+    def names(self) -> list[str]:
+        return [s.name for s in self.stages]
+
+    def is_recycle(self, name: str) -> bool:
+        return self._by_name[name].recycle
+
+    def rank(self, name: str) -> int | None:
+        """Position in the funnel; None for recycle stages."""
+        return self._rank.get(name)
+
+    def allows(self, current: str | None, target: str) -> bool:
+        """Forward-only, except into and out of a recycle stage."""
+        if current is None or current == target or current not in self._by_name:
+            return True
+        if self.is_recycle(target) or self.is_recycle(current):
+            return True
+        return (self._rank[target]) >= self._rank[current]
+
+    def fields(self, system: str) -> list[str]:
+        names: list[str] = []
+        for stage in self.stages:
+            names.extend(k for k in stage.values.get(system, {}) if k not in names)
+        return names
+
+    def to_native(self, system: str, name: str) -> dict[str, str]:
+        """The native values for ``name``; the system's other stage fields cleared ("")."""
+        native = self._by_name[name].values.get(system, {})
+        return {f: native.get(f, "") for f in self.fields(system)}
+
+    def _score(self, system: str, name: str, native: Mapping[str, str]) -> int:
+        wanted = self._by_name[name].values.get(system, {})
+        if not wanted:
+            return 0
+        first = next(iter(wanted))
+        if native.get(first) != wanted[first]:
+            return 0
+        score = 0
+        for field, value in wanted.items():
+            held = native.get(field)
+            if held and held != value:
+                return 0
+            score += held == value
+        return score
+
+    def to_canonical(
+        self, system: str, native: Mapping[str, str], current: str | None = None
+    ) -> str | None:
+        """The canonical stage that ``native`` values mean, given the current stage."""
+        best, best_score = None, 0
+        for stage in self.stages:
+            score = self._score(system, stage.name, native)
+            if score and score >= best_score:
+                best, best_score = stage.name, score
+        if current in self._by_name and best is not None:
+            wanted = self._by_name[current].values.get(system, {})
+            current_score = self._score(system, current, native)
+            if wanted and current_score == len(wanted) and current_score >= best_score:
+                return current
+        return best
+
+    def check_picklists(
+        self, system: str, picklists: Mapping[str, frozenset[str]]
+    ) -> list[tuple[str, str, str]]:
+        """(stage, field, value) triples whose value the live system does not offer."""
+        missing = []
+        for stage in self.stages:
+            for field, value in stage.values.get(system, {}).items():
+                allowed = picklists.get(field)
+                if allowed is not None and value not in allowed:
+                    missing.append((stage.name, field, value))
+        return missing

@@ -1,0 +1,86 @@
+"""YAML loading that remembers where every key stands, for errors that name file:line:key."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from syncd.errors import ConfigProblem
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class YamlDocument:
+    """A parsed YAML file: its plain data and a way to find the line of any path."""
+
+    def __init__(self, path: Path, root: Any) -> None:
+        self.path = path
+        self.root = root
+
+    def line_of(self, loc: Sequence[str | int]) -> int | None:
+        """1-based line of the deepest node on ``loc`` that exists in the file."""
+        node, line = self.root, 1
+        for part in loc:
+            if isinstance(node, CommentedMap) and part in node:
+                line = node.lc.key(part)[0] + 1
+                node = node[part]
+            elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
+                line = node.lc.item(part)[0] + 1
+                node = node[part]
+            else:
+                break
+        return line
+
+    def problem(self, loc: Sequence[str | int], message: str) -> ConfigProblem:
+        key = ".".join(str(p) for p in loc) or "(top)"
+        return ConfigProblem(str(self.path), self.line_of(loc), key, message)
+
+
+def load_yaml(path: Path) -> tuple[YamlDocument | None, list[ConfigProblem]]:
+    """Parse ``path``; on failure return the syntax problem with its line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        return None, [ConfigProblem(str(path), None, "(file)", f"cannot read: {error.strerror}")]
+    try:
+        root = YAML(typ="rt").load(text)
+    except MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark is not None else None
+        message = " ".join(str(x) for x in (error.context, error.problem) if x)
+        return None, [ConfigProblem(str(path), line, "(syntax)", message or str(error))]
+    if root is None:
+        root = CommentedMap()
+    return YamlDocument(path, root), []
+
+
+def plain(node: Any) -> Any:
+    """ruamel's round-trip nodes as plain dicts, lists and scalars."""
+    if isinstance(node, dict):
+        return {str(k): plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [plain(v) for v in node]
+    return node
+
+
+def validate(
+    doc: YamlDocument, model: type[M], loc: Sequence[str | int] = ()
+) -> tuple[M | None, list[ConfigProblem]]:
+    """Validate the node at ``loc`` with ``model``; every error located to its line."""
+    node: Any = doc.root
+    for part in loc:
+        node = node[part]
+    try:
+        return model.model_validate(plain(node)), []
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            where = [*loc, *(p for p in item["loc"] if isinstance(p, str | int))]
+            problems.append(doc.problem(where, item["msg"]))
+        return None, problems
