@@ -162,6 +162,14 @@ def _commit_pair(
     link_id = plan.link.id
     email = email_key(plan.base.get("email"))
     if link_id is None:
+        # A replayed commit finds the link it stored before instead of failing on it.
+        link_id = connection.scalar(
+            select(links.c.id).where(
+                links.c.object == obj,
+                (links.c.marketing_id == ids[marketing]) | (links.c.crm_id == ids[crm]),
+            )
+        )
+    if link_id is None:
         inserted = connection.execute(
             links.insert().values(
                 object=obj,

@@ -1,0 +1,234 @@
+"""The command line: parse, call, print (rich for people, --json for machines)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from syncd import registry, sandbox
+from syncd.engine import CycleReport, Engine
+from syncd.errors import ConfigError, ConnectorError, SyncdError
+from syncd.settings import Config, load_config
+from syncd.state.store import Store
+
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_enable=False
+)
+console = Console()
+err = Console(stderr=True)
+
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Path to syncd.yaml.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+
+
+def _dump(value: Any) -> None:
+    print(json.dumps(value, default=str, indent=2))
+
+
+@contextmanager
+def _engine(config: Config) -> Iterator[Engine]:
+    store = Store.open(config.store_url)
+    marketing = registry.connector(config, config.syncd.marketing)
+    crm = registry.connector(config, config.syncd.crm)
+    try:
+        yield Engine(store, marketing, crm, registry.rules(config))
+    finally:
+        marketing.close()
+        crm.close()
+        store.close()
+
+
+def _report_table(title: str, report: CycleReport) -> Table:
+    table = Table(title=title)
+    table.add_column("system")
+    for column in ("read", "created", "updated", "rejected"):
+        table.add_column(column, justify="right")
+    for system in sorted(set(report.read) | set(report.created) | set(report.updated)):
+        table.add_row(
+            system,
+            str(report.read[system]),
+            str(report.created[system]),
+            str(report.updated[system]),
+            str(report.rejected[system]),
+        )
+    table.caption = (
+        f"conflicts {report.conflicts} · unchanged {report.unchanged} · "
+        f"duplicates {report.duplicates} · skipped {report.skipped}"
+    )
+    return table
+
+
+@app.command()
+def once(
+    config: ConfigOption = Path("config/syncd.yaml"),
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only; write nothing.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Run one cycle for every object; --dry-run prints the plan and writes nothing."""
+    cfg = load_config(config)
+    with _engine(cfg) as engine:
+        report = engine.run_once("person", dry_run=dry_run)
+    if as_json:
+        result = report.as_dict()
+        if dry_run:
+            result["plan"] = [_plan_dict(p) for p in report.plans]
+        _dump(result)
+        return
+    if dry_run:
+        plan = Table(title="Plan (dry run: nothing written)")
+        for column in ("pair", "to marketing", "to crm", "note"):
+            plan.add_column(column)
+        for p in report.plans:
+            if p.changes or p.skip:
+                row = _plan_dict(p)
+                plan.add_row(
+                    p.key,
+                    str(row["marketing"] or ""),
+                    str(row["crm"] or ""),
+                    p.skip or "; ".join(p.notes),
+                )
+        console.print(plan)
+    console.print(_report_table("Cycle " + report.cycle_id, report))
+
+
+def _plan_dict(plan: Any) -> dict[str, Any]:
+    def change(c: Any) -> dict[str, Any] | None:
+        if c is None:
+            return None
+        return {
+            "op": c.op,
+            "kind": c.kind,
+            "id": c.id,
+            "fields": dict(c.fields),
+            "stage": dict(c.stage),
+        }
+
+    return {
+        "key": plan.key,
+        "marketing": change(plan.marketing_change),
+        "crm": change(plan.crm_change),
+        "skip": plan.skip,
+        "notes": list(plan.notes),
+    }
+
+
+@app.command()
+def validate(
+    config: ConfigOption = Path("config/syncd.yaml"),
+    offline: Annotated[bool, typer.Option(help="Check the files only.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Check the YAML files and, when reachable, the live picklists."""
+    cfg = load_config(config)
+    problems: list[str] = []
+    checked: list[str] = []
+    if not offline:
+        rules = registry.rules(cfg)
+        for name in (cfg.syncd.marketing, cfg.syncd.crm):
+            connector = registry.connector(cfg, name)
+            try:
+                connector.check()
+                picklists = connector.picklists()
+                checked.append(name)
+                if rules.vocabulary is not None:
+                    for stage, field, value in rules.vocabulary.check_picklists(name, picklists):
+                        problems.append(
+                            f"{cfg.path.parent / cfg.syncd.stages}: person.{stage}.{name}.{field}:"
+                            f" {value!r} is not a value of {name}'s {field} picklist"
+                        )
+            except ConnectorError as error:
+                problems.append(f"{name}: not reachable: {error}")
+            finally:
+                connector.close()
+    if as_json:
+        _dump({"ok": not problems, "problems": problems, "systems_checked": checked})
+    else:
+        for problem in problems:
+            err.print(f"[red]✗[/red] {problem}")
+        if not problems:
+            console.print(
+                f"[green]✓[/green] configuration valid; live picklists checked: "
+                f"{', '.join(checked) or 'none (offline)'}"
+            )
+    if problems:
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(config: ConfigOption = Path("config/syncd.yaml"), as_json: JsonOption = False) -> None:
+    """Cursors and counts from the store (no API calls)."""
+    cfg = load_config(config)
+    store = Store.open(cfg.store_url)
+    try:
+        counts, cursors = store.counts(), store.cursors()
+        current, newest = store.schema_version()
+    finally:
+        store.close()
+    if as_json:
+        _dump({"counts": counts, "cursors": cursors, "schema": current})
+        return
+    table = Table(title="Cursors")
+    for column in ("system", "kind", "changes read up to", "stored at"):
+        table.add_column(column)
+    for c in cursors:
+        table.add_row(c["system"], c["kind"], str(c["since"] or "-"), str(c["updated_at"]))
+    console.print(table)
+    counts_table = Table(title=f"Store (schema {current}, newest {newest})")
+    counts_table.add_column("what")
+    counts_table.add_column("count", justify="right")
+    for name, value in counts.items():
+        counts_table.add_row(name.replace("_", " "), str(value))
+    console.print(counts_table)
+
+
+@app.command()
+def emulate(
+    out: Annotated[Path, typer.Option(help="Where to write the configuration.")] = Path("emulated"),
+) -> None:
+    """Run both emulators in the foreground with sample data and write a config for them."""
+    box = sandbox.start(out)
+    console.print(f"HubSpot emulator:    {box.emulators['hubspot'].url}")
+    console.print(f"Salesforce emulator: {box.emulators['salesforce'].url}")
+    console.print(f"Configuration:       {box.config_path}")
+    console.print(f"Try:  syncd once --config {box.config_path}   (Ctrl-C stops the emulators)")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        box.stop()
+
+
+@app.command()
+def demo() -> None:
+    """A real sync between the two emulators on an embedded SQLite store."""
+    from syncd.demo import run_demo
+
+    with tempfile.TemporaryDirectory(prefix="syncd-demo-") as directory:
+        run_demo(Path(directory), console, _report_table)
+
+
+def main() -> None:
+    try:
+        app()
+    except ConfigError as error:
+        err.print("[red]Configuration error[/red]")
+        for problem in error.problems:
+            err.print(f"  {problem}")
+        sys.exit(2)
+    except SyncdError as error:
+        err.print(f"[red]error:[/red] {error}")
+        sys.exit(1)

@@ -1,0 +1,156 @@
+"""The only module of syncd/ that knows the connectors by name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from syncd.abc import Connector
+from syncd.errors import ConfigError, ConfigProblem
+from syncd.reconcile import Rules
+from syncd.retry import RetryPolicy
+from syncd.settings import STAGE_FIELD, Config, SystemSettings
+from syncd.vocabulary import Vocabulary
+
+KINDS = {"hubspot": {"person": ["contacts"]}, "salesforce": {"person": ["Lead", "Contact"]}}
+
+
+def _need(config: Config, system: str, options: dict[str, Any], key: str) -> str:
+    env = options.get(key)
+    value = config.secret(env) if env else None
+    if not value:
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    str(config.path),
+                    None,
+                    f"systems.{system}.{key}",
+                    f"credential not set: put {env or key} in the environment or secrets file",
+                )
+            ]
+        )
+    return value
+
+
+def _timeout(options: dict[str, Any]) -> tuple[float, float]:
+    raw = options.get("timeout", (5, 30))
+    return (float(raw[0]), float(raw[1]))
+
+
+def _hubspot(config: Config, name: str, settings: SystemSettings, retry: RetryPolicy) -> Connector:
+    from connectors.hubspot.connector import HubSpotConnector
+
+    options = settings.options()
+    return HubSpotConnector(
+        host=str(options.get("host", "https://api.hubapi.com")).rstrip("/"),
+        access_token=_need(config, name, options, "access_token_env"),
+        field_map=config.field_map("person", name, KINDS["hubspot"]["person"]),
+        field_types=config.field_types("person"),
+        stage_fields=config.stage_fields("person", name),
+        partner_id_field=settings.partner_id_field,
+        timeout=_timeout(options),
+        retry=retry,
+    )
+
+
+def _salesforce(
+    config: Config, name: str, settings: SystemSettings, retry: RetryPolicy
+) -> Connector:
+    from connectors.salesforce.connector import SalesforceConnector
+
+    options = settings.options()
+    ca_bundle = options.get("ca_bundle")
+    if ca_bundle:
+        ca_bundle = str((config.path.parent / ca_bundle).resolve())
+    return SalesforceConnector(
+        login_url=str(options.get("login_url", "https://login.salesforce.com")).rstrip("/"),
+        client_id=_need(config, name, options, "client_id_env"),
+        client_secret=_need(config, name, options, "client_secret_env"),
+        field_map=config.field_map("person", name, KINDS["salesforce"]["person"]),
+        field_types=config.field_types("person"),
+        stage_fields=config.stage_fields("person", name),
+        partner_id_field=settings.partner_id_field,
+        api_version=str(options.get("api_version", "60.0")),
+        ca_bundle=ca_bundle,
+        timeout=_timeout(options),
+        retry=retry,
+    )
+
+
+BUILDERS: dict[str, Callable[[Config, str, SystemSettings, RetryPolicy], Connector]] = {
+    "hubspot": _hubspot,
+    "salesforce": _salesforce,
+}
+
+
+def connector(config: Config, name: str, retry: RetryPolicy | None = None) -> Connector:
+    """Build the connector configured under ``systems.<name>``."""
+    settings = config.syncd.systems[name]
+    builder = BUILDERS.get(settings.connector)
+    if builder is None or settings.connector != name:
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    str(config.path),
+                    None,
+                    f"systems.{name}.connector",
+                    f"unknown connector {settings.connector!r} (known: {', '.join(BUILDERS)};"
+                    " a system is named after its connector)",
+                )
+            ]
+        )
+    return builder(config, name, settings, retry or RetryPolicy())
+
+
+def rules(config: Config, obj: str = "person") -> Rules:
+    """The merge rules of ``obj`` from configuration."""
+    fields = {n: r for n, r in config.fields[obj].items() if r.type != "stage"}
+    stage_rule = config.fields[obj].get(STAGE_FIELD)
+    stages = config.stages.get(obj)
+    marketing_kind = KINDS[config.syncd.systems[config.syncd.marketing].connector][obj][0]
+    return Rules(
+        fields=fields,
+        stage_rule=stage_rule,
+        vocabulary=Vocabulary(stages) if stages else None,
+        marketing=config.syncd.marketing,
+        crm=config.syncd.crm,
+        marketing_create_kind=marketing_kind,
+        crm_create_kind=config.syncd.people.new_marketing_person_becomes,
+    )
+
+
+def start_emulators() -> dict[str, Any]:
+    """Both emulators, started on loopback ports."""
+    from connectors.hubspot.emulator import HubSpotEmulator
+    from connectors.salesforce.emulator import SalesforceEmulator
+
+    return {"hubspot": HubSpotEmulator().start(), "salesforce": SalesforceEmulator().start()}
+
+
+def emulator_settings(
+    emulators: dict[str, Any], config_dir: Any
+) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+    """(secrets, systems section of syncd.yaml) for running emulators."""
+    hubspot, salesforce = emulators["hubspot"], emulators["salesforce"]
+    secrets = {
+        "HUBSPOT_ACCESS_TOKEN": hubspot.token,
+        "SALESFORCE_CLIENT_ID": salesforce.client_id,
+        "SALESFORCE_CLIENT_SECRET": salesforce.client_secret,
+    }
+    systems = {
+        "hubspot": {
+            "connector": "hubspot",
+            "host": hubspot.url,
+            "access_token_env": "HUBSPOT_ACCESS_TOKEN",
+            "partner_id_field": "syncd_salesforce_id",
+        },
+        "salesforce": {
+            "connector": "salesforce",
+            "login_url": salesforce.url,
+            "client_id_env": "SALESFORCE_CLIENT_ID",
+            "client_secret_env": "SALESFORCE_CLIENT_SECRET",
+            "partner_id_field": "Syncd_HubSpot_Id__c",
+            "ca_bundle": salesforce.ca_pem_path,
+        },
+    }
+    return secrets, systems

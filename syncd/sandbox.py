@@ -1,0 +1,133 @@
+"""Both emulators with sample data, and a ready configuration pointing at them.
+
+Used by ``syncd demo``, ``syncd emulate``, the benchmark and the end-to-end tests.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from syncd import registry
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
+"""The example configuration shipped with the project (fields and stages are copied)."""
+
+SAMPLE_HUBSPOT = [
+    {
+        "email": "ada@example.com",
+        "firstname": "Ada",
+        "lastname": "Lovelace",
+        "company": "Analytical Engines",
+        "jobtitle": "CTO",
+        "lifecyclestage": "marketingqualifiedlead",
+        "lead_source": "Webinar",
+        "hubspotscore": "87",
+    },
+    {
+        "email": "grace@example.com",
+        "firstname": "Grace",
+        "lastname": "Hopper",
+        "company": "Navy",
+        "jobtitle": "Rear Admiral",
+        "lifecyclestage": "lead",
+        "lead_source": "Web",
+    },
+    {
+        "email": "alan@example.com",
+        "firstname": "Alan",
+        "lastname": "Turing",
+        "company": "Bletchley",
+        "lifecyclestage": "subscriber",
+        "lead_source": "Trade Show",
+    },
+]
+SAMPLE_SALESFORCE_LEADS = [
+    {
+        "Email": "Katherine@Example.com",
+        "FirstName": "Katherine",
+        "LastName": "Johnson",
+        "Company": "NASA",
+        "Title": "Mathematician",
+        "Status": "Working - Contacted",
+        "LeadSource": "Partner",
+    },
+    {
+        "Email": "ALAN@example.com",
+        "FirstName": "Alan",
+        "LastName": "Turing",
+        "Company": "Bletchley Park",
+        "Phone": "+44 1908 640404",
+        "Status": "Open - Not Contacted",
+    },
+]
+SAMPLE_SALESFORCE_CONTACTS = [
+    {
+        "Email": "edsger@example.com",
+        "FirstName": "Edsger",
+        "LastName": "Dijkstra",
+        "Title": "Professor",
+    },
+]
+
+
+@dataclass
+class Sandbox:
+    """Running emulators and the directory holding a configuration for them."""
+
+    emulators: dict[str, Any]
+    config_dir: Path
+
+    @property
+    def config_path(self) -> Path:
+        return self.config_dir / "syncd.yaml"
+
+    def stop(self) -> None:
+        for emulator in self.emulators.values():
+            emulator.stop()
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+
+def start(config_dir: Path, *, sample: bool = True, store: str | None = None) -> Sandbox:
+    """Start both emulators on loopback and write syncd.yaml, fields, stages and secrets."""
+    emulators = registry.start_emulators()
+    if sample:
+        seed_sample(emulators)
+    config_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("fields.yaml", "stages.yaml"):
+        shutil.copy(CONFIG_DIR / name, config_dir / name)
+    secrets, systems = registry.emulator_settings(emulators, config_dir)
+    (config_dir / "secrets.env").write_text(
+        "".join(f"{k}={v}\n" for k, v in secrets.items()), encoding="utf-8"
+    )
+    lines = [
+        "# Written by syncd for its emulators.",
+        f"store: {store or 'sqlite:///syncd.db'}",
+        "marketing: hubspot",
+        "crm: salesforce",
+        "secrets_file: secrets.env",
+        "cadence_seconds: {person: 10}",
+        "systems:",
+    ]
+    for name, options in systems.items():
+        lines.append(f"  {name}:")
+        lines.extend(f"    {key}: {value}" for key, value in options.items())
+    (config_dir / "syncd.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return Sandbox(emulators, config_dir)
+
+
+def seed_sample(emulators: dict[str, Any]) -> None:
+    """A few people on each side, one of them on both (matched by email, any case)."""
+    for props in SAMPLE_HUBSPOT:
+        emulators["hubspot"].add_contact(props)
+    for fields in SAMPLE_SALESFORCE_LEADS:
+        emulators["salesforce"].add("Lead", fields)
+    for fields in SAMPLE_SALESFORCE_CONTACTS:
+        emulators["salesforce"].add("Contact", fields)

@@ -1,0 +1,54 @@
+"""Shared fixtures: the store backends (SQLite always, PostgreSQL where configured)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from syncd.state.store import Store
+
+PG_URL = os.environ.get("SYNCD_TEST_DATABASE_URL")
+
+
+def _pg_schema_url() -> Iterator[str]:
+    """A fresh PostgreSQL schema per test, dropped afterwards."""
+    assert PG_URL is not None
+    schema = "t_" + uuid.uuid4().hex[:10]
+    admin = create_engine(PG_URL)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in PG_URL else "?"
+    try:
+        yield f"{PG_URL}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """Every store test runs on SQLite and on PostgreSQL.
+
+    PostgreSQL needs SYNCD_TEST_DATABASE_URL; without it the PostgreSQL half skips with
+    that reason, except in CI (CI=true), where a missing server is a failure.
+    """
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'syncd.db'}"
+        return
+    if not PG_URL:
+        if os.environ.get("CI"):
+            pytest.fail("SYNCD_TEST_DATABASE_URL is not set in CI")
+        pytest.skip("SYNCD_TEST_DATABASE_URL not set: PostgreSQL store tests not run")
+    yield from _pg_schema_url()
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    store = Store.open(store_url)
+    yield store
+    store.close()

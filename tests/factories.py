@@ -1,0 +1,97 @@
+"""Small readable factories for records and rules."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from syncd.model import Record, RecordRef, Value
+from syncd.reconcile import Rules
+from syncd.settings import FieldRule, StageDef
+from syncd.vocabulary import Vocabulary
+
+T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+STAGES = [
+    StageDef(
+        name="lead",
+        values={
+            "hubspot": {"lifecyclestage": "lead"},
+            "salesforce": {"Status": "Open - Not Contacted"},
+        },
+    ),
+    StageDef(
+        name="mql",
+        values={
+            "hubspot": {"lifecyclestage": "marketingqualifiedlead"},
+            "salesforce": {"Status": "Marketing Qualified"},
+        },
+    ),
+    StageDef(
+        name="sql",
+        values={
+            "hubspot": {"lifecyclestage": "salesqualifiedlead"},
+            "salesforce": {"Status": "Qualified"},
+        },
+    ),
+    StageDef(
+        name="nurture",
+        recycle=True,
+        values={
+            "hubspot": {"lifecyclestage": "lead", "hs_lead_status": "BAD_TIMING"},
+            "salesforce": {"Status": "Nurture"},
+        },
+    ),
+]
+
+
+def rules(**overrides: FieldRule) -> Rules:
+    fields = {
+        "email": FieldRule(type="email"),
+        "first_name": FieldRule(),
+        "phone": FieldRule(conflict="crm_wins"),
+        "title": FieldRule(conflict="latest"),
+        "lead_source": FieldRule(conflict="marketing_wins"),
+        "score": FieldRule(direction="to_crm"),
+    }
+    fields.update(overrides)
+    return Rules(
+        fields=fields,
+        stage_rule=FieldRule(type="stage"),
+        vocabulary=Vocabulary(STAGES),
+        marketing="hubspot",
+        crm="salesforce",
+        marketing_create_kind="contacts",
+        crm_create_kind="Lead",
+    )
+
+
+def hubspot(
+    id_: str,
+    minutes: int = 0,
+    stage: dict[str, str] | None = None,
+    partner: str | None = None,
+    **fields: Value,
+) -> Record:
+    return Record(
+        RecordRef("hubspot", "contacts", id_),
+        fields,
+        T0 + timedelta(minutes=minutes),
+        stage or {},
+        partner,
+    )
+
+
+def salesforce(
+    id_: str,
+    minutes: int = 0,
+    stage: dict[str, str] | None = None,
+    partner: str | None = None,
+    **fields: Value,
+) -> Record:
+    return Record(
+        RecordRef("salesforce", "Lead", id_),
+        fields,
+        T0 + timedelta(minutes=minutes),
+        stage or {},
+        partner,
+    )

@@ -1,0 +1,211 @@
+"""The pure three-way merge, with plain values and hypothesis."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from syncd.model import RecordRef
+from syncd.reconcile import LinkState, pair_group, plan_pair
+from syncd.settings import FieldRule
+from tests.factories import T0, hubspot, rules, salesforce
+
+LINK = LinkState(
+    7,
+    RecordRef("hubspot", "contacts", "1"),
+    RecordRef("salesforce", "Lead", "00Q1"),
+    {"email": "a@x.com", "first_name": "Ann", "phone": "1", "title": "CTO", "lead_source": "Web"},
+    "mql",
+)
+SYNCED = {
+    "email": "a@x.com",
+    "first_name": "Ann",
+    "phone": "1",
+    "title": "CTO",
+    "lead_source": "Web",
+}
+HS_MQL = {"lifecyclestage": "marketingqualifiedlead"}
+SF_MQL = {"Status": "Marketing Qualified"}
+
+
+def test_a_change_on_one_side_flows_to_the_other_only() -> None:
+    m = hubspot("1", 5, HS_MQL, "00Q1", **{**SYNCED, "title": "CEO"})
+    plan = plan_pair("k", LINK, m, None, rules())
+    assert plan.crm_change is not None and plan.crm_change.fields == {"title": "CEO"}
+    assert plan.crm_change.id == "00Q1" and plan.crm_change.op == "update"
+    assert plan.marketing_change is None
+    assert plan.base["title"] == "CEO"
+
+
+def test_edits_to_different_fields_on_both_sides_both_survive() -> None:
+    m = hubspot("1", 5, HS_MQL, "00Q1", **{**SYNCED, "title": "CEO"})
+    c = salesforce("00Q1", 6, SF_MQL, "1", **{**SYNCED, "phone": "2"})
+    plan = plan_pair("k", LINK, m, c, rules())
+    assert plan.crm_change is not None and plan.crm_change.fields == {"title": "CEO"}
+    assert plan.marketing_change is not None and plan.marketing_change.fields == {"phone": "2"}
+    assert not plan.conflicts
+
+
+def test_same_field_conflict_follows_each_rule() -> None:
+    # phone: crm wins; lead_source: marketing wins; title: latest change wins (crm is later)
+    m = hubspot(
+        "1",
+        5,
+        HS_MQL,
+        "00Q1",
+        **{**SYNCED, "phone": "m", "lead_source": "Webinar", "title": "m-title"},
+    )
+    c = salesforce(
+        "00Q1",
+        9,
+        SF_MQL,
+        "1",
+        **{**SYNCED, "phone": "c", "lead_source": "Partner", "title": "c-title"},
+    )
+    plan = plan_pair("k", LINK, m, c, rules())
+    winners = {x.field: x.winner for x in plan.conflicts}
+    assert winners == {"phone": "crm", "lead_source": "marketing", "title": "crm"}
+    assert plan.base["phone"] == "c" and plan.base["lead_source"] == "Webinar"
+    assert plan.base["title"] == "c-title"
+    assert plan.crm_change is not None and plan.crm_change.fields == {"lead_source": "Webinar"}
+    assert plan.marketing_change is not None
+    assert plan.marketing_change.fields == {"phone": "c", "title": "c-title"}
+
+
+def test_latest_rule_picks_the_later_marketing_edit() -> None:
+    m = hubspot("1", 30, HS_MQL, "00Q1", **{**SYNCED, "title": "late"})
+    c = salesforce("00Q1", 10, SF_MQL, "1", **{**SYNCED, "title": "early"})
+    plan = plan_pair("k", LINK, m, c, rules())
+    assert plan.base["title"] == "late"
+    assert plan.crm_change is not None and plan.crm_change.fields == {"title": "late"}
+
+
+def test_a_blank_does_not_overwrite_unless_allowed() -> None:
+    m = hubspot("1", 5, HS_MQL, "00Q1", **{**SYNCED, "phone": None})
+    plan = plan_pair("k", LINK, m, None, rules())
+    assert plan.crm_change is None and plan.base["phone"] == "1"
+    allowed = rules(phone=FieldRule(blank_overwrites=True))
+    plan = plan_pair("k", LINK, m, None, allowed)
+    assert plan.crm_change is not None and plan.crm_change.fields == {"phone": None}
+
+
+def test_direction_keeps_a_field_from_flowing_back() -> None:
+    link = LinkState(7, LINK.marketing, LINK.crm, {**SYNCED, "score": "10"}, "mql")
+    c = salesforce("00Q1", 5, SF_MQL, "1", **{**SYNCED, "score": "99"})
+    assert plan_pair("k", link, None, c, rules()).marketing_change is None
+    m = hubspot("1", 5, HS_MQL, "00Q1", **{**SYNCED, "score": "50"})
+    plan = plan_pair("k", link, m, None, rules())
+    assert plan.crm_change is not None and plan.crm_change.fields == {"score": "50"}
+
+
+def test_a_new_marketing_person_is_created_in_the_crm_keyed_on_its_id() -> None:
+    m = hubspot("42", 0, HS_MQL, None, email="new@x.com", first_name="Nu", phone=None)
+    plan = plan_pair("k", LinkState(None, m.ref, None), m, None, rules())
+    change = plan.crm_change
+    assert change is not None and change.op == "create" and change.kind == "Lead"
+    assert change.partner_id == "42"
+    assert change.fields == {"email": "new@x.com", "first_name": "Nu"}  # no blank sent
+    assert change.stage == {"Status": "Marketing Qualified"}
+    assert [t.to_stage for t in plan.transitions] == ["mql"]
+
+
+def test_stage_moves_forward_but_not_backward() -> None:
+    forward = plan_pair(
+        "k", LINK, None, salesforce("00Q1", 5, {"Status": "Qualified"}, "1", **SYNCED), rules()
+    )
+    assert forward.stage == "sql"
+    assert forward.marketing_change is not None
+    assert forward.marketing_change.stage == {
+        "lifecyclestage": "salesqualifiedlead",
+        "hs_lead_status": "",
+    }
+    backward = plan_pair(
+        "k",
+        LINK,
+        None,
+        salesforce("00Q1", 5, {"Status": "Open - Not Contacted"}, "1", **SYNCED),
+        rules(),
+    )
+    assert backward.stage == "mql" and backward.marketing_change is None
+    assert any("refused" in note for note in backward.notes)
+
+
+def test_a_recycle_stage_may_be_entered_and_left() -> None:
+    recycled = plan_pair(
+        "k", LINK, None, salesforce("00Q1", 5, {"Status": "Nurture"}, "1", **SYNCED), rules()
+    )
+    assert recycled.stage == "nurture"
+    assert recycled.marketing_change is not None
+    assert recycled.marketing_change.stage == {
+        "lifecyclestage": "lead",
+        "hs_lead_status": "BAD_TIMING",
+    }
+    nurtured = LinkState(7, LINK.marketing, LINK.crm, SYNCED, "nurture")
+    requalified = plan_pair(
+        "k",
+        nurtured,
+        None,
+        salesforce("00Q1", 9, {"Status": "Marketing Qualified"}, "1", **SYNCED),
+        rules(),
+    )
+    assert requalified.stage == "mql"
+    assert [(t.from_stage, t.to_stage) for t in requalified.transitions] == [("nurture", "mql")]
+
+
+def test_a_deleted_record_or_tombstoned_link_writes_nothing() -> None:
+    gone = salesforce("00Q1", 5, SF_MQL, "1", **SYNCED)
+    gone = type(gone)(gone.ref, gone.fields, gone.modified_at, gone.stage, gone.partner_id, True)
+    assert plan_pair("k", LINK, None, gone, rules()).skip == "deleted in salesforce"
+    tomb = LinkState(7, LINK.marketing, LINK.crm, SYNCED, "mql", tombstoned=True)
+    plan = plan_pair("k", tomb, hubspot("1", 5, HS_MQL, **SYNCED), None, rules())
+    assert plan.skip == "link tombstoned" and not plan.changes
+
+
+def test_pairing_keeps_the_oldest_and_reports_the_rest_as_duplicates() -> None:
+    a, b = salesforce("00Q1", 1, email="x@x.com"), salesforce("00Q2", 2, email="X@x.com")
+    m = hubspot("1", 3, email="x@x.com")
+    pairs, duplicates = pair_group([m], [b, a], None)
+    assert pairs == [(m, a)] and duplicates == [b]
+    pairs, duplicates = pair_group([m], [], LINK)
+    assert pairs == [] and duplicates == [m]
+
+
+values = st.one_of(st.none(), st.text(max_size=5))
+NAMES = ["first_name", "phone", "title", "lead_source"]
+sides = st.fixed_dictionaries({n: values for n in NAMES})
+
+
+@given(base=sides, m=sides, c=sides, m_minutes=st.integers(0, 60), c_minutes=st.integers(0, 60))
+def test_replaying_the_outcome_plans_no_writes(base, m, c, m_minutes, c_minutes) -> None:
+    """Once both sides hold what the plan wrote, a second run writes nothing."""
+    link = LinkState(7, LINK.marketing, LINK.crm, {**base, "email": "a@x.com"}, "mql")
+    m_rec = hubspot("1", m_minutes, HS_MQL, "00Q1", email="a@x.com", **m)
+    c_rec = salesforce("00Q1", c_minutes, SF_MQL, "1", email="a@x.com", **c)
+    plan = plan_pair("k", link, m_rec, c_rec, rules())
+    m_after = {**m, **(plan.marketing_change.fields if plan.marketing_change else {})}
+    c_after = {**c, **(plan.crm_change.fields if plan.crm_change else {})}
+    again = plan_pair(
+        "k",
+        LinkState(7, LINK.marketing, LINK.crm, plan.base, plan.stage),
+        hubspot("1", 90, HS_MQL, "00Q1", email="a@x.com", **m_after),
+        salesforce("00Q1", 91, SF_MQL, "1", email="a@x.com", **c_after),
+        rules(),
+    )
+    assert again.changes == []
+    assert not again.conflicts
+
+
+@given(
+    base=st.text(min_size=1, max_size=4),
+    m_new=st.text(min_size=1, max_size=4),
+    c_new=st.text(min_size=1, max_size=4),
+)
+def test_edits_to_different_fields_both_survive(base, m_new, c_new) -> None:
+    link = LinkState(
+        7, LINK.marketing, LINK.crm, {"email": "a@x.com", "title": base, "first_name": base}, "mql"
+    )
+    m = hubspot("1", 1, HS_MQL, "00Q1", email="a@x.com", title=m_new, first_name=base)
+    c = salesforce("00Q1", 2, SF_MQL, "1", email="a@x.com", title=base, first_name=c_new)
+    plan = plan_pair("k", link, m, c, rules())
+    assert plan.base["title"] == m_new and plan.base["first_name"] == c_new
+    assert not plan.conflicts

@@ -1,0 +1,91 @@
+"""Configuration: the shipped files load; broken ones name file, line and key, all at once."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from syncd.errors import ConfigError
+from syncd.settings import load_config
+from syncd.vocabulary import Vocabulary
+
+CONFIG = Path(__file__).resolve().parents[1] / "config"
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Path:
+    for name in ("syncd.yaml", "fields.yaml", "stages.yaml"):
+        shutil.copy(CONFIG / name, tmp_path / name)
+    return tmp_path
+
+
+def test_the_shipped_configuration_loads() -> None:
+    config = load_config(CONFIG / "syncd.yaml")
+    assert config.syncd.marketing == "hubspot" and config.syncd.crm == "salesforce"
+    lead = config.field_map("person", "salesforce", ["Lead", "Contact"])
+    assert lead["Lead"]["company"] == "Company" and "company" not in lead["Contact"]
+    assert config.stage_fields("person", "hubspot") == ["lifecyclestage", "hs_lead_status"]
+
+
+def test_a_syntax_error_names_file_and_line(config_dir: Path) -> None:
+    path = config_dir / "fields.yaml"
+    lines = path.read_text().splitlines()
+    lines[5] = "  email: [unclosed"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(config_dir / "syncd.yaml")
+    (problem,) = caught.value.problems
+    assert problem.file.endswith("fields.yaml") and problem.line is not None
+    assert problem.line >= 6
+
+
+def test_every_bad_key_is_reported_with_its_line(config_dir: Path) -> None:
+    fields = config_dir / "fields.yaml"
+    text = fields.read_text()
+    text = text.replace("    conflict: crm_wins\n  title:", "    conflict: sales_wins\n  title:")
+    fields.write_text(text)
+    stages = config_dir / "stages.yaml"
+    stages.write_text(
+        stages.read_text().replace("  - name: mql\n", "  - name: mql\n    pardot: {x: y}\n")
+    )
+    syncd = config_dir / "syncd.yaml"
+    syncd.write_text(syncd.read_text().replace("crm: salesforce", "crm: dynamics"))
+    with pytest.raises(ConfigError) as caught:
+        load_config(syncd)
+    found = {(Path(p.file).name, p.key): p for p in caught.value.problems}
+    conflict = found[("fields.yaml", "person.company.conflict")]
+    assert conflict.line == _line_of(fields, "sales_wins")
+    assert "crm_wins" in conflict.message
+    pardot = found[("stages.yaml", "person.2.pardot")]
+    assert pardot.line == _line_of(stages, "pardot") and pardot.message == "unknown system"
+    assert found[("syncd.yaml", "crm")].line == _line_of(syncd, "crm: dynamics")
+    assert "syncd.yaml:" in str(caught.value)
+
+
+def test_a_missing_file_is_named(config_dir: Path) -> None:
+    (config_dir / "stages.yaml").unlink()
+    with pytest.raises(ConfigError) as caught:
+        load_config(config_dir / "syncd.yaml")
+    assert any(
+        p.file.endswith("stages.yaml") and "cannot read" in p.message for p in caught.value.problems
+    )
+
+
+def test_the_vocabulary_keeps_a_shared_native_value_as_the_current_stage() -> None:
+    vocabulary = Vocabulary(load_config(CONFIG / "syncd.yaml").stages["person"])
+    open_status = {"Status": "Open - Not Contacted"}
+    assert vocabulary.to_canonical("salesforce", open_status, "subscriber") == "subscriber"
+    assert vocabulary.to_canonical("salesforce", open_status, None) == "lead"
+    nurture = {"lifecyclestage": "lead", "hs_lead_status": "BAD_TIMING"}
+    assert vocabulary.to_canonical("hubspot", nurture, "lead") == "nurture"
+    assert vocabulary.to_canonical("hubspot", {"lifecyclestage": "lead"}, "lead") == "lead"
+    assert vocabulary.allows("sql", "nurture") and vocabulary.allows("nurture", "mql")
+    assert not vocabulary.allows("sql", "mql")
+    missing = vocabulary.check_picklists("salesforce", {"Status": frozenset({"Qualified"})})
+    assert ("mql", "Status", "Marketing Qualified") in missing
+
+
+def _line_of(path: Path, needle: str) -> int:
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if needle in line)

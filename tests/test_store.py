@@ -1,0 +1,119 @@
+"""One store test suite, run on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from syncd.model import Change, Cursor, Outcome
+from syncd.reconcile import LinkState, plan_pair
+from syncd.state.commit import commit_chunk
+from syncd.state.store import Store
+from tests.factories import T0, hubspot, rules, salesforce
+
+HS_MQL = {"lifecyclestage": "marketingqualifiedlead"}
+
+
+def test_open_migrates_to_the_newest_schema(store: Store) -> None:
+    current, newest = store.schema_version()
+    assert current == newest == "0001"
+    assert store.counts()["links"] == 0
+
+
+def test_a_page_is_kept_with_its_cursor(store: Store) -> None:
+    records = [hubspot(str(i), i, HS_MQL, email=f"p{i}@x.com") for i in range(3)]
+    cursor = Cursor().advance(records)
+    store.stage("person", "marketing", "hubspot", "contacts", records, cursor)
+    assert store.cursor("hubspot", "contacts") == cursor
+    assert store.counts()["inbox"] == 3
+    # the same records again replace, not add
+    store.stage("person", "marketing", "hubspot", "contacts", records[:1], cursor)
+    assert store.counts()["inbox"] == 3
+
+
+def test_pairs_form_by_partner_id_then_email(store: Store) -> None:
+    store.stage(
+        "person",
+        "marketing",
+        "hubspot",
+        "contacts",
+        [
+            hubspot("1", 0, email="a@x.com"),
+            hubspot("2", 0, email="b@x.com"),
+            hubspot("3", 0, email=None),
+        ],
+        Cursor(),
+    )
+    store.stage(
+        "person",
+        "crm",
+        "salesforce",
+        "Lead",
+        [
+            salesforce("00Q9", 0, partner="1", email="other@x.com"),
+            salesforce("00Q8", 0, email="B@X.com"),
+        ],
+        Cursor(),
+    )
+    store.assign_pairs("person", "hubspot", "salesforce")
+    groups = [
+        g for chunk in store.inbox_groups("person", linked=False, now=T0, size=2) for g in chunk
+    ]
+    as_ids = sorted(sorted(row.record_id for row in group) for group in groups)
+    assert as_ids == [["00Q8", "2"], ["00Q9", "1"], ["3"]]
+
+
+def test_a_committed_pair_becomes_a_link_with_base_and_history(store: Store) -> None:
+    m = hubspot("1", 0, HS_MQL, email="a@x.com", first_name="Ann")
+    store.stage("person", "marketing", "hubspot", "contacts", [m], Cursor())
+    store.assign_pairs("person", "hubspot", "salesforce")
+    rows = next(iter(store.inbox_groups("person", linked=False, now=T0, size=10)))[0]
+    plan = plan_pair("new:1", LinkState(None, m.ref, None), m, None, rules())
+    outcomes = {("salesforce", "new:1"): Outcome("new:1", True, "00Q1", created=True)}
+    for _ in range(2):  # a replay must not duplicate the history
+        commit_chunk(store, "person", "c1", [(plan, rows)], outcomes, "hubspot", "salesforce", T0)
+    link = store.find_link("person", "crm", "00Q1")
+    assert link is not None and link.marketing is not None and link.marketing.id == "1"
+    assert link.base["first_name"] == "Ann" and link.stage == "mql"
+    assert [h["to_stage"] for h in store.stage_history()] == ["mql"]
+    assert store.counts()["inbox"] == 0
+
+
+def test_a_rejected_write_is_dead_lettered_and_kept_for_retry(store: Store) -> None:
+    m = hubspot("1", 0, HS_MQL, email="bad@x.com")
+    store.stage("person", "marketing", "hubspot", "contacts", [m], Cursor())
+    store.assign_pairs("person", "hubspot", "salesforce")
+    rows = next(iter(store.inbox_groups("person", linked=False, now=T0, size=10)))[0]
+    plan = plan_pair("new:1", LinkState(None, m.ref, None), m, None, rules())
+    assert plan.crm_change == Change(
+        "create",
+        "Lead",
+        "new:1",
+        None,
+        {"email": "bad@x.com"},
+        {"Status": "Marketing Qualified"},
+        "1",
+    )
+    rejected = Outcome(
+        "new:1",
+        False,
+        error="Required fields are missing: [LastName]",
+        code="REQUIRED_FIELD_MISSING",
+    )
+    commit_chunk(
+        store,
+        "person",
+        "c1",
+        [(plan, rows)],
+        {("salesforce", "new:1"): rejected},
+        "hubspot",
+        "salesforce",
+        T0,
+    )
+    (letter,) = store.dead_letters()
+    assert letter["message"] == "Required fields are missing: [LastName]"
+    assert letter["attempts"] == 1 and letter["system"] == "salesforce"
+    assert store.counts()["inbox"] == 1
+    # not due again until its delay has passed
+    assert list(store.inbox_groups("person", linked=False, now=T0, size=10)) == []
+    later = T0 + timedelta(hours=1)
+    assert len(list(store.inbox_groups("person", linked=False, now=later, size=10))) == 1
