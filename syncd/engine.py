@@ -155,10 +155,10 @@ class Engine:
         dry_run: bool,
     ) -> None:
         plans = [plan for plan, _ in items]
-        report.plans.extend(plans) if dry_run else None
         m_changes = [p.marketing_change for p in plans if p.marketing_change]
         c_changes = [p.crm_change for p in plans if p.crm_change]
         if dry_run:
+            report.plans.extend(plans)
             _count(report, plans, {}, self.marketing.system, self.crm.system)
             return
         outcomes: dict[tuple[str, str], Outcome] = {}

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from syncd.model import RecordRef
 from syncd.reconcile import LinkState, pair_group, plan_pair
 from syncd.settings import FieldRule
-from tests.factories import T0, hubspot, rules, salesforce
+from tests.factories import hubspot, rules, salesforce
 
 LINK = LinkState(
     7,
