@@ -1,36 +1,85 @@
-"""Storing what one chunk of a cycle did, in one transaction."""
+"""Storing what one chunk of a cycle did, in one transaction, with batched statements."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 
 from syncd.model import Change, Outcome, email_key
-from syncd.reconcile import PairPlan
+from syncd.reconcile import Conflict, PairPlan
 from syncd.state.store import Store
 from syncd.state.tables import bases, dead_letters, inbox, journal, links, stage_history
 
 
-def _retry_delay(attempts: int) -> timedelta:
+def retry_delay(attempts: int) -> timedelta:
     """Growing delay before a dead-lettered record is tried again (1 min .. 6 h)."""
     return timedelta(seconds=min(60 * 2 ** max(attempts - 1, 0), 6 * 3600))
 
 
-def _change_json(change: Change) -> str:
-    return json.dumps(
-        {
-            "op": change.op,
-            "kind": change.kind,
-            "id": change.id,
-            "fields": dict(change.fields),
-            "stage": dict(change.stage),
-            "partner_id": change.partner_id,
-        }
-    )
+def change_json(change: Change) -> dict[str, Any]:
+    return {
+        "op": change.op,
+        "kind": change.kind,
+        "id": change.id,
+        "fields": dict(change.fields),
+        "stage": dict(change.stage),
+        "partner_id": change.partner_id,
+    }
+
+
+def _conflict(conflict: Conflict) -> dict[str, Any]:
+    return {
+        "field": conflict.field,
+        "rule": conflict.rule,
+        "marketing": conflict.marketing,
+        "crm": conflict.crm,
+        "winner": conflict.winner,
+    }
+
+
+@dataclass
+class _Landed:
+    """A pair whose writes all landed, waiting for its link id."""
+
+    plan: PairPlan
+    ids: dict[str, str | None]
+    kinds: dict[str, str | None]
+    source: str
+    link_id: int | None = None
+
+
+@dataclass
+class _Batch:
+    cycle_id: str
+    now: datetime
+    journal: list[dict[str, Any]] = field(default_factory=list)
+    done_rows: list[int] = field(default_factory=list)
+    landed: list[_Landed] = field(default_factory=list)
+
+    def note(
+        self,
+        link_id: int | None,
+        system: str | None,
+        record_id: str | None,
+        action: str,
+        detail: dict[str, Any],
+    ) -> None:
+        self.journal.append(
+            {
+                "at": self.now,
+                "cycle_id": self.cycle_id,
+                "link_id": link_id,
+                "system": system,
+                "record_id": record_id,
+                "action": action,
+                "detail": json.dumps(detail, default=str),
+            }
+        )
 
 
 def commit_chunk(
@@ -44,72 +93,46 @@ def commit_chunk(
     now: datetime,
 ) -> None:
     """Links, bases, stage history, journal and dead letters; the inbox rows done."""
+    batch = _Batch(cycle_id, now)
     with store.engine.begin() as connection:
-        done_rows: list[int] = []
         for plan, rows in items:
-            if _commit_pair(connection, obj, cycle_id, plan, rows, outcomes, marketing, crm, now):
-                done_rows.extend(row.id for row in rows)
-        for start in range(0, len(done_rows), 500):
-            connection.execute(delete(inbox).where(inbox.c.id.in_(done_rows[start : start + 500])))
+            source = plan.marketing or plan.crm
+            label = str(source.ref) if source else plan.key
+            if plan.skip:
+                _skip(connection, batch, plan, label)
+                batch.done_rows.extend(row.id for row in rows)
+            elif _land_or_fail(connection, batch, obj, plan, rows, outcomes, marketing, crm, label):
+                batch.done_rows.extend(row.id for row in rows)
+        _store_landed(connection, batch, obj, marketing, crm)
+        if batch.journal:
+            connection.execute(journal.insert(), batch.journal)
+        for start in range(0, len(batch.done_rows), 500):
+            chunk = batch.done_rows[start : start + 500]
+            connection.execute(delete(inbox).where(inbox.c.id.in_(chunk)))
 
 
-def _journal(
+def _skip(connection: Connection, batch: _Batch, plan: PairPlan, label: str) -> None:
+    if plan.link.id is not None and plan.skip and plan.skip.startswith("deleted"):
+        connection.execute(
+            update(links)
+            .where(links.c.id == plan.link.id, links.c.tombstoned_at.is_(None))
+            .values(tombstoned_at=batch.now, tombstone_reason=plan.skip, updated_at=batch.now)
+        )
+    batch.note(plan.link.id, None, None, "skip", {"reason": plan.skip, "record": label})
+
+
+def _land_or_fail(
     connection: Connection,
-    cycle_id: str,
-    now: datetime,
-    link_id: int | None,
-    system: str | None,
-    record_id: str | None,
-    action: str,
-    detail: dict[str, Any],
-) -> None:
-    connection.execute(
-        journal.insert(),
-        {
-            "at": now,
-            "cycle_id": cycle_id,
-            "link_id": link_id,
-            "system": system,
-            "record_id": record_id,
-            "action": action,
-            "detail": json.dumps(detail, default=str),
-        },
-    )
-
-
-def _commit_pair(
-    connection: Connection,
+    batch: _Batch,
     obj: str,
-    cycle_id: str,
     plan: PairPlan,
     rows: list[Any],
     outcomes: Mapping[tuple[str, str], Outcome],
     marketing: str,
     crm: str,
-    now: datetime,
+    label: str,
 ) -> bool:
-    """Store one pair's result; False when it stays in the inbox to be retried."""
-    source = plan.marketing or plan.crm
-    if plan.skip:
-        if plan.link.id is not None and plan.skip.startswith("deleted"):
-            connection.execute(
-                update(links)
-                .where(links.c.id == plan.link.id, links.c.tombstoned_at.is_(None))
-                .values(tombstoned_at=now, tombstone_reason=plan.skip, updated_at=now)
-            )
-        _journal(
-            connection,
-            cycle_id,
-            now,
-            plan.link.id,
-            source.ref.system if source else None,
-            source.ref.id if source else None,
-            "skip",
-            {"reason": plan.skip},
-        )
-        return True
-
-    failures = []
+    """Queue a landed pair for storing, or dead-letter its failures; False keeps its rows."""
     ids: dict[str, str | None] = {
         marketing: plan.link.marketing.id if plan.link.marketing else None,
         crm: plan.link.crm.id if plan.link.crm else None,
@@ -118,6 +141,7 @@ def _commit_pair(
         marketing: plan.link.marketing.kind if plan.link.marketing else None,
         crm: plan.link.crm.kind if plan.link.crm else None,
     }
+    failures = []
     for system, change in ((marketing, plan.marketing_change), (crm, plan.crm_change)):
         if change is None:
             continue
@@ -126,152 +150,181 @@ def _commit_pair(
             failures.append((system, change, outcome))
         elif change.op == "create":
             ids[system], kinds[system] = outcome.id, change.kind
-
-    source_label = str(source.ref) if source else plan.key
-    if failures:
-        attempts = max((row.attempts for row in rows), default=0) + 1
-        for system, change, outcome in failures:
-            message = outcome.error if outcome and outcome.error else "no outcome reported"
-            _dead_letter(
-                connection,
-                obj,
-                system,
-                source_label,
-                change,
-                message,
-                outcome.code if outcome else None,
-                now,
-            )
-            _journal(
-                connection,
-                cycle_id,
-                now,
-                plan.link.id,
-                system,
-                change.id,
-                "rejected",
-                {"message": message, "change": json.loads(_change_json(change))},
-            )
-        connection.execute(
-            update(inbox)
-            .where(inbox.c.id.in_([row.id for row in rows]))
-            .values(attempts=attempts, not_before=now + _retry_delay(attempts))
-        )
-        return False
-
-    link_id = plan.link.id
-    email = email_key(plan.base.get("email"))
-    if link_id is None:
-        # A replayed commit finds the link it stored before instead of failing on it.
-        link_id = connection.scalar(
-            select(links.c.id).where(
-                links.c.object == obj,
-                (links.c.marketing_id == ids[marketing]) | (links.c.crm_id == ids[crm]),
-            )
-        )
-    if link_id is None:
-        inserted = connection.execute(
-            links.insert().values(
-                object=obj,
-                marketing_kind=kinds[marketing],
-                marketing_id=ids[marketing],
-                crm_kind=kinds[crm],
-                crm_id=ids[crm],
-                email_key=email,
-                created_at=now,
-                updated_at=now,
-            )
-        ).inserted_primary_key
-        assert inserted is not None
-        link_id = inserted[0]
-        connection.execute(
-            bases.insert(),
-            {
-                "link_id": link_id,
-                "fields": json.dumps(dict(plan.base)),
-                "stage": plan.stage,
-                "synced_at": now,
-            },
-        )
-    else:
-        connection.execute(
-            update(links).where(links.c.id == link_id).values(email_key=email, updated_at=now)
-        )
-        changed = (
-            update(bases)
-            .where(bases.c.link_id == link_id)
-            .values(fields=json.dumps(dict(plan.base)), stage=plan.stage, synced_at=now)
-        )
-        if connection.execute(changed).rowcount == 0:
-            connection.execute(
-                bases.insert(),
-                {
-                    "link_id": link_id,
-                    "fields": json.dumps(dict(plan.base)),
-                    "stage": plan.stage,
-                    "synced_at": now,
-                },
-            )
-    for transition in plan.transitions:
-        exists = connection.scalar(
-            select(stage_history.c.id).where(
-                stage_history.c.link_id == link_id,
-                stage_history.c.to_stage == transition.to_stage,
-                stage_history.c.at == transition.at,
-            )
-        )
-        if exists is None:
-            connection.execute(
-                stage_history.insert(),
-                {
-                    "link_id": link_id,
-                    "object": obj,
-                    "from_stage": transition.from_stage,
-                    "to_stage": transition.to_stage,
-                    "at": transition.at,
-                    "source_system": transition.source.system,
-                    "source_record": str(transition.source),
-                },
-            )
-    for system, change in ((marketing, plan.marketing_change), (crm, plan.crm_change)):
-        if change is not None:
-            _journal(
-                connection,
-                cycle_id,
-                now,
-                link_id,
-                system,
-                ids[system],
-                change.op,
-                {"fields": dict(change.fields), "stage": dict(change.stage), "from": source_label},
-            )
-    if plan.conflicts or plan.notes:
-        _journal(
-            connection,
-            cycle_id,
-            now,
-            link_id,
-            None,
-            None,
-            "decision",
-            {"conflicts": [_conflict(c) for c in plan.conflicts], "notes": list(plan.notes)},
+    if not failures:
+        batch.landed.append(_Landed(plan, ids, kinds, label, plan.link.id))
+        return True
+    attempts = max((row.attempts for row in rows), default=0) + 1
+    for system, change, outcome in failures:
+        message = outcome.error if outcome and outcome.error else "no outcome reported"
+        code = outcome.code if outcome else None
+        _dead_letter(connection, obj, system, label, change, message, code, batch.now)
+        batch.note(
+            plan.link.id,
+            system,
+            change.id,
+            "rejected",
+            {"message": message, "code": code, "change": change_json(change)},
         )
     connection.execute(
-        update(dead_letters)
-        .where(dead_letters.c.source == source_label, dead_letters.c.resolved_at.is_(None))
-        .values(resolved_at=now)
+        update(inbox)
+        .where(inbox.c.id.in_([row.id for row in rows]))
+        .values(attempts=attempts, not_before=batch.now + retry_delay(attempts))
     )
-    return True
+    return False
 
 
-def _conflict(conflict: Any) -> dict[str, Any]:
-    return {
-        "field": conflict.field,
-        "rule": conflict.rule,
-        "marketing": conflict.marketing,
-        "crm": conflict.crm,
-        "winner": conflict.winner,
-    }
+def _store_landed(
+    connection: Connection, batch: _Batch, obj: str, marketing: str, crm: str
+) -> None:
+    if not batch.landed:
+        return
+    now = batch.now
+    new = [item for item in batch.landed if item.link_id is None]
+    # A replayed commit finds the links it stored before instead of failing on them.
+    by_marketing = {i.ids[marketing]: i for i in new if i.ids[marketing]}
+    by_crm = {i.ids[crm]: i for i in new if i.ids[crm]}
+    for column, wanted in ((links.c.marketing_id, by_marketing), (links.c.crm_id, by_crm)):
+        keys = list(wanted)
+        for start in range(0, len(keys), 500):
+            found = connection.execute(
+                select(links.c.id, column).where(
+                    links.c.object == obj, column.in_(keys[start : start + 500])
+                )
+            )
+            for link_id, key in found:
+                wanted[key].link_id = link_id
+    fresh = [item for item in new if item.link_id is None]
+    if fresh:
+        inserted = connection.execute(
+            links.insert().returning(links.c.id, sort_by_parameter_order=True),
+            [
+                {
+                    "object": obj,
+                    "marketing_kind": i.kinds[marketing],
+                    "marketing_id": i.ids[marketing],
+                    "crm_kind": i.kinds[crm],
+                    "crm_id": i.ids[crm],
+                    "email_key": email_key(i.plan.base.get("email")),
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for i in fresh
+            ],
+        ).all()
+        for item, row in zip(fresh, inserted, strict=True):
+            item.link_id = row[0]
+        connection.execute(
+            bases.insert(),
+            [
+                {
+                    "link_id": i.link_id,
+                    "fields": json.dumps(dict(i.plan.base)),
+                    "stage": i.plan.stage,
+                    "synced_at": now,
+                }
+                for i in fresh
+            ],
+        )
+    fresh_ids = {id(item) for item in fresh}
+    existing = [item for item in batch.landed if id(item) not in fresh_ids]
+    if existing:
+        connection.execute(
+            update(bases)
+            .where(bases.c.link_id == bindparam("b_link"))
+            .values(fields=bindparam("b_fields"), stage=bindparam("b_stage"), synced_at=now),
+            [
+                {
+                    "b_link": i.link_id,
+                    "b_fields": json.dumps(dict(i.plan.base)),
+                    "b_stage": i.plan.stage,
+                }
+                for i in existing
+            ],
+        )
+        connection.execute(
+            update(links)
+            .where(links.c.id == bindparam("l_link"))
+            .values(email_key=bindparam("l_email"), updated_at=now),
+            [
+                {"l_link": i.link_id, "l_email": email_key(i.plan.base.get("email"))}
+                for i in existing
+            ],
+        )
+    _store_history(connection, batch, obj)
+    for item in batch.landed:
+        for system, change in (
+            (marketing, item.plan.marketing_change),
+            (crm, item.plan.crm_change),
+        ):
+            if change is not None:
+                batch.note(
+                    item.link_id,
+                    system,
+                    item.ids[system],
+                    change.op,
+                    {
+                        "fields": dict(change.fields),
+                        "stage": dict(change.stage),
+                        "from": item.source,
+                    },
+                )
+        if item.plan.conflicts or item.plan.notes:
+            batch.note(
+                item.link_id,
+                None,
+                None,
+                "decision",
+                {
+                    "conflicts": [_conflict(c) for c in item.plan.conflicts],
+                    "notes": list(item.plan.notes),
+                },
+            )
+    sources = [item.source for item in batch.landed]
+    for start in range(0, len(sources), 500):
+        connection.execute(
+            update(dead_letters)
+            .where(
+                dead_letters.c.source.in_(sources[start : start + 500]),
+                dead_letters.c.resolved_at.is_(None),
+            )
+            .values(resolved_at=now)
+        )
+
+
+def _store_history(connection: Connection, batch: _Batch, obj: str) -> None:
+    """Append the stage transitions not already recorded (a replay adds none)."""
+    wanted = [(i.link_id, t) for i in batch.landed for t in i.plan.transitions]
+    if not wanted:
+        return
+    link_ids = sorted({link_id for link_id, _ in wanted if link_id is not None})
+    seen: set[tuple[int | None, str, datetime]] = set()
+    for start in range(0, len(link_ids), 500):
+        for row in connection.execute(
+            select(stage_history.c.link_id, stage_history.c.to_stage, stage_history.c.at).where(
+                stage_history.c.link_id.in_(link_ids[start : start + 500])
+            )
+        ):
+            at = row.at if row.at.tzinfo else row.at.replace(tzinfo=batch.now.tzinfo)
+            seen.add((row.link_id, row.to_stage, at))
+    rows = []
+    for link_id, t in wanted:
+        key = (link_id, t.to_stage, t.at)
+        if link_id is None or key in seen:
+            continue
+        seen.add(key)
+        rows.append(
+            {
+                "link_id": link_id,
+                "object": obj,
+                "from_stage": t.from_stage,
+                "to_stage": t.to_stage,
+                "at": t.at,
+                "source_system": t.source.system,
+                "source_record": str(t.source),
+            }
+        )
+    if rows:
+        connection.execute(stage_history.insert(), rows)
 
 
 def _dead_letter(
@@ -290,7 +343,7 @@ def _dead_letter(
         )
     ).first()
     values = {
-        "change": _change_json(change),
+        "change": json.dumps(change_json(change)),
         "message": message,
         "code": code,
         "last_at": now,
