@@ -221,6 +221,44 @@ def demo() -> None:
         run_demo(Path(directory), console, _report_table)
 
 
+@app.command()
+def bench(
+    records: Annotated[
+        list[int] | None, typer.Option("--records", "-n", help="People to sync (repeatable).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Backfill, echo and steady-state rounds against emulators in other processes."""
+    from syncd.bench import run
+
+    table = Table(title="syncd bench")
+    for column in (
+        "people",
+        "backfill rec/s",
+        "HubSpot calls / floor",
+        "Salesforce calls / floor",
+        "steady 1% calls",
+        "peak RSS MB",
+    ):
+        table.add_column(column, justify="right")
+    for result in run(records or [10_000, 100_000]):
+        if as_json:
+            print(json.dumps(result), flush=True)
+            continue
+        calls, floor = result["api_calls"], result["api_calls_floor"]
+        steady = result["steady_state"]["api_calls"]
+        table.add_row(
+            f"{result['records']:,}",
+            f"{result['records_per_s']:,.0f}",
+            f"{calls['hubspot']} / {floor['hubspot']}",
+            f"{calls['salesforce']} / {floor['salesforce']}",
+            f"{steady['hubspot']} + {steady['salesforce']}",
+            f"{result['peak_rss_mb']:.0f}",
+        )
+    if not as_json:
+        console.print(table)
+
+
 def main() -> None:
     try:
         app()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -128,7 +129,7 @@ def start_emulators() -> dict[str, Any]:
 
 
 def emulator_settings(
-    emulators: dict[str, Any], config_dir: Any
+    emulators: dict[str, Any],
 ) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
     """(secrets, systems section of syncd.yaml) for running emulators."""
     hubspot, salesforce = emulators["hubspot"], emulators["salesforce"]
@@ -154,3 +155,19 @@ def emulator_settings(
         },
     }
     return secrets, systems
+
+
+def emulator_commands(people: int) -> dict[str, list[str]]:
+    """Commands that run each emulator in its own process, ``people`` seeded in marketing."""
+    return {
+        "hubspot": [
+            sys.executable,
+            "-m",
+            "connectors.hubspot.emulator",
+            "--port",
+            "0",
+            "--seed-contacts",
+            str(people),
+        ],
+        "salesforce": [sys.executable, "-m", "connectors.salesforce.emulator", "--port", "0"],
+    }

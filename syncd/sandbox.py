@@ -100,10 +100,16 @@ def start(config_dir: Path, *, sample: bool = True, store: str | None = None) ->
     emulators = registry.start_emulators()
     if sample:
         seed_sample(emulators)
+    write_config(config_dir, emulators, store=store)
+    return Sandbox(emulators, config_dir)
+
+
+def write_config(config_dir: Path, emulators: dict[str, Any], *, store: str | None = None) -> Path:
+    """Write a configuration for running emulators (in this process or another)."""
     config_dir.mkdir(parents=True, exist_ok=True)
     for name in ("fields.yaml", "stages.yaml"):
         shutil.copy(CONFIG_DIR / name, config_dir / name)
-    secrets, systems = registry.emulator_settings(emulators, config_dir)
+    secrets, systems = registry.emulator_settings(emulators)
     (config_dir / "secrets.env").write_text(
         "".join(f"{k}={v}\n" for k, v in secrets.items()), encoding="utf-8"
     )
@@ -119,8 +125,9 @@ def start(config_dir: Path, *, sample: bool = True, store: str | None = None) ->
     for name, options in systems.items():
         lines.append(f"  {name}:")
         lines.extend(f"    {key}: {value}" for key, value in options.items())
-    (config_dir / "syncd.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return Sandbox(emulators, config_dir)
+    path = config_dir / "syncd.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
 
 
 def seed_sample(emulators: dict[str, Any]) -> None:

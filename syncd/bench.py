@@ -1,0 +1,190 @@
+"""``syncd bench``: backfill, echo and steady-state rounds against emulators in other processes.
+
+Each size runs in a fresh Python process (``python -m syncd.bench --child N``) so that
+peak RSS is that run's own; the emulators run in processes of their own, so that their
+memory is not counted. API calls are read from the emulators' own counters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import select
+
+from syncd import registry, sandbox
+from syncd.engine import CycleReport, Engine
+from syncd.settings import load_config
+from syncd.state.store import Store
+from syncd.state.tables import links
+
+PAGE = {"hubspot": 200, "salesforce": 2000}
+BATCH = {"hubspot": 100, "salesforce": 200}
+
+
+def _control(url: str, method: str, path: str, body: Any = None, ca: str | None = None) -> Any:
+    import ssl
+
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    context = ssl.create_default_context(cafile=ca) if ca else None
+    with urllib.request.urlopen(request, timeout=120, context=context) as answer:
+        text = answer.read()
+    return json.loads(text) if text else None
+
+
+@contextmanager
+def _emulators(people: int) -> Iterator[dict[str, Any]]:
+    processes = []
+    endpoints: dict[str, Any] = {}
+    try:
+        for name, command in registry.emulator_commands(people).items():
+            process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+            processes.append(process)
+            assert process.stdout is not None
+            url = process.stdout.readline().strip()
+            ca = process.stdout.readline().strip() if name == "salesforce" else None
+            endpoints[name] = SimpleNamespace(
+                url=url,
+                ca_pem_path=ca,
+                token="emulator-token",
+                client_id="syncd",
+                client_secret="emulator-secret",
+            )
+        yield endpoints
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+def _calls(endpoints: dict[str, Any]) -> dict[str, int]:
+    return {
+        name: sum(_control(e.url, "GET", "/_emulator/calls", ca=e.ca_pem_path).values())
+        for name, e in endpoints.items()
+    }
+
+
+def _floor(reports: list[CycleReport], scans: dict[str, int]) -> dict[str, int]:
+    """Pages and batches at the maximum sizes for what the cycles read and wrote."""
+    floor: dict[str, int] = {}
+    for system in PAGE:
+        total = 0
+        for report in reports:
+            total += max(scans[system], math.ceil(report.read[system] / PAGE[system]))
+            total += math.ceil(report.created[system] / BATCH[system])
+            total += math.ceil(report.updated[system] / BATCH[system])
+            other = "salesforce" if system == "hubspot" else "hubspot"
+            total += math.ceil(report.created[other] / BATCH[system])  # partner ids back
+        floor[system] = total
+    return floor
+
+
+def run_child(people: int) -> dict[str, Any]:
+    """One benchmark run; returns the figures."""
+    with (
+        tempfile.TemporaryDirectory(prefix="syncd-bench-") as directory,
+        _emulators(people) as endpoints,
+    ):
+        path = sandbox.write_config(Path(directory), endpoints)
+        config = load_config(path)
+        store = Store.open(config.store_url)
+        marketing = registry.connector(config, "hubspot")
+        crm = registry.connector(config, "salesforce")
+        engine = Engine(store, marketing, crm, registry.rules(config))
+        scans = {"hubspot": 2, "salesforce": 2}  # contacts + archived; Lead + Contact
+        marketing.check()
+        crm.check()
+        base_calls = _calls(endpoints)
+        started = time.perf_counter()
+        backfill = [engine.run_once(), engine.run_once()]
+        backfill_s = time.perf_counter() - started
+        backfill_calls = {k: v - base_calls[k] for k, v in _calls(endpoints).items()}
+
+        changed = max(1, people // 100)
+        with store.engine.connect() as connection:
+            pairs = connection.execute(
+                select(links.c.marketing_id, links.c.crm_id).order_by(links.c.id).limit(2 * changed)
+            ).all()
+        hs, sf = endpoints["hubspot"], endpoints["salesforce"]
+        for index, (marketing_id, crm_id) in enumerate(pairs):
+            if index % 2 == 0:
+                _control(
+                    hs.url,
+                    "PATCH",
+                    f"/_emulator/contacts/{marketing_id}",
+                    {"jobtitle": f"Title {index}"},
+                )
+            else:
+                _control(
+                    sf.url,
+                    "PATCH",
+                    f"/_emulator/records/Lead/{crm_id}",
+                    {"Phone": f"+1 555 {index:07d}"},
+                    ca=sf.ca_pem_path,
+                )
+        before = _calls(endpoints)
+        started = time.perf_counter()
+        steady = [engine.run_once()]
+        steady_s = time.perf_counter() - started
+        steady_calls = {k: v - before[k] for k, v in _calls(endpoints).items()}
+        marketing.close()
+        crm.close()
+        store.close()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "records": people,
+        "backfill": _phase(people, backfill_s, backfill_calls, _floor(backfill, scans)),
+        "steady_state": _phase(len(pairs), steady_s, steady_calls, _floor(steady, scans)),
+        "records_per_s": round(people / backfill_s, 1),
+        "api_calls": {k: backfill_calls[k] + steady_calls[k] for k in backfill_calls},
+        "api_calls_floor": {
+            k: _floor(backfill, scans)[k] + _floor(steady, scans)[k] for k in backfill_calls
+        },
+        "peak_rss_mb": round(peak, 1),
+    }
+
+
+def _phase(records: int, seconds: float, calls: dict[str, int], floor: dict[str, int]) -> dict:
+    return {
+        "records": records,
+        "seconds": round(seconds, 2),
+        "records_per_s": round(records / seconds, 1) if seconds else None,
+        "api_calls": calls,
+        "api_calls_floor": floor,
+        "api_calls_per_record": round(sum(calls.values()) / max(records, 1), 4),
+    }
+
+
+def run(sizes: list[int]) -> Iterator[dict[str, Any]]:
+    """Each size in a fresh process; yields its figures."""
+    for people in sizes:
+        answer = subprocess.run(
+            [sys.executable, "-m", "syncd.bench", "--child", str(people)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if answer.returncode != 0:
+            raise RuntimeError(f"benchmark of {people} failed:\n{answer.stderr[-4000:]}")
+        yield json.loads(answer.stdout.strip().splitlines()[-1])
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--child", type=int, required=True)
+    print(json.dumps(run_child(parser.parse_args().child)))
