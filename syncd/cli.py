@@ -25,8 +25,8 @@ from syncd.state.store import Store
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_enable=False
 )
-console = Console()
-err = Console(stderr=True)
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Path to syncd.yaml.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from syncd.errors import ConfigError, ConfigProblem
 from syncd.model import FieldMap, FieldType
@@ -195,19 +195,17 @@ def _stages(doc: YamlDocument, systems: set[str]) -> tuple[dict, list[ConfigProb
                     problems.append(
                         doc.problem([obj, index, system], "a mapping of native field: value")
                     )
+            native_values = {
+                s: {str(k): str(v) for k, v in n.items()}
+                for s, n in values.items()
+                if isinstance(n, dict)
+            }
             try:
-                stage = StageDef.model_validate(
-                    {
-                        **raw,
-                        "values": {
-                            s: {str(k): str(v) for k, v in n.items()}
-                            for s, n in values.items()
-                            if isinstance(n, dict)
-                        },
-                    }
-                )
-            except Exception as error:  # pydantic errors, located to the stage
-                problems.append(doc.problem([obj, index], str(error).splitlines()[-1].strip()))
+                stage = StageDef.model_validate({**raw, "values": native_values})
+            except ValidationError as error:
+                for e in error.errors():
+                    where = [p for p in e["loc"] if isinstance(p, str | int)]
+                    problems.append(doc.problem([obj, index, *where], e["msg"]))
                 continue
             if any(s.name == stage.name for s in stages):
                 problems.append(doc.problem([obj, index, "name"], f"duplicate stage {stage.name}"))
