@@ -36,7 +36,7 @@ class RetryPolicy:
 
 
 def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
-    backoff = wait_exponential_jitter(initial=policy.initial, max=policy.maximum)
+    backoff = wait_exponential_jitter(multiplier=policy.initial, max=policy.maximum)
 
     def wait(state: RetryCallState) -> float:
         delay = backoff(state)

@@ -1,0 +1,394 @@
+"""A HubSpot CRM v3 emulator for contacts: a real HTTP server on loopback, data in memory.
+
+    emulator = HubSpotEmulator(rate_limit=(100, 10_000)).start()
+    HubSpot(access_token=emulator.token, host=emulator.url)   # the official client
+    ...
+    emulator.stop()
+
+Paths, JSON shapes and status codes follow the real API as far as the official client
+parses them (201 for batch create, 207 multi-status, 204 for archive, 429 with
+Retry-After). Knobs are methods here and, for another process, an HTTP control API
+under ``/_emulator/`` that needs no token. ``python -m connectors.hubspot.emulator
+--port 0 --seed-contacts N`` serves in the foreground and prints its URL first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import random
+import re
+import signal
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from connectors.hubspot.emulator_control import control, synthetic_contact
+from connectors.hubspot.emulator_gate import Gate, Reply
+from connectors.hubspot.emulator_schema import PROPERTIES, Problem, check_values, error_body
+from connectors.hubspot.emulator_search import list_page, property_names, search
+from connectors.hubspot.emulator_store import Answer, Contact, ContactStore
+
+CONTACTS = "/crm/v3/objects/contacts"
+SEARCH = f"POST {CONTACTS}/search"
+_ID_PATH = re.compile("^" + re.escape(CONTACTS) + r"/(?!search$)[^/]+$")
+
+
+class HubSpotEmulator:
+    """The emulated portal; thread-safe under one lock (``store.lock``).
+
+    ``rate_limit`` is (max calls, interval ms) for every call but search, which has
+    ``search_rate_limit``; ``search_cap`` is how far a search may page (HubSpot: 10,000).
+    ``lifecycle_backward`` is what an API write moving lifecyclestage backwards meets:
+    "keep" (the old stage stays, silently; the rest lands) or "refuse" (a 400), as
+    reports about the real API differ.
+    """
+
+    def __init__(
+        self,
+        port: int = 0,
+        *,
+        token: str = "emulator-token",
+        latency_ms: int = 0,
+        rate_limit: tuple[int, int] | None = None,
+        daily_limit: int | None = None,
+        search_cap: int = 10_000,
+        search_rate_limit: tuple[int, int] | None = None,
+        host: str = "127.0.0.1",
+        lifecycle_backward: str = "keep",
+    ) -> None:
+        self.token, self.host, self.url = token, host, ""
+        self.latency_ms = latency_ms
+        self.search_cap = search_cap
+        self.gate = Gate(rate_limit, daily_limit, search_rate_limit)
+        """Call counts, injected failures and rate limits (``gate.rate_limit`` etc. may be set)."""
+        self.store = ContactStore()
+        self.store.refuse_backward = lifecycle_backward == "refuse"
+        self._lock = self.store.lock
+        self._port = port
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def start(self) -> HubSpotEmulator:
+        server = _Server((self.host, self._port), _Handler)
+        server.emulator, server.connections = self, set()
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        self.url = f"http://{self.host}:{server.server_address[1]}"
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server.close_connections()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> HubSpotEmulator:
+        return self if self._server else self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    # -- knobs ------------------------------------------------------------------------
+
+    def fail_next(
+        self, status: int, count: int = 1, path_contains: str | None = None, retry_after: float = 1
+    ) -> None:
+        """Answer the next ``count`` API calls (whose "METHOD path" contains
+        ``path_contains``) with ``status`` and a realistic body."""
+        with self._lock:
+            self.gate.fail_next(status, count, path_contains, retry_after)
+
+    def fail_at_call(self, n: int, status: int) -> None:
+        """Answer the ``n``-th API call (counted from start or ``reset_calls``) with ``status``."""
+        with self._lock:
+            self.gate.fail_at[n] = status
+
+    def calls(self) -> dict[str, int]:
+        """API calls received, by "METHOD path" (control calls are not counted)."""
+        with self._lock:
+            return dict(self.gate.calls)
+
+    def reset_calls(self) -> None:
+        with self._lock:
+            self.gate.reset()
+
+    def set_search_cap(self, n: int) -> None:
+        """Refuse searches paging past ``n`` results (HubSpot: 10,000)."""
+        self.search_cap = n
+
+    def set_latency(self, ms: int) -> None:
+        """Delay every API answer by ``ms``."""
+        self.latency_ms = ms
+
+    def set_rate_limit(
+        self,
+        rate_limit: tuple[int, int] | None,
+        daily_limit: int | None = None,
+        search_rate_limit: tuple[int, int] | None = None,
+    ) -> None:
+        """(max calls, interval ms) for non-search calls, a daily cap, and search's own."""
+        with self._lock:
+            self.gate.rate_limit, self.gate.daily_limit = rate_limit, daily_limit
+            self.gate.search_rate_limit = search_rate_limit
+
+    def seed_contacts(self, n: int, *, same_instant: bool = False) -> list[str]:
+        """Add ``n`` synthetic contacts at once; ``same_instant`` gives them one timestamp."""
+        store = self.store
+        with self._lock:
+            first = max(store.last_ms + 1, _now() - (0 if same_instant else n))
+            stamps = [first] * n if same_instant else list(range(first, first + n))
+            store.last_ms = max(store.last_ms, stamps[-1] if stamps else 0)
+            rng = random.Random(store.next_id)
+            return [
+                str(store.insert(synthetic_contact(store.next_id, rng), ms).id) for ms in stamps
+            ]
+
+    def add_contact(self, properties: dict[str, Any]) -> str:
+        """Create a contact as a user would in HubSpot; return its id."""
+        with self._lock:
+            props = self._checked(properties, None)
+            return str(self.store.insert(props, self.store.tick()).id)
+
+    def update_contact(self, contact_id: str, properties: dict[str, Any]) -> dict[str, Any]:
+        """Edit a contact as a user would (the UI may move lifecyclestage backwards)."""
+        with self._lock:
+            contact = self._live(contact_id)
+            props = self._checked(properties, contact.id)
+            self.store.modify(contact, props, self.store.tick(), api=False)
+            return contact.to_json(PROPERTIES)
+
+    def archive_contact(self, contact_id: str) -> None:
+        with self._lock:
+            self.store.archive(self._live(contact_id), self.store.tick())
+
+    def get_contact(self, contact_id: str) -> dict[str, Any] | None:
+        """A contact (archived ones too) with every property, or None."""
+        with self._lock:
+            key = int(contact_id) if str(contact_id).isdigit() else -1
+            contact = self.store.live.get(key) or self.store.archived.get(key)
+            return contact.to_json(PROPERTIES) if contact else None
+
+    def contacts(self) -> list[dict[str, Any]]:
+        """Every live contact with every property, by id."""
+        with self._lock:
+            return [c.to_json(PROPERTIES) for c in self.store.live.values()]
+
+    def _live(self, contact_id: str) -> Contact:
+        contact = self.store.find(str(contact_id))
+        if contact is None:
+            raise KeyError(f"no live contact {contact_id}")
+        return contact
+
+    def _checked(self, properties: dict[str, Any], own_id: int | None) -> dict[str, str]:
+        props, problem = check_values(properties)
+        problem = problem or self.store.conflict(props, own_id or -1, {})
+        if problem:
+            raise ValueError(problem.message)
+        return props
+
+    # -- requests ---------------------------------------------------------------------
+
+    def handle(self, method: str, target: str, authorization: str | None, raw: bytes) -> Reply:
+        """Answer one HTTP request: (status, JSON body or None, extra headers)."""
+        parts = urlsplit(target)
+        path, params = parts.path.rstrip("/") or "/", parse_qs(parts.query)
+        if path.startswith("/_emulator/"):
+            return control(self, method, path, raw)
+        label = f"{method} {_ID_PATH.sub(CONTACTS + '/{contactId}', path)}"
+        with self._lock:
+            injected = self.gate.injected(label, self.gate.count(label))
+        if self.latency_ms:
+            time.sleep(self.latency_ms / 1000)
+        if authorization != f"Bearer {self.token}":
+            message = (
+                "Authentication credentials not found. This API supports OAuth 2.0 authentication "
+                "and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview"
+            )
+            return 401, error_body("INVALID_AUTHENTICATION", message), {}
+        if injected is not None:
+            return injected
+        with self._lock:
+            refusal, headers = self.gate.admit(label == SEARCH)
+        if refusal is not None:
+            return refusal
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            return 400, error_body("VALIDATION_ERROR", "Invalid input JSON on line 1"), headers
+        status, answer = self._route(method, path, params, body)
+        return status, answer, headers
+
+    def _route(self, method: str, path: str, params: dict[str, list[str]], body: Any) -> Answer:
+        store = self.store
+        if path == "/crm/v3/properties/contacts" and method == "GET":
+            return 200, {"results": [p.to_json(i) for i, p in enumerate(PROPERTIES.values())]}
+        if path == CONTACTS and method == "GET":
+            return list_page(store, params)
+        if path == f"{CONTACTS}/search" and method == "POST":
+            return search(store, body, self.search_cap)
+        payload = body if isinstance(body, dict) else {}
+        if path.startswith(f"{CONTACTS}/batch/") and method == "POST":
+            inputs = payload.get("inputs")
+            if not isinstance(inputs, list):
+                return 400, error_body("VALIDATION_ERROR", "Invalid input JSON: inputs is required")
+            action = path.rsplit("/", 1)[1]
+            if action == "read":
+                archived = (params.get("archived") or ["false"])[0].lower() == "true"
+                return store.batch_read(payload, archived)
+            writers = {
+                "create": store.batch_create,
+                "update": store.batch_update,
+                "upsert": store.batch_upsert,
+                "archive": store.batch_archive,
+            }
+            if action in writers:
+                return writers[action](inputs)
+        if path == CONTACTS and method == "POST":
+            return _single(store.batch_create([payload]), 201)
+        match = re.fullmatch(CONTACTS + r"/([^/]+)", path)
+        if match and method in ("GET", "PATCH", "DELETE"):
+            return self._one(method, unquote(match.group(1)), params, payload)
+        return 404, error_body("OBJECT_NOT_FOUND", f"No route for {method} {path}")
+
+    def _one(
+        self, method: str, id_text: str, params: dict[str, list[str]], body: dict[str, Any]
+    ) -> Answer:
+        id_property = params["idProperty"][0] if params.get("idProperty") else None
+        if method == "PATCH":
+            return _single(
+                self.store.batch_update([{**body, "id": id_text, "idProperty": id_property}]), 200
+            )
+        with self._lock:
+            contact = self.store.find(id_text, id_property)
+            if method == "DELETE":
+                if contact is not None:
+                    self.store.archive(contact, self.store.tick())
+                return 204, None
+            if contact is None:
+                return 404, Problem(404, "OBJECT_NOT_FOUND", "resource not found").body()
+            return 200, contact.to_json(property_names(params))
+
+
+def _single(answer: Answer, ok_status: int) -> Answer:
+    status, body = answer
+    if status in (200, 201) and body is not None:
+        return ok_status, body["results"][0]
+    return status, body
+
+
+def _now() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # benchmarks open many connections at once
+    emulator: HubSpotEmulator
+    connections: set[socket.socket]
+
+    def close_connections(self) -> None:
+        """End open keep-alive connections, so a stopped emulator answers nobody."""
+        for connection in list(self.connections):
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+    timeout = 120  # idle keep-alive connections end eventually
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms stalls
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: tests and benchmarks
+        pass
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.connections.add(self.connection)
+
+    def finish(self) -> None:
+        self.server.connections.discard(self.connection)
+        with contextlib.suppress(OSError):
+            super().finish()
+
+    def _reply(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            status, body, headers = self.server.emulator.handle(
+                self.command, self.path, self.headers.get("Authorization"), raw
+            )
+        except Exception as exc:  # an emulator bug: answer as HubSpot's 500 would, and go on
+            status, headers = 500, {}
+            body = error_body("INTERNAL_ERROR", f"internal error: {exc.__class__.__name__}: {exc}")
+        payload = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        if payload:
+            self.send_header("Content-Type", "application/json;charset=utf-8")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if payload:
+            self.wfile.write(payload)
+
+    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _reply
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve in the foreground; the first line of stdout is the base URL."""
+    parser = argparse.ArgumentParser(prog="python -m connectors.hubspot.emulator")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--token", default="emulator-token")
+    parser.add_argument("--seed-contacts", type=int, default=0)
+    parser.add_argument("--latency-ms", type=int, default=0)
+    parser.add_argument("--rate-limit", help="MAX/INTERVAL_MS, e.g. 190/10000")
+    parser.add_argument("--daily-limit", type=int)
+    parser.add_argument("--search-cap", type=int, default=10_000)
+    args = parser.parse_args(argv)
+    rate = None
+    if args.rate_limit:
+        most, _, interval = args.rate_limit.partition("/")
+        rate = (int(most), int(interval or 10_000))
+    emulator = HubSpotEmulator(
+        args.port,
+        host=args.host,
+        token=args.token,
+        latency_ms=args.latency_ms,
+        rate_limit=rate,
+        daily_limit=args.daily_limit,
+        search_cap=args.search_cap,
+    )
+    if args.seed_contacts:
+        emulator.seed_contacts(args.seed_contacts)
+    emulator.start()
+    print(emulator.url, flush=True)
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    try:
+        while not stopping.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emulator.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,146 @@
+"""The emulator's control API (``/_emulator/...``, no token) and its synthetic contacts.
+
+GET    /_emulator/calls             per-endpoint call counts
+POST   /_emulator/reset_calls
+POST   /_emulator/seed              {"contacts": n, "same_instant": false}
+POST   /_emulator/fail              {"status": 503, "count": 1, "path_contains": "search",
+                                     "retry_after": 1} or {"status": 500, "at_call": n}
+POST   /_emulator/latency           {"ms": 50}
+POST   /_emulator/search_cap        {"cap": 100}
+POST   /_emulator/rate_limit        {"max": 100, "interval_ms": 10000, "daily": null}
+GET    /_emulator/contacts          every live contact
+POST   /_emulator/contacts          {properties} (or {"properties": {...}}): add as a user
+GET    /_emulator/contacts/{id}
+PATCH  /_emulator/contacts/{id}     {properties}: edit as a user
+DELETE /_emulator/contacts/{id}     archive
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import TYPE_CHECKING, Any
+
+from connectors.hubspot.emulator_schema import (
+    LEAD_SOURCES,
+    LEAD_STATUSES,
+    LIFECYCLE_STAGES,
+    error_body,
+)
+
+if TYPE_CHECKING:
+    from connectors.hubspot.emulator import HubSpotEmulator
+    from connectors.hubspot.emulator_gate import Reply
+
+FIRST_NAMES = (
+    "Ada", "Grace", "Alan", "Katherine", "Edsger", "Barbara", "Donald", "Margaret",
+    "Linus", "Radia", "Ken", "Frances", "John", "Hedy", "Tim", "Sophie", "Niklaus", "Lynn",
+)  # fmt: skip
+LAST_NAMES = (
+    "Lovelace", "Hopper", "Turing", "Johnson", "Dijkstra", "Liskov", "Knuth", "Hamilton",
+    "Torvalds", "Perlman", "Thompson", "Allen", "McCarthy", "Lamarr", "Berners-Lee", "Wilson",
+)  # fmt: skip
+COMPANIES = (
+    "Analytical Engines", "Bletchley Park", "Acme Corp", "Globex", "Initech", "Umbrella",
+    "Stark Industries", "Wayne Enterprises", "Hooli", "Vandelay Industries",
+)  # fmt: skip
+TITLES = ("CTO", "VP Marketing", "Engineer", "Analyst", "Head of Sales", "CEO", "Consultant")
+DOMAINS = ("example.com", "example.org", "example.net")
+
+
+def synthetic_contact(contact_id: int, rng: random.Random) -> dict[str, str]:
+    """Plausible properties for a seeded contact (its email is unique through the id)."""
+    first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+    props = {
+        "email": f"{first}.{last}.{contact_id}@{rng.choice(DOMAINS)}".lower().replace(" ", ""),
+        "firstname": first,
+        "lastname": last,
+        "company": rng.choice(COMPANIES),
+        "jobtitle": rng.choice(TITLES),
+        "phone": f"+1 555 {rng.randrange(1000, 9999)} {rng.randrange(100, 999)}",
+        "lifecyclestage": rng.choice(LIFECYCLE_STAGES[:4]),
+        "lead_source": rng.choice(LEAD_SOURCES),
+        "hubspotscore": str(rng.randrange(0, 100)),
+    }
+    if rng.random() < 0.5:
+        props["hs_lead_status"] = rng.choice(LEAD_STATUSES)
+    return props
+
+
+def control(emulator: HubSpotEmulator, method: str, path: str, raw: bytes) -> Reply:
+    """Answer one control request."""
+    try:
+        body = json.loads(raw) if raw else {}
+    except ValueError:
+        return 400, error_body("VALIDATION_ERROR", "Invalid JSON"), {}
+    if not isinstance(body, dict):
+        return 400, error_body("VALIDATION_ERROR", "Expected a JSON object"), {}
+    try:
+        return _dispatch(emulator, method, path.removeprefix("/_emulator/"), body)
+    except KeyError as exc:
+        return 404, error_body("OBJECT_NOT_FOUND", str(exc)), {}
+    except (ValueError, TypeError) as exc:
+        return 400, error_body("VALIDATION_ERROR", str(exc)), {}
+
+
+def _dispatch(emulator: HubSpotEmulator, method: str, action: str, body: dict[str, Any]) -> Reply:
+    ok: Reply = (200, {"ok": True}, {})
+    if (method, action) == ("GET", "calls"):
+        return 200, emulator.calls(), {}
+    if (method, action) == ("POST", "reset_calls"):
+        emulator.reset_calls()
+        return ok
+    if (method, action) == ("POST", "seed"):
+        ids = emulator.seed_contacts(
+            int(body["contacts"]), same_instant=bool(body.get("same_instant"))
+        )
+        return (
+            200,
+            {"count": len(ids), "first": ids[0] if ids else None, "last": ids[-1] if ids else None},
+            {},
+        )
+    if (method, action) == ("POST", "fail"):
+        if body.get("at_call") is not None:
+            emulator.fail_at_call(int(body["at_call"]), int(body["status"]))
+        else:
+            emulator.fail_next(
+                int(body["status"]),
+                int(body.get("count", 1)),
+                body.get("path_contains"),
+                float(body.get("retry_after", 1)),
+            )
+        return ok
+    if (method, action) == ("POST", "latency"):
+        emulator.set_latency(int(body["ms"]))
+        return ok
+    if (method, action) == ("POST", "search_cap"):
+        emulator.set_search_cap(int(body["cap"]))
+        return ok
+    if (method, action) == ("POST", "rate_limit"):
+        limit, interval = body.get("max"), int(body.get("interval_ms", 10_000))
+        search = body.get("search_max")
+        emulator.set_rate_limit(
+            (int(limit), interval) if limit else None,
+            int(body["daily"]) if body.get("daily") else None,
+            (int(search), int(body.get("search_interval_ms", 1000))) if search else None,
+        )
+        return ok
+    if action == "contacts":
+        if method == "GET":
+            return 200, {"results": emulator.contacts()}, {}
+        if method == "POST":
+            new_id = emulator.add_contact(body.get("properties", body))
+            return 201, emulator.get_contact(new_id), {}
+    if action.startswith("contacts/"):
+        contact_id = action.removeprefix("contacts/")
+        if method == "GET":
+            found = emulator.get_contact(contact_id)
+            if found is None:
+                raise KeyError(f"no contact {contact_id}")
+            return 200, found, {}
+        if method == "PATCH":
+            return 200, emulator.update_contact(contact_id, body.get("properties", body)), {}
+        if method == "DELETE":
+            emulator.archive_contact(contact_id)
+            return 204, None, {}
+    return 404, error_body("OBJECT_NOT_FOUND", f"No control route {method} /_emulator/{action}"), {}

@@ -1,0 +1,148 @@
+"""What stands before the emulator's API: call counts, injected failures, rate limits.
+
+The caller holds the emulator's lock around every method.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter, deque
+from dataclasses import dataclass
+from typing import Any
+
+from connectors.hubspot.emulator_schema import error_body
+
+Reply = tuple[int, dict[str, Any] | None, dict[str, str]]
+"""An HTTP status, its JSON body (None: no content) and extra headers."""
+NOMINAL_RATE = (190, 10_000)
+"""Reported in the rate-limit headers when no limit is enforced."""
+NOMINAL_DAILY = 1_000_000
+FAILURE_MESSAGES = {
+    500: "internal error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+FAILURE_CATEGORIES = {401: "INVALID_AUTHENTICATION", 403: "MISSING_SCOPES", 404: "OBJECT_NOT_FOUND"}
+
+
+@dataclass(slots=True)
+class _Failure:
+    status: int
+    count: int
+    path_contains: str | None
+    retry_after: float
+
+
+class Gate:
+    """Counts API calls, answers injected failures and enforces the rate limits."""
+
+    def __init__(
+        self,
+        rate_limit: tuple[int, int] | None,
+        daily_limit: int | None,
+        search_rate_limit: tuple[int, int] | None,
+    ) -> None:
+        self.rate_limit, self.daily_limit = rate_limit, daily_limit
+        self.search_rate_limit = search_rate_limit
+        self.calls: Counter[str] = Counter()
+        self.ordinal = 0
+        self.failures: list[_Failure] = []
+        self.fail_at: dict[int, int] = {}
+        self._hits: deque[float] = deque()
+        self._search_hits: deque[float] = deque()
+        self._daily = 0
+
+    def count(self, label: str) -> int:
+        """Count one call; its ordinal since the start or the last reset."""
+        self.calls[label] += 1
+        self.ordinal += 1
+        return self.ordinal
+
+    def reset(self) -> None:
+        self.calls.clear()
+        self.ordinal = 0
+
+    def fail_next(
+        self, status: int, count: int, path_contains: str | None, retry_after: float
+    ) -> None:
+        self.failures.append(_Failure(status, count, path_contains, retry_after))
+
+    def injected(self, label: str, ordinal: int) -> Reply | None:
+        """The injected failure this call gets, if any."""
+        status, retry_after = self.fail_at.pop(ordinal, None), 1.0
+        if status is None:
+            for failure in self.failures:
+                if failure.path_contains is None or failure.path_contains in label:
+                    status, retry_after = failure.status, failure.retry_after
+                    failure.count -= 1
+                    if failure.count <= 0:
+                        self.failures.remove(failure)
+                    break
+        if status is None:
+            return None
+        if status == 429:
+            max_, interval = self.rate_limit or NOMINAL_RATE
+            headers = _rate_headers(max_, 0, interval, NOMINAL_DAILY, NOMINAL_DAILY)
+            headers["Retry-After"] = str(math.ceil(retry_after))
+            return 429, rate_limited("TEN_SECONDLY_ROLLING"), headers
+        default = "VALIDATION_ERROR" if status < 500 else "INTERNAL_ERROR"
+        category = FAILURE_CATEGORIES.get(status, default)
+        message = FAILURE_MESSAGES.get(status, f"Injected failure {status}")
+        return status, error_body(category, message), {}
+
+    def admit(self, is_search: bool) -> tuple[Reply | None, dict[str, str]]:
+        """Count a call against the limits: (a 429 reply or None, headers to send)."""
+        now = time.monotonic()
+        if is_search:  # its own limit, and no rate-limit headers, as HubSpot's search
+            if self.search_rate_limit is None:
+                return None, {}
+            max_, interval = self.search_rate_limit
+            _expire(self._search_hits, now - interval / 1000)
+            if len(self._search_hits) >= max_:
+                return (429, rate_limited("SECONDLY"), {}), {}
+            self._search_hits.append(now)
+            return None, {}
+        max_, interval = self.rate_limit or NOMINAL_RATE
+        daily_max = self.daily_limit if self.daily_limit is not None else NOMINAL_DAILY
+        _expire(self._hits, now - interval / 1000)
+        refusal: tuple[str, float] | None = None
+        if self.daily_limit is not None and self._daily >= self.daily_limit:
+            refusal = ("DAILY", 86_400 - time.time() % 86_400)  # until midnight UTC
+        elif self.rate_limit is not None and len(self._hits) >= max_:
+            refusal = ("TEN_SECONDLY_ROLLING", self._hits[0] + interval / 1000 - now)
+        else:
+            self._hits.append(now)
+            self._daily += 1
+        left = max(0, max_ - len(self._hits))
+        headers = _rate_headers(max_, left, interval, daily_max, max(0, daily_max - self._daily))
+        if refusal is None:
+            return None, headers
+        headers["Retry-After"] = str(max(1, math.ceil(refusal[1])))
+        return (429, rate_limited(refusal[0]), headers), headers
+
+
+def _expire(hits: deque[float], cutoff: float) -> None:
+    while hits and hits[0] <= cutoff:
+        hits.popleft()
+
+
+def _rate_headers(
+    max_: int, left: int, interval: int, daily: int, daily_left: int
+) -> dict[str, str]:
+    return {
+        "X-HubSpot-RateLimit-Max": str(max_),
+        "X-HubSpot-RateLimit-Remaining": str(left),
+        "X-HubSpot-RateLimit-Interval-Milliseconds": str(interval),
+        "X-HubSpot-RateLimit-Daily": str(daily),
+        "X-HubSpot-RateLimit-Daily-Remaining": str(daily_left),
+    }
+
+
+def rate_limited(policy: str) -> dict[str, Any]:
+    """HubSpot's 429 body for a policy (TEN_SECONDLY_ROLLING, SECONDLY, DAILY)."""
+    name = "daily" if policy == "DAILY" else policy.lower()
+    body = error_body("RATE_LIMITS", f"You have reached your {name} limit.")
+    body.update(errorType="RATE_LIMIT", policyName=policy)
+    return body

@@ -1,0 +1,258 @@
+"""What the emulated portal knows: contact properties, value checks and error bodies.
+
+Shapes follow HubSpot's CRM v3 API as the official client (hubspot-api-client 12)
+parses them: error bodies carry ``status``, ``message``, ``correlationId`` and
+``category``; per-input errors of a multi-status (207) answer also carry ``context``,
+``links`` and ``errors`` because the client's ``StandardError`` model requires them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+LIFECYCLE_STAGES = (
+    "subscriber",
+    "lead",
+    "marketingqualifiedlead",
+    "salesqualifiedlead",
+    "opportunity",
+    "customer",
+    "evangelist",
+    "other",
+)
+"""Lifecycle stages in HubSpot's order: an API write may not move a contact backwards."""
+LIFECYCLE_RANK = {stage: rank for rank, stage in enumerate(LIFECYCLE_STAGES)}
+LEAD_STATUSES = (
+    "NEW",
+    "OPEN",
+    "IN_PROGRESS",
+    "OPEN_DEAL",
+    "UNQUALIFIED",
+    "ATTEMPTED_TO_CONTACT",
+    "CONNECTED",
+    "BAD_TIMING",
+)
+LEAD_SOURCES = ("Web", "Webinar", "Trade Show", "Partner", "Paid Search", "Other")
+
+MAX_BATCH = 100
+"""Inputs per batch call."""
+ALWAYS_RETURNED = ("createdate", "hs_object_id", "lastmodifieddate")
+DEFAULT_RETURNED = (
+    "createdate",
+    "email",
+    "firstname",
+    "lastname",
+    "hs_object_id",
+    "lastmodifieddate",
+)
+"""Properties an object carries when the request names none."""
+
+
+@dataclass(frozen=True, slots=True)
+class PropertyDef:
+    """One contact property as the properties API describes it."""
+
+    name: str
+    label: str
+    type: str
+    field_type: str
+    options: tuple[str, ...] = ()
+    option_labels: tuple[str, ...] = ()
+    unique: bool = False
+    custom: bool = False
+    read_only: bool = False
+
+    def to_json(self, order: int) -> dict[str, Any]:
+        labels = self.option_labels or self.options
+        stamp = "2020-01-01T00:00:00.000Z"
+        return {
+            "name": self.name,
+            "label": self.label,
+            "type": self.type,
+            "fieldType": self.field_type,
+            "description": "",
+            "groupName": "contactinformation",
+            "options": [
+                {"label": label, "value": value, "displayOrder": i, "hidden": False}
+                for i, (value, label) in enumerate(zip(self.options, labels, strict=True))
+            ],
+            "displayOrder": order,
+            "calculated": False,
+            "externalOptions": False,
+            "hasUniqueValue": self.unique,
+            "hidden": False,
+            "hubspotDefined": not self.custom,
+            "formField": not self.read_only,
+            "modificationMetadata": {
+                "archivable": self.custom,
+                "readOnlyDefinition": not self.custom,
+                "readOnlyValue": self.read_only,
+            },
+            "createdAt": stamp,
+            "updatedAt": stamp,
+            "archived": False,
+        }
+
+
+def _enum(name: str, label: str, options: tuple[str, ...], **kw: Any) -> PropertyDef:
+    labels = tuple(o.replace("_", " ").title() for o in options)
+    return PropertyDef(name, label, "enumeration", "select", options, labels, **kw)
+
+
+PROPERTIES: dict[str, PropertyDef] = {
+    p.name: p
+    for p in (
+        PropertyDef("email", "Email", "string", "text"),
+        PropertyDef("firstname", "First Name", "string", "text"),
+        PropertyDef("lastname", "Last Name", "string", "text"),
+        PropertyDef("company", "Company Name", "string", "text"),
+        PropertyDef("jobtitle", "Job Title", "string", "text"),
+        PropertyDef("phone", "Phone Number", "string", "phonenumber"),
+        _enum("lifecyclestage", "Lifecycle Stage", LIFECYCLE_STAGES),
+        _enum("hs_lead_status", "Lead Status", LEAD_STATUSES),
+        PropertyDef("hubspotscore", "HubSpot Score", "number", "number"),
+        _enum("lead_source", "Lead Source", LEAD_SOURCES, custom=True),
+        PropertyDef(
+            "syncd_salesforce_id",
+            "Salesforce ID (syncd)",
+            "string",
+            "text",
+            unique=True,
+            custom=True,
+        ),
+        PropertyDef("createdate", "Create Date", "datetime", "date", read_only=True),
+        PropertyDef("lastmodifieddate", "Last Modified Date", "datetime", "date", read_only=True),
+        PropertyDef("hs_object_id", "Record ID", "number", "number", read_only=True),
+    )
+}
+UNIQUE_PROPERTIES = tuple(p.name for p in PROPERTIES.values() if p.unique)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def iso(ms: int) -> str:
+    """Epoch millis as HubSpot writes instants: ``2024-05-01T12:00:00.123Z``."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
+
+
+def parse_ms(text: object) -> int | None:
+    """An instant given as epoch millis or ISO-8601 (date or date-time), as epoch millis."""
+    raw = str(text).strip()
+    if raw.lstrip("-").isdigit():
+        return int(raw)
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def error_body(category: str, message: str, **extra: Any) -> dict[str, Any]:
+    """HubSpot's error envelope."""
+    body: dict[str, Any] = {
+        "status": "error",
+        "message": message,
+        "correlationId": str(uuid.uuid4()),
+        "category": category,
+    }
+    body.update(extra)
+    return body
+
+
+@dataclass(slots=True)
+class Problem:
+    """Why one input was refused; ``status`` is the HTTP status if it fails the batch."""
+
+    status: int
+    category: str
+    message: str
+    context: dict[str, list[str]] = field(default_factory=dict)
+
+    def body(self) -> dict[str, Any]:
+        extra = {"context": self.context} if self.context else {}
+        return error_body(self.category, self.message, **extra)
+
+    def batch_error(self, trace_id: str) -> dict[str, Any]:
+        """The entry for this input in a 207 answer's ``errors``."""
+        return {
+            "status": "error",
+            "category": self.category,
+            "message": self.message,
+            "context": {**self.context, "objectWriteTraceId": [trace_id]},
+            "links": {},
+            "errors": [],
+            "objectWriteTraceId": trace_id,
+        }
+
+
+def invalid_value(name: str, value: str, error: str, message: str) -> Problem:
+    """HubSpot's "Property values were not valid" refusal of one property value."""
+    detail = {
+        "isValid": False,
+        "message": message,
+        "error": error,
+        "name": name,
+        "localizedErrorMessage": message,
+    }
+    text = "Property values were not valid: " + json.dumps([detail])
+    return Problem(400, "VALIDATION_ERROR", text, {"propertyName": [name]})
+
+
+def check_values(properties: object) -> tuple[dict[str, str], Problem | None]:
+    """Coerce written values to text ("" clears) and check them against the schema."""
+    if not isinstance(properties, dict):
+        return {}, Problem(400, "VALIDATION_ERROR", "properties must be an object")
+    clean: dict[str, str] = {}
+    for name, raw in properties.items():
+        value = (
+            ""
+            if raw is None
+            else ("true" if raw is True else "false" if raw is False else str(raw))
+        )
+        prop = PROPERTIES.get(name)
+        if prop is None:
+            return {}, invalid_value(
+                name, value, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist'
+            )
+        if prop.read_only:
+            return {}, invalid_value(
+                name,
+                value,
+                "READ_ONLY_VALUE",
+                f'"{name}" is a read only property; its value cannot be set.',
+            )
+        if value != "" and prop.options and value not in prop.options:
+            allowed = ", ".join(prop.options)
+            return {}, invalid_value(
+                name,
+                value,
+                "INVALID_OPTION",
+                f"{value} was not one of the allowed options: [{allowed}]",
+            )
+        if value != "" and prop.type == "number":
+            try:
+                float(value)
+            except ValueError:
+                return {}, invalid_value(
+                    name, value, "INVALID_FLOAT", f"{value} was not a valid number."
+                )
+        if value != "" and name == "email" and not _plausible_email(value):
+            return {}, invalid_value(
+                name, value, "INVALID_EMAIL", f"Email address {value} is invalid"
+            )
+        clean[name] = value
+    return clean, None
+
+
+def _plausible_email(value: str) -> bool:
+    local, at, domain = value.rpartition("@")
+    return bool(at and local and "." in domain and not any(c.isspace() for c in value))

@@ -1,0 +1,361 @@
+"""The emulator's contacts: indexes, write rules and the batch endpoints' semantics.
+
+Every write request takes one instant from a strictly increasing clock, so records
+written by one batch share their ``lastmodifieddate`` (ties, as batch imports make in
+HubSpot) and any two requests are ordered.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from sortedcontainers import SortedDict, SortedList
+
+from connectors.hubspot.emulator_schema import (
+    ALWAYS_RETURNED,
+    DEFAULT_RETURNED,
+    LIFECYCLE_RANK,
+    MAX_BATCH,
+    PROPERTIES,
+    UNIQUE_PROPERTIES,
+    Problem,
+    check_values,
+    error_body,
+    invalid_value,
+    iso,
+    now_ms,
+)
+
+Answer = tuple[int, dict[str, Any] | None]
+"""An HTTP status and its JSON body (None: no content)."""
+
+
+class Contact:
+    """One contact: stored properties plus the instants the portal keeps itself."""
+
+    __slots__ = ("archived_ms", "created_ms", "id", "modified_ms", "props")
+
+    def __init__(self, id_: int, props: dict[str, str], ms: int) -> None:
+        self.id = id_
+        self.props = props
+        self.created_ms = ms
+        self.modified_ms = ms
+        self.archived_ms: int | None = None
+
+    def value(self, name: str) -> str | None:
+        if name == "hs_object_id":
+            return str(self.id)
+        if name == "createdate":
+            return iso(self.created_ms)
+        if name == "lastmodifieddate":
+            return iso(self.modified_ms)
+        return self.props.get(name)
+
+    def to_json(self, names: Iterable[str] | None = None, **extra: Any) -> dict[str, Any]:
+        """The object as the API returns it, with ``names`` (known ones) as properties."""
+        wanted = DEFAULT_RETURNED if names is None else (*names, *ALWAYS_RETURNED)
+        body: dict[str, Any] = {
+            "id": str(self.id),
+            "properties": {n: self.value(n) for n in wanted if n in PROPERTIES},
+            "createdAt": iso(self.created_ms),
+            "updatedAt": iso(self.modified_ms),
+            "archived": self.archived_ms is not None,
+        }
+        if self.archived_ms is not None:
+            body["archivedAt"] = iso(self.archived_ms)
+        body.update({k: v for k, v in extra.items() if v is not None})
+        return body
+
+
+def _index_key(name: str, value: str) -> tuple[str, str]:
+    return (name, value.lower() if name == "email" else value)
+
+
+class ContactStore:
+    """In-memory contacts guarded by one re-entrant lock (``lock``)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.live: SortedDict = SortedDict()  # int id -> Contact
+        self.archived: dict[int, Contact] = {}
+        self.by_modified: SortedList = SortedList()  # (modified_ms, id) of live contacts
+        self.index: dict[tuple[str, str], int] = {}  # (email|unique prop, value) -> id
+        self.next_id = 1001
+        self.last_ms = 0
+        self.refuse_backward = False
+        """Refuse a backward lifecycle move with a 400 instead of keeping the old stage."""
+
+    # -- primitives (callers hold the lock) -------------------------------------------
+
+    def tick(self) -> int:
+        """A new instant, later than every one handed out before."""
+        self.last_ms = max(now_ms(), self.last_ms + 1)
+        return self.last_ms
+
+    def reserve_id(self) -> int:
+        self.next_id += 1
+        return self.next_id - 1
+
+    def find(self, id_text: str, id_property: str | None = None) -> Contact | None:
+        """A live contact by id, or by the value of email or a unique property."""
+        if id_property in (None, "", "hs_object_id"):
+            return self.live.get(int(id_text)) if id_text.isdigit() else None
+        found = self.index.get(_index_key(str(id_property), id_text))
+        return self.live.get(found) if found is not None else None
+
+    def insert(self, props: dict[str, str], ms: int, id_: int | None = None) -> Contact:
+        contact = Contact(id_ or self.reserve_id(), {k: v for k, v in props.items() if v}, ms)
+        self.live[contact.id] = contact
+        self.by_modified.add((ms, contact.id))
+        self._index(contact, contact.props)
+        return contact
+
+    def modify(self, contact: Contact, props: dict[str, str], ms: int, *, api: bool) -> None:
+        """Write ``props``; through the API, lifecyclestage keeps an older value silently."""
+        if api and _moves_back(contact, props):
+            props = {k: v for k, v in props.items() if k != "lifecyclestage"}
+        changed = {k: v for k, v in props.items() if contact.props.get(k, "") != v}
+        if not changed:
+            return
+        self._unindex(contact, changed)
+        for name, value in changed.items():
+            if value:
+                contact.props[name] = value
+            else:
+                contact.props.pop(name, None)
+        self._index(contact, changed)
+        self.by_modified.remove((contact.modified_ms, contact.id))
+        contact.modified_ms = ms
+        self.by_modified.add((ms, contact.id))
+
+    def archive(self, contact: Contact, ms: int) -> None:
+        self._unindex(contact, contact.props)
+        self.by_modified.remove((contact.modified_ms, contact.id))
+        del self.live[contact.id]
+        contact.modified_ms = contact.archived_ms = ms
+        self.archived[contact.id] = contact
+
+    def _index(self, contact: Contact, names: Iterable[str]) -> None:
+        for name in names:
+            value = contact.props.get(name)
+            if value and (name == "email" or name in UNIQUE_PROPERTIES):
+                self.index[_index_key(name, value)] = contact.id
+
+    def _unindex(self, contact: Contact, names: Iterable[str]) -> None:
+        for name in names:
+            value = contact.props.get(name)
+            if value and (name == "email" or name in UNIQUE_PROPERTIES):
+                self.index.pop(_index_key(name, value), None)
+
+    def backward(self, contact: Contact | None, props: dict[str, str]) -> Problem | None:
+        """The refusal of a backward lifecycle move, when the portal refuses them."""
+        if not (self.refuse_backward and contact and _moves_back(contact, props)):
+            return None
+        old, new = contact.props["lifecyclestage"], props["lifecyclestage"]
+        message = f"The lifecycle stage cannot move backward from {old} to {new}: clear it first"
+        return invalid_value("lifecyclestage", new, "LIFECYCLE_STAGE_BACKWARD", message)
+
+    def conflict(
+        self, props: dict[str, str], own_id: int, claims: dict[tuple[str, str], int]
+    ) -> Problem | None:
+        """A refusal if ``props`` takes an email or unique value another contact holds."""
+        for name, value in props.items():
+            if not value or (name != "email" and name not in UNIQUE_PROPERTIES):
+                continue
+            key = _index_key(name, value)
+            holder = self.index.get(key, claims.get(key))
+            if holder is not None and holder != own_id:
+                if name == "email":
+                    message = f"Contact already exists. Existing ID: {holder}"
+                else:
+                    message = (
+                        f"A contact with the value {value} for the unique property {name} "
+                        f"already exists. Existing ID: {holder}"
+                    )
+                return Problem(409, "CONFLICT", message, {"id": [str(holder)]})
+        for name, value in props.items():
+            if value and (name == "email" or name in UNIQUE_PROPERTIES):
+                claims[_index_key(name, value)] = own_id
+        return None
+
+    # -- batch endpoints --------------------------------------------------------------
+
+    def batch_create(self, inputs: list[Any]) -> Answer:
+        def plan(item: dict[str, Any], claims: dict[tuple[str, str], int]) -> Planned:
+            props, problem = check_values(item.get("properties") or {})
+            if problem:
+                return problem
+            new_id = self.reserve_id()
+            problem = self.conflict(props, new_id, claims)
+            if problem:
+                return problem
+            return lambda ms: self.insert(props, ms, new_id).to_json(props)
+
+        return self._batch(inputs, plan, 201)
+
+    def batch_update(self, inputs: list[Any]) -> Answer:
+        def plan(item: dict[str, Any], claims: dict[tuple[str, str], int]) -> Planned:
+            contact = self.find(str(item.get("id", "")), item.get("idProperty"))
+            if contact is None:
+                return _not_found(str(item.get("id", "")))
+            props, problem = check_values(item.get("properties") or {})
+            problem = (
+                problem or self.backward(contact, props) or self.conflict(props, contact.id, claims)
+            )
+            if problem:
+                return problem
+
+            def write(ms: int) -> dict[str, Any]:
+                self.modify(contact, props, ms, api=True)
+                return contact.to_json(props)
+
+            return write
+
+        return self._batch(inputs, plan, 200, duplicates=lambda i: str(i.get("id")))
+
+    def batch_upsert(self, inputs: list[Any]) -> Answer:
+        def plan(item: dict[str, Any], claims: dict[tuple[str, str], int]) -> Planned:
+            key_property, id_text = item.get("idProperty"), str(item.get("id", ""))
+            if key_property != "email" and key_property not in UNIQUE_PROPERTIES:
+                message = f"idProperty {key_property} is not a property with unique values"
+                return Problem(400, "VALIDATION_ERROR", message)
+            props, problem = check_values({**(item.get("properties") or {}), key_property: id_text})
+            existing = self.find(id_text, key_property)
+            own_id = existing.id if existing else self.reserve_id()
+            problem = (
+                problem or self.backward(existing, props) or self.conflict(props, own_id, claims)
+            )
+            if problem:
+                return problem
+
+            def write(ms: int) -> dict[str, Any]:
+                if existing is None:
+                    return self.insert(props, ms, own_id).to_json(props, new=True)
+                self.modify(existing, props, ms, api=True)
+                return existing.to_json(props, new=False)
+
+            return write
+
+        def key(item: dict[str, Any]) -> str:
+            return str(_index_key(str(item.get("idProperty")), str(item.get("id"))))
+
+        return self._batch(inputs, plan, 200, duplicates=key)
+
+    def batch_read(self, body: dict[str, Any], archived: bool) -> Answer:
+        inputs = body.get("inputs") or []
+        if len(inputs) > MAX_BATCH:
+            return _too_many(len(inputs))
+        started, found, missing = iso(now_ms()), [], []
+        with self.lock:
+            for item in inputs:
+                id_text = str(item.get("id", ""))
+                contact = self.find(id_text, body.get("idProperty"))
+                if archived and id_text.isdigit():
+                    contact = self.archived.get(int(id_text))
+                if contact is None:
+                    missing.append(id_text)
+                else:
+                    found.append(contact.to_json(body.get("properties")))
+        answer: dict[str, Any] = {
+            "status": "COMPLETE",
+            "results": found,
+            "startedAt": started,
+            "completedAt": iso(now_ms()),
+        }
+        if not missing:
+            return 200, answer
+        error = Problem(
+            404,
+            "OBJECT_NOT_FOUND",
+            "Could not get some CONTACT objects, they may be deleted or not exist. "
+            "Check that ids are valid.",
+            {"ids": missing},
+        ).batch_error("")
+        del error["objectWriteTraceId"], error["context"]["objectWriteTraceId"]
+        return 207, {**answer, "errors": [error], "numErrors": 1}
+
+    def batch_archive(self, inputs: list[Any]) -> Answer:
+        if len(inputs) > MAX_BATCH:
+            return _too_many(len(inputs))
+        with self.lock:
+            contacts = [self.find(str(item.get("id", ""))) for item in inputs]
+            if any(contacts):
+                ms = self.tick()
+                for contact in contacts:
+                    if contact is not None and contact.id in self.live:
+                        self.archive(contact, ms)
+        return 204, None
+
+    def _batch(
+        self,
+        inputs: list[Any],
+        plan: Callable[[dict[str, Any], dict[tuple[str, str], int]], Planned],
+        ok_status: int,
+        duplicates: Callable[[dict[str, Any]], str] | None = None,
+    ) -> Answer:
+        """Validate every input, then write: all or nothing, or per input (multi-status)."""
+        if len(inputs) > MAX_BATCH:
+            return _too_many(len(inputs))
+        if not all(isinstance(item, dict) for item in inputs):
+            return 400, error_body("VALIDATION_ERROR", "Invalid input JSON: inputs must be objects")
+        if duplicates is not None:
+            keys = [duplicates(item) for item in inputs]
+            repeated = sorted({k for k in keys if keys.count(k) > 1})
+            if repeated:
+                message = f"Duplicate IDs found in batch input: {repeated}. IDs must be unique"
+                return 400, error_body("VALIDATION_ERROR", message)
+        multi = bool(inputs) and all(item.get("objectWriteTraceId") for item in inputs)
+        started = iso(now_ms())
+        with self.lock:
+            claims: dict[tuple[str, str], int] = {}
+            writes: list[tuple[dict[str, Any], Callable[[int], dict[str, Any]]]] = []
+            errors: list[dict[str, Any]] = []
+            for item in inputs:
+                planned = plan(item, claims)
+                if isinstance(planned, Problem):
+                    if not multi:
+                        return planned.status, planned.body()
+                    errors.append(planned.batch_error(str(item["objectWriteTraceId"])))
+                else:
+                    writes.append((item, planned))
+            ms = self.tick() if writes else 0
+            results = []
+            for item, write in writes:
+                result = write(ms)
+                if item.get("objectWriteTraceId"):
+                    result["objectWriteTraceId"] = str(item["objectWriteTraceId"])
+                results.append(result)
+        answer: dict[str, Any] = {
+            "status": "COMPLETE",
+            "results": results,
+            "startedAt": started,
+            "completedAt": iso(now_ms()),
+        }
+        if errors:
+            return 207, {**answer, "errors": errors, "numErrors": len(errors)}
+        return ok_status, answer
+
+
+Planned = Problem | Callable[[int], dict[str, Any]]
+"""An input's refusal, or the write to perform at the request's instant."""
+
+
+def _moves_back(contact: Contact, props: dict[str, str]) -> bool:
+    new, old = props.get("lifecyclestage"), contact.props.get("lifecyclestage")
+    return bool(new and old) and LIFECYCLE_RANK.get(new or "", 0) < LIFECYCLE_RANK.get(old or "", 0)
+
+
+def _not_found(id_text: str) -> Problem:
+    return Problem(
+        404,
+        "OBJECT_NOT_FOUND",
+        "Object not found.  objectId are usually numeric.",
+        {"id": [id_text]},
+    )
+
+
+def _too_many(count: int) -> Answer:
+    message = f"Batch input must not contain more than {MAX_BATCH} inputs, got {count}"
+    return 400, error_body("VALIDATION_ERROR", message, context={"inputs": [str(count)]})
