@@ -218,7 +218,8 @@ def demo() -> None:
     from syncd.demo import run_demo
 
     with tempfile.TemporaryDirectory(prefix="syncd-demo-") as directory:
-        run_demo(Path(directory), console, _report_table)
+        wide = Console(soft_wrap=True, width=max(console.width, 120))
+        run_demo(Path(directory), wide, _report_table)
 
 
 @app.command()

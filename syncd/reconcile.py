@@ -247,7 +247,10 @@ def _merge_stage(
     if vocabulary is None or rule is None:
         return current, [], []
     m_stage, m_changed = _side_stage(marketing, rules.marketing, rules, current)
-    c_stage, c_changed = _side_stage(crm, rules.crm, rules, current)
+    # A new pair reads the CRM's values in the light of the marketing stage, so that a
+    # native value both stages share ("Open - Not Contacted") is no conflict.
+    hint = current if current is not None or not m_changed else m_stage
+    c_stage, c_changed = _side_stage(crm, rules.crm, rules, hint)
     if link.marketing is None and marketing is None:
         m_changed = False
     if link.crm is None and crm is None:

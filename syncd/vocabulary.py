@@ -4,10 +4,10 @@ Stages are listed in funnel order. A stage marked ``recycle`` stands outside tha
 any stage may move into it and out of it (a recycled lead is re-qualified later); every
 other move goes forward only.
 
-Reading native values: a stage matches when its first native field matches and none of
-its other fields contradicts the record; the stage matching most fields wins, the later
-one on a tie. The current stage is kept when it still matches fully and nothing matches
-better: several stages may share one native value (HubSpot's ``subscriber`` and ``lead``
+Reading native values: a stage matches fully when all its native fields hold its values,
+partly when its first field does and the others are blank; full beats partial, more
+fields beat fewer. The current stage is kept when it still matches fully and nothing
+matches better: several stages may share one native value (HubSpot's ``subscriber`` and ``lead``
 are both "Open - Not Contacted" in Salesforce), and that must not read as a move.
 """
 
@@ -57,34 +57,43 @@ class Vocabulary:
         native = self._by_name[name].values.get(system, {})
         return {f: native.get(f, "") for f in self.fields(system)}
 
-    def _score(self, system: str, name: str, native: Mapping[str, str]) -> int:
+    def _score(self, system: str, name: str, native: Mapping[str, str]) -> tuple[int, int]:
+        """(2 full match | 1 partial | 0 none, fields matched) of ``native`` for ``name``.
+
+        A partial match holds the stage's first field and leaves its others blank.
+        """
         wanted = self._by_name[name].values.get(system, {})
         if not wanted:
-            return 0
+            return (0, 0)
         first = next(iter(wanted))
         if native.get(first) != wanted[first]:
-            return 0
-        score = 0
+            return (0, 0)
+        matched = 0
         for field, value in wanted.items():
             held = native.get(field)
             if held and held != value:
-                return 0
-            score += held == value
-        return score
+                return (0, 0)
+            matched += held == value
+        return (2 if matched == len(wanted) else 1, matched)
 
     def to_canonical(
         self, system: str, native: Mapping[str, str], current: str | None = None
     ) -> str | None:
-        """The canonical stage that ``native`` values mean, given the current stage."""
-        best, best_score = None, 0
+        """The canonical stage that ``native`` values mean, given the current stage.
+
+        A full match beats a partial one; among equal full matches the later stage wins
+        (Salesforce "Open - Not Contacted" reads as lead rather than subscriber), among
+        equal partial ones the earlier (a HubSpot sales-qualified lead with no lead
+        status reads as the first such stage, never promoted further).
+        """
+        best, best_score = None, (0, 0)
         for stage in self.stages:
             score = self._score(system, stage.name, native)
-            if score and score >= best_score:
+            if score[0] and (score > best_score or (score == best_score and score[0] == 2)):
                 best, best_score = stage.name, score
         if current in self._by_name and best is not None:
-            wanted = self._by_name[current].values.get(system, {})
             current_score = self._score(system, current, native)
-            if wanted and current_score == len(wanted) and current_score >= best_score:
+            if current_score[0] == 2 and current_score >= best_score:
                 return current
         return best
 

@@ -209,3 +209,12 @@ def test_edits_to_different_fields_both_survive(base, m_new, c_new) -> None:
     plan = plan_pair("k", link, m, c, rules())
     assert plan.base["title"] == m_new and plan.base["first_name"] == c_new
     assert not plan.conflicts
+
+
+def test_a_new_pair_sharing_a_native_value_is_no_stage_conflict() -> None:
+    shared = rules()
+    m = hubspot("1", 9, {"lifecyclestage": "lead"}, None, email="a@x.com")
+    c = salesforce("00Q1", 1, {"Status": "Open - Not Contacted"}, None, email="a@x.com")
+    plan = plan_pair("k", LinkState(None, m.ref, c.ref), m, c, shared)
+    assert plan.stage == "lead" and not plan.notes
+    assert plan.crm_change is not None and plan.crm_change.stage == {}

@@ -81,6 +81,11 @@ def test_the_vocabulary_keeps_a_shared_native_value_as_the_current_stage() -> No
     nurture = {"lifecyclestage": "lead", "hs_lead_status": "BAD_TIMING"}
     assert vocabulary.to_canonical("hubspot", nurture, "lead") == "nurture"
     assert vocabulary.to_canonical("hubspot", {"lifecyclestage": "lead"}, "lead") == "lead"
+    # a blank secondary field is a partial match: never a recycle stage, never promoted
+    assert vocabulary.to_canonical("hubspot", {"lifecyclestage": "lead", "hs_lead_status": ""}) == (
+        "lead"
+    )
+    assert vocabulary.to_canonical("hubspot", {"lifecyclestage": "salesqualifiedlead"}) == "sal"
     assert vocabulary.allows("sql", "nurture") and vocabulary.allows("nurture", "mql")
     assert not vocabulary.allows("sql", "mql")
     missing = vocabulary.check_picklists("salesforce", {"Status": frozenset({"Qualified"})})
