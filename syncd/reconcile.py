@@ -174,7 +174,19 @@ def plan_pair(
     stage, transitions, notes = _merge_stage(link, marketing, crm, rules)
     m_stage: dict[str, str] = {}
     c_stage: dict[str, str] = {}
-    if stage is not None and rules.vocabulary is not None and rules.stage_rule is not None:
+    unmapped = [r for r in (marketing, crm) if r is not None and _unmapped_stage(r, rules)]
+    if unmapped:
+        stage, transitions = link.stage, []
+        notes.extend(
+            f"stage {dict(r.stage)} of {r.ref} is in no stage of the vocabulary: stages left alone"
+            for r in unmapped
+        )
+    if (
+        stage is not None
+        and rules.vocabulary is not None
+        and rules.stage_rule is not None
+        and not unmapped
+    ):
         m_now, _ = _side_stage(marketing, rules.marketing, rules, link.stage)
         c_now, _ = _side_stage(crm, rules.crm, rules, link.stage)
         if _flows(rules.stage_rule, MARKETING) and (link.marketing is None or m_now != stage):
@@ -232,6 +244,14 @@ def plan_pair(
         tuple(conflicts),
         tuple(notes),
     )
+
+
+def _unmapped_stage(record: Record, rules: Rules) -> bool:
+    """The record holds a native stage the vocabulary does not know (never overwrite it)."""
+    if rules.vocabulary is None or not any(record.stage.values()):
+        return False
+    system = rules.marketing if record.ref.system == rules.marketing else rules.crm
+    return rules.vocabulary.to_canonical(system, record.stage) is None
 
 
 def _partner_missing(record: Record | None, partner: RecordRef | None) -> bool:

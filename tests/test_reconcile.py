@@ -218,3 +218,13 @@ def test_a_new_pair_sharing_a_native_value_is_no_stage_conflict() -> None:
     plan = plan_pair("k", LinkState(None, m.ref, c.ref), m, c, shared)
     assert plan.stage == "lead" and not plan.notes
     assert plan.crm_change is not None and plan.crm_change.stage == {}
+
+
+def test_a_native_stage_outside_the_vocabulary_is_never_overwritten() -> None:
+    m = hubspot("1", 1, {"lifecyclestage": "customer"}, None, email="a@x.com")
+    c = salesforce("00Q1", 2, {"Status": "Open - Not Contacted"}, "1", email="a@x.com")
+    plan = plan_pair("k", LinkState(None, m.ref, c.ref), m, c, rules())
+    assert plan.marketing_change is None or plan.marketing_change.stage == {}
+    assert plan.crm_change is None or plan.crm_change.stage == {}
+    assert plan.transitions == () and plan.stage is None
+    assert any("no stage of the vocabulary" in note for note in plan.notes)
