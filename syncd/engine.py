@@ -76,7 +76,7 @@ class Engine:
     crm: Connector
     rules: Rules
     clock: Clock = utcnow
-    chunk: int = 200
+    chunk: int = 1000
     crash_before_commit: bool = False
 
     def run_once(self, obj: str = "person", *, dry_run: bool = False) -> CycleReport:

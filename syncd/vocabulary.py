@@ -26,6 +26,7 @@ class Vocabulary:
         self._by_name = {s.name: s for s in self.stages}
         linear = [s.name for s in self.stages if not s.recycle]
         self._rank = {name: i for i, name in enumerate(linear)}
+        self._read: dict[tuple[str, tuple[tuple[str, str], ...], str | None], str | None] = {}
 
     @property
     def names(self) -> list[str]:
@@ -86,6 +87,14 @@ class Vocabulary:
         equal partial ones the earlier (a HubSpot sales-qualified lead with no lead
         status reads as the first such stage, never promoted further).
         """
+        key = (system, tuple(sorted(native.items())), current)
+        if key not in self._read:
+            self._read[key] = self._read_stage(system, native, current)
+        return self._read[key]
+
+    def _read_stage(
+        self, system: str, native: Mapping[str, str], current: str | None
+    ) -> str | None:
         best, best_score = None, (0, 0)
         for stage in self.stages:
             score = self._score(system, stage.name, native)

@@ -43,8 +43,11 @@ class World:
         return _props(found[0])
 
     def person(self, email: str, kind: str = "Lead") -> dict[str, Any]:
-        found = [r for r in self.salesforce.records(kind)
-                 if str(r.get("Email") or "").lower() == email and not r.get("IsDeleted")]
+        found = [
+            r
+            for r in self.salesforce.records(kind)
+            if str(r.get("Email") or "").lower() == email and not r.get("IsDeleted")
+        ]
         assert len(found) == 1, f"{len(found)} Salesforce {kind}s with {email}"
         return found[0]
 
@@ -79,18 +82,34 @@ def world(tmp_path: Path, store_url: str) -> Iterator[World]:
 
 
 def test_people_created_on_each_side_appear_on_the_other(world: World) -> None:
-    world.hubspot.add_contact({"email": "ada@example.com", "firstname": "Ada",
-                               "lastname": "Lovelace", "company": "Engines",
-                               "lifecyclestage": "marketingqualifiedlead"})
-    world.salesforce.add("Lead", {"Email": "Kat@Example.com", "FirstName": "Katherine",
-                                  "LastName": "Johnson", "Company": "NASA",
-                                  "Status": "Working - Contacted"})
+    world.hubspot.add_contact(
+        {
+            "email": "ada@example.com",
+            "firstname": "Ada",
+            "lastname": "Lovelace",
+            "company": "Engines",
+            "lifecyclestage": "marketingqualifiedlead",
+        }
+    )
+    world.salesforce.add(
+        "Lead",
+        {
+            "Email": "Kat@Example.com",
+            "FirstName": "Katherine",
+            "LastName": "Johnson",
+            "Company": "NASA",
+            "Status": "Working - Contacted",
+        },
+    )
     world.salesforce.add("Contact", {"Email": "edsger@example.com", "LastName": "Dijkstra"})
     report = world.cycle()
     assert report.created == {"salesforce": 1, "hubspot": 2}
     lead = world.person("ada@example.com")
     assert (lead["LastName"], lead["Company"], lead["Status"]) == (
-        "Lovelace", "Engines", "Marketing Qualified")
+        "Lovelace",
+        "Engines",
+        "Marketing Qualified",
+    )
     kat = world.contact("kat@example.com")
     assert kat["lastname"] == "Johnson"
     assert (kat["lifecyclestage"], kat["hs_lead_status"]) == ("salesqualifiedlead", "IN_PROGRESS")
@@ -103,10 +122,13 @@ def test_people_created_on_each_side_appear_on_the_other(world: World) -> None:
 
 
 def test_a_person_on_both_sides_is_matched_by_email_not_duplicated(world: World) -> None:
-    world.hubspot.add_contact({"email": "alan@example.com", "lastname": "Turing",
-                               "lifecyclestage": "lead"})
-    world.salesforce.add("Lead", {"Email": "ALAN@Example.com", "LastName": "Turing",
-                                  "Company": "Bletchley", "Phone": "123"})
+    world.hubspot.add_contact(
+        {"email": "alan@example.com", "lastname": "Turing", "lifecyclestage": "lead"}
+    )
+    world.salesforce.add(
+        "Lead",
+        {"Email": "ALAN@Example.com", "LastName": "Turing", "Company": "Bletchley", "Phone": "123"},
+    )
     report = world.cycle()
     assert report.created == {}
     assert world.contact("alan@example.com")["phone"] == "123"
@@ -115,8 +137,14 @@ def test_a_person_on_both_sides_is_matched_by_email_not_duplicated(world: World)
 
 
 def test_edits_flow_and_the_second_cycle_echoes_nothing(world: World) -> None:
-    ada = world.hubspot.add_contact({"email": "ada@example.com", "lastname": "Lovelace",
-                                     "company": "Engines", "lifecyclestage": "lead"})
+    ada = world.hubspot.add_contact(
+        {
+            "email": "ada@example.com",
+            "lastname": "Lovelace",
+            "company": "Engines",
+            "lifecyclestage": "lead",
+        }
+    )
     world.cycle()
     world.cycle()  # reads back what the first cycle wrote
     lead_id = world.person("ada@example.com")["Id"]
@@ -132,17 +160,26 @@ def test_edits_flow_and_the_second_cycle_echoes_nothing(world: World) -> None:
 
 
 def test_same_field_conflicts_follow_each_rule(world: World) -> None:
-    hs = world.hubspot.add_contact({"email": "c@example.com", "lastname": "Conflict",
-                                    "company": "Acme", "phone": "1", "lead_source": "Web",
-                                    "jobtitle": "Old"})
+    hs = world.hubspot.add_contact(
+        {
+            "email": "c@example.com",
+            "lastname": "Conflict",
+            "company": "Acme",
+            "phone": "1",
+            "lead_source": "Web",
+            "jobtitle": "Old",
+        }
+    )
     world.cycle()
     world.cycle()
     lead_id = world.person("c@example.com")["Id"]
     # marketing edits first, sales later: title (latest) goes to sales' value
-    world.hubspot.update_contact(_id(hs), {"phone": "hs-phone", "lead_source": "Webinar",
-                                           "jobtitle": "HS title"})
-    world.salesforce.update("Lead", lead_id, {"Phone": "sf-phone", "LeadSource": "Partner",
-                                              "Title": "SF title"})
+    world.hubspot.update_contact(
+        _id(hs), {"phone": "hs-phone", "lead_source": "Webinar", "jobtitle": "HS title"}
+    )
+    world.salesforce.update(
+        "Lead", lead_id, {"Phone": "sf-phone", "LeadSource": "Partner", "Title": "SF title"}
+    )
     report = world.cycle()
     assert report.conflicts == 3
     contact, lead = world.contact("c@example.com"), world.person("c@example.com")
@@ -154,8 +191,9 @@ def test_same_field_conflicts_follow_each_rule(world: World) -> None:
 
 
 def test_a_blank_does_not_overwrite_the_other_side(world: World) -> None:
-    hs = world.hubspot.add_contact({"email": "b@example.com", "lastname": "Blank",
-                                    "company": "Acme", "phone": "555"})
+    hs = world.hubspot.add_contact(
+        {"email": "b@example.com", "lastname": "Blank", "company": "Acme", "phone": "555"}
+    )
     world.cycle()
     world.hubspot.update_contact(_id(hs), {"phone": ""})
     world.cycle()
@@ -164,8 +202,9 @@ def test_a_blank_does_not_overwrite_the_other_side(world: World) -> None:
 
 def test_a_crash_before_the_commit_leaves_no_duplicate(world: World) -> None:
     for n in range(3):
-        world.hubspot.add_contact({"email": f"p{n}@example.com", "lastname": f"P{n}",
-                                   "company": "Acme"})
+        world.hubspot.add_contact(
+            {"email": f"p{n}@example.com", "lastname": f"P{n}", "company": "Acme"}
+        )
     world.engine.crash_before_commit = True
     with pytest.raises(CrashForTesting):
         world.cycle()
@@ -180,8 +219,7 @@ def test_a_crash_before_the_commit_leaves_no_duplicate(world: World) -> None:
 
 
 def test_a_rejected_record_is_dead_lettered_and_the_rest_land(world: World) -> None:
-    world.hubspot.add_contact({"email": "nolast@example.com", "firstname": "No",
-                               "company": "Acme"})
+    world.hubspot.add_contact({"email": "nolast@example.com", "firstname": "No", "company": "Acme"})
     world.hubspot.add_contact({"email": "ok@example.com", "lastname": "Fine", "company": "Acme"})
     report = world.cycle()
     assert report.rejected == {"salesforce": 1} and report.created == {"salesforce": 1}
@@ -195,8 +233,9 @@ def test_an_expired_token_is_renewed_without_error(world: World) -> None:
     world.hubspot.add_contact({"email": "t@example.com", "lastname": "Token", "company": "X"})
     world.cycle()
     world.salesforce.expire_tokens()
-    world.salesforce.add("Lead", {"Email": "after@example.com", "LastName": "After",
-                                  "Company": "X"})
+    world.salesforce.add(
+        "Lead", {"Email": "after@example.com", "LastName": "After", "Company": "X"}
+    )
     report = world.cycle()
     assert report.created == {"hubspot": 1}
     assert world.contact("after@example.com")["lastname"] == "After"
@@ -214,8 +253,9 @@ def test_429_and_5xx_are_retried_with_backoff(world: World) -> None:
 
 def test_hostile_values_are_stored_verbatim(world: World) -> None:
     hostile = "O'Brien \\' OR Name != '' -- \"quoted\" \\\\ end"
-    world.hubspot.add_contact({"email": "o'brien@example.com", "lastname": hostile,
-                               "company": "Acme'; DELETE"})
+    world.hubspot.add_contact(
+        {"email": "o'brien@example.com", "lastname": hostile, "company": "Acme'; DELETE"}
+    )
     world.cycle()
     lead = world.person("o'brien@example.com")
     assert lead["LastName"] == hostile and lead["Company"] == "Acme'; DELETE"

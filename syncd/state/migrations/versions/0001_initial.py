@@ -68,6 +68,8 @@ def upgrade() -> None:
     )
     op.create_index("ix_inbox_link", "inbox", ["link_id"])
     op.create_index("ix_inbox_pair", "inbox", ["pair_key"])
+    op.create_index("ix_inbox_partner", "inbox", ["object", "system", "partner_id"])
+    op.create_index("ix_inbox_email", "inbox", ["object", "email_key"])
     op.create_table(
         "journal",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),

@@ -1,0 +1,403 @@
+"""The Salesforce connector: leads and contacts over simple-salesforce.
+
+Reads are SOQL ``queryAll`` scans on ``SystemModstamp >= cursor ORDER BY SystemModstamp,
+Id`` paged by ``nextRecordsUrl``; writes are sObject Collections of up to 200 records,
+creates as upserts on the partner-id external id so that a replay finds what it wrote.
+Authentication is OAuth client credentials; a 401 gets one fresh token, then AuthError.
+Every call has a timeout and runs under ``syncd.retry``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
+
+import requests
+from simple_salesforce import Salesforce, format_soql
+from simple_salesforce.exceptions import SalesforceError
+
+from connectors.salesforce.errors import (
+    SYSTEM,
+    SalesforceRequestError,
+    is_expired_session,
+    translate,
+)
+from connectors.salesforce.session import Meter, login, session
+from syncd.errors import AuthError, ConfigError, ConfigProblem, ConnectorError
+from syncd.model import (
+    Change,
+    Cursor,
+    FieldMap,
+    FieldType,
+    Outcome,
+    Page,
+    Record,
+    RecordRef,
+    normalize,
+)
+from syncd.retry import RetryPolicy, call_with_retry
+
+T = TypeVar("T")
+KINDS = {"person": ("Lead", "Contact")}
+MAX_COLLECTION = 200  # sObject Collections take at most 200 records
+IDS_PER_QUERY = 200  # keeps ``Id IN (...)`` well under the URL length limit
+_NUMERIC = frozenset({"double", "currency", "percent", "int", "long"})
+
+
+@dataclass(frozen=True, slots=True)
+class _Kind:
+    """What describe told us about one object: its fields and what to select."""
+
+    name: str
+    fields: Mapping[str, Mapping[str, Any]]
+    select: tuple[str, ...]
+    stage_fields: tuple[str, ...]
+    partner: str | None
+
+
+class SalesforceConnector:
+    """``syncd.abc.Connector`` for Salesforce leads and contacts."""
+
+    system = SYSTEM
+
+    def __init__(
+        self,
+        *,
+        login_url: str,
+        client_id: str,
+        client_secret: str,
+        field_map: FieldMap,
+        field_types: Mapping[str, FieldType],
+        stage_fields: Sequence[str] = ("Status",),
+        partner_id_field: str = "Syncd_HubSpot_Id__c",
+        api_version: str = "60.0",
+        ca_bundle: str | None = None,
+        timeout: tuple[float, float] = (5.0, 30.0),
+        retry: RetryPolicy = RetryPolicy(),  # noqa: B008 (a frozen value, safe to share)
+        page_size: int = 2000,
+        batch_size: int = 200,
+    ) -> None:
+        self.login_url = login_url.rstrip("/")
+        self.client_id, self.client_secret = client_id, client_secret
+        self.field_map, self.field_types = field_map, field_types
+        self.stage_fields = tuple(stage_fields)
+        self.partner_id_field = partner_id_field
+        self.api_version = api_version
+        self.retry = retry
+        self.page_size = page_size
+        self.batch_size = max(1, min(batch_size, MAX_COLLECTION))
+        self._meter = Meter()
+        self._session = session(ca_bundle, timeout, self._meter)
+        self._sf: Salesforce | None = None
+        self._kinds: dict[str, _Kind] = {}
+
+    # --- the protocol --------------------------------------------------------------------
+
+    def check(self) -> None:
+        """Fetch a token and describe every mapped kind (once; describes are cached)."""
+        call_with_retry(self.retry, self._login)
+        for kind in self.field_map:
+            self._kind(kind)
+
+    def kinds(self, obj: str) -> Sequence[str]:
+        return [kind for kind in KINDS.get(obj, ()) if kind in self.field_map]
+
+    def changes(self, kind: str, cursor: Cursor) -> Iterator[Page]:
+        meta = self._kind(kind)
+        select = ", ".join(meta.select)
+        if cursor.since is None:
+            soql = format_soql(
+                "SELECT {:literal} FROM {:literal} ORDER BY SystemModstamp, Id", select, kind
+            )
+        else:
+            # format_soql writes whole seconds: the few records between that second and
+            # ``since`` come again and are skipped below, as are the ties already seen
+            soql = format_soql(
+                "SELECT {:literal} FROM {:literal} WHERE SystemModstamp >= {}"
+                " ORDER BY SystemModstamp, Id",
+                select,
+                kind,
+                cursor.since,
+            )
+        start = cursor
+        for raw_records in self._pages(soql):
+            records = [
+                record
+                for record in (self._record(meta, raw) for raw in raw_records)
+                if not _seen(start, record)
+            ]
+            if records:
+                cursor = cursor.advance(records)
+                yield Page(records, cursor)
+
+    def fetch(self, refs: Sequence[RecordRef]) -> list[Record]:
+        ids: dict[str, list[str]] = {}
+        for ref in refs:
+            if ref.system == self.system:
+                ids.setdefault(ref.kind, []).append(ref.id)
+        found: list[Record] = []
+        for kind, wanted in ids.items():
+            meta = self._kind(kind)
+            for chunk in _chunks(list(dict.fromkeys(wanted)), IDS_PER_QUERY):
+                soql = format_soql(
+                    "SELECT {:literal} FROM {:literal} WHERE Id IN {}",
+                    ", ".join(meta.select),
+                    kind,
+                    chunk,
+                )
+                for raw_records in self._pages(soql):
+                    found.extend(self._record(meta, raw) for raw in raw_records)
+        return found
+
+    def apply(self, changes: Sequence[Change]) -> list[Outcome]:
+        groups: dict[tuple[str, str], list[tuple[int, Change]]] = {}
+        for index, change in enumerate(changes):
+            meta = self._kind(change.kind)
+            if change.op == "update":
+                how = "update"
+            else:
+                how = "upsert" if meta.partner and change.partner_id else "insert"
+            groups.setdefault((how, change.kind), []).append((index, change))
+        outcomes: dict[int, Outcome] = {}
+        for (how, kind), items in groups.items():
+            for chunk in _chunks(items, self.batch_size):
+                outcomes.update(self._write(how, self._kind(kind), chunk))
+        return [outcomes[index] for index in range(len(changes))]
+
+    def picklists(self) -> Mapping[str, frozenset[str]]:
+        values: dict[str, set[str]] = {}
+        for kind in self.field_map:
+            meta = self._kind(kind)
+            for name in (*meta.stage_fields, *self.field_map[kind].values()):
+                field = meta.fields.get(name, {})
+                if field.get("type") in ("picklist", "multipicklist"):
+                    active = (v["value"] for v in field["picklistValues"] if v.get("active", True))
+                    values.setdefault(name, set()).update(active)
+        return {name: frozenset(found) for name, found in values.items()}
+
+    def api_calls(self) -> Mapping[str, int]:
+        return dict(self._meter.calls)
+
+    def api_usage(self) -> tuple[int, int] | None:
+        """(API requests used, daily limit) from the last ``Sforce-Limit-Info`` seen."""
+        return self._meter.usage
+
+    def close(self) -> None:
+        self._session.close()
+
+    # --- calls ---------------------------------------------------------------------------
+
+    def _login(self) -> Salesforce:
+        """A fresh token (OAuth 2.0 client credentials) and a client built on it."""
+        self._sf = login(
+            self._session,
+            self.login_url,
+            self.client_id,
+            self.client_secret,
+            self.api_version,
+        )
+        return self._sf
+
+    def _call(self, fn: Callable[[Salesforce], T]) -> T:
+        """``fn`` with retries; a 401 gets one fresh token, a second 401 is an AuthError."""
+
+        def attempt() -> T:
+            try:
+                try:
+                    return fn(self._sf or self._login())
+                except SalesforceError as exc:
+                    if not is_expired_session(exc):
+                        raise
+                sf = self._login()
+                try:
+                    return fn(sf)
+                except SalesforceError as exc:
+                    if is_expired_session(exc):
+                        raise AuthError(
+                            SYSTEM, f"session refused right after a new token: {exc}", status=401
+                        ) from exc
+                    raise
+            except ConnectorError:
+                raise
+            except (SalesforceError, requests.RequestException) as exc:
+                raise translate(exc) from exc
+
+        return call_with_retry(self.retry, attempt)
+
+    def _pages(self, soql: str) -> Iterator[list[dict[str, Any]]]:
+        """The records of a queryAll, one API page at a time."""
+        headers = {"Sforce-Query-Options": f"batchSize={self.page_size}"}
+        answer = self._call(lambda sf: sf.query(soql, include_deleted=True, headers=headers))
+        while True:
+            yield answer["records"]
+            next_url = answer.get("nextRecordsUrl")
+            if answer.get("done", True) or not next_url:
+                return
+
+            def more(sf: Salesforce, url: str = next_url) -> Any:
+                return sf.query_more(url, identifier_is_url=True, headers=headers)
+
+            answer = self._call(more)
+
+    # --- describe, records, writes -------------------------------------------------------
+
+    def _kind(self, kind: str) -> _Kind:
+        if kind not in self._kinds:
+            answer = self._call(lambda sf: sf.restful(f"sobjects/{kind}/describe")) or {}
+            fields = {f["name"]: f for f in answer["fields"]}
+            mapped = self.field_map.get(kind, {})
+            problems = [
+                ConfigProblem(
+                    "fields.yaml",
+                    None,
+                    f"{canonical}.salesforce",
+                    f"Salesforce {kind} has no field {native!r}",
+                )
+                for canonical, native in mapped.items()
+                if native not in fields
+            ]
+            if problems:
+                raise ConfigError(problems)
+            stage = tuple(f for f in self.stage_fields if f in fields)
+            partner = self.partner_id_field if self.partner_id_field in fields else None
+            extra = [f for f in ("IsConverted", "ConvertedContactId") if f in fields]
+            select = [*mapped.values(), *stage, *([partner] if partner else [])]
+            select += ["Id", "SystemModstamp", "IsDeleted", *extra]
+            self._kinds[kind] = _Kind(kind, fields, tuple(dict.fromkeys(select)), stage, partner)
+        return self._kinds[kind]
+
+    def _record(self, meta: _Kind, raw: Mapping[str, Any]) -> Record:
+        mapped = self.field_map.get(meta.name, {})
+        partner = raw.get(meta.partner) if meta.partner else None
+        return Record(
+            ref=RecordRef(self.system, meta.name, str(raw["Id"])),
+            fields={
+                canonical: normalize(raw.get(native), self.field_types.get(canonical, "string"))
+                for canonical, native in mapped.items()
+            },
+            modified_at=parse_datetime(str(raw["SystemModstamp"])),
+            stage={f: str(raw[f]) for f in meta.stage_fields if raw.get(f) not in (None, "")},
+            partner_id=str(partner) if partner else None,
+            deleted=bool(raw.get("IsDeleted")),
+        )
+
+    def _write(self, how: str, meta: _Kind, chunk: list[tuple[int, Change]]) -> dict[int, Outcome]:
+        outcomes: dict[int, Outcome] = {}
+        sent: list[tuple[int, Change, dict[str, str]]] = []
+        bodies: list[dict[str, Any]] = []
+        for index, change in chunk:
+            body, stage, problem = self._body(meta, change)
+            if problem is not None:
+                outcomes[index] = Outcome(
+                    change.key, False, change.id, error=problem[1], code=problem[0]
+                )
+                continue
+            sent.append((index, change, stage))
+            bodies.append(body)
+        if not bodies:
+            return outcomes
+        path, method = {
+            "upsert": (f"composite/sobjects/{meta.name}/{meta.partner}", "PATCH"),
+            "insert": ("composite/sobjects", "POST"),
+            "update": ("composite/sobjects", "PATCH"),
+        }[how]
+        payload = {"allOrNone": False, "records": bodies}
+        try:
+            results = self._call(lambda sf: sf.restful(path, method=method, json=payload))
+        except SalesforceRequestError as exc:  # the request as a whole was refused
+            for index, change, _ in sent:
+                outcomes[index] = Outcome(
+                    change.key, False, change.id, error=str(exc), code=exc.code
+                )
+            return outcomes
+        for (index, change, stage), result in zip(sent, results or [], strict=True):
+            if result.get("success"):
+                created = bool(result.get("created", how == "insert"))
+                outcomes[index] = Outcome(
+                    change.key, True, result.get("id") or change.id, created=created, stage=stage
+                )
+            else:
+                errors = result.get("errors") or [{}]
+                outcomes[index] = Outcome(
+                    change.key,
+                    False,
+                    change.id,
+                    error="; ".join(str(e.get("message", "rejected")) for e in errors),
+                    code=errors[0].get("statusCode"),
+                )
+        return outcomes
+
+    def _body(
+        self, meta: _Kind, change: Change
+    ) -> tuple[dict[str, Any], dict[str, str], tuple[str, str] | None]:
+        """(record body, stage values written, (code, message) refused before sending)."""
+        body: dict[str, Any] = {"attributes": {"type": meta.name}}
+        if change.op == "update":
+            body["Id"] = change.id
+        mapped = self.field_map.get(meta.name, {})
+        for canonical, value in change.fields.items():
+            native = mapped.get(canonical)
+            if native is None:  # not a field of this kind (a lead's company on a contact)
+                continue
+            field_type = str(meta.fields[native].get("type"))
+            converted = _to_native(value, field_type)
+            if converted is _INVALID:
+                label = meta.fields[native].get("label", native)
+                return (
+                    body,
+                    {},
+                    (
+                        "INVALID_TYPE_ON_FIELD_IN_RECORD",
+                        f"{label}: value not of required type: {value}",
+                    ),
+                )
+            body[native] = converted
+        stage = {f: v for f, v in change.stage.items() if f in meta.fields}
+        body.update(stage)
+        if change.partner_id and meta.partner:
+            body[meta.partner] = change.partner_id
+        return body, stage, None
+
+
+_INVALID = object()
+
+
+def _to_native(value: str | None, field_type: str) -> Any:
+    """A canonical text value as Salesforce's JSON wants it for a field of ``field_type``."""
+    if value is None:
+        return None
+    if field_type in _NUMERIC:
+        try:
+            number = Decimal(value.strip())
+        except InvalidOperation:
+            return _INVALID
+        return int(number) if number == number.to_integral_value() else float(number)
+    if field_type == "boolean":
+        return value.strip().lower() == "true"
+    return value
+
+
+def parse_datetime(text: str) -> datetime:
+    """A Salesforce datetime (``2026-11-23T12:00:00.123+0000``) as an aware UTC datetime."""
+    try:
+        at = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z")
+    except ValueError:
+        at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return at.astimezone(UTC)
+
+
+def _seen(start: Cursor, record: Record) -> bool:
+    """Read by an earlier scan: before the cursor, or at its instant with a tie id."""
+    if start.since is None:
+        return False
+    return record.modified_at < start.since or (
+        record.modified_at == start.since and record.ref.id in start.tie_ids
+    )
+
+
+def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
+    for offset in range(0, len(items), size):
+        yield items[offset : offset + size]

@@ -1,0 +1,413 @@
+"""A Salesforce REST API emulator on loopback, over TLS, for tests, the demo and the benchmark.
+
+    emulator = SalesforceEmulator().start()     # emulator.url, emulator.ca_pem_path
+    session.verify = emulator.ca_pem_path; session.trust_env = False
+
+It serves the OAuth client-credentials token, describe, SOQL query/queryAll/queryMore
+(server-side cursors, ``Sforce-Query-Options: batchSize``), sObject Collections and
+single-record resources, with Salesforce's error bodies, ``Sforce-Limit-Info`` and the
+daily limit (403 ``REQUEST_LIMIT_EXCEEDED``). Knobs, as methods and under ``/_emulator/``
+(no auth, not counted): latency, injected failures, token expiry, the daily limit, call
+counters, synthetic leads, UI-like edits and lead conversion.
+
+Run it in its own process with ``python -m connectors.salesforce.emulator --port 0``: it
+prints its URL, then the CA file's path, and serves until terminated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import ssl
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+import trustme
+
+from connectors.salesforce.emulator_api import Answer, Request, RestApi, fault, label
+from connectors.salesforce.emulator_control import control, synthetic_leads
+from connectors.salesforce.emulator_schema import OBJECTS, SObject, error, sobject
+from connectors.salesforce.emulator_store import Store, WriteError
+
+_FAILURES = {
+    500: (
+        "UNKNOWN_EXCEPTION",
+        "An unexpected error occurred. Please include this ErrorId if"
+        " you contact support: 1904522151-34958 (-1357589281)",
+    ),
+    503: ("SERVER_UNAVAILABLE", "Server temporarily unavailable. Please try again later."),
+    401: ("INVALID_SESSION_ID", "Session expired or invalid"),
+    403: ("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded."),
+}
+
+
+@dataclass
+class _Failure:
+    """An injected failure: answer with ``status`` while ``remaining`` > 0."""
+
+    status: int
+    remaining: int
+    path_contains: str | None = None
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    emulator: SalesforceEmulator
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients hanging up or failing the TLS handshake are not the emulator's errors."""
+        if not isinstance(sys.exc_info()[1], ssl.SSLError | ConnectionError | TimeoutError):
+            super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+    wbufsize = 1 << 16  # headers and body leave in one write, not two small ones
+    timeout = 60  # idle keep-alive connections end instead of holding a thread forever
+
+    def setup(self) -> None:
+        # no Nagle: TLS writes a large answer as several records, and the last one would
+        # wait for the client's delayed ACK
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().setup()
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        path, _, query = self.path.partition("?")
+        request = Request(
+            self.command,
+            path,
+            parse_qs(query, keep_blank_values=True),
+            dict(self.headers.items()),
+            self.rfile.read(length) if length else b"",
+        )
+        try:
+            answer = self.server.emulator.dispatch(request)
+        except Exception as exc:  # a bug of the emulator: say so as Salesforce would
+            traceback.print_exc()
+            answer = fault(500, "UNKNOWN_EXCEPTION", f"emulator error: {exc!r}")
+        headers = {"Content-Type": "application/json;charset=UTF-8", **answer.headers}
+        if isinstance(answer.body, str) and headers["Content-Type"] == "text/html":
+            body = answer.body.encode("utf-8")
+        else:
+            body = b"" if answer.body is None else json.dumps(answer.body).encode("utf-8")
+        self.send_response(answer.status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: tests and the benchmark read the counters, not a log."""
+
+
+class SalesforceEmulator:
+    """One emulated Salesforce org (Lead, Contact, Account) served over HTTPS on loopback."""
+
+    def __init__(
+        self,
+        port: int = 0,
+        *,
+        client_id: str = "syncd",
+        client_secret: str = "emulator-secret",
+        latency_ms: int = 0,
+        daily_limit: int = 15000,
+        batch_min: int = 200,
+        api_version: str = "60.0",
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.port = port
+        self.api_version = api_version  # for the control API's renders; the REST API takes any
+        self.client_id, self.client_secret = client_id, client_secret
+        self.latency_ms = latency_ms
+        self.daily_limit = daily_limit
+        self.store = Store(clock)
+        self.lock = self.store.lock
+        self.api = RestApi(
+            self.store, client_id=client_id, client_secret=client_secret, batch_min=batch_min
+        )
+        self.url = ""
+        self.ca_pem_path = ""
+        self.api_used = 0
+        self._calls: Counter[str] = Counter()
+        self._fail_next: list[_Failure] = []
+        self._fail_at: list[_Failure] = []  # remaining: calls to go
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> SalesforceEmulator:
+        """Serve on 127.0.0.1 over TLS with a fresh test CA; sets ``url`` and ``ca_pem_path``."""
+        ca = trustme.CA()
+        handle, self.ca_pem_path = tempfile.mkstemp(prefix="sf-emulator-ca-", suffix=".pem")
+        with os.fdopen(handle, "wb") as pem:
+            pem.write(ca.cert_pem.bytes())
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+        server = _Server(("127.0.0.1", self.port), _Handler)
+        # the handshake happens on first read, in the connection's own thread
+        server.socket = context.wrap_socket(
+            server.socket, server_side=True, do_handshake_on_connect=False
+        )
+        server.emulator = self
+        self._server = server
+        self.url = f"https://127.0.0.1:{server.server_address[1]}"
+        self.api.instance_url = self.url
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and remove the CA file."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self.ca_pem_path and os.path.exists(self.ca_pem_path):
+            os.unlink(self.ca_pem_path)
+
+    def __enter__(self) -> SalesforceEmulator:
+        return self.start() if self._server is None else self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    # --- the gate every API request passes -----------------------------------------------
+
+    def dispatch(self, request: Request) -> Answer:
+        if request.path.startswith("/_emulator/"):
+            try:
+                return self.control(request)
+            except WriteError as exc:
+                return Answer(400, exc.errors)
+            except (KeyError, ValueError, TypeError) as exc:
+                return fault(400, "INVALID_OPERATION", str(exc))
+        if self.latency_ms:
+            time.sleep(self.latency_ms / 1000)
+        endpoint = label(request.method, request.path)
+        with self.lock:
+            self._calls[endpoint] += 1
+            answer = self._injected(request)
+        if answer is None and endpoint == "POST oauth2/token":
+            return self.api.token(request)
+        if not request.path.startswith("/services/data/"):
+            return answer or fault(404, "NOT_FOUND", "The requested resource does not exist")
+        if answer is None and not self.api.authorized(request):
+            answer = fault(401, "INVALID_SESSION_ID", "Session expired or invalid")
+        with self.lock:
+            counted = answer is None and self.api_used < self.daily_limit
+            self.api_used += 1 if counted else 0
+            usage = f"api-usage={self.api_used}/{self.daily_limit}"
+        if answer is None:
+            answer = (
+                self.api.handle(request)
+                if counted
+                else fault(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
+            )
+        answer.headers["Sforce-Limit-Info"] = usage  # on every data API answer
+        return answer
+
+    def _injected(self, request: Request) -> Answer | None:
+        status = None
+        for rule in self._fail_at:
+            rule.remaining -= 1
+            if rule.remaining == 0:
+                status = rule.status
+        self._fail_at = [rule for rule in self._fail_at if rule.remaining > 0]
+        if status is None:
+            for rule in self._fail_next:
+                wanted = rule.path_contains is None or rule.path_contains in request.path
+                if rule.remaining > 0 and wanted:
+                    rule.remaining -= 1
+                    status = rule.status
+                    break
+        if status is None:
+            return None
+        if status in _FAILURES:
+            return fault(status, *_FAILURES[status])
+        if status >= 500:
+            html = f"<html><body><h1>{status} Service Unavailable</h1></body></html>"
+            return Answer(status, html, {"Content-Type": "text/html"})
+        return fault(status, "INVALID_OPERATION", f"injected failure {status}")
+
+    # --- knobs ---------------------------------------------------------------------------
+
+    def set_latency(self, ms: int) -> None:
+        """Delay every API answer by ``ms`` milliseconds."""
+        self.latency_ms = ms
+
+    def fail_next(self, status: int, count: int = 1, path_contains: str | None = None) -> None:
+        """Answer the next ``count`` API calls (whose path contains ``path_contains``) with
+        ``status`` and Salesforce's body for it."""
+        with self.lock:
+            self._fail_next.append(_Failure(status, count, path_contains))
+
+    def fail_at_call(self, n: int, status: int) -> None:
+        """Answer the ``n``-th API call from now (1 = the next one) with ``status``."""
+        with self.lock:
+            self._fail_at.append(_Failure(status, n))
+
+    def expire_tokens(self) -> None:
+        """Invalidate every token issued: the next data call answers 401 INVALID_SESSION_ID."""
+        with self.lock:
+            self.api.tokens.clear()
+
+    def set_daily_limit(self, n: int) -> None:
+        """Set the daily API request limit (calls past it answer 403 REQUEST_LIMIT_EXCEEDED)."""
+        with self.lock:
+            self.daily_limit = n
+
+    def api_usage(self) -> tuple[int, int]:
+        """(requests used today, daily limit), as Sforce-Limit-Info reports them."""
+        with self.lock:
+            return self.api_used, self.daily_limit
+
+    def calls(self) -> dict[str, int]:
+        """API calls received by endpoint label (``GET query``, ``POST oauth2/token``, ...)."""
+        with self.lock:
+            return dict(self._calls)
+
+    def reset_calls(self) -> None:
+        with self.lock:
+            self._calls.clear()
+
+    # --- data as a user in the Salesforce UI sees it -------------------------------------
+
+    def add(self, obj: str, fields: dict[str, Any]) -> str:
+        """Create a record as a user would; raises WriteError on a validation error."""
+        return str(self._write(self.store.create(_object(obj), fields))["id"])
+
+    def update(self, obj: str, id_: str, fields: dict[str, Any]) -> None:
+        """Edit a record as a user would; raises WriteError on a validation error."""
+        self._write(self.store.update(_object(obj), id_, fields))
+
+    def delete(self, obj: str, id_: str) -> None:
+        """Delete a record (to the recycle bin: queryAll still returns it, IsDeleted true)."""
+        _object(obj)
+        self._write(self.store.delete(id_))
+
+    def get(self, obj: str, id_: str) -> dict[str, Any] | None:
+        """A record with every field (and ``attributes``), or None."""
+        row = self.store.get(_object(obj).name, id_)
+        return None if row is None else RestApi.render(self.api_version, _object(obj).name, row)
+
+    def records(self, obj: str, *, include_deleted: bool = True) -> list[dict[str, Any]]:
+        """Every record of ``obj`` in creation order; deleted ones carry ``IsDeleted: True``."""
+        name = _object(obj).name
+        rows = self.store.all(name)
+        return [
+            RestApi.render(self.api_version, name, r)
+            for r in rows
+            if include_deleted or not r["IsDeleted"]
+        ]
+
+    def convert_lead(self, lead_id: str) -> dict[str, str | None]:
+        """Convert a lead as Salesforce's UI does, in one transaction: an Account and a
+        Contact (carrying the lead's person fields and partner id), the lead closed."""
+        lead = self.store.get("Lead", lead_id)
+        if lead is None or lead["IsDeleted"] or lead["IsConverted"]:
+            problem = error("INVALID_STATUS", f"lead {lead_id} cannot be converted")
+            raise WriteError([problem])
+        ids: dict[str, str | None] = {"opportunityId": None}
+
+        def convert(batch: Any) -> dict[str, Any]:
+            account = self.store.create(OBJECTS["Account"], {"Name": lead["Company"]})(batch)
+            person = {f: lead[f] for f in _CONVERTED_FIELDS}
+            contact = self.store.create(OBJECTS["Contact"], {**person, "AccountId": account["id"]})(
+                batch
+            )
+            if not contact["success"]:
+                return contact
+            ids.update(accountId=account["id"], contactId=contact["id"])
+            converted = {
+                "IsConverted": True,
+                "ConvertedAccountId": account["id"],
+                "ConvertedContactId": contact["id"],
+                "ConvertedDate": batch.stamp[:10],
+                "Status": "Closed - Converted",
+            }
+            return self.store.update(OBJECTS["Lead"], lead_id, converted, system=True)(batch)
+
+        self._write(convert)
+        return ids
+
+    def seed_leads(self, n: int) -> None:
+        """Add ``n`` synthetic leads, imported in batches of 200 that share a SystemModstamp."""
+        self.store.bulk_load("Lead", synthetic_leads(self.store, n))
+
+    def _write(self, operation: Any) -> dict[str, Any]:
+        result = self.store.write([operation], all_or_none=True)[0]
+        if not result["success"]:
+            raise WriteError(result["errors"])
+        return result
+
+    def control(self, request: Request) -> Answer:
+        """One call of the control API under ``/_emulator/``."""
+        return control(self, request)
+
+
+_CONVERTED_FIELDS = (
+    "FirstName",
+    "LastName",
+    "Email",
+    "Title",
+    "Phone",
+    "LeadSource",
+    "Syncd_HubSpot_Id__c",
+)
+"""Lead fields a conversion copies to the new contact."""
+
+
+def _object(name: str) -> SObject:
+    found = sobject(name)
+    if found is None:
+        raise KeyError(f"sObject type '{name}' is not supported")
+    return found
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve in the foreground; print the URL, then the CA path, each on its own line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--seed-leads", type=int, default=0)
+    parser.add_argument("--latency-ms", type=int, default=0)
+    parser.add_argument("--daily-limit", type=int, default=15000)
+    parser.add_argument("--batch-min", type=int, default=200)
+    args = parser.parse_args(argv)
+    emulator = SalesforceEmulator(
+        args.port,
+        latency_ms=args.latency_ms,
+        daily_limit=args.daily_limit,
+        batch_min=args.batch_min,
+    )
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    with emulator.start():
+        if args.seed_leads:
+            emulator.seed_leads(args.seed_leads)
+        print(emulator.url, flush=True)
+        print(emulator.ca_pem_path, flush=True)
+        threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,367 @@
+"""The emulated REST API: OAuth token, describe, SOQL query/queryMore, sObject Collections
+and single-record resources, answering with Salesforce's status codes and bodies.
+
+Authentication, the daily limit, injected failures and latency are the server's
+(``emulator.py``); this module turns one authenticated request into one answer.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from connectors.salesforce.emulator_schema import OBJECTS, SOQL_TYPES, SObject, sobject
+from connectors.salesforce.emulator_store import Row, Store
+from connectors.salesforce.soql import SoqlError, parse
+
+MAX_COLLECTION = 200
+_DATA = re.compile(r"^/services/data/v(\d+\.\d)(?:/(.*))?$")
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    params: Mapping[str, list[str]]
+    headers: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"null")
+
+
+@dataclass
+class Answer:
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def fault(status: int, code: str, message: str) -> Answer:
+    """An error answer in Salesforce's shape: a list of {message, errorCode}."""
+    return Answer(status, [{"message": message, "errorCode": code}])
+
+
+NOT_FOUND = ("NOT_FOUND", "The requested resource does not exist")
+
+
+def label(method: str, path: str) -> str:
+    """The endpoint label calls are counted under (``GET query``, ``PATCH composite/sobjects``)."""
+    if path.rstrip("/") == "/services/oauth2/token":
+        return f"{method} oauth2/token"
+    match = _DATA.match(path)
+    if not match:
+        return f"{method} other"
+    parts = [p for p in (match.group(2) or "").split("/") if p]
+    if parts[:1] in (["query"], ["queryAll"]):
+        return f"{method} queryMore" if len(parts) > 1 else f"{method} {parts[0]}"
+    if parts[:2] == ["composite", "sobjects"]:
+        return f"{method} composite/sobjects" + (" upsert" if len(parts) == 4 else "")
+    if parts[:1] == ["sobjects"]:
+        if len(parts) == 3 and parts[2] == "describe":
+            return f"{method} describe"
+        return f"{method} sobjects" + (" upsert" if len(parts) == 4 else "")
+    return f"{method} {'/'.join(parts[:1]) or 'resources'}"
+
+
+class RestApi:
+    """The REST resources of one emulated org."""
+
+    def __init__(self, store: Store, *, client_id: str, client_secret: str, batch_min: int) -> None:
+        self.store = store
+        self.client_id, self.client_secret = client_id, client_secret
+        self.batch_min = batch_min
+        self.tokens: set[str] = set()
+        self.instance_url = ""
+
+    # --- OAuth ---------------------------------------------------------------------------
+
+    def token(self, request: Request) -> Answer:
+        form = {k: v[-1] for k, v in parse_qs(request.body.decode("utf-8")).items()}
+        form.update({k: v[-1] for k, v in request.params.items() if k not in form})
+        if form.get("grant_type") != "client_credentials":
+            return Answer(
+                400,
+                {
+                    "error": "unsupported_grant_type",
+                    "error_description": "grant type not supported",
+                },
+            )
+        if (form.get("client_id"), form.get("client_secret")) != (
+            self.client_id,
+            self.client_secret,
+        ):
+            return Answer(
+                400, {"error": "invalid_client", "error_description": "invalid client credentials"}
+            )
+        token = "00D5g000004Emul!" + secrets.token_urlsafe(48)
+        with self.store.lock:
+            self.tokens.add(token)
+        issued_at = str(int(time.time() * 1000))
+        digest = hmac.new(
+            self.client_secret.encode(), (self.instance_url + issued_at).encode(), hashlib.sha256
+        ).digest()
+        return Answer(
+            200,
+            {
+                "access_token": token,
+                "instance_url": self.instance_url,
+                "id": f"{self.instance_url}/id/00D5g000004Emul/0055g00000EmuLat",
+                "token_type": "Bearer",
+                "issued_at": issued_at,
+                "signature": base64.b64encode(digest).decode(),
+            },
+        )
+
+    def authorized(self, request: Request) -> bool:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        with self.store.lock:
+            return scheme in ("Bearer", "OAuth") and token in self.tokens
+
+    # --- data ----------------------------------------------------------------------------
+
+    def handle(self, request: Request) -> Answer:
+        match = _DATA.match(request.path)
+        if not match:
+            return fault(404, *NOT_FOUND)
+        version = match.group(1)
+        parts = [unquote(p) for p in (match.group(2) or "").split("/") if p]
+        method = request.method
+        try:
+            if parts[:1] in (["query"], ["queryAll"]) and method == "GET":
+                if len(parts) == 1:
+                    return self.query(request, version, include_deleted=parts[0] == "queryAll")
+                return self.query_more(request, version, parts[1])
+            if parts[:2] == ["composite", "sobjects"]:
+                return self.collection(request, parts[2:])
+            if parts[:1] == ["sobjects"] and len(parts) >= 2:
+                return self.single(request, version, parts[1:])
+            if parts == ["sobjects"] and method == "GET":
+                return Answer(
+                    200,
+                    {
+                        "sobjects": [
+                            {"name": o.name, "label": o.label, "keyPrefix": o.prefix}
+                            for o in OBJECTS.values()
+                        ]
+                    },
+                )
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, TypeError) as exc:
+            return fault(400, "JSON_PARSER_ERROR", f"Unexpected request body: {exc}")
+        return fault(404, *NOT_FOUND)
+
+    def query(self, request: Request, version: str, *, include_deleted: bool) -> Answer:
+        text = (request.params.get("q") or [""])[-1]
+        try:
+            query = parse(text, SOQL_TYPES)
+        except SoqlError as exc:
+            return fault(400, exc.code, exc.message)
+        rows = self.store.select(query, include_deleted=include_deleted)
+        batch = self._batch_size(request, 2000)
+        locator = self.store.open_cursor(query, rows, batch) if len(rows) > batch else ""
+        return Answer(200, self._page(version, query.object, query.fields, rows, 0, batch, locator))
+
+    def query_more(self, request: Request, version: str, position: str) -> Answer:
+        locator, _, offset = position.rpartition("-")
+        cursor = self.store.cursor(locator)
+        if cursor is None or not offset.isdigit():
+            return fault(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
+        batch = self._batch_size(request, cursor.batch)
+        return Answer(
+            200,
+            self._page(
+                version, cursor.obj, cursor.fields, cursor.rows, int(offset), batch, locator
+            ),
+        )
+
+    def _batch_size(self, request: Request, default: int) -> int:
+        options = request.headers.get("Sforce-Query-Options", "")
+        match = re.search(r"batchSize\s*=\s*(\d+)", options)
+        return min(max(int(match.group(1)), self.batch_min), 2000) if match else default
+
+    def _page(
+        self,
+        version: str,
+        obj: str,
+        fields: tuple[str, ...],
+        rows: list[Row],
+        offset: int,
+        batch: int,
+        locator: str,
+    ) -> dict[str, Any]:
+        end = offset + batch
+        answer: dict[str, Any] = {
+            "totalSize": len(rows),
+            "done": end >= len(rows),
+            "records": [self.render(version, obj, row, fields) for row in rows[offset:end]],
+        }
+        if end < len(rows):
+            answer["nextRecordsUrl"] = f"/services/data/v{version}/query/{locator}-{end}"
+        return answer
+
+    @staticmethod
+    def render(
+        version: str, obj: str, row: Row, fields: tuple[str, ...] | None = None
+    ) -> dict[str, Any]:
+        """A row as the API shows it: ``attributes`` first, then the fields asked for."""
+        url = f"/services/data/v{version}/sobjects/{obj}/{row['Id']}"
+        record: dict[str, Any] = {"attributes": {"type": obj, "url": url}}
+        record.update((f, row.get(f)) for f in (fields or OBJECTS[obj].fields))
+        return record
+
+    # --- writes --------------------------------------------------------------------------
+
+    def collection(self, request: Request, rest: list[str]) -> Answer:
+        method = request.method
+        if method == "DELETE" and not rest:
+            ids = [i for i in ",".join(request.params.get("ids", [])).split(",") if i]
+            all_or_none = (request.params.get("allOrNone") or ["false"])[-1] == "true"
+            if len(ids) > MAX_COLLECTION:
+                return _too_many()
+            return Answer(
+                200, self.store.write([self.store.delete(i) for i in ids], all_or_none=all_or_none)
+            )
+        body = request.json()
+        if not isinstance(body, dict) or not isinstance(body.get("records"), list):
+            return fault(400, "JSON_PARSER_ERROR", "The request body must contain records")
+        records: list[dict[str, Any]] = body["records"]
+        if len(records) > MAX_COLLECTION:
+            return _too_many()
+        types = []
+        for record in records:
+            obj = sobject(str((record.get("attributes") or {}).get("type", "")))
+            if obj is None:
+                return fault(400, "INVALID_TYPE", "Each record must have a valid type attribute")
+            types.append(obj)
+        if method == "POST" and not rest:
+            operations = [
+                self._create(obj, record) for obj, record in zip(types, records, strict=True)
+            ]
+        elif method == "PATCH" and not rest:
+            operations = [
+                self.store.update(obj, _get(record, "Id"), record)
+                if _get(record, "Id")
+                else _missing_id
+                for obj, record in zip(types, records, strict=True)
+            ]
+        elif method == "PATCH" and len(rest) == 2:
+            target = sobject(rest[0])
+            if target is None:
+                return fault(404, "NOT_FOUND", f"The requested resource does not exist: {rest[0]}")
+            ext = target.field(rest[1])
+            if ext is None or not ext.external_id:
+                return fault(
+                    400,
+                    "INVALID_FIELD",
+                    f"Field name provided, {rest[1]} is not an "
+                    f"External ID or indexed field for {target.name}",
+                )
+            operations = [self.store.upsert(target, ext.name, record) for record in records]
+        else:
+            return _method_not_allowed(method)
+        return Answer(200, self.store.write(operations, all_or_none=bool(body.get("allOrNone"))))
+
+    def _create(self, obj: SObject, record: dict[str, Any]) -> Any:
+        if _get(record, "Id"):
+            return lambda _batch: {
+                "success": False,
+                "errors": [
+                    {
+                        "statusCode": "INVALID_FIELD",
+                        "message": "cannot specify Id in an insert call",
+                        "fields": ["Id"],
+                    }
+                ],
+            }
+        return self.store.create(obj, record)
+
+    def single(self, request: Request, version: str, parts: list[str]) -> Answer:
+        obj = sobject(parts[0])
+        if obj is None:
+            return fault(404, *NOT_FOUND)
+        method = request.method
+        if parts[1:] == ["describe"] and method == "GET":
+            return Answer(200, obj.describe(version))
+        if len(parts) == 1 and method == "POST":
+            return _single_answer(
+                self.store.write([self.store.create(obj, request.json())], all_or_none=True)[0], 201
+            )
+        if len(parts) == 3:
+            ext = obj.field(parts[1])
+            if ext is None or not ext.external_id:
+                return fault(404, *NOT_FOUND)
+            with self.store.lock:
+                owner = self.store.external[obj.name].get(parts[2].lower())
+            if method == "PATCH":
+                values = {**(request.json() or {}), ext.name: parts[2]}
+                result = self.store.write(
+                    [self.store.upsert(obj, ext.name, values)], all_or_none=True
+                )[0]
+                return _single_answer(result, 201 if result.get("created") else 200)
+            parts = [parts[0], owner or ""]
+        if len(parts) != 2:
+            return fault(404, *NOT_FOUND)
+        row = self.store.get(obj.name, parts[1])
+        if row is None:
+            return fault(404, *NOT_FOUND)
+        if method == "GET":
+            if row["IsDeleted"]:
+                return fault(404, "ENTITY_IS_DELETED", "entity is deleted")
+            wanted = (request.params.get("fields") or [""])[-1]
+            names = tuple(f.name for n in wanted.split(",") if n and (f := obj.field(n)))
+            return Answer(200, self.render(version, obj.name, row, names or None))
+        if method in ("PATCH", "DELETE"):
+            operation = (
+                self.store.update(obj, row["Id"], request.json() or {})
+                if method == "PATCH"
+                else self.store.delete(row["Id"])
+            )
+            result = self.store.write([operation], all_or_none=True)[0]
+            return _single_answer(result, 204)
+        return _method_not_allowed(method)
+
+
+def _get(record: Mapping[str, Any], name: str) -> Any:
+    return next((v for k, v in record.items() if k.lower() == name.lower()), None)
+
+
+def _missing_id(_batch: Any) -> dict[str, Any]:
+    problem = {
+        "statusCode": "MISSING_ARGUMENT",
+        "message": "Id not specified in an update call",
+        "fields": [],
+    }
+    return {"id": None, "success": False, "errors": [problem]}
+
+
+def _too_many() -> Answer:
+    return fault(
+        400,
+        "EXCEEDED_ID_LIMIT",
+        f"record limit reached. cannot submit more than {MAX_COLLECTION} records into this call",
+    )
+
+
+def _method_not_allowed(method: str) -> Answer:
+    return fault(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{method}' not allowed.")
+
+
+def _single_answer(result: dict[str, Any], status: int) -> Answer:
+    """A single-record write: the save result, or its errors as a 400 (404 when gone)."""
+    if result["success"]:
+        return Answer(status, None if status == 204 else result)
+    errors = [
+        {"message": e["message"], "errorCode": e["statusCode"], "fields": e["fields"]}
+        for e in result["errors"]
+    ]
+    gone = errors[0]["errorCode"] in ("ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY")
+    return Answer(404 if gone else 400, errors)

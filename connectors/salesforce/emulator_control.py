@@ -1,0 +1,173 @@
+"""The emulator's control API under ``/_emulator/`` (no auth, not counted) and its
+synthetic data.
+
+    GET   /_emulator/calls                  calls by endpoint label
+    POST  /_emulator/reset_calls
+    GET   /_emulator/usage                  {"used", "limit"}
+    POST  /_emulator/daily_limit            {"limit": n}
+    POST  /_emulator/seed                   {"leads": n}
+    POST  /_emulator/fail                   {"status", "count", "path_contains"} or
+                                            {"status", "at_call"}
+    POST  /_emulator/expire_tokens
+    POST  /_emulator/latency                {"ms": n}
+    GET   /_emulator/records/{Object}[/{Id}]
+    POST  /_emulator/records/{Object}       fields -> {"id"}
+    PATCH /_emulator/records/{Object}/{Id}  fields
+    DELETE /_emulator/records/{Object}/{Id}
+    POST  /_emulator/convert/{LeadId}       -> {"accountId", "contactId", "opportunityId"}
+
+Validation errors answer 400 with Salesforce's error list.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+from connectors.salesforce.emulator_api import Answer, Request, fault
+from connectors.salesforce.emulator_schema import LEAD_SOURCES, LEAD_STATUSES, OBJECTS
+from connectors.salesforce.emulator_store import Store
+
+if TYPE_CHECKING:
+    from connectors.salesforce.emulator import SalesforceEmulator
+
+_SIMPLE = {
+    "reset_calls": ("reset_calls", ()),
+    "expire_tokens": ("expire_tokens", ()),
+    "seed": ("seed_leads", ("leads",)),
+    "latency": ("set_latency", ("ms",)),
+    "daily_limit": ("set_daily_limit", ("limit",)),
+}
+"""Control endpoints that call one knob with arguments taken from the JSON body."""
+
+
+def control(emulator: SalesforceEmulator, request: Request) -> Answer:
+    """Answer one control call."""
+    parts = [unquote(p) for p in request.path.split("/")[2:] if p]
+    method, body = request.method, request.json() or {}
+    head = parts[0] if parts else ""
+    if (method, head) == ("GET", "calls"):
+        return Answer(200, emulator.calls())
+    if (method, head) == ("GET", "usage"):
+        used, limit = emulator.api_usage()
+        return Answer(200, {"used": used, "limit": limit})
+    if method == "POST" and head in _SIMPLE:
+        name, arguments = _SIMPLE[head]
+        getattr(emulator, name)(*(body[k] for k in arguments))
+        return Answer(200, {})
+    if (method, head) == ("POST", "fail"):
+        if body.get("at_call"):
+            emulator.fail_at_call(int(body["at_call"]), int(body["status"]))
+        else:
+            count = int(body.get("count", 1))
+            emulator.fail_next(int(body["status"]), count, body.get("path_contains"))
+        return Answer(200, {})
+    if (method, head) == ("POST", "convert") and len(parts) == 2:
+        return Answer(200, emulator.convert_lead(parts[1]))
+    if head == "records" and len(parts) in (2, 3):
+        return _records(emulator, method, parts[1], parts[2:], body)
+    return fault(404, "NOT_FOUND", f"no control endpoint {method} {request.path}")
+
+
+def _records(
+    emulator: SalesforceEmulator, method: str, obj: str, rest: list[str], body: Any
+) -> Answer:
+    if method == "GET" and not rest:
+        return Answer(200, emulator.records(obj))
+    if method == "POST" and not rest:
+        return Answer(201, {"id": emulator.add(obj, body)})
+    if method == "GET":
+        found = emulator.get(obj, rest[0])
+        return Answer(200, found) if found else fault(404, "NOT_FOUND", rest[0])
+    if method == "PATCH":
+        emulator.update(obj, rest[0], body)
+    elif method == "DELETE":
+        emulator.delete(obj, rest[0])
+    else:
+        return fault(405, "METHOD_NOT_ALLOWED", method)
+    return Answer(200, {"id": rest[0]})
+
+
+_FIRST = (
+    "Ada",
+    "Grace",
+    "Alan",
+    "Katherine",
+    "Edsger",
+    "Barbara",
+    "Donald",
+    "Frances",
+    "Claude",
+    "Radia",
+    "Ken",
+    "Margaret",
+    "John",
+    "Hedy",
+    "Tim",
+    "Sophie",
+)
+_LAST = (
+    "Lovelace",
+    "Hopper",
+    "Turing",
+    "Johnson",
+    "Dijkstra",
+    "Liskov",
+    "Knuth",
+    "Allen",
+    "Shannon",
+    "Perlman",
+    "Thompson",
+    "Hamilton",
+    "McCarthy",
+    "Lamarr",
+    "Berners-Lee",
+    "Wilson",
+    "O'Neil",
+)
+_COMPANIES = (
+    "Analytical Engines",
+    "Navy Labs",
+    "Bletchley Park",
+    "NASA Langley",
+    "Acme",
+    "Initech",
+    "Globex",
+    "Umbrella",
+    "Stark Industries",
+    "Wayne Enterprises",
+)
+_TITLES = ("CTO", "VP Engineering", "Data Analyst", "Head of Marketing", None, "Founder")
+
+
+def synthetic_leads(store: Store, n: int) -> list[dict[str, Any]]:
+    """``n`` realistic leads with unique emails, stamped in import batches of 200."""
+    rows: list[dict[str, Any]] = []
+    blank = dict.fromkeys(OBJECTS["Lead"].fields)
+    stamp = ""
+    with store.lock:
+        base = store.numbers.get("00Q", 0)
+        for i in range(n):
+            if i % 200 == 0:
+                stamp = store.tick()
+            first, last = _FIRST[i % len(_FIRST)], _LAST[(i // 7) % len(_LAST)]
+            row = dict(blank)
+            row.update(
+                Id=store.next_id("00Q"),
+                FirstName=first,
+                LastName=last,
+                Email=f"{first}.{last}.{base + i}@example.com".lower().replace("'", ""),
+                Company=_COMPANIES[(i // 3) % len(_COMPANIES)],
+                Title=_TITLES[i % len(_TITLES)],
+                Phone=f"+1 555 {base + i:07d}",
+                LeadSource=LEAD_SOURCES[i % 5],
+                Status=LEAD_STATUSES[(i // 11) % 5],
+                Lead_Score__c=float(i % 100),
+                IsConverted=False,
+                IsDeleted=False,
+                CreatedDate=stamp,
+                LastModifiedDate=stamp,
+                SystemModstamp=stamp,
+            )
+            rows.append(row)
+    return rows

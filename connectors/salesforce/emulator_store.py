@@ -1,0 +1,337 @@
+"""The emulated org's data: rows, the SystemModstamp index, external ids and query cursors.
+
+Rows are replaced, never mutated, on every write, so that a query cursor holding row
+references serves the snapshot it was opened on. All writes of one request share one
+SystemModstamp (as one Salesforce transaction does); stamps increase strictly between
+requests. Every public method takes the store's lock.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sortedcontainers import SortedList
+
+from connectors.salesforce.emulator_schema import OBJECTS, SOQL_TYPES, SObject, error, make_id
+from connectors.salesforce.emulator_schema import validate as validate_values
+from connectors.salesforce.soql_tree import Compare, InList, Query, format_datetime, sort_rows
+
+Row = Mapping[str, Any]
+Result = dict[str, Any]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_OPEN_CURSORS = 20  # Salesforce keeps a few per user and expires the oldest
+
+
+class WriteError(ValueError):
+    """A write refused as Salesforce refuses it; ``errors`` are its save-result errors."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__("; ".join(f"{e['statusCode']}: {e['message']}" for e in errors))
+        self.errors = errors
+
+
+@dataclass
+class QueryCursor:
+    """A server-side query result: the matching rows as they were when it was opened."""
+
+    obj: str
+    fields: tuple[str, ...]
+    rows: list[Row]
+    batch: int
+
+
+class _Batch:
+    """The writes of one request, staged so that allOrNone can drop them together."""
+
+    def __init__(self, store: Store, stamp: str) -> None:
+        self.store, self.stamp = store, stamp
+        self.rows: dict[tuple[str, str], Row] = {}
+        self.external: dict[tuple[str, str], str | None] = {}
+
+    def row(self, obj: str, id_: str) -> Row | None:
+        return self.rows.get((obj, id_)) or self.store.rows[obj].get(id_)
+
+    def owner(self, obj: str, key: str) -> str | None:
+        if (obj, key) in self.external:
+            return self.external[(obj, key)]
+        return self.store.external[obj].get(key)
+
+    def put(self, obj: str, row: Row) -> None:
+        old = self.row(obj, row["Id"])
+        for value, owner in ((_ext_key(old), None), (_ext_key(row), row["Id"])):
+            if value is not None:
+                self.external[(obj, value)] = owner
+        self.rows[(obj, row["Id"])] = row
+
+
+def _ext_key(row: Row | None) -> str | None:
+    """The row's external id as the unique index holds it (case-insensitive, live rows)."""
+    if row is None or row.get("IsDeleted") or not row.get("Syncd_HubSpot_Id__c"):
+        return None
+    return str(row["Syncd_HubSpot_Id__c"]).lower()
+
+
+class Store:
+    """Rows per object, indexed by (SystemModstamp, Id) and by external id."""
+
+    def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
+        self.lock = threading.RLock()
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.rows: dict[str, dict[str, Row]] = {name: {} for name in OBJECTS}
+        self.by_stamp: dict[str, SortedList] = {name: SortedList() for name in OBJECTS}
+        self.external: dict[str, dict[str, str]] = {name: {} for name in OBJECTS}
+        self.numbers: dict[str, int] = {}
+        self.cursors: OrderedDict[str, QueryCursor] = OrderedDict()
+        self.last_ms = 0
+
+    # --- writes --------------------------------------------------------------------------
+
+    def tick(self) -> str:
+        """The next SystemModstamp: now, or 1 ms after the last one when the clock stood."""
+        with self.lock:
+            now_ms = (self.clock() - _EPOCH) // timedelta(milliseconds=1)
+            self.last_ms = max(now_ms, self.last_ms + 1)
+            return format_datetime(_EPOCH + timedelta(milliseconds=self.last_ms))
+
+    def next_id(self, prefix: str) -> str:
+        self.numbers[prefix] = self.numbers.get(prefix, 0) + 1
+        return make_id(prefix, self.numbers[prefix])
+
+    def write(
+        self,
+        operations: Sequence[Callable[[_Batch], Result]],
+        *,
+        all_or_none: bool,
+    ) -> list[Result]:
+        """Run per-record operations in one transaction; one save result per operation."""
+        with self.lock:
+            batch = _Batch(self, self.tick())
+            results = [operation(batch) for operation in operations]
+            if all_or_none and not all(r["success"] for r in results):
+                rolled_back = error(
+                    "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+                    "Record rolled back because not all records were valid and the request"
+                    " was using AllOrNone header",
+                )
+                return [
+                    r
+                    if not r["success"]
+                    else {"id": None, "success": False, "errors": [rolled_back]}
+                    for r in results
+                ]
+            self._commit(batch)
+            return results
+
+    def _commit(self, batch: _Batch) -> None:
+        for (obj, id_), row in batch.rows.items():
+            old = self.rows[obj].get(id_)
+            if old is not None:
+                self.by_stamp[obj].remove((old["SystemModstamp"], id_))
+            self.rows[obj][id_] = row
+            self.by_stamp[obj].add((row["SystemModstamp"], id_))
+        for (obj, key), owner in batch.external.items():
+            if owner is None:
+                self.external[obj].pop(key, None)
+            else:
+                self.external[obj][key] = owner
+
+    def create(self, obj: SObject, values: Row, *, system: bool = False) -> Callable[..., Result]:
+        """An operation creating one record."""
+
+        def run(batch: _Batch) -> Result:
+            clean, errors = validate_values(obj, values, creating=True, system=system)
+            errors += _unique(batch, obj, clean, None)
+            if errors:
+                return {"success": False, "errors": errors}
+            row: dict[str, Any] = dict.fromkeys(obj.fields)
+            row.update(clean)
+            row.update(Id=self.next_id(obj.prefix), IsDeleted=False, CreatedDate=batch.stamp)
+            row.update(LastModifiedDate=batch.stamp, SystemModstamp=batch.stamp)
+            if obj.name == "Lead":
+                row["IsConverted"] = bool(row.get("IsConverted"))
+            batch.put(obj.name, row)
+            return {"id": row["Id"], "success": True, "errors": []}
+
+        return run
+
+    def update(
+        self, obj: SObject, id_: Any, values: Row, *, system: bool = False
+    ) -> Callable[..., Result]:
+        """An operation updating one record by id."""
+
+        values = {k: v for k, v in values.items() if k.lower() != "id"}
+
+        def run(batch: _Batch) -> Result:
+            found, problem = self._live(batch, obj, id_)
+            if problem:
+                return {"id": id_, "success": False, "errors": [problem]}
+            assert found is not None
+            if found.get("IsConverted") and not system:
+                problem = error("CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead")
+                return {"id": id_, "success": False, "errors": [problem]}
+            clean, errors = validate_values(obj, values, creating=False, system=system)
+            errors += _unique(batch, obj, clean, found["Id"])
+            if errors:
+                return {"id": id_, "success": False, "errors": errors}
+            row = {**found, **clean, "LastModifiedDate": batch.stamp}
+            row["SystemModstamp"] = batch.stamp
+            batch.put(obj.name, row)
+            return {"id": found["Id"], "success": True, "errors": []}
+
+        return run
+
+    def upsert(self, obj: SObject, field: str, values: Row) -> Callable[..., Result]:
+        """An operation upserting one record keyed on the external id ``field``."""
+
+        def run(batch: _Batch) -> Result:
+            key = next((v for k, v in values.items() if k.lower() == field.lower()), None)
+            if key in (None, ""):
+                problem = error("MISSING_ARGUMENT", f"{field} not specified", [field])
+                return {"success": False, "errors": [problem]}
+            owner = batch.owner(obj.name, str(key).lower())
+            if owner is None:
+                return {**self.create(obj, values)(batch), "created": True}
+            return {**self.update(obj, owner, values)(batch), "created": False}
+
+        return run
+
+    def delete(self, id_: Any) -> Callable[..., Result]:
+        """An operation deleting one record (to the recycle bin: IsDeleted, queryAll sees it)."""
+
+        def run(batch: _Batch) -> Result:
+            obj = next((o for o in OBJECTS.values() if str(id_).startswith(o.prefix)), None)
+            if obj is None:
+                malformed = error("MALFORMED_ID", f"malformed id {id_}", ["Id"])
+                return {"id": id_, "success": False, "errors": [malformed]}
+            found, problem = self._live(batch, obj, id_)
+            if problem:
+                return {"id": id_, "success": False, "errors": [problem]}
+            assert found is not None
+            stamp = batch.stamp
+            batch.put(
+                obj.name,
+                {**found, "IsDeleted": True, "SystemModstamp": stamp, "LastModifiedDate": stamp},
+            )
+            return {"id": found["Id"], "success": True, "errors": []}
+
+        return run
+
+    def _live(self, batch: _Batch, obj: SObject, id_: Any) -> tuple[Row | None, Result | None]:
+        text = str(id_ or "")
+        if len(text) not in (15, 18) or not text.startswith(obj.prefix):
+            return None, error(
+                "MALFORMED_ID", f"{obj.label} ID: id value of incorrect type: {text}", ["Id"]
+            )
+        found = batch.row(obj.name, text)
+        if found is None and len(text) == 15:
+            full = next((i for i in self.rows[obj.name] if i.startswith(text)), None)
+            found = batch.row(obj.name, full) if full else None
+        if found is None:
+            return None, error("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
+        if found["IsDeleted"]:
+            return None, error("ENTITY_IS_DELETED", "entity is deleted")
+        return found, None
+
+    def bulk_load(self, obj: str, rows: list[dict[str, Any]]) -> None:
+        """Add trusted rows (synthetic data) without validation, indexes updated in bulk."""
+        with self.lock:
+            table = self.rows[obj]
+            for row in rows:
+                table[row["Id"]] = row
+                if (key := _ext_key(row)) is not None:
+                    self.external[obj][key] = row["Id"]
+            self.by_stamp[obj].update((row["SystemModstamp"], row["Id"]) for row in rows)
+
+    # --- reads ---------------------------------------------------------------------------
+
+    def select(self, query: Query, *, include_deleted: bool) -> list[Row]:
+        """The rows matching ``query``, in its order, after OFFSET and LIMIT."""
+        with self.lock:
+            table = self.rows[query.object]
+            ids = _id_candidates(query)
+            if ids is not None:
+                candidates: Any = (table[i] for i in ids if i in table)
+            elif _stamp_ordered(query):
+                candidates = (table[i] for _, i in self._stamp_range(query))
+            else:
+                candidates = table.values()
+            rows = [
+                row
+                for row in candidates
+                if (include_deleted or not row["IsDeleted"]) and query.matches(row)
+            ]
+        if query.order and (ids is not None or not _stamp_ordered(query)):
+            sort_rows(rows, query, SOQL_TYPES[query.object])
+        end = None if query.limit is None else query.offset + query.limit
+        return rows[query.offset : end]
+
+    def _stamp_range(self, query: Query) -> Any:
+        index = self.by_stamp[query.object]
+        start = 0
+        for term in query.conjuncts():
+            if isinstance(term, Compare) and term.field == "SystemModstamp" and term.value:
+                if term.op == ">=":
+                    start = max(start, index.bisect_left((term.value, "")))
+                elif term.op == ">":
+                    start = max(start, index.bisect_right((term.value, "\uffff")))
+        return index.islice(start)
+
+    def open_cursor(self, query: Query, rows: list[Row], batch: int) -> str:
+        """Keep ``rows`` server-side for queryMore; returns the locator id."""
+        with self.lock:
+            locator = self.next_id("01g")
+            self.cursors[locator] = QueryCursor(query.object, query.fields, rows, batch)
+            while len(self.cursors) > _OPEN_CURSORS:
+                self.cursors.popitem(last=False)
+            return locator
+
+    def cursor(self, locator: str) -> QueryCursor | None:
+        with self.lock:
+            return self.cursors.get(locator)
+
+    def get(self, obj: str, id_: str) -> Row | None:
+        with self.lock:
+            return self.rows[obj].get(id_)
+
+    def all(self, obj: str) -> list[Row]:
+        with self.lock:
+            return [self.rows[obj][i] for i in sorted(self.rows[obj])]
+
+
+def _unique(batch: _Batch, obj: SObject, clean: Row, own_id: str | None) -> list[dict[str, Any]]:
+    value = clean.get("Syncd_HubSpot_Id__c")
+    owner = batch.owner(obj.name, str(value).lower()) if value else None
+    if owner is None or owner == own_id:
+        return []
+    return [
+        error(
+            "DUPLICATE_VALUE",
+            f"duplicate value found: Syncd_HubSpot_Id__c duplicates value on record with id:"
+            f" {owner}",
+        )
+    ]
+
+
+def _id_candidates(query: Query) -> list[str] | None:
+    """Ids named by a top-level ``Id = x`` or ``Id IN (...)`` term (18-character ones)."""
+    for term in query.conjuncts():
+        if isinstance(term, InList) and term.field == "Id" and not term.negate:
+            values = [v for v in term.values if v is not None]
+        elif isinstance(term, Compare) and term.field == "Id" and term.op == "=":
+            values = [term.value] if term.value is not None else []
+        else:
+            continue
+        if all(len(v) == 18 for v in values):
+            return list(dict.fromkeys(values))
+    return None
+
+
+def _stamp_ordered(query: Query) -> bool:
+    """ORDER BY SystemModstamp [, Id] ascending: the (SystemModstamp, Id) index order."""
+    order = [(o.field, o.descending) for o in query.order]
+    return order in ([("SystemModstamp", False)], [("SystemModstamp", False), ("Id", False)])

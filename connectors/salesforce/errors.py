@@ -1,0 +1,97 @@
+"""Salesforce failures as syncd errors: simple-salesforce and requests exceptions in,
+``syncd.errors`` out, with Salesforce's own error codes and messages kept.
+
+    401 INVALID_SESSION_ID          AuthError (the connector logs in again once first)
+    403 REQUEST_LIMIT_EXCEEDED      LimitExceededError (the daily API limit)
+    429                             RateLimitedError
+    5xx, connection reset, timeout  TransientError
+    TLS verification failure        SalesforceRequestError (retrying cannot fix a CA)
+    other 4xx                       SalesforceRequestError (``code``: Salesforce's errorCode)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import requests
+from simple_salesforce.exceptions import SalesforceError
+
+from syncd.errors import (
+    AuthError,
+    ConnectorError,
+    LimitExceededError,
+    RateLimitedError,
+    TransientError,
+)
+
+SYSTEM = "salesforce"
+
+
+class SalesforceRequestError(ConnectorError):
+    """Salesforce refused a request; ``code`` is its errorCode (``MALFORMED_QUERY``, ...)."""
+
+    def __init__(self, message: str, *, code: str | None, status: int | None) -> None:
+        super().__init__(SYSTEM, message, status=status)
+        self.code = code
+
+
+def error_details(content: Any) -> tuple[str | None, str]:
+    """(first errorCode, all messages) of an error body: ``[{message, errorCode}, ...]``."""
+    if isinstance(content, bytes | str):
+        try:
+            content = json.loads(content)
+        except ValueError:
+            text = content.decode("utf-8", "replace") if isinstance(content, bytes) else content
+            return None, text.strip()[:500]
+    if isinstance(content, Mapping):
+        content = [content]
+    if isinstance(content, Sequence) and content and isinstance(content[0], Mapping):
+        code = content[0].get("errorCode") or content[0].get("error")
+        messages = [
+            str(e.get("message") or e.get("error_description") or "")
+            for e in content
+            if isinstance(e, Mapping)
+        ]
+        return (str(code) if code else None), "; ".join(m for m in messages if m)
+    return None, str(content)[:500]
+
+
+def translate(exc: Exception) -> ConnectorError:
+    """The syncd error for a simple-salesforce or requests exception."""
+    if isinstance(exc, ConnectorError):
+        return exc
+    if isinstance(exc, SalesforceError):
+        return _from_status(exc.status, exc.content, exc.resource_name)
+    if isinstance(exc, requests.exceptions.SSLError):
+        return SalesforceRequestError(f"TLS failure: {exc}", code=None, status=None)
+    if isinstance(exc, requests.ConnectionError | requests.Timeout):
+        return TransientError(SYSTEM, f"{type(exc).__name__}: {exc}")
+    if isinstance(exc, requests.RequestException):  # incl. a 2xx answer that is not JSON
+        return TransientError(SYSTEM, f"{type(exc).__name__}: {exc}")
+    return ConnectorError(SYSTEM, f"{type(exc).__name__}: {exc}")
+
+
+def from_response(response: requests.Response, what: str) -> ConnectorError:
+    """The syncd error for an error answer read with requests directly (the token call)."""
+    return _from_status(response.status_code, response.content, what)
+
+
+def _from_status(status: int, content: Any, what: str) -> ConnectorError:
+    code, message = error_details(content)
+    text = f"{what}: {code + ': ' if code else ''}{message}" if what else message
+    if status == 401 or (status == 400 and code in ("invalid_client", "invalid_grant")):
+        return AuthError(SYSTEM, text, status=status)
+    if status == 403 and code == "REQUEST_LIMIT_EXCEEDED":
+        return LimitExceededError(SYSTEM, text, status=status)
+    if status == 429:
+        return RateLimitedError(SYSTEM, text, retry_after=None, status=status)
+    if status >= 500:
+        return TransientError(SYSTEM, text, status=status)
+    return SalesforceRequestError(text, code=code, status=status)
+
+
+def is_expired_session(exc: Exception) -> bool:
+    """A 401 (INVALID_SESSION_ID): a fresh token may cure it."""
+    return isinstance(exc, SalesforceError) and exc.status == 401
