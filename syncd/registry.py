@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from syncd.abc import Connector
@@ -51,6 +52,7 @@ def _hubspot(config: Config, name: str, settings: SystemSettings, retry: RetryPo
         partner_id_field=settings.partner_id_field,
         timeout=_timeout(options),
         retry=retry,
+        settle=timedelta(seconds=float(options.get("search_settle_seconds", 5))),
     )
 
 
@@ -144,6 +146,7 @@ def emulator_settings(
             "host": hubspot.url,
             "access_token_env": "HUBSPOT_ACCESS_TOKEN",
             "partner_id_field": "syncd_salesforce_id",
+            "search_settle_seconds": 0,
         },
         "salesforce": {
             "connector": "salesforce",

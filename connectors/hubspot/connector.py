@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -69,6 +69,7 @@ class HubSpotConnector:
         retry: RetryPolicy = DEFAULT_RETRY,
         page_size: int = 200,
         batch_size: int = 100,
+        settle: timedelta = timedelta(seconds=5),
     ) -> None:
         client = HubSpot(access_token=access_token, host=host.rstrip("/"), retry=Retry(0))
         # One ApiClient, so one connection pool, for the three contacts APIs.
@@ -84,6 +85,7 @@ class HubSpotConnector:
         self.page_size = max(1, min(page_size, 200))
         self.batch_size = max(1, min(batch_size, 100))
         self._calls: Counter[str] = Counter()
+        self.settle = settle
 
     def _call(self, label: str, request: Callable[..., Any]) -> Answer:
         """One API call as parsed JSON, translated to syncd errors and retried per policy."""
@@ -116,75 +118,79 @@ class HubSpotConnector:
     # -- reads ------------------------------------------------------------------------
 
     def changes(self, kind: str, cursor: Cursor) -> Iterator[Page]:
-        """Contacts changed at or after ``cursor``, then the ones archived since, last.
+        """Contacts changed in one window from ``cursor.since``, then those archived in it.
 
-        No search pages with ``after``: each page is a new query anchored at the cursor
-        (``lastmodifieddate >= since``, skipping the ids already seen at ``since``). An
-        offset window shifts when a contact already read is edited during the scan and
-        loses an unread one; an anchored query does not, and never nears the
-        10,000-result cap. Contacts sharing one instant beyond a page are read by id.
+        The window ends just after the newest change HubSpot holds (one search, newest
+        first: the server's clock, not ours), and ``settle`` before now at the latest,
+        because search is eventually consistent: a contact written a moment ago may not
+        be indexed yet, and is read by the next scan instead of being lost.
+
+        Inside the window, pages are keyed on ``hs_object_id`` (``id > last id``,
+        ascending), never on ``after``: an offset window shifts when a contact already
+        read is edited during the scan and loses an unread one, and offsets stop at the
+        10,000-result cap; an id keyset does neither, and ties on the timestamp cost
+        nothing. Only the last page carries the advanced cursor, so a scan cut short
+        is read again whole (re-reading is harmless: the merge finds no change).
         """
         if kind != KIND:
             raise ValueError(f"the HubSpot connector reads {KIND}, not {kind!r}")
         began = datetime.now(UTC)
-        end = yield from self._scan(cursor)
+        since = []
+        if cursor.since is not None:
+            since = [
+                {
+                    "propertyName": "lastmodifieddate",
+                    "operator": "GTE",
+                    "value": str(epoch_ms(cursor.since)),
+                }
+            ]
         deleted = self._archived_since(cursor, began)
-        if deleted:
-            if end.since is None or deleted[-1].modified_at > end.since:
-                # Moving the cursor past the archive instants is safe only once every
-                # live edit before them has been read: one more (usually empty) search.
-                end = yield from self._scan(end)
-            yield Page(deleted, end.advance(deleted))
-
-    def _scan(self, cursor: Cursor) -> Generator[Page, None, Cursor]:
-        drained: datetime | None = None  # an instant all of whose contacts were read
-        while True:
-            filters = []
-            if cursor.since is not None:
-                op = "GT" if cursor.since == drained else "GTE"
-                since = str(epoch_ms(cursor.since))
-                filters = [{"propertyName": "lastmodifieddate", "operator": op, "value": since}]
-            answer = self._search_page(filters, "lastmodifieddate")
-            page = [self.mapping.record(obj) for obj in answer.get("results") or []]
-            records = [r for r in page if not seen(cursor, r)]
-            if records:
-                cursor = cursor.advance(records)
-                yield Page(records, cursor)
-            if not page or not (answer.get("paging") or {}).get("next"):
-                return cursor
-            if all(r.modified_at == cursor.since for r in page):
-                # A whole page at one instant: more contacts may share it than a page
-                # holds, and HubSpot orders them by nothing stable. Read them by id.
-                cursor = yield from self._drain(cursor)
-                drained = cursor.since
-
-    def _drain(self, cursor: Cursor) -> Generator[Page, None, Cursor]:
-        """Every contact at exactly ``cursor.since``, by ascending id."""
-        assert cursor.since is not None
-        since, last_id = str(epoch_ms(cursor.since)), "0"
+        newest = self._search_page(since, "lastmodifieddate", descending=True, limit=1)
+        instants = [r.modified_at for r in map(self.mapping.record, newest.get("results") or [])]
+        instants += [r.modified_at for r in deleted]
+        if not instants:
+            return
+        upper = max(instants) + timedelta(milliseconds=1)
+        if self.settle:
+            upper = min(upper, began - self.settle)
+        if cursor.since is not None and upper <= cursor.since:
+            return
+        window = [
+            *since,
+            {"propertyName": "lastmodifieddate", "operator": "LT", "value": str(epoch_ms(upper))},
+        ]
+        last_id, pending = "0", list[Record]()
         while True:
             filters = [
-                {"propertyName": "lastmodifieddate", "operator": "EQ", "value": since},
+                *window,
                 {"propertyName": "hs_object_id", "operator": "GT", "value": last_id},
             ]
             answer = self._search_page(filters, "hs_object_id")
             results = answer.get("results") or []
-            if not results:
-                return cursor
+            if pending:
+                yield Page(pending, cursor)
+            pending = [r for r in map(self.mapping.record, results) if not seen(cursor, r)]
+            if not results or not (answer.get("paging") or {}).get("next"):
+                break
             last_id = str(results[-1]["id"])
-            records = [r for r in map(self.mapping.record, results) if not seen(cursor, r)]
-            if records:
-                cursor = cursor.advance(records)
-                yield Page(records, cursor)
-            if not (answer.get("paging") or {}).get("next"):
-                return cursor
+        deleted = [r for r in deleted if r.modified_at < upper]
+        yield Page([*pending, *deleted], Cursor(upper))
 
-    def _search_page(self, filters: list[dict[str, str]], sort: str) -> Answer:
+    def _search_page(
+        self,
+        filters: list[dict[str, str]],
+        sort: str,
+        *,
+        descending: bool = False,
+        limit: int | None = None,
+    ) -> Answer:
         request = PublicObjectSearchRequest(
             filter_groups=[{"filters": filters}] if filters else [],
-            sorts=[{"propertyName": sort, "direction": "ASCENDING"}],
+            sorts=[
+                {"propertyName": sort, "direction": "DESCENDING" if descending else "ASCENDING"}
+            ],
             properties=self._read,
-            limit=self.page_size,
+            limit=limit or self.page_size,
         )
         return self._call(f"POST {CONTACTS}/search", partial(self._search.do_search, request))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 from connectors.hubspot.connector import HubSpotConnector
@@ -52,6 +53,7 @@ def connector_for(emulator: HubSpotEmulator, **options: Any) -> HubSpotConnector
         "field_map": FIELD_MAP,
         "field_types": FIELD_TYPES,
         "retry": FAST_RETRY,
+        "settle": timedelta(0),  # the emulator's search sees every write at once
     }
     settings.update(options)
     return HubSpotConnector(**settings)
