@@ -15,6 +15,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -123,19 +124,23 @@ class Engine:
         return report
 
     def pull(self, obj: str, report: CycleReport, *, dry_run: bool = False) -> None:
-        for role, connector in ((MARKETING, self.marketing), ("crm", self.crm)):
+        """Read both systems into the inbox, side by side (each waits on its own API)."""
+
+        def read(role: str, connector: Connector) -> int:
+            count = 0
             for kind in connector.kinds(obj):
                 cursor = self.store.cursor(connector.system, kind)
                 for page in connector.changes(kind, cursor):
-                    self.store.stage(
-                        obj,
-                        role,
-                        connector.system,
-                        kind,
-                        page.records,
-                        None if dry_run else page.cursor,
-                    )
-                    report.read[connector.system] += len(page.records)
+                    advanced = None if dry_run else page.cursor
+                    self.store.stage(obj, role, connector.system, kind, page.records, advanced)
+                    count += len(page.records)
+            return count
+
+        sides = ((MARKETING, self.marketing), ("crm", self.crm))
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="pull") as pool:
+            counts = [pool.submit(read, role, connector) for role, connector in sides]
+            for (_, connector), count in zip(sides, counts, strict=True):
+                report.read[connector.system] += count.result()
 
     def _sides(self, rows: Sequence[Any]) -> tuple[Record | None, Record | None]:
         m = c = None
@@ -162,12 +167,14 @@ class Engine:
             _count(report, plans, {}, self.marketing.system, self.crm.system)
             return
         outcomes: dict[tuple[str, str], Outcome] = {}
-        for system, connector, changes in (
-            (self.crm.system, self.crm, c_changes),
-            (self.marketing.system, self.marketing, m_changes),
-        ):
-            if changes:
-                for outcome in connector.apply(changes):
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="write") as pool:
+            writes = [
+                (connector.system, pool.submit(connector.apply, changes))
+                for connector, changes in ((self.crm, c_changes), (self.marketing, m_changes))
+                if changes
+            ]
+            for system, answer in writes:
+                for outcome in answer.result():
                     outcomes[(system, outcome.key)] = outcome
         self._write_partner_ids(plans, outcomes)
         _count(report, plans, outcomes, self.marketing.system, self.crm.system)

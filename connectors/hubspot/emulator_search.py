@@ -216,6 +216,21 @@ def _select(
             else:
                 keys = index.islice(i + after, min(j, i + after + limit))
             return total, [store.live[key[1]] for key in keys]
+        keyset = _id_keyset(rest) if prop == "hs_object_id" and not descending else None
+        if keyset is not None and not query and (j - i) * 4 >= len(store.live):
+            # Paging a time window by id (id > last): walk the ids, not the window.
+            total = sum(1 for key in index.islice(i, j) if key[1] > keyset)
+            found = []
+            for key in store.live.irange(minimum=keyset, inclusive=(False, True)):
+                contact = store.live[key]
+                if lo is not None and contact.modified_ms < lo:
+                    continue
+                if hi is not None and contact.modified_ms > hi:
+                    continue
+                found.append(contact)
+                if len(found) == after + limit:
+                    break
+            return total, found[after:]
         candidates: Iterable[Contact] = (
             store.live[key[1]] for key in index.islice(i, j, reverse=descending)
         )
@@ -228,6 +243,14 @@ def _select(
     if not ordered:
         matches.sort(key=_sort_key(prop), reverse=descending)
     return len(matches), matches[after : after + limit]
+
+
+def _id_keyset(rest: list[Filter]) -> int | None:
+    """The id a lone ``hs_object_id > id`` filter starts after, if that is all there is."""
+    if len(rest) == 1 and rest[0].name == "hs_object_id" and rest[0].op in ("GT", "GTE"):
+        value = int(float(str(rest[0].value)))
+        return value if rest[0].op == "GT" else value - 1
+    return None
 
 
 def _window(group: list[Filter]) -> tuple[int | None, int | None, list[Filter]] | None:
