@@ -226,7 +226,13 @@ def _store_landed(
             ],
         )
     fresh_ids = {id(item) for item in fresh}
-    existing = [item for item in batch.landed if id(item) not in fresh_ids]
+    # Most pairs of a cycle are echoes of syncd's own writes: nothing to store for them.
+    existing = [
+        item
+        for item in batch.landed
+        if id(item) not in fresh_ids
+        and (item.plan.base != item.plan.link.base or item.plan.stage != item.plan.link.stage)
+    ]
     if existing:
         connection.execute(
             update(bases)
