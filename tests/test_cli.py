@@ -47,3 +47,68 @@ def test_status_reports_an_empty_store_as_json(tmp_path: Path) -> None:
     status = json.loads(answer.stdout)
     assert status["counts"]["links"] == 0 and status["schema"] == "0001"
     assert (tmp_path / "syncd.db").exists()
+
+
+def test_validate_checks_stage_values_against_the_live_picklists(tmp_path: Path) -> None:
+    from syncd import sandbox
+
+    with sandbox.start(tmp_path, sample=False) as box:
+        ok = _syncd("validate", "--json", "--config", str(box.config_path))
+        assert ok.returncode == 0, ok.stdout + ok.stderr
+        assert json.loads(ok.stdout)["systems_checked"] == ["hubspot", "salesforce"]
+        stages = tmp_path / "stages.yaml"
+        stages.write_text(stages.read_text().replace("Status: Qualified", "Status: Hot Lead"))
+        bad = _syncd("validate", "--config", str(box.config_path))
+    assert bad.returncode == 1
+    assert "stages.yaml" in bad.stderr and "'Hot Lead'" in bad.stderr and "Status" in bad.stderr
+
+
+def test_once_dry_run_prints_the_plan_and_writes_nothing(tmp_path: Path) -> None:
+    from syncd import sandbox
+
+    with sandbox.start(tmp_path, sample=True) as box:
+        planned = _syncd("once", "--dry-run", "--json", "--config", str(box.config_path))
+        assert planned.returncode == 0, planned.stderr
+        plan = json.loads(planned.stdout)
+        assert plan["dry_run"] is True and plan["created"] == {"salesforce": 2, "hubspot": 2}
+        creates = [p["crm"]["op"] for p in plan["plan"] if p["crm"]]
+        assert creates.count("create") == 2
+        assert len(box.emulators["salesforce"].records("Lead")) == 2  # as seeded
+        done = _syncd("once", "--json", "--config", str(box.config_path))
+        assert json.loads(done.stdout)["created"] == {"salesforce": 2, "hubspot": 2}
+        assert len(box.emulators["salesforce"].records("Lead")) == 4
+
+
+def test_emulate_prints_its_urls_and_writes_a_working_config(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from syncd.cli import main; main()",
+            "emulate",
+            "--out",
+            str(tmp_path / "emulated"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(3)]
+        assert "http://127.0.0.1:" in lines[0] and "https://127.0.0.1:" in lines[1]
+        config = tmp_path / "emulated" / "syncd.yaml"
+        assert config.exists()
+        answer = _syncd("once", "--json", "--config", str(config))
+        assert answer.returncode == 0, answer.stderr
+        assert json.loads(answer.stdout)["created"] == {"salesforce": 2, "hubspot": 2}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert process.returncode == 0
