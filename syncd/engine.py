@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -131,8 +131,18 @@ class Engine:
             for kind in connector.kinds(obj):
                 cursor = self.store.cursor(connector.system, kind)
                 for page in connector.changes(kind, cursor):
-                    advanced = None if dry_run else page.cursor
-                    self.store.stage(obj, role, connector.system, kind, page.records, advanced)
+                    ids = [r.ref.id for r in page.records]
+                    states = self.store.links_for(obj, role, ids)
+                    settled = {r.ref.id for r in page.records if self._settled(r, states, role)}
+                    self.store.stage(
+                        obj,
+                        connector.system,
+                        kind,
+                        page.records,
+                        None if dry_run else page.cursor,
+                        links=states,
+                        settled=settled,
+                    )
                     count += len(page.records)
             return count
 
@@ -141,6 +151,22 @@ class Engine:
             counts = [pool.submit(read, role, connector) for role, connector in sides]
             for (_, connector), count in zip(sides, counts, strict=True):
                 report.read[connector.system] += count.result()
+
+    def _settled(self, record: Record, states: Mapping[str, LinkState], role: str) -> bool:
+        """The record changes nothing: its link's base already holds all it says."""
+        link = states.get(record.ref.id)
+        if link is None or record.deleted:
+            return False
+        m, c = (record, None) if role == MARKETING else (None, record)
+        plan = plan_pair("settled?", link, m, c, self.rules)
+        if plan.skip:
+            return plan.skip == "link tombstoned"
+        return (
+            not plan.changes
+            and not plan.transitions
+            and plan.stage == link.stage
+            and plan.base == link.base
+        )
 
     def _sides(self, rows: Sequence[Any]) -> tuple[Record | None, Record | None]:
         m = c = None

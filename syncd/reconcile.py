@@ -17,6 +17,8 @@ from syncd.settings import FieldRule
 from syncd.vocabulary import Vocabulary
 
 MARKETING, CRM = "marketing", "crm"
+UNMAPPED = "?"
+"""The base stage of a pair one of whose sides holds a stage outside the vocabulary."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,17 +177,20 @@ def plan_pair(
     m_stage: dict[str, str] = {}
     c_stage: dict[str, str] = {}
     unmapped = [r for r in (marketing, crm) if r is not None and _unmapped_stage(r, rules)]
-    if unmapped:
-        stage, transitions = link.stage, []
+    # Once a side held a stage outside the vocabulary, a side read alone cannot tell
+    # whether that is still so: stages stay alone until both sides are read together.
+    blind = link.stage == UNMAPPED and (marketing is None or crm is None)
+    if unmapped or blind:
+        stage, transitions = UNMAPPED, []
         notes.extend(
             f"stage {dict(r.stage)} of {r.ref} is in no stage of the vocabulary: stages left alone"
             for r in unmapped
         )
     if (
         stage is not None
+        and stage != UNMAPPED
         and rules.vocabulary is not None
         and rules.stage_rule is not None
-        and not unmapped
     ):
         m_now, _ = _side_stage(marketing, rules.marketing, rules, link.stage)
         c_now, _ = _side_stage(crm, rules.crm, rules, link.stage)
@@ -262,7 +267,7 @@ def _partner_missing(record: Record | None, partner: RecordRef | None) -> bool:
 def _merge_stage(
     link: LinkState, marketing: Record | None, crm: Record | None, rules: Rules
 ) -> tuple[str | None, list[Transition], list[str]]:
-    current = link.stage
+    current = None if link.stage == UNMAPPED else link.stage
     vocabulary, rule = rules.vocabulary, rules.stage_rule
     if vocabulary is None or rule is None:
         return current, [], []

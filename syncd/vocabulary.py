@@ -5,10 +5,11 @@ any stage may move into it and out of it (a recycled lead is re-qualified later)
 other move goes forward only.
 
 Reading native values: a stage matches fully when all its native fields hold its values,
-partly when its first field does and the others are blank; full beats partial, more
-fields beat fewer. The current stage is kept when it still matches fully and nothing
-matches better: several stages may share one native value (HubSpot's ``subscriber`` and ``lead``
-are both "Open - Not Contacted" in Salesforce), and that must not read as a move.
+partly when its first field does (better when the others are blank than when they hold
+other values); full beats partial, more fields beat fewer. The current stage is kept
+when it still matches fully and nothing matches better: several stages may share one
+native value (HubSpot's ``subscriber`` and ``lead`` are both "Open - Not Contacted" in
+Salesforce), and that must not read as a move.
 """
 
 from __future__ import annotations
@@ -59,9 +60,11 @@ class Vocabulary:
         return {f: native.get(f, "") for f in self.fields(system)}
 
     def _score(self, system: str, name: str, native: Mapping[str, str]) -> tuple[int, int]:
-        """(2 full match | 1 partial | 0 none, fields matched) of ``native`` for ``name``.
+        """(tier, fields matched) of ``native`` for stage ``name``; tier 0: no match.
 
-        A partial match holds the stage's first field and leaves its others blank.
+        Tier 3: every field holds the stage's value. Tier 2: the first field does and the
+        others are blank. Tier 1: the first field does and another holds something else
+        (HubSpot's lifecycle stage decides; its lead status only refines).
         """
         wanted = self._by_name[name].values.get(system, {})
         if not wanted:
@@ -69,13 +72,14 @@ class Vocabulary:
         first = next(iter(wanted))
         if native.get(first) != wanted[first]:
             return (0, 0)
-        matched = 0
+        matched, contradicted = 0, False
         for field, value in wanted.items():
             held = native.get(field)
-            if held and held != value:
-                return (0, 0)
             matched += held == value
-        return (2 if matched == len(wanted) else 1, matched)
+            contradicted = contradicted or bool(held and held != value)
+        if matched == len(wanted):
+            return (3, matched)
+        return (1 if contradicted else 2, matched)
 
     def to_canonical(
         self, system: str, native: Mapping[str, str], current: str | None = None
@@ -98,11 +102,11 @@ class Vocabulary:
         best, best_score = None, (0, 0)
         for stage in self.stages:
             score = self._score(system, stage.name, native)
-            if score[0] and (score > best_score or (score == best_score and score[0] == 2)):
+            if score[0] and (score > best_score or (score == best_score and score[0] == 3)):
                 best, best_score = stage.name, score
         if current in self._by_name and best is not None:
             current_score = self._score(system, current, native)
-            if current_score[0] == 2 and current_score >= best_score:
+            if current_score[0] == 3 and current_score >= best_score:
                 return current
         return best
 

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from syncd.model import RecordRef
-from syncd.reconcile import LinkState, pair_group, plan_pair
+from syncd.reconcile import UNMAPPED, LinkState, pair_group, plan_pair
 from syncd.settings import FieldRule
 from tests.factories import hubspot, rules, salesforce
 
@@ -226,5 +226,24 @@ def test_a_native_stage_outside_the_vocabulary_is_never_overwritten() -> None:
     plan = plan_pair("k", LinkState(None, m.ref, c.ref), m, c, rules())
     assert plan.marketing_change is None or plan.marketing_change.stage == {}
     assert plan.crm_change is None or plan.crm_change.stage == {}
-    assert plan.transitions == () and plan.stage is None
+    assert plan.transitions == () and plan.stage == UNMAPPED
     assert any("no stage of the vocabulary" in note for note in plan.notes)
+    # Later, the CRM side read alone (its echo, say) must not overwrite that stage.
+    link = LinkState(3, m.ref, c.ref, plan.base, plan.stage)
+    alone = plan_pair(
+        "k",
+        link,
+        None,
+        salesforce("00Q1", 9, {"Status": "Qualified"}, "1", email="a@x.com"),
+        rules(),
+    )
+    assert alone.marketing_change is None and alone.stage == UNMAPPED
+    # Both read together once HubSpot holds a known stage again: stages merge anew.
+    both = plan_pair(
+        "k",
+        link,
+        hubspot("1", 10, HS_MQL, "00Q1", email="a@x.com"),
+        salesforce("00Q1", 9, {"Status": "Qualified"}, "1", email="a@x.com"),
+        rules(),
+    )
+    assert both.stage in {"mql", "sql"} and both.transitions

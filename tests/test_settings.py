@@ -86,6 +86,13 @@ def test_the_vocabulary_keeps_a_shared_native_value_as_the_current_stage() -> No
         "lead"
     )
     assert vocabulary.to_canonical("hubspot", {"lifecyclestage": "salesqualifiedlead"}) == "sal"
+    # the lifecycle stage decides where the lead status holds something else
+    assert (
+        vocabulary.to_canonical(
+            "hubspot", {"lifecyclestage": "salesqualifiedlead", "hs_lead_status": "OPEN"}
+        )
+        == "sal"
+    )
     assert vocabulary.allows("sql", "nurture") and vocabulary.allows("nurture", "mql")
     assert not vocabulary.allows("sql", "mql")
     missing = vocabulary.check_picklists("salesforce", {"Status": frozenset({"Qualified"})})

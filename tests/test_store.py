@@ -22,18 +22,20 @@ def test_open_migrates_to_the_newest_schema(store: Store) -> None:
 def test_a_page_is_kept_with_its_cursor(store: Store) -> None:
     records = [hubspot(str(i), i, HS_MQL, email=f"p{i}@x.com") for i in range(3)]
     cursor = Cursor().advance(records)
-    store.stage("person", "marketing", "hubspot", "contacts", records, cursor)
+    store.stage("person", "hubspot", "contacts", records, cursor, links={})
     assert store.cursor("hubspot", "contacts") == cursor
     assert store.counts()["inbox"] == 3
     # the same records again replace, not add
-    store.stage("person", "marketing", "hubspot", "contacts", records[:1], cursor)
+    store.stage("person", "hubspot", "contacts", records[:1], cursor, links={})
     assert store.counts()["inbox"] == 3
+    # a record standing at its base takes its older copy out and leaves nothing
+    store.stage("person", "hubspot", "contacts", records[:1], cursor, links={}, settled={"0"})
+    assert store.counts()["inbox"] == 2
 
 
 def test_pairs_form_by_partner_id_then_email(store: Store) -> None:
     store.stage(
         "person",
-        "marketing",
         "hubspot",
         "contacts",
         [
@@ -42,10 +44,10 @@ def test_pairs_form_by_partner_id_then_email(store: Store) -> None:
             hubspot("3", 0, email=None),
         ],
         Cursor(),
+        links={},
     )
     store.stage(
         "person",
-        "crm",
         "salesforce",
         "Lead",
         [
@@ -53,6 +55,7 @@ def test_pairs_form_by_partner_id_then_email(store: Store) -> None:
             salesforce("00Q8", 0, email="B@X.com"),
         ],
         Cursor(),
+        links={},
     )
     store.assign_pairs("person", "hubspot", "salesforce")
     groups = [
@@ -64,7 +67,7 @@ def test_pairs_form_by_partner_id_then_email(store: Store) -> None:
 
 def test_a_committed_pair_becomes_a_link_with_base_and_history(store: Store) -> None:
     m = hubspot("1", 0, HS_MQL, email="a@x.com", first_name="Ann")
-    store.stage("person", "marketing", "hubspot", "contacts", [m], Cursor())
+    store.stage("person", "hubspot", "contacts", [m], Cursor(), links={})
     store.assign_pairs("person", "hubspot", "salesforce")
     rows = next(iter(store.inbox_groups("person", linked=False, now=T0, size=10)))[0]
     plan = plan_pair("new:1", LinkState(None, m.ref, None), m, None, rules())
@@ -80,7 +83,7 @@ def test_a_committed_pair_becomes_a_link_with_base_and_history(store: Store) -> 
 
 def test_a_rejected_write_is_dead_lettered_and_kept_for_retry(store: Store) -> None:
     m = hubspot("1", 0, HS_MQL, email="bad@x.com")
-    store.stage("person", "marketing", "hubspot", "contacts", [m], Cursor())
+    store.stage("person", "hubspot", "contacts", [m], Cursor(), links={})
     store.assign_pairs("person", "hubspot", "salesforce")
     rows = next(iter(store.inbox_groups("person", linked=False, now=T0, size=10)))[0]
     plan = plan_pair("new:1", LinkState(None, m.ref, None), m, None, rules())

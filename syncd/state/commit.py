@@ -181,22 +181,13 @@ def _store_landed(
     now = batch.now
     new = [item for item in batch.landed if item.link_id is None]
     # A replayed commit finds the links it stored before instead of failing on them.
-    by_marketing = {i.ids[marketing]: i for i in new if i.ids[marketing]}
-    by_crm = {i.ids[crm]: i for i in new if i.ids[crm]}
-    for column, wanted in ((links.c.marketing_id, by_marketing), (links.c.crm_id, by_crm)):
-        keys = list(wanted)
-        for start in range(0, len(keys), 500):
-            found = connection.execute(
-                select(links.c.id, column).where(
-                    links.c.object == obj, column.in_(keys[start : start + 500])
-                )
-            )
-            for link_id, key in found:
-                wanted[key].link_id = link_id
+    _find_links(connection, obj, new, marketing, crm)
     fresh = [item for item in new if item.link_id is None]
     if fresh:
-        inserted = connection.execute(
-            links.insert().returning(links.c.id, sort_by_parameter_order=True),
+        # No RETURNING: SQLite would then insert one row per statement. The ids are
+        # read back by the partner ids, which are unique per object.
+        connection.execute(
+            links.insert(),
             [
                 {
                     "object": obj,
@@ -210,9 +201,8 @@ def _store_landed(
                 }
                 for i in fresh
             ],
-        ).all()
-        for item, row in zip(fresh, inserted, strict=True):
-            item.link_id = row[0]
+        )
+        _find_links(connection, obj, fresh, marketing, crm)
         connection.execute(
             bases.insert(),
             [
@@ -295,6 +285,24 @@ def _store_landed(
             )
             .values(resolved_at=now)
         )
+
+
+def _find_links(
+    connection: Connection, obj: str, items: list[_Landed], marketing: str, crm: str
+) -> None:
+    """Set ``link_id`` on the items whose link exists, found by either side's id."""
+    by_marketing = {i.ids[marketing]: i for i in items if i.ids[marketing]}
+    by_crm = {i.ids[crm]: i for i in items if i.ids[crm]}
+    for column, wanted in ((links.c.marketing_id, by_marketing), (links.c.crm_id, by_crm)):
+        keys = list(wanted)
+        for start in range(0, len(keys), 500):
+            found = connection.execute(
+                select(links.c.id, column).where(
+                    links.c.object == obj, column.in_(keys[start : start + 500])
+                )
+            )
+            for link_id, key in found:
+                wanted[key].link_id = link_id
 
 
 def _store_history(connection: Connection, batch: _Batch, obj: str) -> None:

@@ -71,10 +71,10 @@ inbox = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("not_before", DateTime(timezone=True)),
     UniqueConstraint("system", "kind", "record_id", name="uq_inbox_record"),
-    Index("ix_inbox_link", "link_id"),
-    Index("ix_inbox_pair", "pair_key"),
+    # Chunks are read in key order per object: these serve "object = ? AND key > ?".
+    Index("ix_inbox_link", "object", "link_id"),
+    Index("ix_inbox_pair", "object", "pair_key"),
     Index("ix_inbox_partner", "object", "system", "partner_id"),
-    Index("ix_inbox_email", "object", "email_key"),
 )
 """Records read from a system and not yet reconciled: the durable queue between reads
 and writes (and the retry queue of dead-lettered records)."""

@@ -66,10 +66,9 @@ def upgrade() -> None:
         sa.Column("not_before", TS),
         sa.UniqueConstraint("system", "kind", "record_id", name="uq_inbox_record"),
     )
-    op.create_index("ix_inbox_link", "inbox", ["link_id"])
-    op.create_index("ix_inbox_pair", "inbox", ["pair_key"])
+    op.create_index("ix_inbox_link", "inbox", ["object", "link_id"])
+    op.create_index("ix_inbox_pair", "inbox", ["object", "pair_key"])
     op.create_index("ix_inbox_partner", "inbox", ["object", "system", "partner_id"])
-    op.create_index("ix_inbox_email", "inbox", ["object", "email_key"])
     op.create_table(
         "journal",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
