@@ -64,10 +64,6 @@ class CycleReport:
         }
 
 
-class CrashForTesting(RuntimeError):
-    """Raised by ``Engine.crash_before_commit`` to simulate a crash after the writes."""
-
-
 @dataclass
 class Engine:
     """Runs cycles between one marketing system and one CRM over one store."""
@@ -78,7 +74,8 @@ class Engine:
     rules: Rules
     clock: Clock = utcnow
     chunk: int = 1000
-    crash_before_commit: bool = False
+    before_commit: Callable[[], None] | None = None
+    """Called after a chunk's remote writes, before its commit (tests crash here)."""
 
     def run_once(self, obj: str = "person", *, dry_run: bool = False) -> CycleReport:
         report = CycleReport(uuid.uuid4().hex[:12], dry_run)
@@ -204,8 +201,8 @@ class Engine:
                     outcomes[(system, outcome.key)] = outcome
         self._write_partner_ids(plans, outcomes)
         _count(report, plans, outcomes, self.marketing.system, self.crm.system)
-        if self.crash_before_commit:
-            raise CrashForTesting("crash injected after the remote writes")
+        if self.before_commit is not None:
+            self.before_commit()
         commit_chunk(
             self.store,
             obj,

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from syncd import registry, sandbox
-from syncd.engine import CrashForTesting, Engine
+from syncd.engine import Engine
 from syncd.retry import RetryPolicy
 from syncd.settings import Config, load_config
 from syncd.state.store import Store
@@ -205,12 +205,12 @@ def test_a_crash_before_the_commit_leaves_no_duplicate(world: World) -> None:
         world.hubspot.add_contact(
             {"email": f"p{n}@example.com", "lastname": f"P{n}", "company": "Acme"}
         )
-    world.engine.crash_before_commit = True
-    with pytest.raises(CrashForTesting):
+    world.engine.before_commit = _crash
+    with pytest.raises(Crash):
         world.cycle()
     assert len(world.salesforce.records("Lead")) == 3  # written, not committed
     assert world.link_count() == 0
-    world.engine.crash_before_commit = False
+    world.engine.before_commit = None
     world.cycle()
     world.cycle()
     assert len(world.salesforce.records("Lead")) == 3
@@ -283,6 +283,14 @@ def test_a_deleted_record_tombstones_its_link_and_is_not_recreated(world: World)
     assert report.read["hubspot"] == 1 and report.created == {} and report.updated == {}
     assert world.store.counts()["inbox"] == 0  # nothing left pending for it either
     assert [r for r in world.salesforce.records("Lead") if not r.get("IsDeleted")] == []
+
+
+class Crash(RuntimeError):
+    """The process dying between the remote writes and the local commit."""
+
+
+def _crash() -> None:
+    raise Crash("killed after the remote writes")
 
 
 def _id(created: Any) -> str:
