@@ -15,13 +15,13 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from syncd.abc import Connector
-from syncd.model import Change, Outcome, Record
+from syncd.model import Change, Outcome, Record, email_key
 from syncd.reconcile import MARKETING, LinkState, PairPlan, Rules, pair_group, plan_pair
 from syncd.state.commit import commit_chunk
 from syncd.state.store import Store, record_from_row
@@ -81,6 +81,11 @@ class Engine:
         report = CycleReport(uuid.uuid4().hex[:12], dry_run)
         self.pull(obj, report, dry_run=dry_run)
         self.store.assign_pairs(obj, self.marketing.system, self.crm.system)
+        with _Committer() as committer:
+            self._merge(obj, report, committer, dry_run)
+        return report
+
+    def _merge(self, obj: str, report: CycleReport, committer: _Committer, dry_run: bool) -> None:
         now = self.clock()
         for groups in self.store.inbox_groups(obj, linked=True, now=now, size=self.chunk):
             states = self.store.link_states([g[0].link_id for g in groups])
@@ -91,10 +96,11 @@ class Engine:
                     link = LinkState(None, None, None)
                 m, c = self._sides(rows)
                 items.append((plan_pair(f"link:{rows[0].link_id}", link, m, c, self.rules), rows))
-            self._execute(obj, items, report, dry_run)
+            self._execute(obj, items, report, committer, dry_run)
         for groups in self.store.inbox_groups(obj, linked=False, now=now, size=self.chunk):
             keys = [r.email_key for rows in groups for r in rows if r.email_key]
-            by_email = self.store.links_by_email(obj, sorted(set(keys)))
+            # The chunk before may still be committing: its people count as linked.
+            by_email = {**committer.pending, **self.store.links_by_email(obj, sorted(set(keys)))}
             items = []
             for rows in groups:
                 ms = [record_from_row(r) for r in rows if r.system == self.marketing.system]
@@ -117,8 +123,7 @@ class Engine:
                     )
                     row = next(r for r in rows if r.record_id == record.ref.id)
                     items.append((skip, [row]))
-            self._execute(obj, items, report, dry_run)
-        return report
+            self._execute(obj, items, report, committer, dry_run)
 
     def pull(self, obj: str, report: CycleReport, *, dry_run: bool = False) -> None:
         """Read both systems into the inbox, side by side (each waits on its own API)."""
@@ -180,6 +185,7 @@ class Engine:
         obj: str,
         items: list[tuple[PairPlan, list[Any]]],
         report: CycleReport,
+        committer: _Committer,
         dry_run: bool,
     ) -> None:
         plans = [plan for plan, _ in items]
@@ -203,7 +209,14 @@ class Engine:
         _count(report, plans, outcomes, self.marketing.system, self.crm.system)
         if self.before_commit is not None:
             self.before_commit()
-        commit_chunk(
+        pending = {}
+        for plan in plans:
+            email = email_key(plan.base.get("email"))
+            if email and not plan.skip:
+                pending[email] = plan.link
+        committer.submit(
+            pending,
+            commit_chunk,
             self.store,
             obj,
             report.cycle_id,
@@ -236,6 +249,46 @@ class Engine:
             if follow:
                 for outcome in other.apply(follow):
                     outcomes[(other.system, outcome.key)] = outcome
+
+
+class _Committer:
+    """Commits one chunk in the background while the next one is planned and written.
+
+    At most one commit is in flight, and each starts after the one before has ended,
+    so chunks commit in order; an error in a commit stops the cycle at the next chunk.
+    ``pending`` holds, by email, the people of the chunk still committing, so that the
+    next chunk matches them as if their links were stored already.
+    """
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit")
+        self._inflight: Future[None] | None = None
+        self.pending: dict[str, LinkState] = {}
+
+    def wait(self) -> None:
+        if self._inflight is not None:
+            inflight, self._inflight = self._inflight, None
+            inflight.result()
+        self.pending = {}
+
+    def submit(
+        self, pending: dict[str, LinkState], commit: Callable[..., None], *args: Any
+    ) -> None:
+        self.wait()
+        self.pending = pending
+        self._inflight = self._pool.submit(commit, *args)
+
+    def __enter__(self) -> _Committer:
+        return self
+
+    def __exit__(self, kind: object, *_: object) -> None:
+        try:
+            if kind is None:
+                self.wait()
+            elif self._inflight is not None:
+                self._inflight.exception()  # let it end; the first error is the one raised
+        finally:
+            self._pool.shutdown(wait=True)
 
 
 def _count(
