@@ -42,6 +42,8 @@ def test_pairs_form_by_partner_id_then_email(store: Store) -> None:
             hubspot("1", 0, email="a@x.com"),
             hubspot("2", 0, email="b@x.com"),
             hubspot("3", 0, email=None),
+            hubspot("4", 0, partner="00Q0-not-read", email="d@x.com"),
+            hubspot("5", 0, partner="00Q6", email="e@x.com"),
         ],
         Cursor(),
         links={},
@@ -53,6 +55,8 @@ def test_pairs_form_by_partner_id_then_email(store: Store) -> None:
         [
             salesforce("00Q9", 0, partner="1", email="other@x.com"),
             salesforce("00Q8", 0, email="B@X.com"),
+            salesforce("00Q7", 0, email="d@x.com"),
+            salesforce("00Q6", 0, email="changed@x.com"),
         ],
         Cursor(),
         links={},
@@ -62,7 +66,8 @@ def test_pairs_form_by_partner_id_then_email(store: Store) -> None:
         g for chunk in store.inbox_groups("person", linked=False, now=T0, size=2) for g in chunk
     ]
     as_ids = sorted(sorted(row.record_id for row in group) for group in groups)
-    assert as_ids == [["00Q8", "2"], ["00Q9", "1"], ["3"]]
+    # a partner id wins over email; one naming a record not read falls back to email
+    assert as_ids == [["00Q6", "5"], ["00Q7", "4"], ["00Q8", "2"], ["00Q9", "1"], ["3"]]
 
 
 def test_a_committed_pair_becomes_a_link_with_base_and_history(store: Store) -> None:

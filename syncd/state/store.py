@@ -181,59 +181,16 @@ class Store:
                 self.save_cursor(connection, system, kind, cursor)
 
     def assign_pairs(self, obj: str, marketing: str, crm: str) -> None:
-        """Give unlinked inbox rows a pair key: partner id first, then email, else alone."""
+        """Give unlinked inbox rows a pair key: partner id first, then email, else alone.
+
+        A partner id pairs two rows only when the record it names is in the inbox too;
+        one naming a record not read this cycle falls through to the email match.
+        """
         with self.engine.begin() as connection:
             unpaired = (inbox.c.object == obj) & inbox.c.link_id.is_(None)
             connection.execute(update(inbox).where(unpaired).values(pair_key=None))
-            crm_row = inbox.alias("crm_row")
-            # A marketing record naming a CRM id, and the CRM record it names.
-            connection.execute(
-                update(inbox)
-                .where(unpaired, inbox.c.system == marketing, inbox.c.partner_id.is_not(None))
-                .values(pair_key="p:" + inbox.c.partner_id)
-            )
-            connection.execute(
-                update(inbox)
-                .where(
-                    unpaired,
-                    inbox.c.system == crm,
-                    select(crm_row.c.id)
-                    .where(
-                        crm_row.c.object == obj,
-                        crm_row.c.system == marketing,
-                        crm_row.c.partner_id == inbox.c.record_id,
-                    )
-                    .exists(),
-                )
-                .values(pair_key="p:" + inbox.c.record_id)
-            )
-            # A CRM record naming a marketing id.
-            connection.execute(
-                update(inbox)
-                .where(
-                    unpaired,
-                    inbox.c.pair_key.is_(None),
-                    inbox.c.system == crm,
-                    inbox.c.partner_id.is_not(None),
-                )
-                .values(pair_key="q:" + inbox.c.partner_id)
-            )
-            connection.execute(
-                update(inbox)
-                .where(
-                    unpaired,
-                    inbox.c.pair_key.is_(None),
-                    inbox.c.system == marketing,
-                    select(crm_row.c.id)
-                    .where(
-                        crm_row.c.object == obj,
-                        crm_row.c.system == crm,
-                        crm_row.c.partner_id == inbox.c.record_id,
-                    )
-                    .exists(),
-                )
-                .values(pair_key="q:" + inbox.c.record_id)
-            )
+            for holder, named, prefix in ((marketing, crm, "p:"), (crm, marketing, "q:")):
+                _pair_by_partner(connection, unpaired, obj, holder, named, prefix)
             connection.execute(
                 update(inbox)
                 .where(unpaired, inbox.c.pair_key.is_(None), inbox.c.email_key.is_not(None))
@@ -357,6 +314,38 @@ class Store:
             query = query.where(journal.c.link_id == link_id)
         with self.engine.connect() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def _pair_by_partner(
+    connection: Connection, unpaired: Any, obj: str, holder: str, named: str, prefix: str
+) -> None:
+    """Pair a ``holder`` row naming a ``named`` row by its partner id with that row."""
+    other = inbox.alias("other")
+    free = unpaired & inbox.c.pair_key.is_(None)
+    names_a_row = (
+        select(other.c.id)
+        .where(
+            other.c.object == obj, other.c.system == named, other.c.record_id == inbox.c.partner_id
+        )
+        .exists()
+    )
+    is_named = (
+        select(other.c.id)
+        .where(
+            other.c.object == obj, other.c.system == holder, other.c.partner_id == inbox.c.record_id
+        )
+        .exists()
+    )
+    connection.execute(
+        update(inbox)
+        .where(free, inbox.c.system == named, is_named)
+        .values(pair_key=prefix + inbox.c.record_id)
+    )
+    connection.execute(
+        update(inbox)
+        .where(free, inbox.c.system == holder, inbox.c.partner_id.is_not(None), names_a_row)
+        .values(pair_key=prefix + inbox.c.partner_id)
+    )
 
 
 def _link_state(row: Any) -> LinkState:

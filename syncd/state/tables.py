@@ -75,6 +75,7 @@ inbox = Table(
     Index("ix_inbox_link", "object", "link_id"),
     Index("ix_inbox_pair", "object", "pair_key"),
     Index("ix_inbox_partner", "object", "system", "partner_id"),
+    Index("ix_inbox_record", "object", "system", "record_id"),
 )
 """Records read from a system and not yet reconciled: the durable queue between reads
 and writes (and the retry queue of dead-lettered records)."""

@@ -69,6 +69,7 @@ def upgrade() -> None:
     op.create_index("ix_inbox_link", "inbox", ["object", "link_id"])
     op.create_index("ix_inbox_pair", "inbox", ["object", "pair_key"])
     op.create_index("ix_inbox_partner", "inbox", ["object", "system", "partner_id"])
+    op.create_index("ix_inbox_record", "inbox", ["object", "system", "record_id"])
     op.create_table(
         "journal",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
