@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import resource
 import subprocess
 import sys
@@ -66,16 +67,27 @@ def _emulators(people: int) -> Iterator[dict[str, Any]]:
                 client_secret="emulator-secret",
             )
         yield endpoints
+        endpoints["_cpu_s"] = {
+            name: _cpu_seconds(process.pid)
+            for name, process in zip(registry.emulator_commands(0), processes, strict=True)
+        }
     finally:
         for process in processes:
             process.terminate()
             process.wait(timeout=10)
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds a live process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 1)
+
+
 def _calls(endpoints: dict[str, Any]) -> dict[str, int]:
     return {
         name: sum(_control(e.url, "GET", "/_emulator/calls", ca=e.ca_pem_path).values())
         for name, e in endpoints.items()
+        if not name.startswith("_")
     }
 
 
@@ -145,7 +157,9 @@ def run_child(people: int) -> dict[str, Any]:
         marketing.close()
         crm.close()
         store.close()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak = usage.ru_maxrss / 1024
+    cpu = {"syncd": round(usage.ru_utime + usage.ru_stime, 1), **endpoints.get("_cpu_s", {})}
     return {
         "records": people,
         "backfill": _phase(people, backfill_s, backfill_calls, _floor(backfill, scans)),
@@ -156,6 +170,7 @@ def run_child(people: int) -> dict[str, Any]:
             k: _floor(backfill, scans)[k] + _floor(steady, scans)[k] for k in backfill_calls
         },
         "peak_rss_mb": round(peak, 1),
+        "cpu_seconds": cpu,
     }
 
 
