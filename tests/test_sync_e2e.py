@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -227,6 +228,31 @@ def test_a_rejected_record_is_dead_lettered_and_the_rest_land(world: World) -> N
     assert letter["system"] == "salesforce" and "LastName" in letter["message"]
     assert world.person("ok@example.com")["LastName"] == "Fine"
     assert world.store.counts()["inbox"] >= 1  # kept for the retry, not dropped
+
+
+def test_a_dead_letter_is_retried_after_its_delay_and_resolved_when_it_lands(
+    world: World,
+) -> None:
+    bad = world.hubspot.add_contact({"email": "fix@example.com", "company": "Acme"})
+    world.cycle()
+    (letter,) = world.store.dead_letters()
+    assert letter["attempts"] == 1
+    real_clock = world.engine.clock
+    # Not due yet: the next cycle leaves it alone (no second rejection).
+    world.cycle()
+    assert world.store.dead_letters()[0]["attempts"] == 1
+    # Due again after its delay, still refused: attempts grow, nothing is dropped.
+    world.engine.clock = lambda: real_clock() + timedelta(minutes=2)
+    world.cycle()
+    assert world.store.dead_letters()[0]["attempts"] == 2
+    assert world.store.counts()["inbox"] == 1
+    # Marketing fixes the record: the new version replaces the queued one and lands.
+    world.hubspot.update_contact(_id(bad), {"lastname": "Fixed"})
+    world.engine.clock = real_clock
+    world.cycle()
+    assert world.person("fix@example.com")["LastName"] == "Fixed"
+    assert world.store.dead_letters() == []
+    assert world.store.dead_letters(open_only=False)[0]["resolved_at"] is not None
 
 
 def test_an_expired_token_is_renewed_without_error(world: World) -> None:
