@@ -128,8 +128,8 @@ class Engine:
     def pull(self, obj: str, report: CycleReport, *, dry_run: bool = False) -> None:
         """Read both systems into the inbox, side by side (each waits on its own API)."""
 
-        def read(role: str, connector: Connector) -> int:
-            count = 0
+        def read(role: str, connector: Connector) -> tuple[int, int]:
+            count = settled_count = 0
             for kind in connector.kinds(obj):
                 cursor = self.store.cursor(connector.system, kind)
                 for page in connector.changes(kind, cursor):
@@ -146,13 +146,16 @@ class Engine:
                         settled=settled,
                     )
                     count += len(page.records)
-            return count
+                    settled_count += len(settled)
+            return count, settled_count
 
         sides = ((MARKETING, self.marketing), ("crm", self.crm))
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="pull") as pool:
             counts = [pool.submit(read, role, connector) for role, connector in sides]
-            for (_, connector), count in zip(sides, counts, strict=True):
-                report.read[connector.system] += count.result()
+            for (_, connector), answer in zip(sides, counts, strict=True):
+                count, settled = answer.result()
+                report.read[connector.system] += count
+                report.unchanged += settled
 
     def _settled(self, record: Record, states: Mapping[str, LinkState], role: str) -> bool:
         """The record changes nothing: its link's base already holds all it says."""
