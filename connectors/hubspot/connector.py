@@ -12,7 +12,6 @@ timestamp with dateutil: it took about 70% of a 100,000-contact scan.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
@@ -20,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
+import orjson
 from hubspot import HubSpot
 from hubspot.crm.contacts import (
     BatchApi,
@@ -101,7 +101,7 @@ class HubSpotConnector:
             except VENDOR_ERRORS as exc:
                 raise translate(exc) from exc
             try:
-                answer = json.loads(raw) if raw else {}
+                answer = orjson.loads(raw) if raw else {}
             except ValueError as exc:
                 raise TransientError(SYSTEM, f"unreadable answer to {label}: {exc}") from exc
             return answer if isinstance(answer, dict) else {}

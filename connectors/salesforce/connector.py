@@ -382,11 +382,7 @@ def _to_native(value: str | None, field_type: str) -> Any:
 
 def parse_datetime(text: str) -> datetime:
     """A Salesforce datetime (``2026-11-23T12:00:00.123+0000``) as an aware UTC datetime."""
-    try:
-        at = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z")
-    except ValueError:
-        at = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return at.astimezone(UTC)
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
 def _seen(start: Cursor, record: Record) -> bool:

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, bindparam, delete, select, update
 
 from syncd.model import Change, Outcome, email_key
 from syncd.reconcile import Conflict, PairPlan
 from syncd.state.store import Store
 from syncd.state.tables import bases, dead_letters, inbox, journal, links, stage_history
+
+
+def _text(value: Any) -> str:
+    """JSON text of a plain value (orjson: the commit of a chunk encodes every base)."""
+    return orjson.dumps(value, default=str).decode()
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -77,7 +82,7 @@ class _Batch:
                 "system": system,
                 "record_id": record_id,
                 "action": action,
-                "detail": json.dumps(detail, default=str),
+                "detail": _text(detail),
             }
         )
 
@@ -208,7 +213,7 @@ def _store_landed(
             [
                 {
                     "link_id": i.link_id,
-                    "fields": json.dumps(dict(i.plan.base)),
+                    "fields": _text(i.plan.base),
                     "stage": i.plan.stage,
                     "synced_at": now,
                 }
@@ -231,7 +236,7 @@ def _store_landed(
             [
                 {
                     "b_link": i.link_id,
-                    "b_fields": json.dumps(dict(i.plan.base)),
+                    "b_fields": _text(i.plan.base),
                     "b_stage": i.plan.stage,
                 }
                 for i in existing
@@ -357,7 +362,7 @@ def _dead_letter(
         )
     ).first()
     values = {
-        "change": json.dumps(change_json(change)),
+        "change": _text(change_json(change)),
         "message": message,
         "code": code,
         "last_at": now,

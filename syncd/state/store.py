@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping, Sequence, Set
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
@@ -32,18 +32,18 @@ def aware(value: datetime | None) -> datetime | None:
 
 
 def record_payload(record: Record) -> str:
-    return json.dumps(
+    return orjson.dumps(
         {
             "fields": dict(record.fields),
             "stage": dict(record.stage),
             "deleted": record.deleted,
             "modified_at": record.modified_at.isoformat(),
         }
-    )
+    ).decode()
 
 
 def record_from_row(row: Any) -> Record:
-    payload = json.loads(row.payload)
+    payload = orjson.loads(row.payload)
     return Record(
         ref=RecordRef(row.system, row.kind, row.record_id),
         fields=payload["fields"],
@@ -353,7 +353,7 @@ def _link_state(row: Any) -> LinkState:
         id=row.id,
         marketing=RecordRef("", row.marketing_kind, row.marketing_id) if row.marketing_id else None,
         crm=RecordRef("", row.crm_kind, row.crm_id) if row.crm_id else None,
-        base=json.loads(row.fields) if row.fields else {},
+        base=orjson.loads(row.fields) if row.fields else {},
         stage=row.stage,
         tombstoned=row.tombstoned_at is not None,
     )
