@@ -199,43 +199,12 @@ def plan_pair(
         if _flows(rules.stage_rule, CRM) and (link.crm is None or c_now != stage):
             c_stage = rules.vocabulary.to_native(rules.crm, stage)
 
-    m_change = c_change = None
     m_ref = link.marketing or (marketing.ref if marketing else None)
     c_ref = link.crm or (crm.ref if crm else None)
-    if m_ref is None and c_ref is not None:
-        m_change = Change(
-            "create",
-            rules.marketing_create_kind,
-            key,
-            None,
-            to_marketing,
-            m_stage,
-            partner_id=c_ref.id,
-        )
-    elif m_ref is not None and (to_marketing or m_stage or _partner_missing(marketing, c_ref)):
-        m_change = Change(
-            "update",
-            m_ref.kind,
-            key,
-            m_ref.id,
-            to_marketing,
-            m_stage,
-            partner_id=c_ref.id if c_ref else None,
-        )
-    if c_ref is None and m_ref is not None:
-        c_change = Change(
-            "create", rules.crm_create_kind, key, None, to_crm, c_stage, partner_id=m_ref.id
-        )
-    elif c_ref is not None and (to_crm or c_stage or _partner_missing(crm, m_ref)):
-        c_change = Change(
-            "update",
-            c_ref.kind,
-            key,
-            c_ref.id,
-            to_crm,
-            c_stage,
-            partner_id=m_ref.id if m_ref else None,
-        )
+    m_change = _side_change(
+        key, m_ref, c_ref, rules.marketing_create_kind, to_marketing, m_stage, marketing
+    )
+    c_change = _side_change(key, c_ref, m_ref, rules.crm_create_kind, to_crm, c_stage, crm)
     return PairPlan(
         key,
         link,
@@ -249,6 +218,26 @@ def plan_pair(
         tuple(conflicts),
         tuple(notes),
     )
+
+
+def _side_change(
+    key: str,
+    own: RecordRef | None,
+    partner: RecordRef | None,
+    create_kind: str,
+    fields: dict[str, Value],
+    stage: dict[str, str],
+    record: Record | None,
+) -> Change | None:
+    """The write to one side: a create keyed on its partner's id, or an update."""
+    if own is None:
+        if partner is None:
+            return None
+        return Change("create", create_kind, key, None, fields, stage, partner_id=partner.id)
+    if fields or stage or _partner_missing(record, partner):
+        partner_id = partner.id if partner else None
+        return Change("update", own.kind, key, own.id, fields, stage, partner_id=partner_id)
+    return None
 
 
 def _unmapped_stage(record: Record, rules: Rules) -> bool:

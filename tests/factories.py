@@ -65,6 +65,16 @@ def rules(**overrides: FieldRule) -> Rules:
     )
 
 
+def _record(
+    ref: RecordRef,
+    minutes: int,
+    stage: dict[str, str] | None,
+    partner: str | None,
+    fields: dict[str, Value],
+) -> Record:
+    return Record(ref, fields, T0 + timedelta(minutes=minutes), stage or {}, partner)
+
+
 def hubspot(
     id_: str,
     minutes: int = 0,
@@ -72,13 +82,7 @@ def hubspot(
     partner: str | None = None,
     **fields: Value,
 ) -> Record:
-    return Record(
-        RecordRef("hubspot", "contacts", id_),
-        fields,
-        T0 + timedelta(minutes=minutes),
-        stage or {},
-        partner,
-    )
+    return _record(RecordRef("hubspot", "contacts", id_), minutes, stage, partner, fields)
 
 
 def salesforce(
@@ -88,10 +92,4 @@ def salesforce(
     partner: str | None = None,
     **fields: Value,
 ) -> Record:
-    return Record(
-        RecordRef("salesforce", "Lead", id_),
-        fields,
-        T0 + timedelta(minutes=minutes),
-        stage or {},
-        partner,
-    )
+    return _record(RecordRef("salesforce", "Lead", id_), minutes, stage, partner, fields)
