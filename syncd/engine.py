@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from syncd.abc import Connector
-from syncd.model import Change, Outcome, Record, email_key
+from syncd.model import Change, Outcome, Page, Record, email_key
 from syncd.reconcile import MARKETING, LinkState, PairPlan, Rules, pair_group, plan_pair
 from syncd.state.commit import commit_chunk
 from syncd.state.store import Store, record_from_row
@@ -132,7 +132,7 @@ class Engine:
             count = settled_count = 0
             for kind in connector.kinds(obj):
                 cursor = self.store.cursor(connector.system, kind)
-                for page in connector.changes(kind, cursor):
+                for page in _batched(connector.changes(kind, cursor), self.chunk):
                     ids = [r.ref.id for r in page.records]
                     states = self.store.links_for(obj, role, ids)
                     settled = {r.ref.id for r in page.records if self._settled(r, states, role)}
@@ -252,6 +252,19 @@ class Engine:
             if follow:
                 for outcome in other.apply(follow):
                     outcomes[(other.system, outcome.key)] = outcome
+
+
+def _batched(pages: Iterator[Page], size: int) -> Iterator[Page]:
+    """Consecutive pages joined until they hold ``size`` records (one transaction each)."""
+    records: list[Record] = []
+    for page in pages:
+        records.extend(page.records)
+        if len(records) >= size:
+            yield Page(records, page.cursor)
+            records = []
+        last = page
+    if records:
+        yield Page(records, last.cursor)
 
 
 class _Committer:

@@ -122,10 +122,10 @@ class Store:
         with self.engine.connect() as connection:
             for chunk in _chunks(ids, 500):
                 rows = connection.execute(
-                    select(links, bases.c.fields, bases.c.stage)
+                    select(*LINK_COLUMNS, bases.c.fields, bases.c.stage)
                     .select_from(links.outerjoin(bases, bases.c.link_id == links.c.id))
                     .where(links.c.object == obj, id_column.in_(chunk))
-                )
+                ).all()
                 for row in rows:
                     found[row.marketing_id if role == "marketing" else row.crm_id] = _link_state(
                         row
@@ -346,6 +346,17 @@ def _pair_by_partner(
         .where(free, inbox.c.system == holder, inbox.c.partner_id.is_not(None), names_a_row)
         .values(pair_key=prefix + inbox.c.partner_id)
     )
+
+
+LINK_COLUMNS = (
+    links.c.id,
+    links.c.marketing_kind,
+    links.c.marketing_id,
+    links.c.crm_kind,
+    links.c.crm_id,
+    links.c.tombstoned_at,
+)
+"""What ``_link_state`` reads of a link row."""
 
 
 def _link_state(row: Any) -> LinkState:
