@@ -97,7 +97,9 @@ def _floor(reports: list[CycleReport], scans: dict[str, int]) -> dict[str, int]:
     for system in PAGE:
         total = 0
         for report in reports:
-            total += max(scans[system], math.ceil(report.read[system] / PAGE[system]))
+            # every scan reads at least one page (HubSpot: contacts, then archived ones;
+            # Salesforce: leads, then contacts); the records read fill pages of the maximum
+            total += max(1, math.ceil(report.read[system] / PAGE[system])) + scans[system] - 1
             total += math.ceil(report.created[system] / BATCH[system])
             total += math.ceil(report.updated[system] / BATCH[system])
             other = "salesforce" if system == "hubspot" else "hubspot"

@@ -1,0 +1,43 @@
+"""`syncd bench` stays runnable, and syncd stays batch-first: its API calls stay within
+1.1x the floor of pages and batches at the maximum sizes. No speed is asserted here:
+speed is the benchmark's to measure, not a test's."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_benchmark_runs_and_stays_near_the_call_floor() -> None:
+    answer = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from syncd.cli import main; main()",
+            "bench",
+            "--records",
+            "2000",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        check=False,
+    )
+    assert answer.returncode == 0, answer.stderr[-2000:]
+    result = json.loads(answer.stdout.strip().splitlines()[-1])
+    assert result["records"] == 2000 and result["records_per_s"] > 0
+    assert 0 < result["peak_rss_mb"] < 1024
+    backfill = result["backfill"]
+    for system in ("hubspot", "salesforce"):
+        calls, floor = backfill["api_calls"][system], backfill["api_calls_floor"][system]
+        assert floor <= calls <= 1.1 * floor, (system, calls, floor)
+    # 1% edited on each side: a handful of calls, not one per record
+    steady = result["steady_state"]
+    assert steady["records"] == 40
+    assert sum(steady["api_calls"].values()) <= 10
