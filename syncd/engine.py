@@ -22,7 +22,16 @@ from typing import Any
 
 from syncd.abc import Connector
 from syncd.model import Change, Outcome, Page, Record, email_key
-from syncd.reconcile import MARKETING, LinkState, PairPlan, Rules, pair_group, plan_pair
+from syncd.reconcile import (
+    MARKETING,
+    LinkState,
+    PairPlan,
+    Rules,
+    at_base,
+    pair_group,
+    plan_pair,
+    same_base,
+)
 from syncd.state.commit import commit_chunk
 from syncd.state.store import Store, record_from_row
 
@@ -162,6 +171,8 @@ class Engine:
         link = states.get(record.ref.id)
         if link is None or record.deleted:
             return False
+        if at_base(record, link, self.rules):
+            return True
         m, c = (record, None) if role == MARKETING else (None, record)
         plan = plan_pair("settled?", link, m, c, self.rules)
         if plan.skip:
@@ -170,7 +181,7 @@ class Engine:
             not plan.changes
             and not plan.transitions
             and plan.stage == link.stage
-            and plan.base == link.base
+            and same_base(plan.base, link.base)
         )
 
     def _sides(self, rows: Sequence[Any]) -> tuple[Record | None, Record | None]:

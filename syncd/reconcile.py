@@ -297,6 +297,36 @@ def _merge_stage(
     return stage, [Transition(current, stage, record.modified_at, record.ref)], notes
 
 
+def same_base(a: Mapping[str, Value], b: Mapping[str, Value]) -> bool:
+    """Two bases hold the same values (a field missing from one is blank)."""
+    return all(a.get(name) == b.get(name) for name in a.keys() | b.keys())
+
+
+def at_base(record: Record, link: LinkState, rules: Rules) -> bool:
+    """A quick, sufficient test that ``record`` (read alone) changes nothing of ``link``.
+
+    True only where ``plan_pair`` would plan no write and keep base and stage: every
+    field it holds equals the base, its stage reads as the base stage, and it holds its
+    partner's id. False means "not known": run the merge.
+    """
+    if record.deleted or link.tombstoned:
+        return False
+    marketing_side = record.ref.system == rules.marketing
+    partner = link.crm if marketing_side else link.marketing
+    if partner is None or record.partner_id != partner.id:
+        return False
+    base = link.base
+    for name in rules.fields:
+        if name in record.fields and record.fields[name] != base.get(name):
+            return False
+    if rules.vocabulary is not None and any(record.stage.values()):
+        system = rules.marketing if marketing_side else rules.crm
+        read = rules.vocabulary.to_canonical(system, record.stage, link.stage)
+        if read is None or read != link.stage:
+            return False
+    return True
+
+
 def pair_group(
     marketing: Sequence[Record], crm: Sequence[Record], linked: LinkState | None
 ) -> tuple[list[tuple[Record | None, Record | None]], list[Record]]:

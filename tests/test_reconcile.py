@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from syncd.model import RecordRef
-from syncd.reconcile import UNMAPPED, LinkState, pair_group, plan_pair
+from syncd.reconcile import UNMAPPED, LinkState, at_base, pair_group, plan_pair, same_base
 from syncd.settings import FieldRule
 from tests.factories import hubspot, rules, salesforce
 
@@ -247,3 +247,43 @@ def test_a_native_stage_outside_the_vocabulary_is_never_overwritten() -> None:
         rules(),
     )
     assert both.stage in {"mql", "sql"} and both.transitions
+
+
+STAGE_VALUES = st.sampled_from(
+    [
+        {},
+        HS_MQL,
+        {"lifecyclestage": "lead"},
+        {"lifecyclestage": "customer"},
+        {"lifecyclestage": "lead", "hs_lead_status": "BAD_TIMING"},
+    ]
+)
+
+
+@given(
+    base=sides,
+    held=sides,
+    stage=STAGE_VALUES,
+    link_stage=st.sampled_from([None, "mql", "lead", "nurture", UNMAPPED]),
+    partner=st.sampled_from(["00Q1", None, "00Q2"]),
+)
+def test_the_quick_at_base_test_never_disagrees_with_the_merge(
+    base, held, stage, link_stage, partner
+) -> None:
+    """Where ``at_base`` says a record changes nothing, the full merge agrees."""
+    link = LinkState(7, LINK.marketing, LINK.crm, {**base, "email": "a@x.com"}, link_stage)
+    record = hubspot("1", 5, stage, partner, email="a@x.com", **held)
+    if at_base(record, link, rules()):
+        plan = plan_pair("k", link, record, None, rules())
+        assert plan.changes == [] and plan.transitions == ()
+        assert same_base(plan.base, link.base) and plan.stage == link.stage
+
+
+def test_at_base_recognises_an_echo_and_nothing_else() -> None:
+    echo = hubspot("1", 5, HS_MQL, "00Q1", **SYNCED)
+    assert at_base(echo, LINK, rules())
+    assert not at_base(hubspot("1", 5, HS_MQL, "00Q1", **{**SYNCED, "title": "CEO"}), LINK, rules())
+    assert not at_base(hubspot("1", 5, HS_MQL, None, **SYNCED), LINK, rules())  # no partner id
+    assert not at_base(
+        hubspot("1", 5, {"lifecyclestage": "salesqualifiedlead"}, "00Q1", **SYNCED), LINK, rules()
+    )

@@ -11,7 +11,7 @@ import orjson
 from sqlalchemy import Connection, bindparam, delete, select, update
 
 from syncd.model import Change, Outcome, email_key
-from syncd.reconcile import Conflict, PairPlan
+from syncd.reconcile import Conflict, PairPlan, same_base
 from syncd.state.store import Store
 from syncd.state.tables import bases, dead_letters, inbox, journal, links, stage_history
 
@@ -226,7 +226,10 @@ def _store_landed(
         item
         for item in batch.landed
         if id(item) not in fresh_ids
-        and (item.plan.base != item.plan.link.base or item.plan.stage != item.plan.link.stage)
+        and not (
+            same_base(item.plan.base, item.plan.link.base)
+            and item.plan.stage == item.plan.link.stage
+        )
     ]
     if existing:
         connection.execute(

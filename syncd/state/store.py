@@ -235,7 +235,7 @@ class Store:
     def link_states(self, link_ids: Sequence[int]) -> dict[int, LinkState]:
         with self.engine.connect() as connection:
             rows = connection.execute(
-                select(links, bases.c.fields, bases.c.stage)
+                select(*LINK_COLUMNS, bases.c.fields, bases.c.stage)
                 .select_from(links.outerjoin(bases, bases.c.link_id == links.c.id))
                 .where(links.c.id.in_(list(link_ids)))
             ).all()
@@ -246,7 +246,7 @@ class Store:
             return {}
         with self.engine.connect() as connection:
             rows = connection.execute(
-                select(links, bases.c.fields, bases.c.stage)
+                select(*LINK_COLUMNS, bases.c.fields, bases.c.stage, links.c.email_key)
                 .select_from(links.outerjoin(bases, bases.c.link_id == links.c.id))
                 .where(links.c.object == obj, links.c.email_key.in_(list(keys)))
             ).all()
@@ -256,7 +256,7 @@ class Store:
         column = links.c.marketing_id if system_role == "marketing" else links.c.crm_id
         with self.engine.connect() as connection:
             row = connection.execute(
-                select(links, bases.c.fields, bases.c.stage)
+                select(*LINK_COLUMNS, bases.c.fields, bases.c.stage)
                 .select_from(links.outerjoin(bases, bases.c.link_id == links.c.id))
                 .where(links.c.object == obj, column == record_id)
             ).first()
@@ -360,13 +360,15 @@ LINK_COLUMNS = (
 
 
 def _link_state(row: Any) -> LinkState:
+    """A row of ``LINK_COLUMNS`` then the base's fields and stage (by position: a hot path)."""
+    link_id, m_kind, m_id, c_kind, c_id, tombstoned_at, fields, stage = row[:8]
     return LinkState(
-        id=row.id,
-        marketing=RecordRef("", row.marketing_kind, row.marketing_id) if row.marketing_id else None,
-        crm=RecordRef("", row.crm_kind, row.crm_id) if row.crm_id else None,
-        base=orjson.loads(row.fields) if row.fields else {},
-        stage=row.stage,
-        tombstoned=row.tombstoned_at is not None,
+        link_id,
+        RecordRef("", m_kind, m_id) if m_id else None,
+        RecordRef("", c_kind, c_id) if c_id else None,
+        orjson.loads(fields) if fields else {},
+        stage,
+        tombstoned_at is not None,
     )
 
 
