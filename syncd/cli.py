@@ -91,15 +91,27 @@ def once(
             plan.add_column(column)
         for p in report.plans:
             if p.changes or p.skip:
-                row = _plan_dict(p)
+                source = p.marketing or p.crm
                 plan.add_row(
-                    p.key,
-                    str(row["marketing"] or ""),
-                    str(row["crm"] or ""),
+                    str(source.ref) if source else p.key,
+                    _change_text(p.marketing_change),
+                    _change_text(p.crm_change),
                     p.skip or "; ".join(p.notes),
                 )
         console.print(plan)
     console.print(_report_table("Cycle " + report.cycle_id, report))
+
+
+def _change_text(change: Any) -> str:
+    """One write for people: ``create Lead: email=..., Status=...``."""
+    if change is None:
+        return ""
+    target = change.kind if change.op == "create" else f"{change.kind} {change.id}"
+    values = {**change.fields, **{k: v for k, v in change.stage.items() if v}}
+    if change.partner_id and change.op == "update" and not values:
+        values = {"partner id": change.partner_id}
+    shown = ", ".join(f"{k}={v if v is not None else '(blank)'}" for k, v in values.items())
+    return f"{change.op} {target}: {shown}"
 
 
 def _plan_dict(plan: Any) -> dict[str, Any]:

@@ -192,12 +192,16 @@ def plan_pair(
         and rules.vocabulary is not None
         and rules.stage_rule is not None
     ):
-        m_now, _ = _side_stage(marketing, rules.marketing, rules, link.stage)
-        c_now, _ = _side_stage(crm, rules.crm, rules, link.stage)
-        if _flows(rules.stage_rule, MARKETING) and (link.marketing is None or m_now != stage):
-            m_stage = rules.vocabulary.to_native(rules.marketing, stage)
-        if _flows(rules.stage_rule, CRM) and (link.crm is None or c_now != stage):
-            c_stage = rules.vocabulary.to_native(rules.crm, stage)
+        m_native = rules.vocabulary.to_native(rules.marketing, stage)
+        c_native = rules.vocabulary.to_native(rules.crm, stage)
+        if _flows(rules.stage_rule, MARKETING) and _stage_differs(
+            marketing, link.marketing, m_native, link.stage, stage
+        ):
+            m_stage = m_native
+        if _flows(rules.stage_rule, CRM) and _stage_differs(
+            crm, link.crm, c_native, link.stage, stage
+        ):
+            c_stage = c_native
 
     m_ref = link.marketing or (marketing.ref if marketing else None)
     c_ref = link.crm or (crm.ref if crm else None)
@@ -218,6 +222,21 @@ def plan_pair(
         tuple(conflicts),
         tuple(notes),
     )
+
+
+def _stage_differs(
+    record: Record | None,
+    ref: RecordRef | None,
+    native: Mapping[str, str],
+    link_stage: str | None,
+    stage: str,
+) -> bool:
+    """Whether a side needs ``native`` written: it is new, or does not hold it already."""
+    if ref is None:
+        return True
+    if record is None or not record.stage:
+        return link_stage != stage
+    return any((record.stage.get(name) or "") != value for name, value in native.items())
 
 
 def _side_change(
