@@ -1,4 +1,5 @@
-"""A HubSpot CRM v3 emulator for contacts: a real HTTP server on loopback, data in memory.
+"""A HubSpot CRM emulator (contacts, companies, deals, deal pipelines, v4 associations):
+a real HTTP server on loopback, data in memory.
 
     emulator = HubSpotEmulator(rate_limit=(100, 10_000)).start()
     HubSpot(access_token=emulator.token, host=emulator.url)   # the official client
@@ -10,6 +11,11 @@ parses them (201 for batch create, 207 multi-status, 204 for archive, 429 with
 Retry-After). Knobs are methods here and, for another process, an HTTP control API
 under ``/_emulator/`` that needs no token. ``python -m connectors.hubspot.emulator
 --port 0 --seed-contacts N`` serves in the foreground and prints its URL first.
+
+Objects: ``/crm/v3/objects/{contacts|companies|deals}`` (list, search, batch
+read/create/update/upsert/archive, one by id), ``/crm/v3/properties/{type}``,
+``/crm/v3/pipelines/deals[/{pipelineId}]`` and
+``/crm/v4/associations/{from}/{to}/batch/{create|read|archive}``.
 """
 
 from __future__ import annotations
@@ -23,19 +29,39 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from connectors.hubspot.emulator_associations import DEFAULT_TYPES, Associations, type_ids
 from connectors.hubspot.emulator_control import control, synthetic_contact
+from connectors.hubspot.emulator_crm import (
+    COMPANIES,
+    DEALS,
+    check_deal,
+    pipelines_answer,
+    synthetic_company,
+    synthetic_deal,
+)
 from connectors.hubspot.emulator_gate import Gate, Reply
-from connectors.hubspot.emulator_schema import PROPERTIES, Problem, check_values, error_body
+from connectors.hubspot.emulator_schema import CONTACTS as CONTACT_SCHEMA
+from connectors.hubspot.emulator_schema import Problem, check_values, error_body
 from connectors.hubspot.emulator_search import list_page, property_names, search
-from connectors.hubspot.emulator_store import Answer, Contact, ContactStore
+from connectors.hubspot.emulator_store import Answer, ContactStore, ObjectStore, Record
 
-CONTACTS = "/crm/v3/objects/contacts"
+OBJECTS = "/crm/v3/objects"
+CONTACTS = f"{OBJECTS}/contacts"
 SEARCH = f"POST {CONTACTS}/search"
-_ID_PATH = re.compile("^" + re.escape(CONTACTS) + r"/(?!search$)[^/]+$")
+"""The contacts search call's label; every type's search meets the search rate limit."""
+OBJECT_TYPES = ("contacts", "companies", "deals")
+_TYPES = "|".join(OBJECT_TYPES)
+_ID_PATH = re.compile("^" + re.escape(OBJECTS) + rf"/({_TYPES})/(?!search$)[^/]+$")
+_SEARCH_PATH = re.compile("^" + re.escape(OBJECTS) + rf"/({_TYPES})/search$")
+_ID_LABELS = {s.name: s.id_label() for s in (CONTACT_SCHEMA, COMPANIES, DEALS)}
+"""How call counts name one record's path parameter: contacts -> ``{contactId}``."""
+_ASSOCIATIONS = re.compile(r"^/crm/v4/associations/([^/]+)/([^/]+)/batch/([^/]+)$")
+_PIPELINES = re.compile(r"^/crm/v3/pipelines/([^/]+)(?:/([^/]+))?$")
 
 
 class HubSpotEmulator:
@@ -69,6 +95,13 @@ class HubSpotEmulator:
         self.store = ContactStore()
         self.store.refuse_backward = lifecycle_backward == "refuse"
         self._lock = self.store.lock
+        self.stores: dict[str, ObjectStore] = {
+            "contacts": self.store,
+            "companies": ObjectStore(COMPANIES, lock=self._lock, first_id=5_000_001),
+            "deals": ObjectStore(DEALS, lock=self._lock, first_id=9_000_001, check=check_deal),
+        }
+        """One store per object type, sharing the contacts store's lock."""
+        self.links = Associations(self.stores)
         self._port = port
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -147,55 +180,165 @@ class HubSpotEmulator:
 
     def seed_contacts(self, n: int, *, same_instant: bool = False) -> list[str]:
         """Add ``n`` synthetic contacts at once; ``same_instant`` gives them one timestamp."""
-        store = self.store
+        return self._seed("contacts", n, same_instant, synthetic_contact)
+
+    def seed_companies(self, n: int, *, same_instant: bool = False) -> list[str]:
+        """Add ``n`` synthetic companies at once (unique names and domains)."""
+        return self._seed("companies", n, same_instant, synthetic_company)
+
+    def seed_deals(self, n: int, *, same_instant: bool = False) -> list[str]:
+        """Add ``n`` synthetic deals at once, each in a stage of its pipeline."""
+        return self._seed("deals", n, same_instant, synthetic_deal)
+
+    def _seed(
+        self,
+        object_type: str,
+        n: int,
+        same_instant: bool,
+        factory: Callable[[int, random.Random], dict[str, str]],
+    ) -> list[str]:
+        store = self._store(object_type)
         with self._lock:
             first = max(store.last_ms + 1, _now() - (0 if same_instant else n))
             stamps = [first] * n if same_instant else list(range(first, first + n))
             store.last_ms = max(store.last_ms, stamps[-1] if stamps else 0)
             rng = random.Random(store.next_id)
-            return [
-                str(store.insert(synthetic_contact(store.next_id, rng), ms).id) for ms in stamps
-            ]
+            return [str(store.insert(factory(store.next_id, rng), ms).id) for ms in stamps]
+
+    # Records as a user edits them in HubSpot, for any type, and by name per type.
+
+    def add_object(self, object_type: str, properties: dict[str, Any]) -> str:
+        """Create a record as a user would in HubSpot; return its id."""
+        store = self._store(object_type)
+        with self._lock:
+            props = self._checked(store, properties, None)
+            return str(store.insert(props, store.tick()).id)
+
+    def update_object(
+        self, object_type: str, record_id: str, properties: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Edit a record as a user would (the UI may move lifecyclestage backwards)."""
+        store = self._store(object_type)
+        with self._lock:
+            record = self._live(store, record_id)
+            props = self._checked(store, properties, record)
+            store.modify(record, props, store.tick(), api=False)
+            return record.to_json(store.schema.properties)
+
+    def archive_object(self, object_type: str, record_id: str) -> None:
+        store = self._store(object_type)
+        with self._lock:
+            store.archive(self._live(store, record_id), store.tick())
+
+    def get_object(self, object_type: str, record_id: str) -> dict[str, Any] | None:
+        """A record (archived ones too) with every property, or None."""
+        store = self._store(object_type)
+        with self._lock:
+            key = int(record_id) if str(record_id).isdigit() else -1
+            record = store.live.get(key) or store.archived.get(key)
+            return record.to_json(store.schema.properties) if record else None
+
+    def objects(self, object_type: str) -> list[dict[str, Any]]:
+        """Every live record of a type with every property, by id."""
+        store = self._store(object_type)
+        with self._lock:
+            return [r.to_json(store.schema.properties) for r in store.live.values()]
 
     def add_contact(self, properties: dict[str, Any]) -> str:
         """Create a contact as a user would in HubSpot; return its id."""
-        with self._lock:
-            props = self._checked(properties, None)
-            return str(self.store.insert(props, self.store.tick()).id)
+        return self.add_object("contacts", properties)
 
     def update_contact(self, contact_id: str, properties: dict[str, Any]) -> dict[str, Any]:
         """Edit a contact as a user would (the UI may move lifecyclestage backwards)."""
-        with self._lock:
-            contact = self._live(contact_id)
-            props = self._checked(properties, contact.id)
-            self.store.modify(contact, props, self.store.tick(), api=False)
-            return contact.to_json(PROPERTIES)
+        return self.update_object("contacts", contact_id, properties)
 
     def archive_contact(self, contact_id: str) -> None:
-        with self._lock:
-            self.store.archive(self._live(contact_id), self.store.tick())
+        self.archive_object("contacts", contact_id)
 
     def get_contact(self, contact_id: str) -> dict[str, Any] | None:
         """A contact (archived ones too) with every property, or None."""
-        with self._lock:
-            key = int(contact_id) if str(contact_id).isdigit() else -1
-            contact = self.store.live.get(key) or self.store.archived.get(key)
-            return contact.to_json(PROPERTIES) if contact else None
+        return self.get_object("contacts", contact_id)
 
     def contacts(self) -> list[dict[str, Any]]:
         """Every live contact with every property, by id."""
+        return self.objects("contacts")
+
+    def add_company(self, properties: dict[str, Any]) -> str:
+        return self.add_object("companies", properties)
+
+    def update_company(self, company_id: str, properties: dict[str, Any]) -> dict[str, Any]:
+        return self.update_object("companies", company_id, properties)
+
+    def archive_company(self, company_id: str) -> None:
+        self.archive_object("companies", company_id)
+
+    def get_company(self, company_id: str) -> dict[str, Any] | None:
+        return self.get_object("companies", company_id)
+
+    def companies(self) -> list[dict[str, Any]]:
+        return self.objects("companies")
+
+    def add_deal(self, properties: dict[str, Any]) -> str:
+        """Create a deal (its stage must be one of its pipeline's; pipeline: "default")."""
+        return self.add_object("deals", properties)
+
+    def update_deal(self, deal_id: str, properties: dict[str, Any]) -> dict[str, Any]:
+        return self.update_object("deals", deal_id, properties)
+
+    def archive_deal(self, deal_id: str) -> None:
+        self.archive_object("deals", deal_id)
+
+    def get_deal(self, deal_id: str) -> dict[str, Any] | None:
+        return self.get_object("deals", deal_id)
+
+    def deals(self) -> list[dict[str, Any]]:
+        return self.objects("deals")
+
+    def associate(
+        self,
+        from_type: str,
+        from_id: str,
+        to_type: str,
+        to_id: str,
+        type_id: int | None = None,
+    ) -> None:
+        """Associate two live records (default unlabeled type unless ``type_id``), both ways."""
         with self._lock:
-            return [c.to_json(PROPERTIES) for c in self.store.live.values()]
+            source = self._live(self._store(from_type), from_id)
+            target = self._live(self._store(to_type), to_id)
+            allowed = type_ids(from_type, to_type)
+            chosen = DEFAULT_TYPES.get((from_type, to_type)) if type_id is None else type_id
+            if chosen not in allowed:
+                raise ValueError(f"no association type {chosen} from {from_type} to {to_type}")
+            assert chosen is not None
+            self.links.add(from_type, source.id, to_type, target.id, chosen)
 
-    def _live(self, contact_id: str) -> Contact:
-        contact = self.store.find(str(contact_id))
-        if contact is None:
-            raise KeyError(f"no live contact {contact_id}")
-        return contact
+    def associations(self, from_type: str, from_id: str, to_type: str) -> list[str]:
+        """Ids of the live ``to_type`` records associated with one record, ascending."""
+        self._store(to_type)
+        with self._lock:
+            record = self._live(self._store(from_type), from_id)
+            return [str(i) for i in self.links.of(from_type, record.id, to_type)]
 
-    def _checked(self, properties: dict[str, Any], own_id: int | None) -> dict[str, str]:
-        props, problem = check_values(properties)
-        problem = problem or self.store.conflict(props, own_id or -1, {})
+    def _store(self, object_type: str) -> ObjectStore:
+        store = self.stores.get(object_type)
+        if store is None:
+            raise KeyError(f"no object type {object_type}")
+        return store
+
+    def _live(self, store: ObjectStore, record_id: str) -> Record:
+        record = store.find(str(record_id))
+        if record is None:
+            raise KeyError(f"no live {store.schema.singular} {record_id}")
+        return record
+
+    def _checked(
+        self, store: ObjectStore, properties: dict[str, Any], record: Record | None
+    ) -> dict[str, str]:
+        props, problem = check_values(properties, store.schema)
+        if problem is None and store.check is not None:  # not the API's lifecycle rule
+            problem = store.check(None if record is None else record.props, props)
+        problem = problem or store.conflict(props, record.id if record else -1, {})
         if problem:
             raise ValueError(problem.message)
         return props
@@ -208,7 +351,7 @@ class HubSpotEmulator:
         path, params = parts.path.rstrip("/") or "/", parse_qs(parts.query)
         if path.startswith("/_emulator/"):
             return control(self, method, path, raw)
-        label = f"{method} {_ID_PATH.sub(CONTACTS + '/{contactId}', path)}"
+        label = f"{method} {_ID_PATH.sub(_id_label, path)}"
         with self._lock:
             injected = self.gate.injected(label, self.gate.count(label))
         if self.latency_ms:
@@ -222,7 +365,7 @@ class HubSpotEmulator:
         if injected is not None:
             return injected
         with self._lock:
-            refusal, headers = self.gate.admit(label == SEARCH)
+            refusal, headers = self.gate.admit(method == "POST" and bool(_SEARCH_PATH.match(path)))
         if refusal is not None:
             return refusal
         try:
@@ -233,15 +376,41 @@ class HubSpotEmulator:
         return status, answer, headers
 
     def _route(self, method: str, path: str, params: dict[str, list[str]], body: Any) -> Answer:
-        store = self.store
-        if path == "/crm/v3/properties/contacts" and method == "GET":
-            return 200, {"results": [p.to_json(i) for i, p in enumerate(PROPERTIES.values())]}
-        if path == CONTACTS and method == "GET":
+        if path.startswith("/crm/v3/properties/") and method == "GET":
+            found = self.stores.get(path.removeprefix("/crm/v3/properties/"))
+            if found is not None:
+                schema = found.schema
+                props = schema.properties.values()
+                return 200, {"results": [p.to_json(i, schema.group) for i, p in enumerate(props)]}
+        pipelines = _PIPELINES.match(path)
+        if pipelines and method == "GET":
+            return pipelines_answer(pipelines.group(1), pipelines.group(2))
+        associations = _ASSOCIATIONS.match(path)
+        if associations and method == "POST":
+            from_type, to_type, action = associations.groups()
+            with self._lock:
+                return self.links.route(from_type, to_type, action, body)
+        for object_type, store in self.stores.items():
+            base = f"{OBJECTS}/{object_type}"
+            if path == base or path.startswith(base + "/"):
+                return self._route_objects(store, base, method, path, params, body)
+        return 404, error_body("OBJECT_NOT_FOUND", f"No route for {method} {path}")
+
+    def _route_objects(
+        self,
+        store: ObjectStore,
+        base: str,
+        method: str,
+        path: str,
+        params: dict[str, list[str]],
+        body: Any,
+    ) -> Answer:
+        if path == base and method == "GET":
             return list_page(store, params)
-        if path == f"{CONTACTS}/search" and method == "POST":
+        if path == f"{base}/search" and method == "POST":
             return search(store, body, self.search_cap)
         payload = body if isinstance(body, dict) else {}
-        if path.startswith(f"{CONTACTS}/batch/") and method == "POST":
+        if path.startswith(f"{base}/batch/") and method == "POST":
             inputs = payload.get("inputs")
             if not isinstance(inputs, list):
                 return 400, error_body("VALIDATION_ERROR", "Invalid input JSON: inputs is required")
@@ -257,30 +426,40 @@ class HubSpotEmulator:
             }
             if action in writers:
                 return writers[action](inputs)
-        if path == CONTACTS and method == "POST":
+        if path == base and method == "POST":
             return _single(store.batch_create([payload]), 201)
-        match = re.fullmatch(CONTACTS + r"/([^/]+)", path)
+        match = re.fullmatch(re.escape(base) + r"/([^/]+)", path)
         if match and method in ("GET", "PATCH", "DELETE"):
-            return self._one(method, unquote(match.group(1)), params, payload)
+            return self._one(store, method, unquote(match.group(1)), params, payload)
         return 404, error_body("OBJECT_NOT_FOUND", f"No route for {method} {path}")
 
     def _one(
-        self, method: str, id_text: str, params: dict[str, list[str]], body: dict[str, Any]
+        self,
+        store: ObjectStore,
+        method: str,
+        id_text: str,
+        params: dict[str, list[str]],
+        body: dict[str, Any],
     ) -> Answer:
         id_property = params["idProperty"][0] if params.get("idProperty") else None
         if method == "PATCH":
             return _single(
-                self.store.batch_update([{**body, "id": id_text, "idProperty": id_property}]), 200
+                store.batch_update([{**body, "id": id_text, "idProperty": id_property}]), 200
             )
         with self._lock:
-            contact = self.store.find(id_text, id_property)
+            contact = store.find(id_text, id_property)
             if method == "DELETE":
                 if contact is not None:
-                    self.store.archive(contact, self.store.tick())
+                    store.archive(contact, store.tick())
                 return 204, None
             if contact is None:
                 return 404, Problem(404, "OBJECT_NOT_FOUND", "resource not found").body()
             return 200, contact.to_json(property_names(params))
+
+
+def _id_label(match: re.Match[str]) -> str:
+    """``/crm/v3/objects/deals/123`` as call counts name it: ``.../deals/{dealId}``."""
+    return f"{OBJECTS}/{match.group(1)}/{_ID_LABELS[match.group(1)]}"
 
 
 def _single(answer: Answer, ok_status: int) -> Answer:
@@ -356,6 +535,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--token", default="emulator-token")
     parser.add_argument("--seed-contacts", type=int, default=0)
+    parser.add_argument("--seed-companies", type=int, default=0)
+    parser.add_argument("--seed-deals", type=int, default=0)
     parser.add_argument("--latency-ms", type=int, default=0)
     parser.add_argument("--rate-limit", help="MAX/INTERVAL_MS, e.g. 190/10000")
     parser.add_argument("--daily-limit", type=int)
@@ -376,6 +557,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.seed_contacts:
         emulator.seed_contacts(args.seed_contacts)
+    if args.seed_companies:
+        emulator.seed_companies(args.seed_companies)
+    if args.seed_deals:
+        emulator.seed_deals(args.seed_deals)
     emulator.start()
     print(emulator.url, flush=True)
     stopping = threading.Event()

@@ -2,7 +2,8 @@
 
 GET    /_emulator/calls             per-endpoint call counts
 POST   /_emulator/reset_calls
-POST   /_emulator/seed              {"contacts": n, "same_instant": false}
+POST   /_emulator/seed              {"contacts": n, "companies": n, "deals": n,
+                                     "same_instant": false}
 POST   /_emulator/fail              {"status": 503, "count": 1, "path_contains": "search",
                                      "retry_after": 1} or {"status": 500, "at_call": n}
 POST   /_emulator/latency           {"ms": 50}
@@ -13,6 +14,10 @@ POST   /_emulator/contacts          {properties} (or {"properties": {...}}): add
 GET    /_emulator/contacts/{id}
 PATCH  /_emulator/contacts/{id}     {properties}: edit as a user
 DELETE /_emulator/contacts/{id}     archive
+... and the same under /_emulator/companies and /_emulator/deals
+POST   /_emulator/associations      {"from_type": "deals", "from_id": "9000001",
+                                     "to_type": "contacts", "to_id": "1001", "type_id": null}
+GET    /_emulator/associations/{from_type}/{from_id}/{to_type}   {"results": [ids]}
 """
 
 from __future__ import annotations
@@ -91,14 +96,19 @@ def _dispatch(emulator: HubSpotEmulator, method: str, action: str, body: dict[st
         emulator.reset_calls()
         return ok
     if (method, action) == ("POST", "seed"):
-        ids = emulator.seed_contacts(
-            int(body["contacts"]), same_instant=bool(body.get("same_instant"))
-        )
-        return (
-            200,
-            {"count": len(ids), "first": ids[0] if ids else None, "last": ids[-1] if ids else None},
-            {},
-        )
+        same_instant = bool(body.get("same_instant"))
+        others = {
+            "companies": emulator.seed_companies,
+            "deals": emulator.seed_deals,
+        }
+        if "contacts" not in body and not any(k in body for k in others):
+            raise KeyError("contacts")
+        ids = emulator.seed_contacts(int(body.get("contacts") or 0), same_instant=same_instant)
+        answer: dict[str, Any] = _seeded(ids)
+        for name, seed in others.items():
+            if name in body:
+                answer[name] = _seeded(seed(int(body[name]), same_instant=same_instant))
+        return 200, answer, {}
     if (method, action) == ("POST", "fail"):
         if body.get("at_call") is not None:
             emulator.fail_at_call(int(body["at_call"]), int(body["status"]))
@@ -125,22 +135,52 @@ def _dispatch(emulator: HubSpotEmulator, method: str, action: str, body: dict[st
             (int(search), int(body.get("search_interval_ms", 1000))) if search else None,
         )
         return ok
-    if action == "contacts":
+    if action == "associations" and method == "POST":
+        type_id = body.get("type_id")
+        emulator.associate(
+            str(body["from_type"]),
+            str(body["from_id"]),
+            str(body["to_type"]),
+            str(body["to_id"]),
+            None if type_id is None else int(type_id),
+        )
+        return ok
+    if action.startswith("associations/") and method == "GET":
+        parts = action.split("/")
+        if len(parts) == 4:
+            return 200, {"results": emulator.associations(parts[1], parts[2], parts[3])}, {}
+    object_type, _, record_id = action.partition("/")
+    if object_type in emulator.stores:
+        return _records(emulator, method, object_type, record_id, body)
+    return 404, error_body("OBJECT_NOT_FOUND", f"No control route {method} /_emulator/{action}"), {}
+
+
+def _seeded(ids: list[str]) -> dict[str, Any]:
+    return {"count": len(ids), "first": ids[0] if ids else None, "last": ids[-1] if ids else None}
+
+
+def _records(
+    emulator: HubSpotEmulator, method: str, object_type: str, record_id: str, body: dict[str, Any]
+) -> Reply:
+    """The records of one type: list, add, get, edit, archive as a user would."""
+    if not record_id:
         if method == "GET":
-            return 200, {"results": emulator.contacts()}, {}
+            return 200, {"results": emulator.objects(object_type)}, {}
         if method == "POST":
-            new_id = emulator.add_contact(body.get("properties", body))
-            return 201, emulator.get_contact(new_id), {}
-    if action.startswith("contacts/"):
-        contact_id = action.removeprefix("contacts/")
+            new_id = emulator.add_object(object_type, body.get("properties", body))
+            return 201, emulator.get_object(object_type, new_id), {}
+    elif "/" not in record_id:
         if method == "GET":
-            found = emulator.get_contact(contact_id)
+            found = emulator.get_object(object_type, record_id)
             if found is None:
-                raise KeyError(f"no contact {contact_id}")
+                singular = emulator.stores[object_type].schema.singular
+                raise KeyError(f"no {singular} {record_id}")
             return 200, found, {}
         if method == "PATCH":
-            return 200, emulator.update_contact(contact_id, body.get("properties", body)), {}
+            properties = body.get("properties", body)
+            return 200, emulator.update_object(object_type, record_id, properties), {}
         if method == "DELETE":
-            emulator.archive_contact(contact_id)
+            emulator.archive_object(object_type, record_id)
             return 204, None, {}
+    action = f"{object_type}/{record_id}" if record_id else object_type
     return 404, error_body("OBJECT_NOT_FOUND", f"No control route {method} /_emulator/{action}"), {}

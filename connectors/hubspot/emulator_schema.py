@@ -1,4 +1,4 @@
-"""What the emulated portal knows: contact properties, value checks and error bodies.
+"""What the emulated portal knows: object schemas, contact properties, checks, error bodies.
 
 Shapes follow HubSpot's CRM v3 API as the official client (hubspot-api-client 12)
 parses them: error bodies carry ``status``, ``message``, ``correlationId`` and
@@ -67,7 +67,7 @@ class PropertyDef:
     custom: bool = False
     read_only: bool = False
 
-    def to_json(self, order: int) -> dict[str, Any]:
+    def to_json(self, order: int, group: str = "contactinformation") -> dict[str, Any]:
         labels = self.option_labels or self.options
         stamp = "2020-01-01T00:00:00.000Z"
         return {
@@ -76,7 +76,7 @@ class PropertyDef:
             "type": self.type,
             "fieldType": self.field_type,
             "description": "",
-            "groupName": "contactinformation",
+            "groupName": group,
             "options": [
                 {"label": label, "value": value, "displayOrder": i, "hidden": False}
                 for i, (value, label) in enumerate(zip(self.options, labels, strict=True))
@@ -131,6 +131,53 @@ PROPERTIES: dict[str, PropertyDef] = {
     )
 }
 UNIQUE_PROPERTIES = tuple(p.name for p in PROPERTIES.values() if p.unique)
+QUERY_PROPERTIES = ("email", "firstname", "lastname", "phone", "company")
+"""What the free-text ``query`` of a contact search looks in."""
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectSchema:
+    """One CRM object type: its properties and what the store and search need to know."""
+
+    name: str
+    """The type as paths spell it: ``contacts``."""
+    singular: str
+    type_id: str
+    """HubSpot's object type id (contacts ``0-1``, companies ``0-2``, deals ``0-3``)."""
+    properties: dict[str, PropertyDef]
+    modified: str
+    """The modified-date property: ``lastmodifieddate`` (contacts), ``hs_lastmodifieddate``."""
+    default_returned: tuple[str, ...]
+    query_properties: tuple[str, ...]
+    group: str
+    folded: tuple[str, ...] = ()
+    """Identifying properties compared regardless of case (contacts: email)."""
+
+    @property
+    def always_returned(self) -> tuple[str, str, str]:
+        return ("createdate", "hs_object_id", self.modified)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Properties whose value identifies one record (upsert keys; conflicts)."""
+        return (*self.folded, *(p.name for p in self.properties.values() if p.unique))
+
+    def id_label(self) -> str:
+        """The path parameter name of one record, as call counts spell it: ``{contactId}``."""
+        return "{" + self.singular + "Id}"
+
+
+CONTACTS = ObjectSchema(
+    name="contacts",
+    singular="contact",
+    type_id="0-1",
+    properties=PROPERTIES,
+    modified="lastmodifieddate",
+    default_returned=DEFAULT_RETURNED,
+    query_properties=QUERY_PROPERTIES,
+    group="contactinformation",
+    folded=("email",),
+)
 
 
 def now_ms() -> int:
@@ -183,14 +230,20 @@ class Problem:
 
     def batch_error(self, trace_id: str) -> dict[str, Any]:
         """The entry for this input in a 207 answer's ``errors``."""
+        error = self.standard_error()
+        error["context"]["objectWriteTraceId"] = [trace_id]
+        error["objectWriteTraceId"] = trace_id
+        return error
+
+    def standard_error(self) -> dict[str, Any]:
+        """The entry in a 207 answer's ``errors`` when inputs carry no trace ids."""
         return {
             "status": "error",
             "category": self.category,
             "message": self.message,
-            "context": {**self.context, "objectWriteTraceId": [trace_id]},
+            "context": dict(self.context),
             "links": {},
             "errors": [],
-            "objectWriteTraceId": trace_id,
         }
 
 
@@ -207,7 +260,9 @@ def invalid_value(name: str, value: str, error: str, message: str) -> Problem:
     return Problem(400, "VALIDATION_ERROR", text, {"propertyName": [name]})
 
 
-def check_values(properties: object) -> tuple[dict[str, str], Problem | None]:
+def check_values(
+    properties: object, schema: ObjectSchema = CONTACTS
+) -> tuple[dict[str, str], Problem | None]:
     """Coerce written values to text ("" clears) and check them against the schema."""
     if not isinstance(properties, dict):
         return {}, Problem(400, "VALIDATION_ERROR", "properties must be an object")
@@ -218,7 +273,7 @@ def check_values(properties: object) -> tuple[dict[str, str], Problem | None]:
             if raw is None
             else ("true" if raw is True else "false" if raw is False else str(raw))
         )
-        prop = PROPERTIES.get(name)
+        prop = schema.properties.get(name)
         if prop is None:
             return {}, invalid_value(
                 name, value, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist'
@@ -245,6 +300,13 @@ def check_values(properties: object) -> tuple[dict[str, str], Problem | None]:
                 return {}, invalid_value(
                     name, value, "INVALID_FLOAT", f"{value} was not a valid number."
                 )
+        if value != "" and prop.type == "datetime":
+            ms = parse_ms(value)
+            if ms is None:
+                return {}, invalid_value(
+                    name, value, "INVALID_DATETIME", f"{value} was not a valid date-time."
+                )
+            value = iso(ms)
         if value != "" and name == "email" and not _plausible_email(value):
             return {}, invalid_value(
                 name, value, "INVALID_EMAIL", f"Email address {value} is invalid"

@@ -1,8 +1,9 @@
 """The emulator's read paths: CRM search (filters, sorts, offset paging, cap) and lists.
 
-A search whose filter group bounds ``lastmodifieddate`` reads only that range of the
+A search whose filter group bounds the type's modified date (``lastmodifieddate`` for
+contacts, ``hs_lastmodifieddate`` for companies and deals) reads only that range of the
 (modified, id) index, and one sorted on it with no other filter pages by index
-arithmetic, so that incremental scans stay fast on 100,000 contacts.
+arithmetic, so that incremental scans stay fast on 100,000 records.
 """
 
 from __future__ import annotations
@@ -10,8 +11,22 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from connectors.hubspot.emulator_schema import PROPERTIES, error_body, parse_ms
-from connectors.hubspot.emulator_store import Answer, Contact, ContactStore
+from connectors.hubspot.emulator_schema import (
+    QUERY_PROPERTIES,
+    ObjectSchema,
+    error_body,
+    parse_ms,
+)
+from connectors.hubspot.emulator_store import Answer, ObjectStore, Record
+
+__all__ = [
+    "MAX_LIST_LIMIT",
+    "MAX_SEARCH_LIMIT",
+    "QUERY_PROPERTIES",
+    "list_page",
+    "property_names",
+    "search",
+]
 
 MAX_SEARCH_LIMIT = 200
 MAX_LIST_LIMIT = 100
@@ -32,16 +47,14 @@ OPERATORS = frozenset(
         "NOT_CONTAINS_TOKEN",
     }
 )
-QUERY_PROPERTIES = ("email", "firstname", "lastname", "phone", "company")
-"""What the free-text ``query`` of a search looks in."""
 
 
 class BadSearch(Exception):
     """The request cannot be run; the message is HubSpot's 400 message."""
 
 
-def _typed(name: str, raw: object) -> Any:
-    kind = PROPERTIES[name].type
+def _typed(schema: ObjectSchema, name: str, raw: object) -> Any:
+    kind = schema.properties[name].type
     if kind == "datetime":
         value = parse_ms(raw)
         if value is None:
@@ -55,29 +68,29 @@ def _typed(name: str, raw: object) -> Any:
     return str(raw).casefold()
 
 
-def _stored(contact: Contact, name: str) -> Any:
-    if name == "lastmodifieddate":
+def _stored(contact: Record, name: str) -> Any:
+    if name == contact.schema.modified:
         return contact.modified_ms
     if name == "createdate":
         return contact.created_ms
     if name == "hs_object_id":
         return float(contact.id)
     raw = contact.props.get(name)
-    return None if raw in (None, "") else _typed(name, raw)
+    return None if raw in (None, "") else _typed(contact.schema, name, raw)
 
 
 class Filter:
     """One parsed filter: property, operator and typed operands."""
 
-    __slots__ = ("high", "name", "op", "value", "values")
+    __slots__ = ("high", "modified", "name", "op", "value", "values")
 
-    def __init__(self, raw: Any) -> None:
+    def __init__(self, raw: Any, schema: ObjectSchema) -> None:
         if not isinstance(raw, dict):
             raise BadSearch("Each filter must be an object")
         self.name, self.op = str(raw.get("propertyName", "")), str(raw.get("operator", ""))
         if self.op not in OPERATORS:
             raise BadSearch(f"Invalid operator {self.op!r}")
-        if self.name not in PROPERTIES:
+        if self.name not in schema.properties:
             raise BadSearch(f"Property {self.name!r} does not exist")
         needs_value = self.op not in ("HAS_PROPERTY", "NOT_HAS_PROPERTY", "IN", "NOT_IN")
         if needs_value and raw.get("value") is None:
@@ -85,13 +98,14 @@ class Filter:
         token = self.op.endswith("CONTAINS_TOKEN")
         self.value = raw.get("value")
         if needs_value and not token:
-            self.value = _typed(self.name, self.value)
+            self.value = _typed(schema, self.name, self.value)
         elif token:
             self.value = str(self.value).casefold().strip("*")
-        self.values = {_typed(self.name, v) for v in raw.get("values") or ()}
-        self.high = _typed(self.name, raw["highValue"]) if self.op == "BETWEEN" else None
+        self.values = {_typed(schema, self.name, v) for v in raw.get("values") or ()}
+        self.high = _typed(schema, self.name, raw["highValue"]) if self.op == "BETWEEN" else None
+        self.modified = schema.modified
 
-    def matches(self, contact: Contact) -> bool:
+    def matches(self, contact: Record) -> bool:
         stored = _stored(contact, self.name)
         op = self.op
         if op == "HAS_PROPERTY":
@@ -122,8 +136,8 @@ class Filter:
         return contains if op == "CONTAINS_TOKEN" else not contains
 
     def bounds(self) -> tuple[int | None, int | None] | None:
-        """The lastmodifieddate range this filter keeps, if it is a plain range."""
-        if self.name != "lastmodifieddate":
+        """The modified-date range this filter keeps, if it is a plain range."""
+        if self.name != self.modified:
             return None
         v = self.value
         return {
@@ -136,17 +150,17 @@ class Filter:
         }.get(self.op)
 
 
-def _parse_groups(raw: Any) -> list[list[Filter]]:
+def _parse_groups(raw: Any, schema: ObjectSchema) -> list[list[Filter]]:
     groups = raw or []
     if not isinstance(groups, list) or len(groups) > 5:
         raise BadSearch("A search may have at most 5 filterGroups")
-    parsed = [[Filter(f) for f in (g or {}).get("filters") or []] for g in groups]
+    parsed = [[Filter(f, schema) for f in (g or {}).get("filters") or []] for g in groups]
     if any(len(g) > 6 for g in parsed) or sum(len(g) for g in parsed) > 18:
         raise BadSearch("At most 6 filters per group and 18 filters in all")
     return [g for g in parsed if g]
 
 
-def _parse_sort(raw: Any) -> tuple[str, bool]:
+def _parse_sort(raw: Any, schema: ObjectSchema) -> tuple[str, bool]:
     """(property, descending) of the first sort; HubSpot applies one sort rule."""
     if not raw:
         return ("hs_object_id", False)
@@ -156,13 +170,13 @@ def _parse_sort(raw: Any) -> tuple[str, bool]:
     else:
         name = str(first.get("propertyName", ""))
         descending = str(first.get("direction", "ASCENDING")).upper() == "DESCENDING"
-    if name not in PROPERTIES:
+    if name not in schema.properties:
         raise BadSearch(f"Cannot sort on unknown property {name!r}")
     return name, descending
 
 
-def search(store: ContactStore, request: Any, cap: int) -> Answer:
-    """``POST /crm/v3/objects/contacts/search``."""
+def search(store: ObjectStore, request: Any, cap: int) -> Answer:
+    """``POST /crm/v3/objects/{type}/search``."""
     try:
         if not isinstance(request, dict):
             raise BadSearch("Invalid input JSON")
@@ -174,8 +188,8 @@ def search(store: ContactStore, request: Any, cap: int) -> Answer:
                 f"The search cannot page past {cap} results (after={after}, limit={limit}): "
                 "narrow the filters and start a new search"
             )
-        groups = _parse_groups(request.get("filterGroups"))
-        sort = _parse_sort(request.get("sorts"))
+        groups = _parse_groups(request.get("filterGroups"), store.schema)
+        sort = _parse_sort(request.get("sorts"), store.schema)
         query = str(request.get("query") or "").casefold()
     except (BadSearch, ValueError, TypeError, AttributeError) as exc:
         return 400, error_body("VALIDATION_ERROR", str(exc))
@@ -190,16 +204,17 @@ def search(store: ContactStore, request: Any, cap: int) -> Answer:
 
 
 def _select(
-    store: ContactStore,
+    store: ObjectStore,
     groups: list[list[Filter]],
     sort: tuple[str, bool],
     after: int,
     limit: int,
     query: str,
-) -> tuple[int, list[Contact]]:
+) -> tuple[int, list[Record]]:
     prop, descending = sort
+    modified = store.schema.modified
     window: tuple[int | None, int | None, list[Filter]] | None = None
-    if not groups and prop == "lastmodifieddate":
+    if not groups and prop == modified:
         window = (None, None, [])
     elif len(groups) == 1:
         window = _window(groups[0])
@@ -209,7 +224,7 @@ def _select(
         i = index.bisect_left((lo, -1)) if lo is not None else 0
         j = index.bisect_left((hi + 1, -1)) if hi is not None else len(index)
         j = max(i, j)
-        if prop == "lastmodifieddate" and not rest and not query:
+        if prop == modified and not rest and not query:
             total = j - i
             if descending:
                 keys = index.islice(max(i, j - after - limit), max(i, j - after), reverse=True)
@@ -233,15 +248,15 @@ def _select(
                 if len(found) == after + limit:
                     break
             return total, found[after:]
-        candidates: Iterable[Contact] = (
+        candidates: Iterable[Record] = (
             store.live[key[1]] for key in index.islice(i, j, reverse=descending)
         )
         groups = [rest] if rest else []
-        ordered = prop == "lastmodifieddate"
+        ordered = prop == modified
     else:
         candidates = store.live.values()
         ordered = prop == "hs_object_id" and not descending
-    matches = [c for c in _filtered(candidates, groups, query)]
+    matches = list(_filtered(candidates, groups, query, store.schema.query_properties))
     if not ordered:
         matches.sort(key=_sort_key(prop), reverse=descending)
     return len(matches), matches[after : after + limit]
@@ -256,7 +271,7 @@ def _id_keyset(rest: list[Filter]) -> int | None:
 
 
 def _window(group: list[Filter]) -> tuple[int | None, int | None, list[Filter]] | None:
-    """The lastmodifieddate range a group bounds and its other filters (None: unbounded)."""
+    """The modified-date range a group bounds and its other filters (None: unbounded)."""
     lo: int | None = None
     hi: int | None = None
     rest: list[Filter] = []
@@ -275,28 +290,31 @@ def _window(group: list[Filter]) -> tuple[int | None, int | None, list[Filter]] 
 
 
 def _filtered(
-    candidates: Iterable[Contact], groups: list[list[Filter]], query: str
-) -> Iterator[Contact]:
+    candidates: Iterable[Record],
+    groups: list[list[Filter]],
+    query: str,
+    query_properties: tuple[str, ...],
+) -> Iterator[Record]:
     for contact in candidates:
         if groups and not any(all(f.matches(contact) for f in g) for g in groups):
             continue
         if query and not any(
-            query in (contact.props.get(p) or "").casefold() for p in QUERY_PROPERTIES
+            query in (contact.props.get(p) or "").casefold() for p in query_properties
         ):
             continue
         yield contact
 
 
 def _sort_key(prop: str) -> Any:
-    def key(contact: Contact) -> tuple[int, Any, int]:
+    def key(contact: Record) -> tuple[int, Any, int]:
         value = _stored(contact, prop)
         return (value is None, value if value is not None else 0, contact.id)
 
     return key
 
 
-def list_page(store: ContactStore, params: dict[str, list[str]]) -> Answer:
-    """``GET /crm/v3/objects/contacts``: by id, ``after`` being the next id to return."""
+def list_page(store: ObjectStore, params: dict[str, list[str]]) -> Answer:
+    """``GET /crm/v3/objects/{type}``: by id, ``after`` being the next id to return."""
     try:
         limit = int((params.get("limit") or ["10"])[0])
         after = int((params.get("after") or ["0"])[0])

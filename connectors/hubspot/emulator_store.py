@@ -1,7 +1,9 @@
-"""The emulator's contacts: indexes, write rules and the batch endpoints' semantics.
+"""The emulator's object stores: indexes, write rules and the batch endpoints' semantics.
 
-Every write request takes one instant from a strictly increasing clock, so records
-written by one batch share their ``lastmodifieddate`` (ties, as batch imports make in
+One ``ObjectStore`` per object type (contacts, companies, deals), parameterised by its
+``ObjectSchema``. Every write request takes one instant from a strictly increasing
+clock, so records written by one batch share their modified date (``lastmodifieddate``
+for contacts, ``hs_lastmodifieddate`` for the others: ties, as batch imports make in
 HubSpot) and any two requests are ordered.
 """
 
@@ -14,12 +16,10 @@ from typing import Any
 from sortedcontainers import SortedDict, SortedList
 
 from connectors.hubspot.emulator_schema import (
-    ALWAYS_RETURNED,
-    DEFAULT_RETURNED,
+    CONTACTS,
     LIFECYCLE_RANK,
     MAX_BATCH,
-    PROPERTIES,
-    UNIQUE_PROPERTIES,
+    ObjectSchema,
     Problem,
     check_values,
     error_body,
@@ -32,12 +32,15 @@ Answer = tuple[int, dict[str, Any] | None]
 """An HTTP status and its JSON body (None: no content)."""
 
 
-class Contact:
-    """One contact: stored properties plus the instants the portal keeps itself."""
+class Record:
+    """One CRM object: stored properties plus the instants the portal keeps itself."""
 
-    __slots__ = ("archived_ms", "created_ms", "id", "modified_ms", "props")
+    __slots__ = ("archived_ms", "created_ms", "id", "modified_ms", "props", "schema")
 
-    def __init__(self, id_: int, props: dict[str, str], ms: int) -> None:
+    def __init__(
+        self, id_: int, props: dict[str, str], ms: int, schema: ObjectSchema = CONTACTS
+    ) -> None:
+        self.schema = schema
         self.id = id_
         self.props = props
         self.created_ms = ms
@@ -49,16 +52,17 @@ class Contact:
             return str(self.id)
         if name == "createdate":
             return iso(self.created_ms)
-        if name == "lastmodifieddate":
+        if name == self.schema.modified:
             return iso(self.modified_ms)
         return self.props.get(name)
 
     def to_json(self, names: Iterable[str] | None = None, **extra: Any) -> dict[str, Any]:
         """The object as the API returns it, with ``names`` (known ones) as properties."""
-        wanted = DEFAULT_RETURNED if names is None else (*names, *ALWAYS_RETURNED)
+        schema = self.schema
+        wanted = schema.default_returned if names is None else (*names, *schema.always_returned)
         body: dict[str, Any] = {
             "id": str(self.id),
-            "properties": {n: self.value(n) for n in wanted if n in PROPERTIES},
+            "properties": {n: self.value(n) for n in wanted if n in schema.properties},
             "createdAt": iso(self.created_ms),
             "updatedAt": iso(self.modified_ms),
             "archived": self.archived_ms is not None,
@@ -69,23 +73,40 @@ class Contact:
         return body
 
 
-def _index_key(name: str, value: str) -> tuple[str, str]:
-    return (name, value.lower() if name == "email" else value)
+Contact = Record
+"""A contact is a record of the contacts schema."""
+WriteCheck = Callable[[dict[str, str] | None, dict[str, str]], Problem | None]
+"""A type's own write rule: (stored properties or None on create, values to write) ->
+a refusal; it may add values (a deal's default pipeline)."""
 
 
-class ContactStore:
-    """In-memory contacts guarded by one re-entrant lock (``lock``)."""
+class ObjectStore:
+    """In-memory records of one type, guarded by a re-entrant lock (``lock``, shareable)."""
 
-    def __init__(self) -> None:
-        self.lock = threading.RLock()
-        self.live: SortedDict = SortedDict()  # int id -> Contact
-        self.archived: dict[int, Contact] = {}
-        self.by_modified: SortedList = SortedList()  # (modified_ms, id) of live contacts
-        self.index: dict[tuple[str, str], int] = {}  # (email|unique prop, value) -> id
-        self.next_id = 1001
+    def __init__(
+        self,
+        schema: ObjectSchema = CONTACTS,
+        *,
+        lock: threading.RLock | None = None,
+        first_id: int = 1001,
+        check: WriteCheck | None = None,
+    ) -> None:
+        self.schema = schema
+        self.lock = lock or threading.RLock()
+        self.live: SortedDict = SortedDict()  # int id -> Record
+        self.archived: dict[int, Record] = {}
+        self.by_modified: SortedList = SortedList()  # (modified_ms, id) of live records
+        self.index: dict[tuple[str, str], int] = {}  # (identifying prop, value) -> id
+        self.next_id = first_id
         self.last_ms = 0
+        self.check = check
         self.refuse_backward = False
         """Refuse a backward lifecycle move with a 400 instead of keeping the old stage."""
+        self._keys = frozenset(schema.keys)
+        self._folded = frozenset(schema.folded)
+
+    def _key(self, name: str, value: str) -> tuple[str, str]:
+        return (name, value.lower() if name in self._folded else value)
 
     # -- primitives (callers hold the lock) -------------------------------------------
 
@@ -98,21 +119,22 @@ class ContactStore:
         self.next_id += 1
         return self.next_id - 1
 
-    def find(self, id_text: str, id_property: str | None = None) -> Contact | None:
-        """A live contact by id, or by the value of email or a unique property."""
+    def find(self, id_text: str, id_property: str | None = None) -> Record | None:
+        """A live record by id, or by the value of an identifying property."""
         if id_property in (None, "", "hs_object_id"):
             return self.live.get(int(id_text)) if id_text.isdigit() else None
-        found = self.index.get(_index_key(str(id_property), id_text))
+        found = self.index.get(self._key(str(id_property), id_text))
         return self.live.get(found) if found is not None else None
 
-    def insert(self, props: dict[str, str], ms: int, id_: int | None = None) -> Contact:
-        contact = Contact(id_ or self.reserve_id(), {k: v for k, v in props.items() if v}, ms)
+    def insert(self, props: dict[str, str], ms: int, id_: int | None = None) -> Record:
+        kept = {k: v for k, v in props.items() if v}
+        contact = Record(id_ or self.reserve_id(), kept, ms, self.schema)
         self.live[contact.id] = contact
         self.by_modified.add((ms, contact.id))
         self._index(contact, contact.props)
         return contact
 
-    def modify(self, contact: Contact, props: dict[str, str], ms: int, *, api: bool) -> None:
+    def modify(self, contact: Record, props: dict[str, str], ms: int, *, api: bool) -> None:
         """Write ``props``; through the API, lifecyclestage keeps an older value silently."""
         if api and _moves_back(contact, props):
             props = {k: v for k, v in props.items() if k != "lifecyclestage"}
@@ -130,26 +152,33 @@ class ContactStore:
         contact.modified_ms = ms
         self.by_modified.add((ms, contact.id))
 
-    def archive(self, contact: Contact, ms: int) -> None:
+    def archive(self, contact: Record, ms: int) -> None:
         self._unindex(contact, contact.props)
         self.by_modified.remove((contact.modified_ms, contact.id))
         del self.live[contact.id]
         contact.modified_ms = contact.archived_ms = ms
         self.archived[contact.id] = contact
 
-    def _index(self, contact: Contact, names: Iterable[str]) -> None:
+    def _index(self, contact: Record, names: Iterable[str]) -> None:
         for name in names:
             value = contact.props.get(name)
-            if value and (name == "email" or name in UNIQUE_PROPERTIES):
-                self.index[_index_key(name, value)] = contact.id
+            if value and name in self._keys:
+                self.index[self._key(name, value)] = contact.id
 
-    def _unindex(self, contact: Contact, names: Iterable[str]) -> None:
+    def _unindex(self, contact: Record, names: Iterable[str]) -> None:
         for name in names:
             value = contact.props.get(name)
-            if value and (name == "email" or name in UNIQUE_PROPERTIES):
-                self.index.pop(_index_key(name, value), None)
+            if value and name in self._keys:
+                self.index.pop(self._key(name, value), None)
 
-    def backward(self, contact: Contact | None, props: dict[str, str]) -> Problem | None:
+    def rules(self, record: Record | None, props: dict[str, str]) -> Problem | None:
+        """The type's own write rules: lifecycle moves, a deal's stage in its pipeline."""
+        problem = self.backward(record, props)
+        if problem is None and self.check is not None:
+            problem = self.check(None if record is None else record.props, props)
+        return problem
+
+    def backward(self, contact: Record | None, props: dict[str, str]) -> Problem | None:
         """The refusal of a backward lifecycle move, when the portal refuses them."""
         if not (self.refuse_backward and contact and _moves_back(contact, props)):
             return None
@@ -160,31 +189,32 @@ class ContactStore:
     def conflict(
         self, props: dict[str, str], own_id: int, claims: dict[tuple[str, str], int]
     ) -> Problem | None:
-        """A refusal if ``props`` takes an email or unique value another contact holds."""
+        """A refusal if ``props`` takes an email or unique value another record holds."""
         for name, value in props.items():
-            if not value or (name != "email" and name not in UNIQUE_PROPERTIES):
+            if not value or name not in self._keys:
                 continue
-            key = _index_key(name, value)
+            key = self._key(name, value)
             holder = self.index.get(key, claims.get(key))
             if holder is not None and holder != own_id:
                 if name == "email":
                     message = f"Contact already exists. Existing ID: {holder}"
                 else:
                     message = (
-                        f"A contact with the value {value} for the unique property {name} "
-                        f"already exists. Existing ID: {holder}"
+                        f"A {self.schema.singular} with the value {value} for the unique "
+                        f"property {name} already exists. Existing ID: {holder}"
                     )
                 return Problem(409, "CONFLICT", message, {"id": [str(holder)]})
         for name, value in props.items():
-            if value and (name == "email" or name in UNIQUE_PROPERTIES):
-                claims[_index_key(name, value)] = own_id
+            if value and name in self._keys:
+                claims[self._key(name, value)] = own_id
         return None
 
     # -- batch endpoints --------------------------------------------------------------
 
     def batch_create(self, inputs: list[Any]) -> Answer:
         def plan(item: dict[str, Any], claims: dict[tuple[str, str], int]) -> Planned:
-            props, problem = check_values(item.get("properties") or {})
+            props, problem = check_values(item.get("properties") or {}, self.schema)
+            problem = problem or self.rules(None, props)
             if problem:
                 return problem
             new_id = self.reserve_id()
@@ -200,9 +230,9 @@ class ContactStore:
             contact = self.find(str(item.get("id", "")), item.get("idProperty"))
             if contact is None:
                 return _not_found(str(item.get("id", "")))
-            props, problem = check_values(item.get("properties") or {})
+            props, problem = check_values(item.get("properties") or {}, self.schema)
             problem = (
-                problem or self.backward(contact, props) or self.conflict(props, contact.id, claims)
+                problem or self.rules(contact, props) or self.conflict(props, contact.id, claims)
             )
             if problem:
                 return problem
@@ -218,15 +248,15 @@ class ContactStore:
     def batch_upsert(self, inputs: list[Any]) -> Answer:
         def plan(item: dict[str, Any], claims: dict[tuple[str, str], int]) -> Planned:
             key_property, id_text = item.get("idProperty"), str(item.get("id", ""))
-            if key_property != "email" and key_property not in UNIQUE_PROPERTIES:
+            if key_property not in self._keys:
                 message = f"idProperty {key_property} is not a property with unique values"
                 return Problem(400, "VALIDATION_ERROR", message)
-            props, problem = check_values({**(item.get("properties") or {}), key_property: id_text})
+            props, problem = check_values(
+                {**(item.get("properties") or {}), key_property: id_text}, self.schema
+            )
             existing = self.find(id_text, key_property)
             own_id = existing.id if existing else self.reserve_id()
-            problem = (
-                problem or self.backward(existing, props) or self.conflict(props, own_id, claims)
-            )
+            problem = problem or self.rules(existing, props) or self.conflict(props, own_id, claims)
             if problem:
                 return problem
 
@@ -239,7 +269,7 @@ class ContactStore:
             return write
 
         def key(item: dict[str, Any]) -> str:
-            return str(_index_key(str(item.get("idProperty")), str(item.get("id"))))
+            return str(self._key(str(item.get("idProperty")), str(item.get("id"))))
 
         return self._batch(inputs, plan, 200, duplicates=key)
 
@@ -269,11 +299,10 @@ class ContactStore:
         error = Problem(
             404,
             "OBJECT_NOT_FOUND",
-            "Could not get some CONTACT objects, they may be deleted or not exist. "
-            "Check that ids are valid.",
+            f"Could not get some {self.schema.singular.upper()} objects, they may be deleted "
+            "or not exist. Check that ids are valid.",
             {"ids": missing},
-        ).batch_error("")
-        del error["objectWriteTraceId"], error["context"]["objectWriteTraceId"]
+        ).standard_error()
         return 207, {**answer, "errors": [error], "numErrors": 1}
 
     def batch_archive(self, inputs: list[Any]) -> Answer:
@@ -342,7 +371,14 @@ Planned = Problem | Callable[[int], dict[str, Any]]
 """An input's refusal, or the write to perform at the request's instant."""
 
 
-def _moves_back(contact: Contact, props: dict[str, str]) -> bool:
+class ContactStore(ObjectStore):
+    """The store of contacts."""
+
+    def __init__(self, *, lock: threading.RLock | None = None) -> None:
+        super().__init__(CONTACTS, lock=lock)
+
+
+def _moves_back(contact: Record, props: dict[str, str]) -> bool:
     new, old = props.get("lifecyclestage"), contact.props.get("lifecyclestage")
     return bool(new and old) and LIFECYCLE_RANK.get(new or "", 0) < LIFECYCLE_RANK.get(old or "", 0)
 
