@@ -8,7 +8,11 @@ It serves the OAuth client-credentials token, describe, SOQL query/queryAll/quer
 single-record resources, with Salesforce's error bodies, ``Sforce-Limit-Info`` and the
 daily limit (403 ``REQUEST_LIMIT_EXCEEDED``). Knobs, as methods and under ``/_emulator/``
 (no auth, not counted): latency, injected failures, token expiry, the daily limit, call
-counters, synthetic leads, UI-like edits and lead conversion.
+counters, synthetic leads, UI-like edits and lead conversion (account, contact,
+opportunity and its contact role).
+
+Objects: Lead, Contact, Account, Opportunity, OpportunityContactRole and the read-only
+OpportunityStage (the StageName picklist with IsWon/IsClosed), see ``emulator_schema``.
 
 Run it in its own process with ``python -m connectors.salesforce.emulator --port 0``: it
 prints its URL, then the CA file's path, and serves until terminated.
@@ -30,7 +34,7 @@ import traceback
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
@@ -119,7 +123,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class SalesforceEmulator:
-    """One emulated Salesforce org (Lead, Contact, Account) served over HTTPS on loopback."""
+    """One emulated Salesforce org (Lead, Contact, Account, Opportunity,
+    OpportunityContactRole, OpportunityStage) served over HTTPS on loopback."""
 
     def __init__(
         self,
@@ -321,9 +326,24 @@ class SalesforceEmulator:
             if include_deleted or not r["IsDeleted"]
         ]
 
-    def convert_lead(self, lead_id: str) -> dict[str, str | None]:
-        """Convert a lead as Salesforce's UI does, in one transaction: an Account and a
-        Contact (carrying the lead's person fields and partner id), the lead closed."""
+    def convert_lead(
+        self,
+        lead_id: str,
+        *,
+        account_id: str | None = None,
+        create_opportunity: bool = True,
+        opportunity_name: str | None = None,
+    ) -> dict[str, str | None]:
+        """Convert a lead as Salesforce's UI does, in one transaction.
+
+        The lead's company becomes a new Account (or ``account_id``, an existing one, is
+        used and touched); a Contact carries the lead's person fields and partner id; unless
+        ``create_opportunity`` is false, an Opportunity (``opportunity_name`` or
+        "{Company}-", stage Prospecting, closing in 30 days) gets the contact as its primary
+        contact role. The lead is closed: IsConverted, Converted*Id, ConvertedDate and
+        Status "Closed - Converted"; it refuses later updates (CANNOT_UPDATE_CONVERTED_LEAD).
+        Every record touched gets the transaction's SystemModstamp. Raises WriteError.
+        """
         lead = self.store.get("Lead", lead_id)
         if lead is None or lead["IsDeleted"] or lead["IsConverted"]:
             problem = error("INVALID_STATUS", f"lead {lead_id} cannot be converted")
@@ -331,7 +351,12 @@ class SalesforceEmulator:
         ids: dict[str, str | None] = {"opportunityId": None}
 
         def convert(batch: Any) -> dict[str, Any]:
-            account = self.store.create(OBJECTS["Account"], {"Name": lead["Company"]})(batch)
+            if account_id:
+                account = self.store.update(OBJECTS["Account"], account_id, {}, system=True)(batch)
+            else:
+                account = self.store.create(OBJECTS["Account"], {"Name": lead["Company"]})(batch)
+            if not account["success"]:
+                return account
             person = {f: lead[f] for f in _CONVERTED_FIELDS}
             contact = self.store.create(OBJECTS["Contact"], {**person, "AccountId": account["id"]})(
                 batch
@@ -339,10 +364,28 @@ class SalesforceEmulator:
             if not contact["success"]:
                 return contact
             ids.update(accountId=account["id"], contactId=contact["id"])
+            if create_opportunity:
+                close = date.fromisoformat(batch.stamp[:10]) + timedelta(days=30)
+                deal = {
+                    "Name": (opportunity_name or f"{lead['Company']}-")[:120],
+                    "AccountId": account["id"],
+                    "StageName": "Prospecting",
+                    "CloseDate": close.isoformat(),
+                    "LeadSource": lead["LeadSource"],
+                }
+                opportunity = self.store.create(OBJECTS["Opportunity"], deal)(batch)
+                if not opportunity["success"]:
+                    return opportunity
+                role = {"OpportunityId": opportunity["id"], "ContactId": contact["id"]}
+                self.store.create(OBJECTS["OpportunityContactRole"], {**role, "IsPrimary": True})(
+                    batch
+                )
+                ids["opportunityId"] = opportunity["id"]
             converted = {
                 "IsConverted": True,
                 "ConvertedAccountId": account["id"],
                 "ConvertedContactId": contact["id"],
+                "ConvertedOpportunityId": ids["opportunityId"],
                 "ConvertedDate": batch.stamp[:10],
                 "Status": "Closed - Converted",
             }

@@ -14,7 +14,9 @@ synthetic data.
     POST  /_emulator/records/{Object}       fields -> {"id"}
     PATCH /_emulator/records/{Object}/{Id}  fields
     DELETE /_emulator/records/{Object}/{Id}
-    POST  /_emulator/convert/{LeadId}       -> {"accountId", "contactId", "opportunityId"}
+    POST  /_emulator/convert/{LeadId}       optional {"account_id", "create_opportunity",
+                                            "opportunity_name"}
+                                            -> {"accountId", "contactId", "opportunityId"}
 
 Validation errors answer 400 with Salesforce's error list.
 """
@@ -39,6 +41,7 @@ _SIMPLE = {
     "daily_limit": ("set_daily_limit", ("limit",)),
 }
 """Control endpoints that call one knob with arguments taken from the JSON body."""
+_CONVERT_OPTIONS = {"account_id", "create_opportunity", "opportunity_name"}
 
 
 def control(emulator: SalesforceEmulator, request: Request) -> Answer:
@@ -63,7 +66,10 @@ def control(emulator: SalesforceEmulator, request: Request) -> Answer:
             emulator.fail_next(int(body["status"]), count, body.get("path_contains"))
         return Answer(200, {})
     if (method, head) == ("POST", "convert") and len(parts) == 2:
-        return Answer(200, emulator.convert_lead(parts[1]))
+        unknown = set(body) - _CONVERT_OPTIONS
+        if unknown:
+            raise ValueError(f"unknown conversion options: {', '.join(sorted(unknown))}")
+        return Answer(200, emulator.convert_lead(parts[1], **body))
     if head == "records" and len(parts) in (2, 3):
         return _records(emulator, method, parts[1], parts[2:], body)
     return fault(404, "NOT_FOUND", f"no control endpoint {method} {request.path}")

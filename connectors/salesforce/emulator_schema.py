@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 LEAD_STATUSES = (
@@ -27,7 +28,87 @@ LEAD_SOURCES = (
     "Paid Search",
     "Other",
 )
-PREFIXES = {"Lead": "00Q", "Contact": "003", "Account": "001"}
+INDUSTRIES = (
+    "Agriculture",
+    "Apparel",
+    "Banking",
+    "Biotechnology",
+    "Chemicals",
+    "Communications",
+    "Construction",
+    "Consulting",
+    "Education",
+    "Electronics",
+    "Energy",
+    "Engineering",
+    "Entertainment",
+    "Environmental",
+    "Finance",
+    "Food & Beverage",
+    "Government",
+    "Healthcare",
+    "Hospitality",
+    "Insurance",
+    "Machinery",
+    "Manufacturing",
+    "Media",
+    "Not For Profit",
+    "Recreation",
+    "Retail",
+    "Shipping",
+    "Technology",
+    "Telecommunications",
+    "Transportation",
+    "Utilities",
+    "Other",
+)
+LOSS_REASONS = ("Price", "Competitor", "No Budget", "No Decision", "Timing", "Features", "Other")
+CONTACT_ROLES = (
+    "Business User",
+    "Decision Maker",
+    "Economic Buyer",
+    "Economic Decision Maker",
+    "Evaluator",
+    "Executive Sponsor",
+    "Influencer",
+    "Technical Buyer",
+    "Other",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """One value of ``Opportunity.StageName`` as the ``OpportunityStage`` object holds it."""
+
+    label: str
+    probability: int
+    forecast: str
+    closed: bool = False
+    won: bool = False
+
+
+STAGES = (
+    Stage("Prospecting", 10, "Pipeline"),
+    Stage("Qualification", 10, "Pipeline"),
+    Stage("Needs Analysis", 20, "Pipeline"),
+    Stage("Value Proposition", 50, "Pipeline"),
+    Stage("Proposal/Price Quote", 75, "Pipeline"),
+    Stage("Negotiation/Review", 90, "Pipeline"),
+    Stage("Closed Won", 100, "Closed", closed=True, won=True),
+    Stage("Closed Lost", 0, "Omitted", closed=True),
+)
+STAGE_BY_NAME = {s.label: s for s in STAGES}
+PREFIXES = {
+    "Lead": "00Q",
+    "Contact": "003",
+    "Account": "001",
+    "Opportunity": "006",
+    "OpportunityContactRole": "00K",
+    "OpportunityStage": "01J",
+    "User": "005",
+}
+NUMERIC = ("double", "currency", "percent", "int")
+_PRECISION = {"double": (18, 0), "currency": (18, 2), "percent": (3, 0), "int": (0, 0)}
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
 
@@ -38,19 +119,24 @@ class Field:
 
     name: str
     label: str
-    kind: str = "string"  # id string email phone picklist double boolean datetime date reference
+    kind: str = "string"  # id string email phone url picklist double currency percent int
+    # boolean datetime date reference
     length: int = 0
     required: bool = False
     writable: bool = True
     external_id: bool = False
     picklist: tuple[str, ...] = ()
     default: str | None = None
+    restricted: bool = True  # for picklists: only the listed values are accepted
+    references: str | None = None  # for references: the object the id points at
 
     @property
     def soql_type(self) -> str:
         """The type the SOQL evaluator compares this field as."""
         if self.kind in ("id", "reference"):
             return "id"
+        if self.kind in NUMERIC:
+            return "double"
         if self.kind in ("double", "boolean", "datetime", "date"):
             return self.kind
         return "string"
@@ -66,7 +152,12 @@ class Field:
                 {"value": v, "label": v, "active": True, "defaultValue": v == self.default}
                 for v in self.picklist
             ],
-            "restrictedPicklist": bool(self.picklist),
+            "restrictedPicklist": bool(self.picklist) and self.restricted,
+            "precision": _PRECISION.get(self.kind, (0, 0))[0],
+            "scale": _PRECISION.get(self.kind, (0, 0))[1],
+            "digits": 9 if self.kind == "int" else 0,
+            "referenceTo": [self.references] if self.references else [],
+            "relationshipName": self.name[:-2] if self.references else None,
             "externalId": self.external_id,
             "idLookup": self.kind == "id" or self.external_id,
             "unique": self.external_id,
@@ -78,13 +169,17 @@ class Field:
         }
 
 
-def _audit() -> list[Field]:
+def _audit(deletable: bool = True) -> list[Field]:
     return [
         Field("CreatedDate", "Created Date", "datetime", writable=False),
         Field("LastModifiedDate", "Last Modified Date", "datetime", writable=False),
         Field("SystemModstamp", "System Modstamp", "datetime", writable=False),
-        Field("IsDeleted", "Deleted", "boolean", writable=False),
+        *([Field("IsDeleted", "Deleted", "boolean", writable=False)] if deletable else []),
     ]
+
+
+def _partner_id() -> Field:
+    return Field("Syncd_HubSpot_Id__c", "HubSpot Id", length=255, external_id=True)
 
 
 def _person() -> list[Field]:
@@ -95,7 +190,7 @@ def _person() -> list[Field]:
         Field("Title", "Title", length=128),
         Field("Phone", "Phone", "phone", length=40),
         Field("LeadSource", "Lead Source", "picklist", 255, picklist=LEAD_SOURCES),
-        Field("Syncd_HubSpot_Id__c", "HubSpot Id", length=255, external_id=True),
+        _partner_id(),
     ]
 
 
@@ -106,6 +201,7 @@ class SObject:
     name: str
     label: str
     fields: Mapping[str, Field]
+    createable: bool = True  # False: read-only setup data (OpportunityStage)
 
     @property
     def prefix(self) -> str:
@@ -125,9 +221,9 @@ class SObject:
             "label": self.label,
             "keyPrefix": self.prefix,
             "custom": False,
-            "createable": True,
-            "updateable": True,
-            "deletable": True,
+            "createable": self.createable,
+            "updateable": self.createable,
+            "deletable": self.createable,
             "queryable": True,
             "fields": [f.describe() for f in self.fields.values()],
             "urls": {
@@ -138,9 +234,13 @@ class SObject:
         }
 
 
-def _sobject(name: str, label: str, fields: list[Field]) -> SObject:
-    fields = [Field("Id", f"{label} ID", "id", 18, writable=False), *fields, *_audit()]
-    return SObject(name, label, {f.name: f for f in fields})
+def _sobject(name: str, label: str, fields: list[Field], *, createable: bool = True) -> SObject:
+    fields = [Field("Id", f"{label} ID", "id", 18, writable=False), *fields, *_audit(createable)]
+    return SObject(name, label, {f.name: f for f in fields}, createable)
+
+
+def _reference(name: str, label: str, target: str, *, required: bool = False) -> Field:
+    return Field(name, label, "reference", 18, required=required, references=target)
 
 
 OBJECTS: dict[str, SObject] = {
@@ -161,25 +261,107 @@ OBJECTS: dict[str, SObject] = {
             ),
             Field("Lead_Score__c", "Lead Score", "double", 18),
             Field("IsConverted", "Converted", "boolean", writable=False),
-            Field("ConvertedContactId", "Converted Contact ID", "reference", 18, writable=False),
-            Field("ConvertedAccountId", "Converted Account ID", "reference", 18, writable=False),
+            Field(
+                "ConvertedContactId",
+                "Converted Contact ID",
+                "reference",
+                18,
+                writable=False,
+                references="Contact",
+            ),
+            Field(
+                "ConvertedAccountId",
+                "Converted Account ID",
+                "reference",
+                18,
+                writable=False,
+                references="Account",
+            ),
             Field(
                 "ConvertedOpportunityId",
                 "Converted Opportunity ID",
                 "reference",
                 18,
                 writable=False,
+                references="Opportunity",
             ),
             Field("ConvertedDate", "Converted Date", "date", writable=False),
         ],
     ),
     "Contact": _sobject(
-        "Contact", "Contact", [*_person(), Field("AccountId", "Account ID", "reference", 18)]
+        "Contact", "Contact", [*_person(), _reference("AccountId", "Account ID", "Account")]
     ),
     "Account": _sobject(
-        "Account", "Account", [Field("Name", "Account Name", length=255, required=True)]
+        "Account",
+        "Account",
+        [
+            Field("Name", "Account Name", length=255, required=True),
+            Field("Website", "Website", "url", 255),
+            Field("Industry", "Industry", "picklist", 255, picklist=INDUSTRIES, restricted=False),
+            Field("NumberOfEmployees", "Employees", "int"),
+            _partner_id(),
+        ],
+    ),
+    "Opportunity": _sobject(
+        "Opportunity",
+        "Opportunity",
+        [
+            Field("Name", "Name", length=120, required=True),
+            _reference("AccountId", "Account ID", "Account"),
+            Field("Amount", "Amount", "currency"),
+            Field("CloseDate", "Close Date", "date", required=True),
+            Field(
+                "StageName",
+                "Stage",
+                "picklist",
+                255,
+                required=True,
+                picklist=tuple(s.label for s in STAGES),
+            ),
+            Field("IsWon", "Won", "boolean", writable=False),
+            Field("IsClosed", "Closed", "boolean", writable=False),
+            Field("Probability", "Probability (%)", "percent"),
+            Field("LeadSource", "Lead Source", "picklist", 255, picklist=LEAD_SOURCES),
+            Field(
+                "LossReason__c",
+                "Loss Reason",
+                "picklist",
+                255,
+                picklist=LOSS_REASONS,
+                restricted=False,
+            ),
+            _reference("OwnerId", "Owner ID", "User"),
+            _partner_id(),
+        ],
+    ),
+    "OpportunityContactRole": _sobject(
+        "OpportunityContactRole",
+        "Opportunity Contact Role",
+        [
+            _reference("OpportunityId", "Opportunity ID", "Opportunity", required=True),
+            _reference("ContactId", "Contact ID", "Contact", required=True),
+            Field("Role", "Role", "picklist", 40, picklist=CONTACT_ROLES, restricted=False),
+            Field("IsPrimary", "Primary", "boolean"),
+        ],
+    ),
+    "OpportunityStage": _sobject(
+        "OpportunityStage",
+        "Opportunity Stage",
+        [
+            Field("MasterLabel", "Master Label", length=255, writable=False),
+            Field("ApiName", "Api Name", length=255, writable=False),
+            Field("IsActive", "Is Active", "boolean", writable=False),
+            Field("SortOrder", "Sort Order", "int", writable=False),
+            Field("IsClosed", "Closed", "boolean", writable=False),
+            Field("IsWon", "Won", "boolean", writable=False),
+            Field("ForecastCategoryName", "Forecast Category", length=255, writable=False),
+            Field("DefaultProbability", "Probability (%)", "percent", writable=False),
+        ],
+        createable=False,
     ),
 }
+USER_ID = "0055g00000EmuLatAAA"
+"""The emulated API user: owner of the records it creates (its token's ``id`` names it)."""
 SOQL_TYPES = {o.name: {f.name: f.soql_type for f in o.fields.values()} for o in OBJECTS.values()}
 """Per object, field -> SOQL comparison type (what the SOQL parser needs)."""
 
@@ -187,6 +369,46 @@ SOQL_TYPES = {o.name: {f.name: f.soql_type for f in o.fields.values()} for o in 
 def sobject(name: str) -> SObject | None:
     """The object called ``name`` in any case."""
     return next((o for n, o in OBJECTS.items() if n.lower() == name.lower()), None)
+
+
+def stage_rows(stamp: str) -> list[dict[str, Any]]:
+    """The ``OpportunityStage`` records matching the StageName picklist, stamped ``stamp``."""
+    return [
+        {
+            "Id": make_id(PREFIXES["OpportunityStage"], order),
+            "MasterLabel": stage.label,
+            "ApiName": stage.label,
+            "IsActive": True,
+            "SortOrder": order,
+            "IsClosed": stage.closed,
+            "IsWon": stage.won,
+            "ForecastCategoryName": stage.forecast,
+            "DefaultProbability": float(stage.probability),
+            "CreatedDate": stamp,
+            "LastModifiedDate": stamp,
+            "SystemModstamp": stamp,
+            "IsDeleted": False,
+        }
+        for order, stage in enumerate(STAGES, 1)
+    ]
+
+
+def derive(obj: SObject, row: dict[str, Any], given: Mapping[str, Any]) -> None:
+    """Set, in place, the fields Salesforce computes on save: booleans never null, an
+    opportunity's IsWon/IsClosed from its stage and Probability from a new stage (unless
+    ``given``, the values written, sets it), the owner of a new opportunity."""
+    for field in obj.fields.values():
+        if field.kind == "boolean":
+            row[field.name] = bool(row.get(field.name))
+    if obj.name != "Opportunity":
+        return
+    if row.get("OwnerId") is None:
+        row["OwnerId"] = USER_ID
+    stage = STAGE_BY_NAME.get(row.get("StageName") or "")
+    if stage is not None and "StageName" in given:
+        row["IsWon"], row["IsClosed"] = stage.won, stage.closed
+        if "Probability" not in given:
+            row["Probability"] = float(stage.probability)
 
 
 def make_id(prefix: str, number: int) -> str:
@@ -220,6 +442,13 @@ def validate(
     """
     clean: dict[str, Any] = {}
     errors: list[dict[str, Any]] = []
+    reported: set[str] = set()
+    if not obj.createable:
+        refused = error(
+            "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY",
+            f"entity type cannot be inserted or updated: {obj.label}",
+        )
+        return clean, [refused]
     for name, raw in values.items():
         if name == "attributes":
             continue
@@ -243,6 +472,7 @@ def validate(
         value, problem = _coerce(field, raw)
         if problem:
             errors.append(problem)
+            reported.add(field.name)
         else:
             clean[field.name] = value
     if creating:
@@ -253,7 +483,7 @@ def validate(
         f.name
         for f in obj.fields.values()
         if f.required
-        and f.kind != "picklist"
+        and f.name not in reported
         and (creating or f.name in clean)
         and clean.get(f.name) is None
     ]
@@ -274,18 +504,28 @@ def _coerce(field: Field, raw: Any) -> tuple[Any, dict[str, Any] | None]:
         if field.kind == "picklist" and field.required:
             return None, _bad_picklist(field, raw)
         return (False if field.kind == "boolean" else None), None
-    if field.kind == "double":
+    wrong_type = error(
+        "INVALID_TYPE_ON_FIELD_IN_RECORD",
+        f"{field.label}: value not of required type: {raw}",
+        [field.name],
+    )
+    if field.kind in NUMERIC:
         try:
-            return float(raw), None
+            number = float(raw)
         except (TypeError, ValueError):
-            return None, error(
-                "INVALID_TYPE_ON_FIELD_IN_RECORD",
-                f"{field.label}: value not of required type: {raw}",
-                [field.name],
-            )
+            return None, wrong_type
+        if field.kind != "int":
+            return number, None
+        return (int(number), None) if number.is_integer() else (None, wrong_type)
     if field.kind == "boolean":
         return raw in (True, "true", "True", 1), None
     text = raw if isinstance(raw, str) else str(raw)
+    if field.kind == "date":
+        try:
+            ok = bool(re.fullmatch(r"\d{4}-\d{2}-\d{2}", text)) and bool(date.fromisoformat(text))
+        except ValueError:
+            ok = False
+        return (text, None) if ok else (None, wrong_type)
     if field.length and len(text) > field.length:
         return None, error(
             "STRING_TOO_LONG",
@@ -296,7 +536,7 @@ def _coerce(field: Field, raw: Any) -> tuple[Any, dict[str, Any] | None]:
         return None, error(
             "INVALID_EMAIL_ADDRESS", f"{field.label}: invalid email address: {text}", [field.name]
         )
-    if field.picklist and text not in field.picklist:
+    if field.picklist and field.restricted and text not in field.picklist:
         return None, _bad_picklist(field, text)
     return text, None
 

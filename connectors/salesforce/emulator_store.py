@@ -17,7 +17,16 @@ from typing import Any
 
 from sortedcontainers import SortedList
 
-from connectors.salesforce.emulator_schema import OBJECTS, SOQL_TYPES, SObject, error, make_id
+from connectors.salesforce.emulator_schema import (
+    OBJECTS,
+    PREFIXES,
+    SOQL_TYPES,
+    SObject,
+    derive,
+    error,
+    make_id,
+    stage_rows,
+)
 from connectors.salesforce.emulator_schema import validate as validate_values
 from connectors.salesforce.soql_tree import Compare, InList, Query, format_datetime, sort_rows
 
@@ -25,6 +34,13 @@ Row = Mapping[str, Any]
 Result = dict[str, Any]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _OPEN_CURSORS = 20  # Salesforce keeps a few per user and expires the oldest
+_SETUP_STAMP = "2020-01-01T00:00:00.000+0000"  # when the org's setup data was made
+_CASCADE = {
+    "Account": (("Contact", "AccountId"), ("Opportunity", "AccountId")),
+    "Contact": (("OpportunityContactRole", "ContactId"),),
+    "Opportunity": (("OpportunityContactRole", "OpportunityId"),),
+}
+"""Per object, the (child object, reference field) rows deleted along with a record."""
 
 
 class WriteError(ValueError):
@@ -68,6 +84,12 @@ class _Batch:
                 self.external[(obj, value)] = owner
         self.rows[(obj, row["Id"])] = row
 
+    def live(self, obj: str, field: str, value: str) -> list[Row]:
+        """The live rows of ``obj`` (as this batch leaves them) whose ``field`` is ``value``."""
+        merged = dict(self.store.rows[obj])
+        merged.update((i, r) for (o, i), r in self.rows.items() if o == obj)
+        return [r for r in merged.values() if not r.get("IsDeleted") and r.get(field) == value]
+
 
 def _ext_key(row: Row | None) -> str | None:
     """The row's external id as the unique index holds it (case-insensitive, live rows)."""
@@ -88,6 +110,8 @@ class Store:
         self.numbers: dict[str, int] = {}
         self.cursors: OrderedDict[str, QueryCursor] = OrderedDict()
         self.last_ms = 0
+        self.bulk_load("OpportunityStage", stage_rows(_SETUP_STAMP))
+        self.numbers[PREFIXES["OpportunityStage"]] = len(self.rows["OpportunityStage"])
 
     # --- writes --------------------------------------------------------------------------
 
@@ -145,16 +169,16 @@ class Store:
 
         def run(batch: _Batch) -> Result:
             clean, errors = validate_values(obj, values, creating=True, system=system)
-            errors += _unique(batch, obj, clean, None)
+            errors += _unique(batch, obj, clean, None) + self._references(batch, obj, clean)
             if errors:
                 return {"success": False, "errors": errors}
             row: dict[str, Any] = dict.fromkeys(obj.fields)
             row.update(clean)
             row.update(Id=self.next_id(obj.prefix), IsDeleted=False, CreatedDate=batch.stamp)
             row.update(LastModifiedDate=batch.stamp, SystemModstamp=batch.stamp)
-            if obj.name == "Lead":
-                row["IsConverted"] = bool(row.get("IsConverted"))
+            derive(obj, row, clean)
             batch.put(obj.name, row)
+            self._one_primary(batch, obj, row)
             return {"id": row["Id"], "success": True, "errors": []}
 
         return run
@@ -175,12 +199,14 @@ class Store:
                 problem = error("CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead")
                 return {"id": id_, "success": False, "errors": [problem]}
             clean, errors = validate_values(obj, values, creating=False, system=system)
-            errors += _unique(batch, obj, clean, found["Id"])
+            errors += _unique(batch, obj, clean, found["Id"]) + self._references(batch, obj, clean)
             if errors:
                 return {"id": id_, "success": False, "errors": errors}
             row = {**found, **clean, "LastModifiedDate": batch.stamp}
             row["SystemModstamp"] = batch.stamp
+            derive(obj, row, clean)
             batch.put(obj.name, row)
+            self._one_primary(batch, obj, row)
             return {"id": found["Id"], "success": True, "errors": []}
 
         return run
@@ -208,18 +234,66 @@ class Store:
             if obj is None:
                 malformed = error("MALFORMED_ID", f"malformed id {id_}", ["Id"])
                 return {"id": id_, "success": False, "errors": [malformed]}
+            if not obj.createable:
+                refused = error(
+                    "INVALID_TYPE_FOR_OPERATION", f"entity type cannot be deleted: {obj.label}"
+                )
+                return {"id": id_, "success": False, "errors": [refused]}
             found, problem = self._live(batch, obj, id_)
             if problem:
                 return {"id": id_, "success": False, "errors": [problem]}
             assert found is not None
-            stamp = batch.stamp
-            batch.put(
-                obj.name,
-                {**found, "IsDeleted": True, "SystemModstamp": stamp, "LastModifiedDate": stamp},
-            )
+            self._cascade(batch, obj.name, found)
             return {"id": found["Id"], "success": True, "errors": []}
 
         return run
+
+    def _cascade(self, batch: _Batch, obj: str, row: Row) -> None:
+        """Delete ``row`` and, as Salesforce does, the records that cannot live without it."""
+        stamp = batch.stamp
+        batch.put(
+            obj, {**row, "IsDeleted": True, "SystemModstamp": stamp, "LastModifiedDate": stamp}
+        )
+        for child, field in _CASCADE.get(obj, ()):
+            for found in batch.live(child, field, row["Id"]):
+                self._cascade(batch, child, found)
+
+    def _references(self, batch: _Batch, obj: SObject, clean: dict[str, Any]) -> list[Result]:
+        """Errors for reference fields naming no live record; ids made 18 characters long."""
+        errors: list[Result] = []
+        for name, value in list(clean.items()):
+            field = obj.fields[name]
+            if field.references is None or value is None:
+                continue
+            target = OBJECTS.get(field.references)
+            text = str(value)
+            if len(text) not in (15, 18) or not text.startswith(PREFIXES[field.references]):
+                errors.append(
+                    error(
+                        "FIELD_INTEGRITY_EXCEPTION",
+                        f"{field.label}: id value of incorrect type: {text}",
+                        [name],
+                    )
+                )
+                continue
+            if target is None:  # users are not emulated: any well-formed user id will do
+                continue
+            found, problem = self._live(batch, target, text)
+            if problem is not None or found is None:
+                errors.append({**(problem or {}), "fields": [name]})
+            else:
+                clean[name] = found["Id"]
+        return errors
+
+    def _one_primary(self, batch: _Batch, obj: SObject, row: Row) -> None:
+        """A new primary contact role makes the opportunity's other roles non-primary."""
+        if obj.name != "OpportunityContactRole" or not row["IsPrimary"]:
+            return
+        for other in batch.live(obj.name, "OpportunityId", row["OpportunityId"]):
+            if other["IsPrimary"] and other["Id"] != row["Id"]:
+                stamp = batch.stamp
+                demoted = {**other, "IsPrimary": False, "SystemModstamp": stamp}
+                batch.put(obj.name, {**demoted, "LastModifiedDate": stamp})
 
     def _live(self, batch: _Batch, obj: SObject, id_: Any) -> tuple[Row | None, Result | None]:
         text = str(id_ or "")
@@ -263,7 +337,7 @@ class Store:
             rows = [
                 row
                 for row in candidates
-                if (include_deleted or not row["IsDeleted"]) and query.matches(row)
+                if (include_deleted or not row.get("IsDeleted")) and query.matches(row)
             ]
         if query.order and (ids is not None or not _stamp_ordered(query)):
             sort_rows(rows, query, SOQL_TYPES[query.object])
