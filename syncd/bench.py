@@ -170,6 +170,10 @@ def run_child(people: int) -> dict[str, Any]:
         "backfill": {
             **_phase(people, backfill_s, backfill_calls, _floor(backfill, scans)),
             "cycle_seconds": cycle_s,
+            "written": {
+                system: sum(r.created[system] + r.updated[system] for r in backfill)
+                for system in PAGE
+            },
         },
         "steady_state": _phase(len(pairs), steady_s, steady_calls, _floor(steady, scans)),
         "records_per_s": round(people / backfill_s, 1),

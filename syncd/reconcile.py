@@ -194,12 +194,14 @@ def plan_pair(
     ):
         m_native = rules.vocabulary.to_native(rules.marketing, stage)
         c_native = rules.vocabulary.to_native(rules.crm, stage)
+        m_reads = _side_stage(marketing, rules.marketing, rules, stage)[0]
+        c_reads = _side_stage(crm, rules.crm, rules, stage)[0]
         if _flows(rules.stage_rule, MARKETING) and _stage_differs(
-            marketing, link.marketing, m_native, link.stage, stage
+            marketing, link.marketing, m_reads, link.stage, stage
         ):
             m_stage = m_native
         if _flows(rules.stage_rule, CRM) and _stage_differs(
-            crm, link.crm, c_native, link.stage, stage
+            crm, link.crm, c_reads, link.stage, stage
         ):
             c_stage = c_native
 
@@ -227,16 +229,21 @@ def plan_pair(
 def _stage_differs(
     record: Record | None,
     ref: RecordRef | None,
-    native: Mapping[str, str],
+    reads_as: str | None,
     link_stage: str | None,
     stage: str,
 ) -> bool:
-    """Whether a side needs ``native`` written: it is new, or does not hold it already."""
+    """Whether a side needs ``stage`` written: it is new, or does not hold it already.
+
+    ``reads_as`` is what the side's record means read in the light of ``stage``: a
+    HubSpot lead whose lead status is NEW already is a ``lead``, whatever else the
+    stage's native values would clear.
+    """
     if ref is None:
         return True
     if record is None or not record.stage:
         return link_stage != stage
-    return any((record.stage.get(name) or "") != value for name, value in native.items())
+    return reads_as != stage
 
 
 def _side_change(

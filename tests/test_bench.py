@@ -34,6 +34,8 @@ def test_the_benchmark_runs_and_stays_near_the_call_floor() -> None:
     assert result["records"] == 2000 and result["records_per_s"] > 0
     assert 0 < result["peak_rss_mb"] < 1024
     backfill = result["backfill"]
+    # HubSpot people become Salesforce leads; nothing but their ids goes back
+    assert backfill["written"] == {"hubspot": 0, "salesforce": 2000}
     for system in ("hubspot", "salesforce"):
         calls, floor = backfill["api_calls"][system], backfill["api_calls_floor"][system]
         assert floor <= calls <= 1.1 * floor, (system, calls, floor)

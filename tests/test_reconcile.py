@@ -287,3 +287,12 @@ def test_at_base_recognises_an_echo_and_nothing_else() -> None:
     assert not at_base(
         hubspot("1", 5, {"lifecyclestage": "salesqualifiedlead"}, "00Q1", **SYNCED), LINK, rules()
     )
+
+
+def test_a_record_already_holding_its_stage_gets_no_stage_write() -> None:
+    """A HubSpot lead with lead status NEW is a lead: no write clears its status."""
+    m = hubspot("1", 0, {"lifecyclestage": "lead", "hs_lead_status": "NEW"}, None, email="a@x.com")
+    plan = plan_pair("k", LinkState(None, m.ref, None), m, None, rules())
+    assert plan.stage == "lead" and plan.marketing_change is None
+    assert plan.crm_change is not None
+    assert plan.crm_change.stage == {"Status": "Open - Not Contacted"}
