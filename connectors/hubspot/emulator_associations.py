@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from connectors.hubspot.emulator_schema import Problem, error_body, iso, now_ms
+from connectors.hubspot.emulator_schema import Problem, error_body, iso, now_ms, read_answer
 
 if TYPE_CHECKING:
     from connectors.hubspot.emulator_store import Answer, ObjectStore
@@ -185,22 +185,11 @@ class Associations:
                     ],
                 }
             )
-        answer: dict[str, Any] = {
-            "status": "COMPLETE",
-            "results": results,
-            "startedAt": started,
-            "completedAt": iso(now_ms()),
-        }
-        if not missing:
-            return 200, answer
-        error = Problem(
-            404,
-            "OBJECT_NOT_FOUND",
+        message = (
             f"Could not get associations of some {from_type} objects, they may be deleted "
-            "or not exist.",
-            {"ids": missing},
-        ).standard_error()
-        return 207, {**answer, "errors": [error], "numErrors": 1}
+            "or not exist."
+        )
+        return read_answer(results, missing, started, message)
 
     def batch_archive(self, from_type: str, to_type: str, inputs: list[dict[str, Any]]) -> Answer:
         for item in inputs:

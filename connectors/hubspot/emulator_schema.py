@@ -318,3 +318,24 @@ def check_values(
 def _plausible_email(value: str) -> bool:
     local, at, domain = value.rpartition("@")
     return bool(at and local and "." in domain and not any(c.isspace() for c in value))
+
+
+def read_answer(
+    results: list[Any], missing: list[str], started: str, message: str
+) -> tuple[int, dict[str, Any]]:
+    """A batch read's answer: 200 with every result, or 207 naming the ids not found."""
+    answer: dict[str, Any] = {
+        "status": "COMPLETE",
+        "results": results,
+        "startedAt": started,
+        "completedAt": iso(now_ms()),
+    }
+    if not missing:
+        return 200, answer
+    error = Problem(
+        404,
+        "OBJECT_NOT_FOUND",
+        message,
+        {"ids": missing},
+    ).standard_error()
+    return 207, {**answer, "errors": [error], "numErrors": 1}

@@ -26,6 +26,7 @@ from connectors.hubspot.emulator_schema import (
     invalid_value,
     iso,
     now_ms,
+    read_answer,
 )
 
 Answer = tuple[int, dict[str, Any] | None]
@@ -288,22 +289,11 @@ class ObjectStore:
                     missing.append(id_text)
                 else:
                     found.append(contact.to_json(body.get("properties")))
-        answer: dict[str, Any] = {
-            "status": "COMPLETE",
-            "results": found,
-            "startedAt": started,
-            "completedAt": iso(now_ms()),
-        }
-        if not missing:
-            return 200, answer
-        error = Problem(
-            404,
-            "OBJECT_NOT_FOUND",
+        message = (
             f"Could not get some {self.schema.singular.upper()} objects, they may be deleted "
-            "or not exist. Check that ids are valid.",
-            {"ids": missing},
-        ).standard_error()
-        return 207, {**answer, "errors": [error], "numErrors": 1}
+            "or not exist. Check that ids are valid."
+        )
+        return read_answer(found, missing, started, message)
 
     def batch_archive(self, inputs: list[Any]) -> Answer:
         if len(inputs) > MAX_BATCH:
