@@ -21,30 +21,19 @@ from simple_salesforce.exceptions import (
 
 from connectors.salesforce.emulator import SalesforceEmulator
 from connectors.salesforce.emulator_store import WriteError
-from connectors.salesforce.testing import running_emulator, sample_contact, sample_lead
+from connectors.salesforce.testing import (
+    client_for,
+    running_emulator,
+    sample_contact,
+    sample_lead,
+    session_for,
+)
 
 FORM = {
     "grant_type": "client_credentials",
     "client_id": "syncd",
     "client_secret": "emulator-secret",
 }
-
-
-def session_for(emulator: SalesforceEmulator) -> requests.Session:
-    http = requests.Session()
-    http.verify, http.trust_env = emulator.ca_pem_path, False
-    return http
-
-
-def client_for(emulator: SalesforceEmulator) -> Salesforce:
-    http = session_for(emulator)
-    token = http.post(f"{emulator.url}/services/oauth2/token", data=FORM).json()
-    return Salesforce(
-        instance_url=token["instance_url"],
-        session_id=token["access_token"],
-        session=http,
-        version="60.0",
-    )
 
 
 def error_code(error: Any) -> str:

@@ -8,13 +8,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-import requests
 from simple_salesforce import Salesforce, format_soql
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
 from connectors.salesforce.emulator import SalesforceEmulator
 from connectors.salesforce.emulator_store import WriteError
-from connectors.salesforce.testing import running_emulator, sample_contact, sample_lead
+from connectors.salesforce.testing import (
+    client_for,
+    running_emulator,
+    sample_contact,
+    sample_lead,
+    session_for,
+)
 
 STAGES = [
     "Prospecting",
@@ -27,28 +32,6 @@ STAGES = [
     "Closed Lost",
 ]
 NOON = datetime(2026, 11, 23, 12, tzinfo=UTC)
-
-
-def session_for(emulator: SalesforceEmulator) -> requests.Session:
-    http = requests.Session()
-    http.verify, http.trust_env = emulator.ca_pem_path, False
-    return http
-
-
-def client_for(emulator: SalesforceEmulator) -> Salesforce:
-    http = session_for(emulator)
-    form = {
-        "grant_type": "client_credentials",
-        "client_id": emulator.client_id,
-        "client_secret": emulator.client_secret,
-    }
-    token = http.post(f"{emulator.url}/services/oauth2/token", data=form).json()
-    return Salesforce(
-        instance_url=token["instance_url"],
-        session_id=token["access_token"],
-        session=http,
-        version="60.0",
-    )
 
 
 @pytest.fixture

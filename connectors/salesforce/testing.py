@@ -12,6 +12,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import requests
+from simple_salesforce import Salesforce
+
 from connectors.salesforce.connector import SalesforceConnector
 from connectors.salesforce.emulator import SalesforceEmulator
 from syncd.model import FieldMap, FieldType
@@ -97,3 +100,27 @@ def connector_for(emulator: SalesforceEmulator, **options: Any) -> SalesforceCon
     }
     settings.update(options)
     return SalesforceConnector(**settings)
+
+
+def session_for(emulator: SalesforceEmulator) -> requests.Session:
+    """A requests session that trusts the emulator's test CA, and nothing else."""
+    http = requests.Session()
+    http.verify, http.trust_env = emulator.ca_pem_path, False
+    return http
+
+
+def client_for(emulator: SalesforceEmulator) -> Salesforce:
+    """A plain simple-salesforce client, logged in to ``emulator`` by client credentials."""
+    http = session_for(emulator)
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": emulator.client_id,
+        "client_secret": emulator.client_secret,
+    }
+    token = http.post(f"{emulator.url}/services/oauth2/token", data=form).json()
+    return Salesforce(
+        instance_url=token["instance_url"],
+        session_id=token["access_token"],
+        session=http,
+        version="60.0",
+    )
