@@ -17,14 +17,15 @@ from typing import Literal
 Value = str | None
 """A canonical field value: text, or None for blank."""
 
-FieldType = Literal["string", "email", "number", "date"]
+FieldType = Literal["string", "email", "number", "date", "domain"]
 
 
 def normalize(value: object, type_: FieldType = "string") -> Value:
     """Turn a native value into its canonical text so that both systems compare equal.
 
     Blank strings become None; numbers lose trailing zeros (``42.0`` -> ``"42"``);
-    dates keep their first ten characters (``YYYY-MM-DD``). Email keeps its case (it is
+    dates keep their first ten characters (``YYYY-MM-DD``); websites become their
+    domain. Email keeps its case (it is
     matched case-insensitively, never rewritten).
     """
     if value is None:
@@ -44,7 +45,17 @@ def normalize(value: object, type_: FieldType = "string") -> Value:
         return text.strip()[:10]
     if type_ == "email":
         return text.strip()
+    if type_ == "domain":
+        return domain_of(text)
     return text
+
+
+def domain_of(text: str) -> str | None:
+    """A website or domain as its bare host: ``https://www.Acme.com/about`` -> ``acme.com``."""
+    host = text.strip().lower()
+    host = host.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0].split(":", 1)[0]
+    host = host.removeprefix("www.")
+    return host or None
 
 
 def email_key(email: Value) -> str | None:

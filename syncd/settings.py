@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,7 +20,8 @@ from syncd.yamlfile import YamlDocument, load_yaml, validate
 
 Direction = Literal["both", "to_crm", "to_marketing"]
 ConflictRule = Literal["crm_wins", "marketing_wins", "latest"]
-OBJECTS = ("person",)
+OBJECTS = ("company", "person", "deal")
+"""Synced objects, in the order a cycle runs them: parents exist before what refers to them."""
 STAGE_FIELD = "stage"
 
 
@@ -44,13 +45,40 @@ class PeopleSettings(Strict):
     """The CRM kind a new marketing person is created as (Lead or Contact)."""
 
 
+Attribution = Literal["contact_roles", "converted_lead", "account_contacts"]
+
+
+class DealSettings(Strict):
+    attribution: list[Attribution] = Field(
+        default_factory=lambda: ["contact_roles", "converted_lead", "account_contacts"]
+    )
+    """Who a deal's outcome is written back to, first rule that finds people wins:
+    its contacts (contact roles / associations), the person whose lead was converted
+    into it, then every person of its company."""
+
+
+class ReportSettings(Strict):
+    handoff_stage: str = "mql"
+    """The person stage at which marketing hands a lead to sales."""
+    speed_to_lead_sla_hours: float = 24
+    """A hand-off not followed up within this many hours is over the SLA."""
+    source_field: str = "lead_source"
+    """The person field the report groups by."""
+    days: int = 90
+    """The default period: the last ``days`` days."""
+
+
 class SyncdSettings(Strict):
     store: str = "sqlite:///syncd.db"
     marketing: str
     crm: str
     systems: dict[str, SystemSettings]
-    cadence_seconds: dict[str, int] = Field(default_factory=lambda: {"person": 60})
+    cadence_seconds: dict[str, int] = Field(
+        default_factory=lambda: {"company": 60, "person": 60, "deal": 60}
+    )
     people: PeopleSettings = PeopleSettings()
+    deals: DealSettings = DealSettings()
+    report: ReportSettings = ReportSettings()
     secrets_file: str | None = None
     fields: str = "fields.yaml"
     stages: str = "stages.yaml"
@@ -60,10 +88,15 @@ class FieldRule(BaseModel):
     """One canonical field: its native names per system and how it syncs."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
-    type: FieldType | Literal["stage"] = "string"
+    type: FieldType | Literal["stage", "ref", "refs"] = "string"
+    """``ref``: the id of one record of ``target``; ``refs``: of several (associations)."""
     direction: Direction = "both"
     conflict: ConflictRule = "latest"
     blank_overwrites: bool = False
+    target: str | None = None
+    """The object a ``ref`` or ``refs`` field points at."""
+    match: bool = False
+    """Unlinked records with equal values of this field are the same (email, domain)."""
 
     @field_validator("direction", "conflict", mode="before")
     @classmethod
@@ -79,6 +112,10 @@ class StageDef(Strict):
     name: str
     label: str | None = None
     recycle: bool = False
+    outcome: Literal["won", "lost"] | None = None
+    """A deal stage that closes the deal, won or lost."""
+    people: str | None = None
+    """The person stage a deal's people move to when the deal enters this stage."""
     values: dict[str, dict[str, str]] = Field(default_factory=dict)
     """Native stage values by system, e.g. {"hubspot": {"lifecyclestage": "lead"}}."""
 
@@ -92,6 +129,8 @@ class Config:
     fields: Mapping[str, Mapping[str, FieldRule]]
     stages: Mapping[str, tuple[StageDef, ...]]
     secrets: Mapping[str, str]
+    moves: Mapping[str, str] = field(default_factory=dict)
+    """Per object, how stages may move: ``forward`` (the default) or ``any``."""
 
     @property
     def store_url(self) -> str:
@@ -105,7 +144,7 @@ class Config:
     def field_map(self, obj: str, system: str, kinds: list[str]) -> FieldMap:
         """Canonical -> native field names per native kind of ``system``."""
         result: dict[str, dict[str, str]] = {kind: {} for kind in kinds}
-        for name, rule in self.fields[obj].items():
+        for name, rule in self.fields.get(obj, {}).items():
             native = rule.native().get(system)
             if native is None:
                 continue
@@ -117,7 +156,17 @@ class Config:
         return result
 
     def field_types(self, obj: str) -> dict[str, FieldType]:
-        return {n: r.type for n, r in self.fields[obj].items() if r.type != "stage"}
+        """Value types of the synced fields; references travel as text (native ids)."""
+        return {
+            n: "string" if r.type in ("ref", "refs") else r.type
+            for n, r in self.fields.get(obj, {}).items()
+            if r.type != "stage"
+        }
+
+    def match_field(self, obj: str) -> str | None:
+        """The field unlinked records of ``obj`` are matched on, if any."""
+        found = next((n for n, r in self.fields.get(obj, {}).items() if r.match), None)
+        return found or ("email" if obj == "person" else None)
 
     def stage_fields(self, obj: str, system: str) -> list[str]:
         names: list[str] = []
@@ -153,6 +202,10 @@ def _fields(doc: YamlDocument, systems: set[str]) -> tuple[dict, list[ConfigProb
             problems += found
             if rule is None:
                 continue
+            if rule.type in ("ref", "refs") and rule.target not in OBJECTS:
+                problems.append(
+                    doc.problem([obj, name, "target"], f"one of {', '.join(OBJECTS)}")
+                )
             for system, native in rule.native().items():
                 if system not in systems:
                     problems.append(doc.problem([obj, name, system], "unknown system"))
@@ -161,39 +214,50 @@ def _fields(doc: YamlDocument, systems: set[str]) -> tuple[dict, list[ConfigProb
                         doc.problem([obj, name, system], "a field name or {kind: field name}")
                     )
             result[obj][str(name)] = rule
-        if "email" not in result[obj]:
+        if obj == "person" and "email" not in result[obj]:
             problems.append(doc.problem([obj], "people need an 'email' field to be matched"))
     return result, problems
 
 
-def _stages(doc: YamlDocument, systems: set[str]) -> tuple[dict, list[ConfigProblem]]:
+def _stages(
+    doc: YamlDocument, systems: set[str]
+) -> tuple[dict, dict[str, str], list[ConfigProblem]]:
     problems: list[ConfigProblem] = []
     result: dict[str, tuple[StageDef, ...]] = {}
+    moves: dict[str, str] = {}
     root = doc.root if isinstance(doc.root, dict) else {}
     for obj in root:
         if obj not in OBJECTS:
             problems.append(doc.problem([obj], f"unknown object (known: {', '.join(OBJECTS)})"))
             continue
-        items = root[obj]
+        items, at = root[obj], [obj]
+        if isinstance(items, dict):  # {moves: forward | any, stages: [...]}
+            unknown = set(items) - {"moves", "stages"}
+            for key in sorted(unknown):
+                problems.append(doc.problem([obj, key], "unknown key (known: moves, stages)"))
+            moves[obj] = str(items.get("moves", "forward"))
+            if moves[obj] not in ("forward", "any"):
+                problems.append(doc.problem([obj, "moves"], "forward or any"))
+            items, at = items.get("stages"), [obj, "stages"]
         if not isinstance(items, list) or not items:
-            problems.append(doc.problem([obj], "a list of stages, in funnel order"))
+            problems.append(doc.problem(at, "a list of stages, in funnel order"))
             continue
         stages: list[StageDef] = []
         for index, item in enumerate(items):
             if not isinstance(item, dict):
-                problems.append(doc.problem([obj, index], "a stage needs a name"))
+                problems.append(doc.problem([*at, index], "a stage needs a name"))
                 continue
-            known = {"name", "label", "recycle"}
+            known = {"name", "label", "recycle", "outcome", "people"}
             raw = {k: item[k] for k in item if k in known}
             values = {str(k): item[k] for k in item if k not in known}
             for system, native in values.items():
                 if system not in systems:
-                    problems.append(doc.problem([obj, index, system], "unknown system"))
+                    problems.append(doc.problem([*at, index, system], "unknown system"))
                 elif not isinstance(native, dict) or not all(
                     isinstance(v, str | int) for v in native.values()
                 ):
                     problems.append(
-                        doc.problem([obj, index, system], "a mapping of native field: value")
+                        doc.problem([*at, index, system], "a mapping of native field: value")
                     )
             native_values = {
                 s: {str(k): str(v) for k, v in n.items()}
@@ -205,13 +269,13 @@ def _stages(doc: YamlDocument, systems: set[str]) -> tuple[dict, list[ConfigProb
             except ValidationError as error:
                 for e in error.errors():
                     where = [p for p in e["loc"] if isinstance(p, str | int)]
-                    problems.append(doc.problem([obj, index, *where], e["msg"]))
+                    problems.append(doc.problem([*at, index, *where], e["msg"]))
                 continue
             if any(s.name == stage.name for s in stages):
-                problems.append(doc.problem([obj, index, "name"], f"duplicate stage {stage.name}"))
+                problems.append(doc.problem([*at, index, "name"], f"duplicate stage {stage.name}"))
             stages.append(stage)
         result[obj] = tuple(stages)
-    return result, problems
+    return result, moves, problems
 
 
 def load_config(path: str | Path) -> Config:
@@ -230,6 +294,7 @@ def load_config(path: str | Path) -> Config:
     systems = set(settings.systems)
     fields: dict = {}
     stages: dict = {}
+    moves: dict[str, str] = {}
     fields_doc, found = load_yaml(path.parent / settings.fields)
     problems += found
     if fields_doc is not None:
@@ -238,8 +303,9 @@ def load_config(path: str | Path) -> Config:
     stages_doc, found = load_yaml(path.parent / settings.stages)
     problems += found
     if stages_doc is not None:
-        stages, found = _stages(stages_doc, systems)
+        stages, moves, found = _stages(stages_doc, systems)
         problems += found
+        problems += _cross_check(stages_doc, stages, settings)
     secrets: dict[str, str] = {}
     if settings.secrets_file:
         secrets_path = path.parent / settings.secrets_file
@@ -249,4 +315,24 @@ def load_config(path: str | Path) -> Config:
             problems.append(doc.problem(["secrets_file"], f"cannot read: {error.strerror}"))
     if problems:
         raise ConfigError(problems)
-    return Config(path, settings, fields, stages, secrets)
+    return Config(path, settings, fields, stages, secrets, moves)
+
+
+def _cross_check(
+    doc: YamlDocument, stages: Mapping[str, tuple[StageDef, ...]], settings: SyncdSettings
+) -> list[ConfigProblem]:
+    """Deal stages name person stages that exist; so does the report's hand-off stage."""
+    problems = []
+    people = {s.name for s in stages.get("person", ())}
+    for index, stage in enumerate(stages.get("deal", ())):
+        if stage.people is not None and stage.people not in people:
+            problems.append(
+                doc.problem(["deal", "stages", index, "people"], f"no person stage {stage.people}")
+            )
+    if people and settings.report.handoff_stage not in people:
+        problems.append(
+            doc.problem(
+                ["person"], f"report.handoff_stage {settings.report.handoff_stage} is no stage here"
+            )
+        )
+    return problems

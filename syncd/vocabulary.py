@@ -22,8 +22,9 @@ from syncd.settings import StageDef
 class Vocabulary:
     """The ordered stages of one object."""
 
-    def __init__(self, stages: Sequence[StageDef]) -> None:
+    def __init__(self, stages: Sequence[StageDef], moves: str = "forward") -> None:
         self.stages = tuple(stages)
+        self.moves = moves
         self._by_name = {s.name: s for s in self.stages}
         linear = [s.name for s in self.stages if not s.recycle]
         self._rank = {name: i for i, name in enumerate(linear)}
@@ -36,13 +37,18 @@ class Vocabulary:
     def is_recycle(self, name: str) -> bool:
         return self._by_name[name].recycle
 
+    def stage(self, name: str) -> StageDef | None:
+        return self._by_name.get(name)
+
     def rank(self, name: str) -> int | None:
         """Position in the funnel; None for recycle stages."""
         return self._rank.get(name)
 
     def allows(self, current: str | None, target: str) -> bool:
-        """Forward-only, except into and out of a recycle stage."""
-        if current is None or current == target or current not in self._by_name:
+        """Forward-only (unless moves are ``any``), except into and out of a recycle stage."""
+        if self.moves == "any" or current is None or current == target:
+            return True
+        if current not in self._by_name:
             return True
         if self.is_recycle(target) or self.is_recycle(current):
             return True
