@@ -47,6 +47,9 @@ class Connector(Protocol):
     def picklists(self) -> Mapping[str, frozenset[str]]:
         """Allowed values of the native stage fields, by field name."""
 
+    def stage_outcomes(self) -> Mapping[tuple[str, str], str]:
+        """The stage values that close a deal: (field, value) -> "won" or "lost"."""
+
     def api_calls(self) -> Mapping[str, int]:
         """API calls made so far, by endpoint label (for metrics and the benchmark)."""
 

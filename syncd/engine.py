@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from syncd import conversions, refs
 from syncd.abc import Connector
 from syncd.model import Change, Outcome, Page, Record, email_key
 from syncd.reconcile import (
@@ -56,9 +57,27 @@ class CycleReport:
     unchanged: int = 0
     skipped: int = 0
     duplicates: int = 0
+    converted: int = 0
     plans: list[PairPlan] = field(default_factory=list)
+    objects: dict[str, CycleReport] = field(default_factory=dict)
+    """The same counts per object, when the cycle ran several."""
+
+    def add(self, obj: str, part: CycleReport) -> None:
+        """Fold one object's report into this one."""
+        self.objects[obj] = part
+        for name in ("read", "created", "updated", "rejected"):
+            getattr(self, name).update(getattr(part, name))
+        for name in ("conflicts", "unchanged", "skipped", "duplicates", "converted"):
+            setattr(self, name, getattr(self, name) + getattr(part, name))
+        self.plans.extend(part.plans)
 
     def as_dict(self) -> dict[str, Any]:
+        result = self._counts()
+        if self.objects:
+            result["objects"] = {obj: part._counts() for obj, part in self.objects.items()}
+        return result
+
+    def _counts(self) -> dict[str, Any]:
         return {
             "cycle_id": self.cycle_id,
             "dry_run": self.dry_run,
@@ -70,6 +89,7 @@ class CycleReport:
             "unchanged": self.unchanged,
             "skipped": self.skipped,
             "duplicates": self.duplicates,
+            "converted": self.converted,
         }
 
 
@@ -80,40 +100,53 @@ class Engine:
     store: Store
     marketing: Connector
     crm: Connector
-    rules: Rules
+    rules: Mapping[str, Rules]
+    """Per object, in the order a cycle runs them (companies, people, deals)."""
     clock: Clock = utcnow
     chunk: int = 1000
     before_commit: Callable[[], None] | None = None
     """Called after a chunk's remote writes, before its commit (tests crash here)."""
 
-    def run_once(self, obj: str = "person", *, dry_run: bool = False) -> CycleReport:
+    def run_once(self, obj: str | None = None, *, dry_run: bool = False) -> CycleReport:
+        """One cycle of ``obj``, or of every object in order; the report sums them."""
         report = CycleReport(uuid.uuid4().hex[:12], dry_run)
+        for name in [obj] if obj else list(self.rules):
+            part = CycleReport(report.cycle_id, dry_run)
+            self._run_object(name, part, dry_run)
+            report.add(name, part)
+        return report
+
+    def _run_object(self, obj: str, report: CycleReport, dry_run: bool) -> None:
         self.pull(obj, report, dry_run=dry_run)
+        if not dry_run:
+            conversions.apply(self, obj, report)
         self.store.assign_pairs(obj, self.marketing.system, self.crm.system)
         with _Committer() as committer:
             self._merge(obj, report, committer, dry_run)
-        return report
 
     def _merge(self, obj: str, report: CycleReport, committer: _Committer, dry_run: bool) -> None:
         now = self.clock()
+        rules = self.rules[obj]
         for groups in self.store.inbox_groups(obj, linked=True, now=now, size=self.chunk):
             states = self.store.link_states([g[0].link_id for g in groups])
+            records = self._records(rules, groups)
             items = []
             for rows in groups:
                 link = states.get(rows[0].link_id)
                 if link is None:  # the link went away since the rows were read
                     link = LinkState(None, None, None)
-                m, c = self._sides(rows)
-                items.append((plan_pair(f"link:{rows[0].link_id}", link, m, c, self.rules), rows))
+                m, c = self._sides(rows, records)
+                items.append((plan_pair(f"link:{rows[0].link_id}", link, m, c, rules), rows))
             self._execute(obj, items, report, committer, dry_run)
         for groups in self.store.inbox_groups(obj, linked=False, now=now, size=self.chunk):
             keys = [r.email_key for rows in groups for r in rows if r.email_key]
-            # The chunk before may still be committing: its people count as linked.
+            # The chunk before may still be committing: its records count as linked.
             by_email = {**committer.pending, **self.store.links_by_email(obj, sorted(set(keys)))}
+            records = self._records(rules, groups)
             items = []
             for rows in groups:
-                ms = [record_from_row(r) for r in rows if r.system == self.marketing.system]
-                cs = [record_from_row(r) for r in rows if r.system == self.crm.system]
+                ms = [records[r.id] for r in rows if r.system == self.marketing.system]
+                cs = [records[r.id] for r in rows if r.system == self.crm.system]
                 email = next((r.email_key for r in rows if r.email_key), None)
                 pairs, duplicates = pair_group(ms, cs, by_email.get(email) if email else None)
                 for m, c in pairs:
@@ -121,14 +154,14 @@ class Engine:
                     assert source is not None
                     link = LinkState(None, m.ref if m else None, c.ref if c else None)
                     used = [r for r in rows if r.record_id in {x.ref.id for x in (m, c) if x}]
-                    items.append((plan_pair(f"new:{source.ref}", link, m, c, self.rules), used))
+                    items.append((plan_pair(f"new:{source.ref}", link, m, c, rules), used))
                 for record in duplicates:
                     skip = PairPlan(
                         f"dup:{record.ref}",
                         LinkState(None, None, None),
                         record if record.ref.system == self.marketing.system else None,
                         record if record.ref.system == self.crm.system else None,
-                        skip="duplicate: its email already belongs to a linked person",
+                        skip=f"duplicate: its {rules.match_field} already belongs to a linked record",
                     )
                     row = next(r for r in rows if r.record_id == record.ref.id)
                     items.append((skip, [row]))
@@ -137,6 +170,8 @@ class Engine:
     def pull(self, obj: str, report: CycleReport, *, dry_run: bool = False) -> None:
         """Read both systems into the inbox, side by side (each waits on its own API)."""
 
+        rules = self.rules[obj]
+
         def read(role: str, connector: Connector) -> tuple[int, int]:
             count = settled_count = 0
             for kind in connector.kinds(obj):
@@ -144,7 +179,10 @@ class Engine:
                 for page in _batched(connector.changes(kind, cursor), self.chunk):
                     ids = [r.ref.id for r in page.records]
                     states = self.store.links_for(obj, role, ids)
-                    settled = {r.ref.id for r in page.records if self._settled(r, states, role)}
+                    resolved = refs.resolve(self.store, rules, page.records)
+                    settled = {
+                        r.ref.id for r in resolved if self._settled(rules, r, states, role)
+                    }
                     self.store.stage(
                         obj,
                         connector.system,
@@ -153,6 +191,7 @@ class Engine:
                         None if dry_run else page.cursor,
                         links=states,
                         settled=settled,
+                        match=rules.match_field,
                     )
                     count += len(page.records)
                     settled_count += len(settled)
@@ -166,15 +205,17 @@ class Engine:
                 report.read[connector.system] += count
                 report.unchanged += settled
 
-    def _settled(self, record: Record, states: Mapping[str, LinkState], role: str) -> bool:
+    def _settled(
+        self, rules: Rules, record: Record, states: Mapping[str, LinkState], role: str
+    ) -> bool:
         """The record changes nothing: its link's base already holds all it says."""
         link = states.get(record.ref.id)
-        if link is None or record.deleted:
+        if link is None or record.deleted or record.converted:
             return False
-        if at_base(record, link, self.rules):
+        if at_base(record, link, rules):
             return True
         m, c = (record, None) if role == MARKETING else (None, record)
-        plan = plan_pair("settled?", link, m, c, self.rules)
+        plan = plan_pair("settled?", link, m, c, rules)
         if plan.skip:
             return plan.skip == "link tombstoned"
         return (
@@ -184,10 +225,18 @@ class Engine:
             and same_base(plan.base, link.base)
         )
 
-    def _sides(self, rows: Sequence[Any]) -> tuple[Record | None, Record | None]:
+    def _records(self, rules: Rules, groups: list[list[Any]]) -> dict[int, Record]:
+        """The chunk's records by inbox row id, references resolved to links."""
+        rows = [row for group in groups for row in group]
+        records = refs.resolve(self.store, rules, [record_from_row(row) for row in rows])
+        return {row.id: record for row, record in zip(rows, records, strict=True)}
+
+    def _sides(
+        self, rows: Sequence[Any], records: Mapping[int, Record]
+    ) -> tuple[Record | None, Record | None]:
         m = c = None
         for row in rows:
-            record = record_from_row(row)
+            record = records[row.id]
             if row.system == self.marketing.system:
                 m = record
             else:
@@ -202,13 +251,14 @@ class Engine:
         committer: _Committer,
         dry_run: bool,
     ) -> None:
+        rules = self.rules[obj]
         plans = [plan for plan, _ in items]
-        m_changes = [p.marketing_change for p in plans if p.marketing_change]
-        c_changes = [p.crm_change for p in plans if p.crm_change]
         if dry_run:
             report.plans.extend(plans)
             _count(report, plans, {}, self.marketing.system, self.crm.system)
             return
+        native = refs.to_native(self.store, rules, plans)
+        m_changes, c_changes = native[MARKETING], native["crm"]
         outcomes: dict[tuple[str, str], Outcome] = {}
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="write") as pool:
             writes = [
@@ -225,9 +275,9 @@ class Engine:
             self.before_commit()
         pending = {}
         for plan in plans:
-            email = email_key(plan.base.get("email"))
-            if email and not plan.skip:
-                pending[email] = plan.link
+            key = email_key(plan.base.get(rules.match_field)) if rules.match_field else None
+            if key and not plan.skip:
+                pending[key] = plan.link
         committer.submit(
             pending,
             commit_chunk,
@@ -239,6 +289,7 @@ class Engine:
             self.marketing.system,
             self.crm.system,
             self.clock(),
+            rules.match_field,
         )
 
     def _write_partner_ids(

@@ -86,6 +86,9 @@ class Record:
     partner_id: str | None = None
     """The other system's id as held in this record's partner-id field, if any."""
     deleted: bool = False
+    converted: Mapping[str, RecordRef] = field(default_factory=dict)
+    """What this record became, by object, when the system converted it (a Salesforce
+    lead: its contact, account and opportunity). A converted record takes no writes."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ field's rule. A side's record that did not change this cycle stands at the base.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -32,6 +32,17 @@ class Rules:
     crm: str
     marketing_create_kind: str
     crm_create_kind: str
+    obj: str = "person"
+    match_field: str | None = "email"
+    """Unlinked records with equal values of this field pair up (email, domain)."""
+
+    def refs(self) -> dict[str, tuple[str, bool]]:
+        """Reference fields: name -> (target object, holds several)."""
+        return {
+            name: (rule.target, rule.type == "refs")
+            for name, rule in self.fields.items()
+            if rule.type in ("ref", "refs") and rule.target
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +175,10 @@ def plan_pair(
     for name, rule in rules.fields.items():
         m = _side_value(marketing, name, base)
         c = _side_value(crm, name, base)
-        value, conflict = _decide(name, rule, base.get(name), m, c, m_at, c_at)
+        if rule.type == "refs":
+            value, conflict = union(m[0], c[0]), None
+        else:
+            value, conflict = _decide(name, rule, base.get(name), m, c, m_at, c_at)
         if conflict:
             conflicts.append(conflict)
         merged[name] = value
@@ -321,6 +335,23 @@ def _merge_stage(
         chosen = candidates[-1] if len(candidates) == 2 else candidates[0]
     stage, record = chosen
     return stage, [Transition(current, stage, record.modified_at, record.ref)], notes
+
+
+def split_ids(value: Value) -> list[str]:
+    """The ids of a ``refs`` value ("3,17")."""
+    return [part for part in (value or "").split(",") if part]
+
+
+def join_ids(ids: Iterable[str]) -> Value:
+    """A ``refs`` value: unique ids in ascending (numeric where possible) order, or None."""
+    unique = set(ids)
+    ordered = sorted(unique, key=lambda i: (len(i), i) if i.isdigit() else (1 << 30, i))
+    return ",".join(ordered) or None
+
+
+def union(*values: Value) -> Value:
+    """Associations are only ever added: a ``refs`` field merges as the union of its sides."""
+    return join_ids(i for value in values for i in split_ids(value))
 
 
 def same_base(a: Mapping[str, Value], b: Mapping[str, Value]) -> bool:

@@ -11,10 +11,29 @@ from syncd.abc import Connector
 from syncd.errors import ConfigError, ConfigProblem
 from syncd.reconcile import Rules
 from syncd.retry import RetryPolicy
-from syncd.settings import STAGE_FIELD, Config, SystemSettings
+from syncd.settings import OBJECTS, STAGE_FIELD, Config, SystemSettings
 from syncd.vocabulary import Vocabulary
 
-KINDS = {"hubspot": {"person": ["contacts"]}, "salesforce": {"person": ["Lead", "Contact"]}}
+KINDS = {
+    "hubspot": {"company": ["companies"], "person": ["contacts"], "deal": ["deals"]},
+    "salesforce": {"company": ["Account"], "person": ["Lead", "Contact"], "deal": ["Opportunity"]},
+}
+"""Per connector, the native kinds of each object; the first is the one syncd creates."""
+
+
+def _per_kind(config: Config, name: str) -> dict[str, Any]:
+    """field_map, field_types and stage_fields by native kind, for every configured object."""
+    field_map: dict[str, dict[str, str]] = {}
+    types: dict[str, dict[str, Any]] = {}
+    stages: dict[str, list[str]] = {}
+    for obj, kinds in KINDS[config.syncd.systems[name].connector].items():
+        if obj not in config.fields:
+            continue
+        field_map.update({k: dict(v) for k, v in config.field_map(obj, name, kinds).items()})
+        for kind in kinds:
+            types[kind] = config.field_types(obj)
+            stages[kind] = config.stage_fields(obj, name)
+    return {"field_map": field_map, "field_types": types, "stage_fields": stages}
 
 
 def _need(config: Config, system: str, options: dict[str, Any], key: str) -> str:
@@ -46,9 +65,7 @@ def _hubspot(config: Config, name: str, settings: SystemSettings, retry: RetryPo
     return HubSpotConnector(
         host=str(options.get("host", "https://api.hubapi.com")).rstrip("/"),
         access_token=_need(config, name, options, "access_token_env"),
-        field_map=config.field_map("person", name, KINDS["hubspot"]["person"]),
-        field_types=config.field_types("person"),
-        stage_fields=config.stage_fields("person", name),
+        **_per_kind(config, name),
         partner_id_field=settings.partner_id_field,
         timeout=_timeout(options),
         retry=retry,
@@ -69,9 +86,7 @@ def _salesforce(
         login_url=str(options.get("login_url", "https://login.salesforce.com")).rstrip("/"),
         client_id=_need(config, name, options, "client_id_env"),
         client_secret=_need(config, name, options, "client_secret_env"),
-        field_map=config.field_map("person", name, KINDS["salesforce"]["person"]),
-        field_types=config.field_types("person"),
-        stage_fields=config.stage_fields("person", name),
+        **_per_kind(config, name),
         partner_id_field=settings.partner_id_field,
         api_version=str(options.get("api_version", "60.0")),
         ca_bundle=ca_bundle,
@@ -105,20 +120,30 @@ def connector(config: Config, name: str, retry: RetryPolicy | None = None) -> Co
     return builder(config, name, settings, retry or RetryPolicy())
 
 
-def rules(config: Config, obj: str = "person") -> Rules:
+def rules(config: Config) -> dict[str, Rules]:
+    """The merge rules of every configured object, in the order a cycle runs them."""
+    return {obj: object_rules(config, obj) for obj in OBJECTS if obj in config.fields}
+
+
+def object_rules(config: Config, obj: str) -> Rules:
     """The merge rules of ``obj`` from configuration."""
     fields = {n: r for n, r in config.fields[obj].items() if r.type != "stage"}
     stage_rule = config.fields[obj].get(STAGE_FIELD)
     stages = config.stages.get(obj)
     marketing_kind = KINDS[config.syncd.systems[config.syncd.marketing].connector][obj][0]
+    crm_kind = KINDS[config.syncd.systems[config.syncd.crm].connector][obj][0]
+    if obj == "person":
+        crm_kind = config.syncd.people.new_marketing_person_becomes
     return Rules(
         fields=fields,
         stage_rule=stage_rule,
-        vocabulary=Vocabulary(stages) if stages else None,
+        vocabulary=Vocabulary(stages, config.moves.get(obj, "forward")) if stages else None,
         marketing=config.syncd.marketing,
         crm=config.syncd.crm,
         marketing_create_kind=marketing_kind,
-        crm_create_kind=config.syncd.people.new_marketing_person_becomes,
+        crm_create_kind=crm_kind,
+        obj=obj,
+        match_field=config.match_field(obj),
     )
 
 

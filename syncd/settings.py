@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -46,11 +46,12 @@ class PeopleSettings(Strict):
 
 
 Attribution = Literal["contact_roles", "converted_lead", "account_contacts"]
+ATTRIBUTION_RULES: tuple[Attribution, ...] = ("contact_roles", "converted_lead", "account_contacts")
 
 
 class DealSettings(Strict):
     attribution: list[Attribution] = Field(
-        default_factory=lambda: ["contact_roles", "converted_lead", "account_contacts"]
+        default_factory=lambda: list(ATTRIBUTION_RULES)
     )
     """Who a deal's outcome is written back to, first rule that finds people wins:
     its contacts (contact roles / associations), the person whose lead was converted
@@ -157,11 +158,13 @@ class Config:
 
     def field_types(self, obj: str) -> dict[str, FieldType]:
         """Value types of the synced fields; references travel as text (native ids)."""
-        return {
-            n: "string" if r.type in ("ref", "refs") else r.type
-            for n, r in self.fields.get(obj, {}).items()
-            if r.type != "stage"
-        }
+        types: dict[str, FieldType] = {}
+        for name, rule in self.fields.get(obj, {}).items():
+            if rule.type in ("ref", "refs"):
+                types[name] = "string"
+            elif rule.type not in ("stage", "ref", "refs"):
+                types[name] = cast(FieldType, rule.type)
+        return types
 
     def match_field(self, obj: str) -> str | None:
         """The field unlinked records of ``obj`` are matched on, if any."""

@@ -116,6 +116,29 @@ class Vocabulary:
                 return current
         return best
 
+    def check_outcomes(
+        self, system: str, outcomes: Mapping[tuple[str, str], str]
+    ) -> list[tuple[str, str]]:
+        """(stage, problem) where a stage's outcome disagrees with what the system says.
+
+        ``outcomes`` maps (field, value) to "won" or "lost" for the closed values
+        (Salesforce ``IsClosed``/``IsWon``; HubSpot closed pipeline stages).
+        """
+        problems = []
+        for stage in self.stages:
+            values = stage.values.get(system, {})
+            said = {outcomes[item] for item in values.items() if item in outcomes}
+            held = next(iter(said)) if said else None
+            if held != stage.outcome:
+                problems.append(
+                    (
+                        stage.name,
+                        f"{system} says {dict(values)} is {held or 'open'},"
+                        f" the vocabulary says {stage.outcome or 'open'}",
+                    )
+                )
+        return problems
+
     def check_picklists(
         self, system: str, picklists: Mapping[str, frozenset[str]]
     ) -> list[tuple[str, str, str]]:

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import create_engine, insert, select
+
 from syncd.model import Change, Cursor, Outcome
 from syncd.reconcile import LinkState, plan_pair
 from syncd.state.commit import commit_chunk
-from syncd.state.store import Store
+from syncd.state.store import MIGRATIONS, Store, record_from_row, record_payload
+from syncd.state.tables import inbox
 from tests.factories import T0, hubspot, rules, salesforce
 
 HS_MQL = {"lifecyclestage": "marketingqualifiedlead"}
@@ -15,8 +20,42 @@ HS_MQL = {"lifecyclestage": "marketingqualifiedlead"}
 
 def test_open_migrates_to_the_newest_schema(store: Store) -> None:
     current, newest = store.schema_version()
-    assert current == newest == "0001"
+    assert current == newest == "0002"
     assert store.counts()["links"] == 0
+
+
+def test_a_store_of_the_first_schema_upgrades_keeping_its_rows(store_url: str) -> None:
+    engine = create_engine(store_url)
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+    record = hubspot("7", 1, HS_MQL, email="kept@x.com")
+    old = Store(engine)
+    old_columns = [c for c in inbox.c if c.name != "converted"]
+    with engine.begin() as connection:
+        connection.execute(
+            insert(inbox).values(
+                object="person",
+                system="hubspot",
+                kind="contacts",
+                record_id="7",
+                modified_at=record.modified_at,
+                payload=record_payload(record),
+                attempts=0,
+            )
+        )
+        assert connection.execute(select(*old_columns)).one().record_id == "7"
+    old.close()
+    store = Store.open(store_url)
+    try:
+        assert store.schema_version()[0] == "0002"
+        with store.engine.connect() as connection:
+            (row,) = connection.execute(select(inbox)).all()
+        assert record_from_row(row) == record and row.converted is None
+    finally:
+        store.close()
 
 
 def test_a_page_is_kept_with_its_cursor(store: Store) -> None:

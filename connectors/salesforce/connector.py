@@ -10,7 +10,7 @@ Every call has a timeout and runs under ``syncd.retry``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
@@ -41,7 +41,12 @@ from syncd.model import (
 from syncd.retry import RetryPolicy, call_with_retry
 
 T = TypeVar("T")
-KINDS = {"person": ("Lead", "Contact")}
+KINDS = {"person": ("Lead", "Contact"), "company": ("Account",), "deal": ("Opportunity",)}
+ROLES = "OpportunityContactRole"
+"""A field mapped to ``@OpportunityContactRole`` holds an opportunity's contacts."""
+CONVERTED = {"person": "ConvertedContactId", "company": "ConvertedAccountId"}
+CONVERTED |= {"deal": "ConvertedOpportunityId"}
+CONVERTED_KINDS = {"person": "Contact", "company": "Account", "deal": "Opportunity"}
 MAX_COLLECTION = 200  # sObject Collections take at most 200 records
 IDS_PER_QUERY = 200  # keeps ``Id IN (...)`` well under the URL length limit
 _NUMERIC = frozenset({"double", "currency", "percent", "int", "long"})
@@ -56,6 +61,8 @@ class _Kind:
     select: tuple[str, ...]
     stage_fields: tuple[str, ...]
     partner: str | None
+    roles: str | None = None
+    """The canonical field holding the contacts of an opportunity (contact roles)."""
 
 
 class SalesforceConnector:
@@ -70,8 +77,8 @@ class SalesforceConnector:
         client_id: str,
         client_secret: str,
         field_map: FieldMap,
-        field_types: Mapping[str, FieldType],
-        stage_fields: Sequence[str] = ("Status",),
+        field_types: Mapping[str, Mapping[str, FieldType]],
+        stage_fields: Mapping[str, Sequence[str]] | None = None,
         partner_id_field: str = "Syncd_HubSpot_Id__c",
         api_version: str = "60.0",
         ca_bundle: str | None = None,
@@ -83,7 +90,7 @@ class SalesforceConnector:
         self.login_url = login_url.rstrip("/")
         self.client_id, self.client_secret = client_id, client_secret
         self.field_map, self.field_types = field_map, field_types
-        self.stage_fields = tuple(stage_fields)
+        self.stage_fields = {k: tuple(v) for k, v in (stage_fields or {"Lead": ["Status"]}).items()}
         self.partner_id_field = partner_id_field
         self.api_version = api_version
         self.retry = retry
@@ -129,6 +136,7 @@ class SalesforceConnector:
                 for record in (self._record(meta, raw) for raw in raw_records)
                 if not _seen(start, record)
             ]
+            records = self._with_roles(meta, records)
             if records:
                 cursor = cursor.advance(records)
                 yield Page(records, cursor)
@@ -149,7 +157,9 @@ class SalesforceConnector:
                     chunk,
                 )
                 for raw_records in self._pages(soql):
-                    found.extend(self._record(meta, raw) for raw in raw_records)
+                    found.extend(
+                        self._with_roles(meta, [self._record(meta, raw) for raw in raw_records])
+                    )
         return found
 
     def apply(self, changes: Sequence[Change]) -> list[Outcome]:
@@ -165,6 +175,7 @@ class SalesforceConnector:
         for (how, kind), items in groups.items():
             for chunk in _chunks(items, self.batch_size):
                 outcomes.update(self._write(how, self._kind(kind), chunk))
+        self._add_roles(changes, outcomes)
         return [outcomes[index] for index in range(len(changes))]
 
     def picklists(self) -> Mapping[str, frozenset[str]]:
@@ -172,11 +183,25 @@ class SalesforceConnector:
         for kind in self.field_map:
             meta = self._kind(kind)
             for name in (*meta.stage_fields, *self.field_map[kind].values()):
+                if name.startswith("@"):
+                    continue
                 field = meta.fields.get(name, {})
                 if field.get("type") in ("picklist", "multipicklist"):
                     active = (v["value"] for v in field["picklistValues"] if v.get("active", True))
                     values.setdefault(name, set()).update(active)
         return {name: frozenset(found) for name, found in values.items()}
+
+    def stage_outcomes(self) -> Mapping[tuple[str, str], str]:
+        """Closed ``StageName`` values, won or lost, from the ``OpportunityStage`` object."""
+        if "Opportunity" not in self.field_map:
+            return {}
+        soql = "SELECT MasterLabel, IsClosed, IsWon FROM OpportunityStage WHERE IsActive = true"
+        return {
+            ("StageName", str(row["MasterLabel"])): "won" if row.get("IsWon") else "lost"
+            for rows in self._pages(soql)
+            for row in rows
+            if row.get("IsClosed")
+        }
 
     def api_calls(self) -> Mapping[str, int]:
         return dict(self._meter.calls)
@@ -249,6 +274,8 @@ class SalesforceConnector:
             answer = self._call(lambda sf: sf.restful(f"sobjects/{kind}/describe")) or {}
             fields = {f["name"]: f for f in answer["fields"]}
             mapped = self.field_map.get(kind, {})
+            roles = next((c for c, n in mapped.items() if n == "@" + ROLES), None)
+            mapped = {c: n for c, n in mapped.items() if not n.startswith("@")}
             problems = [
                 ConfigProblem(
                     "fields.yaml",
@@ -261,28 +288,106 @@ class SalesforceConnector:
             ]
             if problems:
                 raise ConfigError(problems)
-            stage = tuple(f for f in self.stage_fields if f in fields)
+            stage = tuple(f for f in self.stage_fields.get(kind, ()) if f in fields)
             partner = self.partner_id_field if self.partner_id_field in fields else None
-            extra = [f for f in ("IsConverted", "ConvertedContactId") if f in fields]
+            extra = [f for f in ("IsConverted", *CONVERTED.values()) if f in fields]
             select = [*mapped.values(), *stage, *([partner] if partner else [])]
             select += ["Id", "SystemModstamp", "IsDeleted", *extra]
-            self._kinds[kind] = _Kind(kind, fields, tuple(dict.fromkeys(select)), stage, partner)
+            self._kinds[kind] = _Kind(
+                kind, fields, tuple(dict.fromkeys(select)), stage, partner, roles
+            )
         return self._kinds[kind]
 
     def _record(self, meta: _Kind, raw: Mapping[str, Any]) -> Record:
         mapped = self.field_map.get(meta.name, {})
+        types = self.field_types.get(meta.name, {})
         partner = raw.get(meta.partner) if meta.partner else None
+        converted = {}
+        if raw.get("IsConverted"):
+            converted = {
+                obj: RecordRef(self.system, CONVERTED_KINDS[obj], str(raw[field]))
+                for obj, field in CONVERTED.items()
+                if raw.get(field)
+            }
         return Record(
             ref=RecordRef(self.system, meta.name, str(raw["Id"])),
             fields={
-                canonical: normalize(raw.get(native), self.field_types.get(canonical, "string"))
+                canonical: normalize(raw.get(native), types.get(canonical, "string"))
                 for canonical, native in mapped.items()
+                if not native.startswith("@")
             },
             modified_at=parse_datetime(str(raw["SystemModstamp"])),
             stage={f: str(raw[f]) for f in meta.stage_fields if raw.get(f) not in (None, "")},
             partner_id=str(partner) if partner else None,
             deleted=bool(raw.get("IsDeleted")),
+            converted=converted,
         )
+
+    # --- contact roles: an opportunity's people --------------------------------------------
+
+    def _with_roles(self, meta: _Kind, records: list[Record]) -> list[Record]:
+        """Opportunities with their contacts (ascending ids, comma-joined) in ``meta.roles``.
+
+        One query per 200 opportunities: ``SELECT OpportunityId, ContactId FROM
+        OpportunityContactRole WHERE OpportunityId IN (...)``.
+        """
+        if meta.roles is None or not records:
+            return records
+        contacts: dict[str, set[str]] = {}
+        ids = [r.ref.id for r in records if not r.deleted]
+        for chunk in _chunks(ids, IDS_PER_QUERY):
+            soql = format_soql(
+                "SELECT OpportunityId, ContactId FROM OpportunityContactRole"
+                " WHERE OpportunityId IN {}",
+                chunk,
+            )
+            for rows in self._pages(soql):
+                for row in rows:
+                    contacts.setdefault(str(row["OpportunityId"]), set()).add(str(row["ContactId"]))
+        roles = meta.roles
+        return [
+            replace(r, fields={**r.fields, roles: ",".join(sorted(contacts[r.ref.id])) or None})
+            if r.ref.id in contacts
+            else replace(r, fields={**r.fields, roles: None})
+            for r in records
+        ]
+
+    def _add_roles(self, changes: Sequence[Change], outcomes: dict[int, Outcome]) -> None:
+        """Contact roles for the contacts a change adds to an opportunity that was written.
+
+        The opportunity write has landed either way; a refused role turns its outcome into
+        a failure with Salesforce's message, so that the change is tried again.
+        """
+        wanted: list[tuple[int, dict[str, Any]]] = []
+        for index, change in enumerate(changes):
+            meta = self._kind(change.kind)
+            outcome = outcomes[index]
+            adds = change.fields.get(meta.roles) if meta.roles else None
+            if not adds or not outcome.ok or not outcome.id:
+                continue
+            for contact in adds.split(","):
+                body = {"OpportunityId": outcome.id, "ContactId": contact.strip()}
+                wanted.append((index, {"attributes": {"type": ROLES}, **body}))
+        for chunk in _chunks(wanted, self.batch_size):
+            payload = {"allOrNone": False, "records": [body for _, body in chunk]}
+
+            def insert(sf: Salesforce, body: dict[str, Any] = payload) -> Any:
+                return sf.restful("composite/sobjects", method="POST", json=body)
+
+            try:
+                results = self._call(insert)
+            except SalesforceRequestError as exc:
+                results = [{"success": False, "errors": [{"message": str(exc)}]}] * len(chunk)
+            for (index, _), result in zip(chunk, results or [], strict=True):
+                if not result.get("success"):
+                    errors = result.get("errors") or [{}]
+                    message = "; ".join(str(e.get("message", "rejected")) for e in errors)
+                    outcomes[index] = replace(
+                        outcomes[index],
+                        ok=False,
+                        error=f"contact role: {message}",
+                        code=errors[0].get("statusCode"),
+                    )
 
     def _write(self, how: str, meta: _Kind, chunk: list[tuple[int, Change]]) -> dict[int, Outcome]:
         outcomes: dict[int, Outcome] = {}
@@ -340,7 +445,7 @@ class SalesforceConnector:
         mapped = self.field_map.get(meta.name, {})
         for canonical, value in change.fields.items():
             native = mapped.get(canonical)
-            if native is None:  # not a field of this kind (a lead's company on a contact)
+            if native is None or native.startswith("@"):  # not a field of this kind, or roles
                 continue
             field_type = str(meta.fields[native].get("type"))
             converted = _to_native(value, field_type)

@@ -95,7 +95,7 @@ def connector_for(emulator: SalesforceEmulator, **options: Any) -> SalesforceCon
         "client_id": emulator.client_id,
         "client_secret": emulator.client_secret,
         "field_map": PERSON_FIELDS,
-        "field_types": PERSON_TYPES,
+        "field_types": {"Lead": PERSON_TYPES, "Contact": PERSON_TYPES},
         "ca_bundle": emulator.ca_pem_path,
     }
     settings.update(options)

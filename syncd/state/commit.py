@@ -62,9 +62,14 @@ class _Landed:
 class _Batch:
     cycle_id: str
     now: datetime
+    match: str | None
     journal: list[dict[str, Any]] = field(default_factory=list)
     done_rows: list[int] = field(default_factory=list)
     landed: list[_Landed] = field(default_factory=list)
+
+    def key(self, base: Mapping[str, Any]) -> str | None:
+        """The matching key of a link with ``base``."""
+        return email_key(base.get(self.match)) if self.match else None
 
     def note(
         self,
@@ -96,9 +101,13 @@ def commit_chunk(
     marketing: str,
     crm: str,
     now: datetime,
+    match: str | None = "email",
 ) -> None:
-    """Links, bases, stage history, journal and dead letters; the inbox rows done."""
-    batch = _Batch(cycle_id, now)
+    """Links, bases, stage history, journal and dead letters; the inbox rows done.
+
+    ``match`` names the base field whose value is the link's matching key.
+    """
+    batch = _Batch(cycle_id, now, match)
     with store.engine.begin() as connection:
         for plan, rows in items:
             source = plan.marketing or plan.crm
@@ -200,7 +209,7 @@ def _store_landed(
                     "marketing_id": i.ids[marketing],
                     "crm_kind": i.kinds[crm],
                     "crm_id": i.ids[crm],
-                    "email_key": email_key(i.plan.base.get("email")),
+                    "email_key": batch.key(i.plan.base),
                     "created_at": now,
                     "updated_at": now,
                 }
@@ -250,7 +259,7 @@ def _store_landed(
             .where(links.c.id == bindparam("l_link"))
             .values(email_key=bindparam("l_email"), updated_at=now),
             [
-                {"l_link": i.link_id, "l_email": email_key(i.plan.base.get("email"))}
+                {"l_link": i.link_id, "l_email": batch.key(i.plan.base)}
                 for i in existing
             ],
         )

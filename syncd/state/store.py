@@ -44,6 +44,9 @@ def record_payload(record: Record) -> str:
 
 def record_from_row(row: Any) -> Record:
     payload = orjson.loads(row.payload)
+    converted = {}
+    if row.converted:
+        converted = {obj: RecordRef(*ref) for obj, ref in orjson.loads(row.converted).items()}
     return Record(
         ref=RecordRef(row.system, row.kind, row.record_id),
         fields=payload["fields"],
@@ -51,7 +54,15 @@ def record_from_row(row: Any) -> Record:
         stage=payload["stage"],
         partner_id=row.partner_id,
         deleted=payload["deleted"],
+        converted=converted,
     )
+
+
+def _converted(record: Record) -> str | None:
+    if not record.converted:
+        return None
+    refs = {obj: [r.system, r.kind, r.id] for obj, r in record.converted.items()}
+    return orjson.dumps(refs).decode()
 
 
 class Store:
@@ -142,43 +153,64 @@ class Store:
         *,
         links: Mapping[str, LinkState],
         settled: Set[str] = frozenset(),
+        match: str | None = "email",
     ) -> None:
         """Keep one page of read records and advance the cursor, in one transaction.
 
         Records in ``settled`` stand at their base (mostly syncd's own writes coming
         back): an older copy of them leaves the inbox and nothing takes its place.
-        ``cursor`` None keeps the cursor where it is (a dry run).
+        ``cursor`` None keeps the cursor where it is (a dry run). ``match`` names the
+        field whose value (case-insensitive) pairs unlinked records.
         """
-        ids = [r.ref.id for r in records]
         with self.engine.begin() as connection:
-            for chunk in _chunks(ids, 500):
-                connection.execute(
-                    delete(inbox).where(
-                        inbox.c.system == system,
-                        inbox.c.kind == kind,
-                        inbox.c.record_id.in_(chunk),
-                    )
-                )
-            rows = [
-                {
-                    "object": obj,
-                    "system": r.ref.system,
-                    "kind": r.ref.kind,
-                    "record_id": r.ref.id,
-                    "link_id": links[r.ref.id].id if r.ref.id in links else None,
-                    "email_key": email_key(r.fields.get("email")),
-                    "partner_id": r.partner_id,
-                    "modified_at": r.modified_at,
-                    "payload": record_payload(r),
-                    "attempts": 0,
-                }
-                for r in records
-                if r.ref.id not in settled
-            ]
-            if rows:
-                connection.execute(inbox.insert(), rows)
+            _put_rows(connection, obj, system, kind, records, links, settled, match)
             if cursor is not None:
                 self.save_cursor(connection, system, kind, cursor)
+
+    def convert(
+        self,
+        obj: str,
+        moves: Sequence[tuple[int, str, RecordRef]],
+        records: Sequence[tuple[Record, LinkState]],
+        drop: Sequence[int],
+        journal_rows: Sequence[Mapping[str, Any]],
+        *,
+        now: datetime,
+        match: str | None,
+    ) -> None:
+        """Move links to the records they were converted into, in one transaction.
+
+        ``moves``: (link id, role, new record). ``records`` are put in the inbox under
+        their links (the converted-into record, and its partner), ``drop`` are inbox rows
+        done with (the converted records).
+        """
+        with self.engine.begin() as connection:
+            for link_id, role, ref in moves:
+                kind, id_ = (
+                    (links.c.marketing_kind, links.c.marketing_id)
+                    if role == "marketing"
+                    else (links.c.crm_kind, links.c.crm_id)
+                )
+                connection.execute(
+                    update(links)
+                    .where(links.c.id == link_id)
+                    .values({kind: ref.kind, id_: ref.id, links.c.updated_at: now})
+                )
+            for record, link in records:
+                _put_rows(
+                    connection,
+                    obj,
+                    record.ref.system,
+                    record.ref.kind,
+                    [record],
+                    {record.ref.id: link},
+                    frozenset(),
+                    match,
+                )
+            for chunk in _chunks(list(drop), 500):
+                connection.execute(delete(inbox).where(inbox.c.id.in_(chunk)))
+            if journal_rows:
+                connection.execute(journal.insert(), list(journal_rows))
 
     def assign_pairs(self, obj: str, marketing: str, crm: str) -> None:
         """Give unlinked inbox rows a pair key: partner id first, then email, else alone.
@@ -230,7 +262,51 @@ class Store:
             yield list(groups.values())
             after = keys[-1]
 
+    def converted_rows(self, obj: str) -> list[Any]:
+        """Inbox rows of records the system converted (a Salesforce lead), oldest first."""
+        with self.engine.connect() as connection:
+            return list(
+                connection.execute(
+                    select(inbox)
+                    .where(inbox.c.object == obj, inbox.c.converted.is_not(None))
+                    .order_by(inbox.c.modified_at, inbox.c.id)
+                )
+            )
+
+    def drop_inbox(self, row_ids: Sequence[int]) -> None:
+        with self.engine.begin() as connection:
+            for chunk in _chunks(list(row_ids), 500):
+                connection.execute(delete(inbox).where(inbox.c.id.in_(chunk)))
+
     # -- links ----------------------------------------------------------------------
+
+    def link_ids(self, obj: str, role: str, native_ids: Sequence[str]) -> dict[str, int]:
+        """Link ids of one side's records, by that side's id (live links only)."""
+        column = links.c.marketing_id if role == "marketing" else links.c.crm_id
+        found: dict[str, int] = {}
+        with self.engine.connect() as connection:
+            for chunk in _chunks(list(dict.fromkeys(native_ids)), 500):
+                rows = connection.execute(
+                    select(column, links.c.id).where(
+                        links.c.object == obj,
+                        column.in_(chunk),
+                        links.c.tombstoned_at.is_(None),
+                    )
+                )
+                found.update({str(native): int(link_id) for native, link_id in rows})
+        return found
+
+    def native_ids(self, role: str, link_ids: Sequence[int]) -> dict[int, str]:
+        """One side's record id of each link that has that side."""
+        column = links.c.marketing_id if role == "marketing" else links.c.crm_id
+        found: dict[int, str] = {}
+        with self.engine.connect() as connection:
+            for chunk in _chunks(list(dict.fromkeys(link_ids)), 500):
+                rows = connection.execute(
+                    select(links.c.id, column).where(links.c.id.in_(chunk), column.is_not(None))
+                )
+                found.update({int(link_id): str(native) for link_id, native in rows})
+        return found
 
     def link_states(self, link_ids: Sequence[int]) -> dict[int, LinkState]:
         with self.engine.connect() as connection:
@@ -314,6 +390,45 @@ class Store:
             query = query.where(journal.c.link_id == link_id)
         with self.engine.connect() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def _put_rows(
+    connection: Connection,
+    obj: str,
+    system: str,
+    kind: str,
+    records: Sequence[Record],
+    links: Mapping[str, LinkState],
+    settled: Set[str],
+    match: str | None,
+) -> None:
+    """Replace the inbox rows of ``records`` (leaving out the settled ones)."""
+    ids = [r.ref.id for r in records]
+    for chunk in _chunks(ids, 500):
+        connection.execute(
+            delete(inbox).where(
+                inbox.c.system == system, inbox.c.kind == kind, inbox.c.record_id.in_(chunk)
+            )
+        )
+    rows = [
+        {
+            "object": obj,
+            "system": r.ref.system,
+            "kind": r.ref.kind,
+            "record_id": r.ref.id,
+            "link_id": links[r.ref.id].id if r.ref.id in links else None,
+            "email_key": email_key(r.fields.get(match)) if match else None,
+            "partner_id": r.partner_id,
+            "modified_at": r.modified_at,
+            "payload": record_payload(r),
+            "attempts": 0,
+            "converted": _converted(r),
+        }
+        for r in records
+        if r.ref.id not in settled
+    ]
+    if rows:
+        connection.execute(inbox.insert(), rows)
 
 
 def _pair_by_partner(

@@ -26,6 +26,7 @@ links = Table(
     Column("marketing_id", String(64)),
     Column("crm_kind", String(64)),
     Column("crm_id", String(64)),
+    # The matching key of unlinked records: email for people, domain for companies.
     Column("email_key", String(320)),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
@@ -70,6 +71,7 @@ inbox = Table(
     Column("payload", Text, nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("not_before", DateTime(timezone=True)),
+    Column("converted", Text),
     UniqueConstraint("system", "kind", "record_id", name="uq_inbox_record"),
     # Chunks are read in key order per object: these serve "object = ? AND key > ?".
     Index("ix_inbox_link", "object", "link_id"),
@@ -123,6 +125,7 @@ stage_history = Table(
     Column("at", DateTime(timezone=True), nullable=False),
     Column("source_system", String(64), nullable=False),
     Column("source_record", String(200), nullable=False),
+    Column("reason", Text),
     UniqueConstraint("link_id", "to_stage", "at", name="uq_stage_transition"),
     Index("ix_stage_history_link", "link_id"),
 )
