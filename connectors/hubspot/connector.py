@@ -1,9 +1,26 @@
-"""``HubSpotConnector``: contacts through the official client (hubspot-api-client 12).
+"""``HubSpotConnector``: contacts, companies and deals through the official client
+(hubspot-api-client 12), with their v4 associations.
 
-Reads are incremental searches on ``lastmodifieddate``; writes are batch upserts (keyed
-on the partner-id property, so a replay finds what it created) and batch updates in
-multi-status mode, so that one refused contact does not fail its batch. Every call
-goes through ``syncd.retry`` after ``connectors.hubspot.errors.translate``.
+Reads are incremental searches on each type's modified date (contacts
+``lastmodifieddate``, companies and deals ``hs_lastmodifieddate``); writes are batch
+upserts (keyed on the partner-id property, so a replay finds what it created) and batch
+updates in multi-status mode, so that one refused record does not fail its batch, then
+the associations they add (``connectors.hubspot.writes`` lists the calls of a write).
+Every call goes through ``syncd.retry`` after ``connectors.hubspot.errors.translate``.
+
+Calls of one scan (``changes``) of N records of a type, P to a page (``page_size``),
+with A associated types (distinct "@" targets of the type's field map):
+
+- ``GET /crm/v3/objects/{type}?archived=true``: one per 100 archived records (at least one);
+- ``POST /crm/v3/objects/{type}/search``: one for the newest change (the window's end),
+  then one per page of the window, ceil(N / P) (one when N is 0);
+- ``POST /crm/v4/associations/{type}/{target}/batch/read``: one per associated type for
+  each page holding records not yet read (more only for a record with more
+  associations than HubSpot returns at once). Archived records are not asked about.
+
+So a page of N <= P deals with a company and contacts costs 1 + 1 + 1 + 2 = 5 calls.
+``fetch`` costs one batch read per 100 ids of a type plus one association read per
+associated type for each of those batches.
 
 The client builds, authenticates and sends every request; answers are read as JSON
 (``_preload_content=False``) because the client's model deserialisation parses every
@@ -13,46 +30,70 @@ timestamp with dateutil: it took about 70% of a 100,000-contact scan.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
 import orjson
 from hubspot import HubSpot
-from hubspot.crm.contacts import (
-    BatchApi,
-    BatchInputSimplePublicObjectBatchInput,
-    BatchInputSimplePublicObjectBatchInputForCreate,
-    BatchInputSimplePublicObjectBatchInputUpsert,
-    BatchReadInputSimplePublicObjectId,
-    PublicObjectSearchRequest,
-    SearchApi,
-)
+from hubspot.crm import companies, contacts, deals
+from hubspot.crm.associations.v4.exceptions import ApiException as AssociationsApiException
+from hubspot.crm.pipelines.exceptions import ApiException as PipelinesApiException
 from urllib3.util.retry import Retry
 
-from connectors.hubspot.errors import SYSTEM, VENDOR_ERRORS, HubSpotRequestError, translate
-from connectors.hubspot.mapping import KIND, ContactMapping, chunked, epoch_ms, seen
+from connectors.hubspot.associations import Associations, type_id
+from connectors.hubspot.errors import SYSTEM, VENDOR_ERRORS, translate
+from connectors.hubspot.mapping import (
+    OBJECT_TYPES,
+    ObjectMapping,
+    epoch_ms,
+    seen,
+)
+from connectors.hubspot.writes import ObjectWriter
 from syncd.errors import TransientError
 from syncd.model import Change, Cursor, FieldMap, FieldType, Outcome, Page, Record, RecordRef
 from syncd.retry import RetryPolicy, call_with_retry
 
-CONTACTS = "/crm/v3/objects/contacts"
-LIFECYCLE = "lifecyclestage"
+PACKAGES: dict[str, Any] = {"contacts": contacts, "companies": companies, "deals": deals}
+"""Each object type's package of the client (its APIs, models and ApiException)."""
+CAUGHT: tuple[type[Exception], ...] = (
+    *VENDOR_ERRORS,
+    *(package.ApiException for package in PACKAGES.values()),
+    AssociationsApiException,
+    PipelinesApiException,
+)
+"""Every failure of the client that ``translate`` turns into a syncd error."""
+OBJECTS_OF = {"person": "contacts", "company": "companies", "deal": "deals"}
+DEFAULT_STAGE_FIELDS: Mapping[str, Sequence[str]] = {
+    "contacts": ("lifecyclestage", "hs_lead_status"),
+    "deals": ("dealstage", "pipeline"),
+}
 DEFAULT_RETRY = RetryPolicy()
 FIRST_SCAN_DELETION_MARGIN = timedelta(minutes=5)
-"""A first scan reports contacts archived since shortly before it began (clock skew)."""
-WRITE_MODELS: dict[str, type] = {
-    "create": BatchInputSimplePublicObjectBatchInputForCreate,
-    "update": BatchInputSimplePublicObjectBatchInput,
-    "upsert": BatchInputSimplePublicObjectBatchInputUpsert,
-}
+"""A first scan reports records archived since shortly before it began (clock skew)."""
+PIPELINES = "GET /crm/v3/pipelines/deals"
 Answer = dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class ObjectApis:
+    """One object type's APIs, sharing one ApiClient (so one connection pool)."""
+
+    basic: Any
+    batch: Any
+    search: Any
+
+    @classmethod
+    def of(cls, client: HubSpot, kind: str) -> ObjectApis:
+        basic = getattr(client.crm, kind).basic_api
+        package = PACKAGES[kind]
+        return cls(basic, package.BatchApi(basic.api_client), package.SearchApi(basic.api_client))
+
+
 class HubSpotConnector:
-    """HubSpot contacts as a ``syncd.abc.Connector``."""
+    """HubSpot contacts, companies and deals as a ``syncd.abc.Connector``."""
 
     system = SYSTEM
 
@@ -62,8 +103,8 @@ class HubSpotConnector:
         host: str,
         access_token: str,
         field_map: FieldMap,
-        field_types: Mapping[str, FieldType],
-        stage_fields: Sequence[str] = ("lifecyclestage", "hs_lead_status"),
+        field_types: Mapping[str, Mapping[str, FieldType]],
+        stage_fields: Mapping[str, Sequence[str]] = DEFAULT_STAGE_FIELDS,
         partner_id_field: str = "syncd_salesforce_id",
         timeout: tuple[float, float] = (5.0, 30.0),
         retry: RetryPolicy = DEFAULT_RETRY,
@@ -71,21 +112,51 @@ class HubSpotConnector:
         batch_size: int = 100,
         settle: timedelta = timedelta(seconds=5),
     ) -> None:
+        unknown = sorted(set(field_map) - set(OBJECT_TYPES))
+        if unknown:
+            raise ValueError(f"the HubSpot connector syncs {OBJECT_TYPES}, not {unknown}")
+        self.mappings = {
+            kind: ObjectMapping(
+                kind,
+                dict(field_map[kind]),
+                dict(field_types.get(kind, {})),
+                tuple(stage_fields.get(kind, ())),
+                partner_id_field,
+            )
+            for kind in OBJECT_TYPES
+            if kind in field_map
+        }
+        for mapping in self.mappings.values():
+            for target in mapping.link_types:
+                type_id(mapping.kind, target)  # an association we could not write: say so now
         client = HubSpot(access_token=access_token, host=host.rstrip("/"), retry=Retry(0))
-        # One ApiClient, so one connection pool, for the three contacts APIs.
-        self._basic = client.crm.contacts.basic_api
-        self._batch = BatchApi(self._basic.api_client)
-        self._search = SearchApi(self._basic.api_client)
+        self._check_kind = next(iter(self.mappings), "contacts")
+        self._objects = {
+            kind: ObjectApis.of(client, kind) for kind in {*self.mappings, self._check_kind}
+        }
         self._properties = client.crm.properties.core_api
-        self.mapping = ContactMapping(
-            dict(field_map.get(KIND, {})), dict(field_types), tuple(stage_fields), partner_id_field
-        )
-        self._read = self.mapping.read_properties
+        self._pipelines = client.crm.pipelines.pipelines_api
+        association_api = client.crm.associations.v4.batch_api
+        self._associations = Associations(association_api, self._call)
+        self._clients = [
+            *(apis.basic.api_client for apis in self._objects.values()),
+            self._properties.api_client,
+            self._pipelines.api_client,
+            association_api.api_client,
+        ]
         self._timeout, self._retry = timeout, retry
         self.page_size = max(1, min(page_size, 200))
         self.batch_size = max(1, min(batch_size, 100))
         self._calls: Counter[str] = Counter()
         self.settle = settle
+        self._writer = ObjectWriter(
+            batch_apis={kind: self._objects[kind].batch for kind in self.mappings},
+            packages=PACKAGES,
+            mappings=self.mappings,
+            associations=self._associations,
+            call=self._call,
+            batch_size=self.batch_size,
+        )
 
     def _call(self, label: str, request: Callable[..., Any]) -> Answer:
         """One API call as parsed JSON, translated to syncd errors and retried per policy."""
@@ -98,7 +169,7 @@ class HubSpotConnector:
                     raw = response.data
                 finally:
                     response.release_conn()
-            except VENDOR_ERRORS as exc:
+            except CAUGHT as exc:
                 raise translate(exc) from exc
             try:
                 answer = orjson.loads(raw) if raw else {}
@@ -110,43 +181,49 @@ class HubSpotConnector:
 
     def check(self) -> None:
         """One cheap authenticated call."""
-        self._call(f"GET {CONTACTS}", partial(self._basic.get_page, limit=1, archived=False))
+        kind = self._check_kind
+        request = partial(self._objects[kind].basic.get_page, limit=1, archived=False)
+        self._call(f"GET /crm/v3/objects/{kind}", request)
 
     def kinds(self, obj: str) -> Sequence[str]:
-        return [KIND] if obj == "person" else []
+        kind = OBJECTS_OF.get(obj)
+        return [kind] if kind in self.mappings else []
+
+    def _mapping(self, kind: str) -> ObjectMapping:
+        mapping = self.mappings.get(kind)
+        if mapping is None:
+            raise ValueError(f"the HubSpot connector reads {sorted(self.mappings)}, not {kind!r}")
+        return mapping
 
     # -- reads ------------------------------------------------------------------------
 
     def changes(self, kind: str, cursor: Cursor) -> Iterator[Page]:
-        """Contacts changed in one window from ``cursor.since``, then those archived in it.
+        """Records of ``kind`` changed in one window from ``cursor.since``, then those
+        archived in it (the call pattern is in the module docstring).
 
         The window ends just after the newest change HubSpot holds (one search, newest
         first: the server's clock, not ours), and ``settle`` before now at the latest,
-        because search is eventually consistent: a contact written a moment ago may not
+        because search is eventually consistent: a record written a moment ago may not
         be indexed yet, and is read by the next scan instead of being lost.
 
         Inside the window, pages are keyed on ``hs_object_id`` (``id > last id``,
-        ascending), never on ``after``: an offset window shifts when a contact already
+        ascending), never on ``after``: an offset window shifts when a record already
         read is edited during the scan and loses an unread one, and offsets stop at the
         10,000-result cap; an id keyset does neither, and ties on the timestamp cost
         nothing. Only the last page carries the advanced cursor, so a scan cut short
         is read again whole (re-reading is harmless: the merge finds no change).
         """
-        if kind != KIND:
-            raise ValueError(f"the HubSpot connector reads {KIND}, not {kind!r}")
+        mapping = self._mapping(kind)
+        modified = mapping.modified
         began = datetime.now(UTC)
         since = []
         if cursor.since is not None:
             since = [
-                {
-                    "propertyName": "lastmodifieddate",
-                    "operator": "GTE",
-                    "value": str(epoch_ms(cursor.since)),
-                }
+                {"propertyName": modified, "operator": "GTE", "value": str(epoch_ms(cursor.since))}
             ]
-        deleted = self._archived_since(cursor, began)
-        newest = self._search_page(since, "lastmodifieddate", descending=True, limit=1)
-        instants = [r.modified_at for r in map(self.mapping.record, newest.get("results") or [])]
+        deleted = self._archived_since(mapping, cursor, began)
+        newest = self._search_page(mapping, since, modified, descending=True, limit=1)
+        instants = [mapping.record(o).modified_at for o in newest.get("results") or []]
         instants += [r.modified_at for r in deleted]
         if not instants:
             return
@@ -157,7 +234,7 @@ class HubSpotConnector:
             return
         window = [
             *since,
-            {"propertyName": "lastmodifieddate", "operator": "LT", "value": str(epoch_ms(upper))},
+            {"propertyName": modified, "operator": "LT", "value": str(epoch_ms(upper))},
         ]
         last_id, pending = "0", list[Record]()
         while True:
@@ -165,47 +242,67 @@ class HubSpotConnector:
                 *window,
                 {"propertyName": "hs_object_id", "operator": "GT", "value": last_id},
             ]
-            answer = self._search_page(filters, "hs_object_id")
+            answer = self._search_page(mapping, filters, "hs_object_id")
             results = answer.get("results") or []
             if pending:
                 yield Page(pending, cursor)
-            pending = [r for r in map(self.mapping.record, results) if not seen(cursor, r)]
+            unread = [r for r in map(mapping.record, results) if not seen(cursor, r)]
+            pending = self._linked(mapping, unread)
             if not results or not (answer.get("paging") or {}).get("next"):
                 break
             last_id = str(results[-1]["id"])
         deleted = [r for r in deleted if r.modified_at < upper]
         yield Page([*pending, *deleted], Cursor(upper))
 
+    def _linked(self, mapping: ObjectMapping, records: list[Record]) -> list[Record]:
+        """Live records with their associations, read in one batch per associated type."""
+        if not records or not mapping.links:
+            return records
+        ids = [r.ref.id for r in records]
+        linked = self._associations.read_all(mapping.kind, mapping.link_types, ids)
+        return [mapping.with_links(r, linked) for r in records]
+
     def _search_page(
         self,
+        mapping: ObjectMapping,
         filters: list[dict[str, str]],
         sort: str,
         *,
         descending: bool = False,
         limit: int | None = None,
     ) -> Answer:
-        request = PublicObjectSearchRequest(
+        request = PACKAGES[mapping.kind].PublicObjectSearchRequest(
             filter_groups=[{"filters": filters}] if filters else [],
             sorts=[
                 {"propertyName": sort, "direction": "DESCENDING" if descending else "ASCENDING"}
             ],
-            properties=self._read,
+            properties=mapping.read_properties,
             limit=limit or self.page_size,
         )
-        return self._call(f"POST {CONTACTS}/search", partial(self._search.do_search, request))
+        search = self._objects[mapping.kind].search
+        return self._call(
+            f"POST /crm/v3/objects/{mapping.kind}/search", partial(search.do_search, request)
+        )
 
-    def _archived_since(self, cursor: Cursor, began: datetime) -> list[Record]:
-        """Archived contacts changed since ``cursor``, ascending (list endpoint, 100 a call)."""
+    def _archived_since(
+        self, mapping: ObjectMapping, cursor: Cursor, began: datetime
+    ) -> list[Record]:
+        """Archived records changed since ``cursor``, ascending (list endpoint, 100 a call)."""
         since = cursor.since or (began - FIRST_SCAN_DELETION_MARGIN)
         found: list[Record] = []
         after: str | None = None
+        basic = self._objects[mapping.kind].basic
         while True:
             request = partial(
-                self._basic.get_page, limit=100, after=after, properties=self._read, archived=True
+                basic.get_page,
+                limit=100,
+                after=after,
+                properties=mapping.read_properties,
+                archived=True,
             )
-            answer = self._call(f"GET {CONTACTS}", request)
+            answer = self._call(f"GET /crm/v3/objects/{mapping.kind}", request)
             for obj in answer.get("results") or []:
-                record = self.mapping.record(obj, deleted=True)
+                record = mapping.record(obj, deleted=True)
                 if record.modified_at > since or (
                     record.modified_at == since and record.ref.id not in cursor.tie_ids
                 ):
@@ -215,172 +312,90 @@ class HubSpotConnector:
                 return sorted(found, key=lambda r: (r.modified_at, int(r.ref.id)))
 
     def fetch(self, refs: Sequence[RecordRef]) -> list[Record]:
-        """Contacts by id, 100 a call; unknown and archived ids are left out."""
-        ids = list(dict.fromkeys(r.id for r in refs if r.kind == KIND))
+        """Records by id with their associations, 100 a call per type; unknown and
+        archived ids (and kinds not synced) are left out."""
+        wanted = list(dict.fromkeys((r.kind, r.id) for r in refs if r.kind in self.mappings))
         records: list[Record] = []
-        for start in range(0, len(ids), 100):
-            request = BatchReadInputSimplePublicObjectId(
-                inputs=[{"id": i} for i in ids[start : start + 100]],
-                properties=self._read,
-                properties_with_history=[],
-            )
-            answer = self._call(
-                f"POST {CONTACTS}/batch/read", partial(self._batch.read, request, archived=False)
-            )
-            records.extend(self.mapping.record(obj) for obj in answer.get("results") or [])
-        order = {id_: n for n, id_ in enumerate(ids)}
-        return sorted(records, key=lambda r: order.get(r.ref.id, len(order)))
+        for kind, mapping in self.mappings.items():
+            ids = [id_ for k, id_ in wanted if k == kind]
+            batch = self._objects[kind].batch
+            for start in range(0, len(ids), 100):
+                request = PACKAGES[kind].BatchReadInputSimplePublicObjectId(
+                    inputs=[{"id": i} for i in ids[start : start + 100]],
+                    properties=mapping.read_properties,
+                    properties_with_history=[],
+                )
+                answer = self._call(
+                    f"POST /crm/v3/objects/{kind}/batch/read",
+                    partial(batch.read, request, archived=False),
+                )
+                found = [mapping.record(o) for o in answer.get("results") or []]
+                records.extend(self._linked(mapping, found))
+        order = {key: n for n, key in enumerate(wanted)}
+        return sorted(records, key=lambda r: order.get((r.ref.kind, r.ref.id), len(order)))
 
     # -- writes -----------------------------------------------------------------------
 
     def apply(self, changes: Sequence[Change]) -> list[Outcome]:
-        """Upserts (creates) and updates, batched, multi-status; one outcome per change."""
-        outcomes: dict[str, Outcome] = {}
-        groups = (
-            ("upsert", [c for c in changes if c.op == "create" and c.partner_id]),
-            ("create", [c for c in changes if c.op == "create" and not c.partner_id]),
-            ("update", [c for c in changes if c.op == "update"]),
-        )
-        for op, group in groups:
-            for chunk in chunked(group, self.batch_size, lambda c: c.partner_id or c.id or c.key):
-                outcomes.update(self._send(op, [self._input(op, c) for c in chunk]))
-                # A portal may refuse a backward lifecycle move instead of keeping the old
-                # stage: write the rest, and let _settle_stages clear and set the stage.
-                refused = [
-                    replace(c, stage={f: v for f, v in c.stage.items() if f != LIFECYCLE})
-                    for c in chunk
-                    if c.stage.get(LIFECYCLE) and _refused_stage(outcomes[c.key])
-                ]
-                if refused:
-                    outcomes.update(self._send(op, [self._input(op, c) for c in refused]))
-        self._settle_stages(changes, outcomes)
-        missing = "HubSpot returned no result for this input"
-        return [
-            outcomes.get(c.key) or Outcome(c.key, False, c.id, error=missing, code="MISSING_RESULT")
-            for c in changes
-        ]
-
-    def _input(self, op: str, change: Change) -> dict[str, Any]:
-        item: dict[str, Any] = {
-            "properties": self.mapping.properties(change),
-            "objectWriteTraceId": change.key,
-        }
-        if op == "upsert":
-            item.update(id=change.partner_id, idProperty=self.mapping.partner_field)
-        elif op == "update":
-            item["id"] = change.id
-        else:
-            item["associations"] = []
-        return item
-
-    def _send(self, op: str, inputs: list[dict[str, Any]]) -> dict[str, Outcome]:
-        """One batch write; an outcome per input, keyed by its objectWriteTraceId."""
-        body = WRITE_MODELS[op](inputs=inputs)
-        try:
-            answer = self._call(
-                f"POST {CONTACTS}/batch/{op}", partial(getattr(self._batch, op), body)
-            )
-        except HubSpotRequestError as exc:  # refused as a whole: every input shares the error
-            return {
-                i["objectWriteTraceId"]: _refused(op, i, exc.detail, exc.category) for i in inputs
-            }
-        by_id = {str(i.get("id")): i["objectWriteTraceId"] for i in inputs}
-        outcomes: dict[str, Outcome] = {}
-        for result in answer.get("results") or []:
-            props = result.get("properties") or {}
-            matched = props.get(self.mapping.partner_field) if op == "upsert" else result.get("id")
-            key = result.get("objectWriteTraceId") or by_id.get(str(matched))
-            if key is not None:
-                created = bool(result.get("new")) if op == "upsert" else op == "create"
-                stage = self.mapping.stage_of(props)
-                outcomes[key] = Outcome(key, True, str(result["id"]), created, stage=stage)
-        items = {i["objectWriteTraceId"]: i for i in inputs}
-        for error in answer.get("errors") or []:
-            traces = (error.get("context") or {}).get("objectWriteTraceId") or [
-                error.get("objectWriteTraceId")
-            ]
-            for key in traces:
-                if key in items:
-                    message = str(error.get("message") or "refused")
-                    outcomes[key] = _refused(op, items[key], message, error.get("category"))
-        return outcomes
-
-    def _settle_stages(self, changes: Iterable[Change], outcomes: dict[str, Outcome]) -> None:
-        """Move stages HubSpot kept (a lifecycle stage cannot go backwards): clear, then set."""
-        stuck: dict[str, tuple[str, dict[str, str], dict[str, str]]] = {}  # id, wanted, held
-        for change in changes:
-            outcome = outcomes.get(change.key)
-            if outcome is None or not outcome.ok or outcome.id is None:
-                continue
-            wanted = {f: v for f, v in change.stage.items() if v and outcome.stage.get(f) != v}
-            if wanted:
-                held = {f: outcome.stage.get(f, "") for f in wanted}
-                stuck[change.key] = (outcome.id, wanted, held)
-        keys = list(stuck)
-        for start in range(0, len(keys), self.batch_size):
-            chunk = keys[start : start + self.batch_size]
-            blank = [_stage_input(k, stuck[k][0], dict.fromkeys(stuck[k][1], "")) for k in chunk]
-            cleared = self._send("update", blank)
-            chunk = [k for k in chunk if _settled(k, cleared.get(k), outcomes, stuck[k][1])]
-            if not chunk:
-                continue
-            moved = self._send("update", [_stage_input(k, *stuck[k][:2]) for k in chunk])
-            lost = [k for k in chunk if not _settled(k, moved.get(k), outcomes, {})]
-            if lost:  # put back what HubSpot held rather than leave the stage blank
-                restore = [_stage_input(k, stuck[k][0], stuck[k][2]) for k in lost]
-                for key, result in self._send("update", restore).items():
-                    if result.ok:
-                        stage = {**outcomes[key].stage, **result.stage}
-                        outcomes[key] = replace(outcomes[key], stage=stage)
+        """Upserts (creates) and updates, batched per type, multi-status, then associations;
+        one outcome per change (``connectors.hubspot.writes`` lists the calls)."""
+        return self._writer.apply(changes)
 
     # -- the rest ---------------------------------------------------------------------
 
     def picklists(self) -> Mapping[str, frozenset[str]]:
-        """Options of every enumeration contact property (the stage fields among them)."""
-        answer = self._call(
-            "GET /crm/v3/properties/contacts", partial(self._properties.get_all, "contacts")
-        )
-        return {
-            str(p["name"]): frozenset(str(o["value"]) for o in p.get("options") or [])
-            for p in answer.get("results") or []
-            if p.get("type") == "enumeration"
-        }
+        """Options of every enumeration property of the synced types, merged by name; for
+        deals, ``dealstage`` is every stage id of every pipeline, ``pipeline`` every id."""
+        options: dict[str, frozenset[str]] = {}
+        for kind in self.mappings:
+            answer = self._call(
+                f"GET /crm/v3/properties/{kind}", partial(self._properties.get_all, kind)
+            )
+            for prop in answer.get("results") or []:
+                if prop.get("type") == "enumeration":
+                    values = frozenset(str(o["value"]) for o in prop.get("options") or [])
+                    name = str(prop["name"])
+                    options[name] = options.get(name, frozenset()) | values
+        if "deals" in self.mappings:
+            pipelines = self._deal_pipelines()
+            options["pipeline"] = frozenset(str(p["id"]) for p in pipelines)
+            options["dealstage"] = frozenset(
+                str(s["id"]) for p in pipelines for s in p.get("stages") or []
+            )
+        return options
+
+    def stage_outcomes(self) -> dict[tuple[str, str], str]:
+        """``("dealstage", stage id) -> "won" | "lost"`` for the closed deal stages.
+
+        A closed stage (``metadata.isClosed`` "true") with probability 1 is won, with
+        probability 0 lost; a closed stage with another probability is left out. Empty
+        when deals are not synced.
+        """
+        if "deals" not in self.mappings:
+            return {}
+        outcomes: dict[tuple[str, str], str] = {}
+        for pipeline in self._deal_pipelines():
+            for stage in pipeline.get("stages") or []:
+                metadata = stage.get("metadata") or {}
+                if str(metadata.get("isClosed", "")).lower() != "true":
+                    continue
+                try:
+                    probability = float(str(metadata.get("probability")))
+                except ValueError:
+                    continue
+                if probability in (0.0, 1.0):
+                    outcomes[("dealstage", str(stage["id"]))] = "won" if probability else "lost"
+        return outcomes
+
+    def _deal_pipelines(self) -> list[Answer]:
+        answer = self._call(PIPELINES, partial(self._pipelines.get_all, "deals"))
+        return list(answer.get("results") or [])
 
     def api_calls(self) -> Mapping[str, int]:
         """HTTP requests sent (retries included), by "METHOD path"."""
         return dict(self._calls)
 
     def close(self) -> None:
-        for api in (self._basic, self._properties):
-            api.api_client.close()
-            api.api_client.rest_client.pool_manager.clear()
-
-
-def _refused_stage(outcome: Outcome | None) -> bool:
-    """Whether HubSpot refused a write for its lifecycle stage (not for a bad option)."""
-    error = outcome.error or "" if outcome and not outcome.ok else ""
-    return LIFECYCLE in error and "allowed options" not in error
-
-
-def _refused(op: str, item: Mapping[str, Any], message: str, code: str | None) -> Outcome:
-    record_id = item.get("id") if op == "update" else None
-    return Outcome(item["objectWriteTraceId"], False, record_id, error=message, code=code)
-
-
-def _stage_input(key: str, id_: str, stage: Mapping[str, str]) -> dict[str, Any]:
-    return {"id": id_, "objectWriteTraceId": key, "properties": dict(stage)}
-
-
-def _settled(
-    key: str, result: Outcome | None, outcomes: dict[str, Outcome], cleared: Mapping[str, str]
-) -> bool:
-    """Fold a stage write's result into the change's outcome; True if it landed."""
-    before = outcomes[key]
-    if result is not None and result.ok:
-        stage = {f: v for f, v in {**before.stage, **result.stage}.items() if f not in cleared}
-        outcomes[key] = Outcome(key, True, before.id, before.created, stage=stage)
-        return True
-    error = result.error if result else "HubSpot returned no result for the stage write"
-    code = result.code if result else "MISSING_RESULT"
-    outcomes[key] = Outcome(key, False, before.id, before.created, error, code, before.stage)
-    return False
+        for api_client in self._clients:
+            api_client.close()
+            api_client.rest_client.pool_manager.clear()
