@@ -21,6 +21,7 @@ from connectors.hubspot.testing import (
     sample_contact,
     sample_deal,
 )
+from syncd.errors import AuthError, TransientError
 from syncd.model import Change, Cursor, Page, RecordRef
 
 DEALS = "/crm/v3/objects/deals"
@@ -353,3 +354,45 @@ def test_an_association_to_a_type_without_a_default_type_is_refused_at_start(
             field_map={"companies": {"parent": "@companies"}},
             field_types={},
         )
+
+
+def test_failures_of_the_deal_v4_and_pipeline_apis_are_translated_and_retried(
+    emulator: HubSpotEmulator, connector: HubSpotConnector, company: str
+) -> None:
+    deal_id = emulator.add_deal(sample_deal(1))
+    emulator.associate("deals", deal_id, "companies", company)
+    emulator.fail_next(503, path_contains="/crm/v4/associations/deals/companies/batch/read")
+    emulator.fail_next(503, path_contains=f"{DEALS}/batch/read")
+    (record,) = connector.fetch([RecordRef("hubspot", "deals", deal_id)])
+    assert record.fields["company"] == company
+    assert connector.api_calls() == {
+        f"POST {DEALS}/batch/read": 2,
+        f"POST {V4}/companies/batch/read": 2,
+        f"POST {V4}/contacts/batch/read": 1,
+    }
+    emulator.fail_next(500, count=3, path_contains="pipelines")
+    with pytest.raises(TransientError):
+        connector.stage_outcomes()
+    emulator.fail_next(401, path_contains="pipelines")
+    with pytest.raises(AuthError):
+        connector.picklists()
+
+
+def test_an_association_batch_refused_as_a_whole_fails_each_of_its_changes(
+    emulator: HubSpotEmulator, connector: HubSpotConnector, company: str, people: list[str]
+) -> None:
+    emulator.fail_next(400, path_contains="/contacts/batch/create")
+    first, second = connector.apply(
+        [
+            deal_change("a", name="A", company=company, contacts=people[0]),
+            deal_change("b", name="B", contacts=people[1]),
+        ]
+    )
+    for outcome in (first, second):
+        assert (outcome.ok, outcome.created, outcome.error) == (
+            False,
+            True,
+            "Injected failure 400",
+        )
+    assert emulator.associations("deals", first.id or "", "companies") == [company]
+    assert emulator.associations("deals", second.id or "", "contacts") == []

@@ -8,19 +8,19 @@ updates in multi-status mode, so that one refused record does not fail its batch
 the associations they add (``connectors.hubspot.writes`` lists the calls of a write).
 Every call goes through ``syncd.retry`` after ``connectors.hubspot.errors.translate``.
 
-Calls of one scan (``changes``) of N records of a type, P to a page (``page_size``),
-with A associated types (distinct "@" targets of the type's field map):
+Calls of one scan (``changes``) of a type with N changed records, P to a page
+(``page_size``) and A associated types (the distinct "@" targets of its field map):
 
 - ``GET /crm/v3/objects/{type}?archived=true``: one per 100 archived records (at least one);
 - ``POST /crm/v3/objects/{type}/search``: one for the newest change (the window's end),
-  then one per page of the window, ceil(N / P) (one when N is 0);
-- ``POST /crm/v4/associations/{type}/{target}/batch/read``: one per associated type for
-  each page holding records not yet read (more only for a record with more
-  associations than HubSpot returns at once). Archived records are not asked about.
+  then, if anything changed, one per page of the window: max(1, ceil(N / P));
+- ``POST /crm/v4/associations/{type}/{target}/batch/read``: A for each page holding
+  records not read yet (a page's ids fit one read), more only for a record with more
+  associations than HubSpot returns at once. Archived records are not asked about.
 
-So a page of N <= P deals with a company and contacts costs 1 + 1 + 1 + 2 = 5 calls.
-``fetch`` costs one batch read per 100 ids of a type plus one association read per
-associated type for each of those batches.
+So a page of N <= P deals with a company and contacts costs 1 + 1 + 1 + 2 = 5 calls, and
+each further page 1 + 2. ``fetch`` costs one batch read per 100 ids of a type plus A
+association reads for each of those batches.
 
 The client builds, authenticates and sends every request; answers are read as JSON
 (``_preload_content=False``) because the client's model deserialisation parses every
@@ -45,12 +45,7 @@ from urllib3.util.retry import Retry
 
 from connectors.hubspot.associations import Associations, type_id
 from connectors.hubspot.errors import SYSTEM, VENDOR_ERRORS, translate
-from connectors.hubspot.mapping import (
-    OBJECT_TYPES,
-    ObjectMapping,
-    epoch_ms,
-    seen,
-)
+from connectors.hubspot.mapping import OBJECT_TYPES, ObjectMapping, epoch_ms, seen
 from connectors.hubspot.writes import ObjectWriter
 from syncd.errors import TransientError
 from syncd.model import Change, Cursor, FieldMap, FieldType, Outcome, Page, Record, RecordRef
