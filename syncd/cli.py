@@ -9,16 +9,19 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from syncd import registry, sandbox
+from syncd import registry, report_html, sandbox
 from syncd.engine import CycleReport, Engine
 from syncd.errors import ConfigError, ConnectorError, SyncdError
+from syncd.report import FunnelStep, Handoff, Period, Report, build, read_history
 from syncd.settings import Config, load_config
 from syncd.state.store import Store
 
@@ -202,6 +205,165 @@ def status(config: ConfigOption = Path("config/syncd.yaml"), as_json: JsonOption
     for name, value in counts.items():
         counts_table.add_row(name.replace("_", " "), str(value))
     console.print(counts_table)
+
+
+def _moment(value: str | None, option: str) -> datetime | None:
+    """An ISO date or datetime; without an offset it is UTC."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not an ISO date or datetime (2026-05-01 or 2026-05-01T09:30)",
+            param_hint=option,
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@app.command()
+def report(
+    config: ConfigOption = Path("config/syncd.yaml"),
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="Period start, ISO date or datetime (UTC if naive); default: "
+            "--until minus report.days."
+        ),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Period end, excluded, like --since; default: now.")
+    ] = None,
+    by: Annotated[str | None, typer.Option(help="Group by this person field.")] = None,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Write the report as one HTML page here.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Funnel, speed to lead and closed loop over a period, from the store (no API calls)."""
+    end = _moment(until, "--until") or datetime.now(UTC)
+    start = _moment(since, "--since")
+    cfg = load_config(config)
+    start = start or end - timedelta(days=cfg.syncd.report.days)
+    if start >= end:
+        raise typer.BadParameter(
+            f"{start.isoformat()} is not before {end.isoformat()}", param_hint="--since"
+        )
+    if by is not None and by not in cfg.fields.get("person", {}):
+        raise typer.BadParameter(
+            f"{by!r} is no person field of {cfg.syncd.fields}", param_hint="--by"
+        )
+    period = Period(start.astimezone(UTC), end.astimezone(UTC))
+    store = Store.open(cfg.store_url)
+    try:
+        history = read_history(store, period)
+    finally:
+        store.close()
+    result = build(
+        history, period, stages=cfg.stages, crm=cfg.syncd.crm, settings=cfg.syncd.report, by=by
+    )
+    if html is not None:
+        html.write_text(report_html.render(result), encoding="utf-8")
+    if as_json:
+        _dump(result.as_dict())
+    elif html is not None:
+        console.print(f"Report written to {escape(str(html))}")
+    else:
+        _print_report(result)
+
+
+def _hours_text(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.1f}"
+
+
+def _percent_text(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def _funnel_table(title: str, steps: tuple[FunnelStep, ...]) -> Table:
+    table = Table(title=title)
+    table.add_column("stage")
+    for column in ("reached", "to next", "timed", "median h", "p90 h"):
+        table.add_column(column, justify="right")
+    for step in steps:
+        hours = step.hours_to_next
+        table.add_row(
+            escape(step.label),
+            str(step.reached),
+            _percent_text(step.conversion),
+            str(hours.count) if hours else "",
+            _hours_text(hours.median) if hours else "",
+            _hours_text(hours.p90) if hours else "",
+        )
+    return table
+
+
+def _handoff_rows(table: Table, handoffs: tuple[Handoff, ...], state: str) -> None:
+    for h in handoffs:
+        table.add_row(
+            str(h.link_id),
+            escape(h.email or ""),
+            escape(h.source),
+            f"{h.handed_off_at:%Y-%m-%d %H:%M}",
+            _hours_text(h.response_hours) if h.response_hours is not None else state,
+        )
+
+
+def _print_report(result: Report) -> None:
+    """The report as rich tables: funnel, speed to lead, closed loop, recycled."""
+    period = f"{result.since:%Y-%m-%d %H:%M} to {result.until:%Y-%m-%d %H:%M} UTC"
+    console.print(_funnel_table(f"Funnel, {period}", result.funnel))
+    if result.funnel_by:
+        by_group = Table(title=f"Reached, by {escape(result.by or '')}")
+        by_group.add_column(escape(result.by or ""))
+        for step in result.funnel:
+            by_group.add_column(escape(step.stage), justify="right")
+        for group, steps in result.funnel_by.items():
+            by_group.add_row(escape(group), *(str(step.reached) for step in steps))
+        console.print(by_group)
+    speed = result.speed_to_lead
+    table = Table(title=f"Speed to lead (hand-off at {escape(speed.handoff_stage)})")
+    for column in ("", "hand-offs", "followed up", "median h", "p90 h", "over SLA", "waiting"):
+        table.add_column(column, justify="right" if column else "left")
+    for group, s in [("(all)", speed), *result.speed_to_lead_by.items()]:
+        table.add_row(
+            escape(group),
+            str(s.handoffs),
+            str(s.followed_up),
+            _hours_text(s.response.median),
+            _hours_text(s.response.p90),
+            str(s.over_sla),
+            str(s.waiting),
+        )
+    table.caption = f"SLA {speed.sla_hours:g} h; waiting: not followed up yet, within the SLA"
+    console.print(table)
+    if speed.over_sla:
+        late = Table(title=f"Over the SLA ({speed.sla_hours:g} h)")
+        for column in ("link", "email", "source", "handed off (UTC)", "response h"):
+            late.add_column(column)
+        _handoff_rows(late, speed.late, "")
+        _handoff_rows(late, speed.unanswered, "never")
+        console.print(late)
+    loop = result.closed_loop
+    table = Table(title=f"Closed loop by {escape(loop.group_field)}")
+    table.add_column(escape(loop.group_field))
+    for column in ("won", "lost", "win rate", "won revenue"):
+        table.add_column(column, justify="right")
+    for source, o in [*loop.by_source.items(), ("(all)", loop.total)]:
+        table.add_row(
+            escape(source), str(o.won), str(o.lost), _percent_text(o.win_rate), f"{o.won_revenue:,}"
+        )
+    if loop.won_without_amount:
+        table.caption = f"{loop.won_without_amount} won deal(s) without an amount"
+    console.print(table)
+    recycled = result.recycled
+    table = Table(title="Recycled people, by current stage")
+    table.add_column("current stage")
+    table.add_column("people", justify="right")
+    for stage, count in recycled.by_current_stage.items():
+        table.add_row(escape(stage), str(count))
+    table.caption = f"{recycled.people} recycled, {recycled.requalified} re-qualified since"
+    console.print(table)
 
 
 @app.command()
