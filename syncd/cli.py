@@ -45,7 +45,13 @@ def _engine(config: Config) -> Iterator[Engine]:
     marketing = registry.connector(config, config.syncd.marketing)
     crm = registry.connector(config, config.syncd.crm)
     try:
-        yield Engine(store, marketing, crm, registry.rules(config))
+        yield Engine(
+            store,
+            marketing,
+            crm,
+            registry.rules(config),
+            attribution=config.syncd.deals.attribution,
+        )
     finally:
         marketing.close()
         crm.close()
@@ -54,20 +60,24 @@ def _engine(config: Config) -> Iterator[Engine]:
 
 def _report_table(title: str, report: CycleReport) -> Table:
     table = Table(title=title)
+    table.add_column("object")
     table.add_column("system")
     for column in ("read", "created", "updated", "rejected"):
         table.add_column(column, justify="right")
-    for system in sorted(set(report.read) | set(report.created) | set(report.updated)):
-        table.add_row(
-            system,
-            str(report.read[system]),
-            str(report.created[system]),
-            str(report.updated[system]),
-            str(report.rejected[system]),
-        )
+    for obj, part in (report.objects or {"": report}).items():
+        for system in sorted(set(part.read) | set(part.created) | set(part.updated)):
+            table.add_row(
+                obj,
+                system,
+                str(part.read[system]),
+                str(part.created[system]),
+                str(part.updated[system]),
+                str(part.rejected[system]),
+            )
     table.caption = (
         f"conflicts {report.conflicts} · unchanged {report.unchanged} · "
-        f"duplicates {report.duplicates} · skipped {report.skipped}"
+        f"duplicates {report.duplicates} · skipped {report.skipped} · "
+        f"converted leads {report.converted}"
     )
     return table
 
@@ -81,7 +91,7 @@ def once(
     """Run one cycle for every object; --dry-run prints the plan and writes nothing."""
     cfg = load_config(config)
     with _engine(cfg) as engine:
-        report = engine.run_once("person", dry_run=dry_run)
+        report = engine.run_once(dry_run=dry_run)
     if as_json:
         result = report.as_dict()
         if dry_run:
@@ -155,13 +165,21 @@ def validate(
             try:
                 connector.check()
                 picklists = connector.picklists()
+                outcomes = connector.stage_outcomes()
                 checked.append(name)
-                if rules.vocabulary is not None:
-                    for stage, field, value in rules.vocabulary.check_picklists(name, picklists):
+                stages_file = cfg.path.parent / cfg.syncd.stages
+                for obj, obj_rules in rules.items():
+                    vocabulary = obj_rules.vocabulary
+                    if vocabulary is None:
+                        continue
+                    for stage, field, value in vocabulary.check_picklists(name, picklists):
                         problems.append(
-                            f"{cfg.path.parent / cfg.syncd.stages}: person.{stage}.{name}.{field}:"
+                            f"{stages_file}: {obj}.{stage}.{name}.{field}:"
                             f" {value!r} is not a value of {name}'s {field} picklist"
                         )
+                    if obj == "deal":
+                        for stage, message in vocabulary.check_outcomes(name, outcomes):
+                            problems.append(f"{stages_file}: {obj}.{stage}.{name}: {message}")
             except ConnectorError as error:
                 problems.append(f"{name}: not reachable: {error}")
             finally:

@@ -78,6 +78,9 @@ def apply(engine: Engine, obj: str, report: CycleReport) -> None:
             staged.append((replace(new, stage=stage), link))
             report.converted += 1
             journal.append(_note(report, now, link.id, record, "converted", target, None))
+            deal = record.converted.get("deal")
+            if deal is not None:  # who the opportunity came from, for its attribution
+                journal.append(_note(report, now, link.id, record, "converted_deal", deal, None))
     moved = [(link.id, role, target) for link, role, _, target in moves if link.id is not None]
     done = {r.ref.id for r, _ in staged}
     moved = [m for m in moved if m[2].id in done]
@@ -114,7 +117,7 @@ def _note(
         "cycle_id": report.cycle_id,
         "link_id": link_id,
         "system": record.ref.system,
-        "record_id": record.ref.id,
+        "record_id": target.id if action == "converted_deal" else record.ref.id,
         "action": action,
         "detail": orjson.dumps(detail).decode(),
     }

@@ -30,7 +30,13 @@ def run_demo(
         store = Store.open(config.store_url)
         marketing = registry.connector(config, "hubspot")
         crm = registry.connector(config, "salesforce")
-        engine = Engine(store, marketing, crm, registry.rules(config))
+        engine = Engine(
+            store,
+            marketing,
+            crm,
+            registry.rules(config),
+            attribution=config.syncd.deals.attribution,
+        )
         try:
             console.print(report_table("Cycle 1: first sync, both ways", engine.run_once()))
             _people(console, store, hubspot, salesforce)

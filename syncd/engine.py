@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from syncd import conversions, refs
+from syncd import closed_loop, conversions, refs
 from syncd.abc import Connector
 from syncd.model import Change, Outcome, Page, Record, email_key
 from syncd.reconcile import (
@@ -33,6 +33,7 @@ from syncd.reconcile import (
     plan_pair,
     same_base,
 )
+from syncd.settings import ATTRIBUTION_RULES
 from syncd.state.commit import commit_chunk
 from syncd.state.store import Store, record_from_row
 
@@ -106,6 +107,9 @@ class Engine:
     chunk: int = 1000
     before_commit: Callable[[], None] | None = None
     """Called after a chunk's remote writes, before its commit (tests crash here)."""
+    attribution: Sequence[str] = ATTRIBUTION_RULES
+    """Who hears of a deal's outcome (see ``syncd.closed_loop``)."""
+    _closing: list[PairPlan] = field(default_factory=list, init=False, repr=False)
 
     def run_once(self, obj: str | None = None, *, dry_run: bool = False) -> CycleReport:
         """One cycle of ``obj``, or of every object in order; the report sums them."""
@@ -121,8 +125,12 @@ class Engine:
         if not dry_run:
             conversions.apply(self, obj, report)
         self.store.assign_pairs(obj, self.marketing.system, self.crm.system)
+        self._closing = []
         with _Committer() as committer:
             self._merge(obj, report, committer, dry_run)
+            if self._closing:
+                committer.wait()  # the deals' links are stored before their people move
+                closed_loop.apply(self, self._closing, report, committer)
 
     def _merge(self, obj: str, report: CycleReport, committer: _Committer, dry_run: bool) -> None:
         now = self.clock()
@@ -137,7 +145,7 @@ class Engine:
                     link = LinkState(None, None, None)
                 m, c = self._sides(rows, records)
                 items.append((plan_pair(f"link:{rows[0].link_id}", link, m, c, rules), rows))
-            self._execute(obj, items, report, committer, dry_run)
+            self.execute(obj, items, report, committer, dry_run)
         for groups in self.store.inbox_groups(obj, linked=False, now=now, size=self.chunk):
             keys = [r.email_key for rows in groups for r in rows if r.email_key]
             # The chunk before may still be committing: its records count as linked.
@@ -165,7 +173,7 @@ class Engine:
                     )
                     row = next(r for r in rows if r.record_id == record.ref.id)
                     items.append((skip, [row]))
-            self._execute(obj, items, report, committer, dry_run)
+            self.execute(obj, items, report, committer, dry_run)
 
     def pull(self, obj: str, report: CycleReport, *, dry_run: bool = False) -> None:
         """Read both systems into the inbox, side by side (each waits on its own API)."""
@@ -243,14 +251,15 @@ class Engine:
                 c = record
         return m, c
 
-    def _execute(
+    def execute(
         self,
         obj: str,
         items: list[tuple[PairPlan, list[Any]]],
         report: CycleReport,
         committer: _Committer,
-        dry_run: bool,
+        dry_run: bool = False,
     ) -> None:
+        """Write one chunk's plans to both systems, then hand the chunk to the committer."""
         rules = self.rules[obj]
         plans = [plan for plan, _ in items]
         if dry_run:
@@ -271,6 +280,10 @@ class Engine:
                     outcomes[(system, outcome.key)] = outcome
         self._write_partner_ids(plans, outcomes)
         _count(report, plans, outcomes, self.marketing.system, self.crm.system)
+        if obj == "deal":
+            self._closing.extend(
+                p for p in plans if _landed(p, outcomes, self) and closed_loop.closing(self, p)
+            )
         if self.before_commit is not None:
             self.before_commit()
         pending = {}
@@ -314,6 +327,19 @@ class Engine:
             if follow:
                 for outcome in other.apply(follow):
                     outcomes[(other.system, outcome.key)] = outcome
+
+
+def _landed(plan: PairPlan, outcomes: Mapping[tuple[str, str], Outcome], engine: Engine) -> bool:
+    """Every write of the plan landed (or it had none)."""
+    for system, change in (
+        (engine.marketing.system, plan.marketing_change),
+        (engine.crm.system, plan.crm_change),
+    ):
+        if change is not None:
+            outcome = outcomes.get((system, change.key))
+            if outcome is None or not outcome.ok:
+                return False
+    return not plan.skip
 
 
 def _batched(pages: Iterator[Page], size: int) -> Iterator[Page]:

@@ -63,6 +63,7 @@ class Transition:
     to_stage: str
     at: datetime
     source: RecordRef
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,6 +336,66 @@ def _merge_stage(
         chosen = candidates[-1] if len(candidates) == 2 else candidates[0]
     stage, record = chosen
     return stage, [Transition(current, stage, record.modified_at, record.ref)], notes
+
+
+def plan_stage_move(
+    key: str,
+    link: LinkState,
+    stage: str,
+    at: datetime,
+    source: RecordRef,
+    rules: Rules,
+    reason: str,
+    keep_from: str | None = None,
+) -> PairPlan:
+    """Move a linked pair to ``stage`` on both sides because of a rule (closed loop).
+
+    Nothing moves when the pair stands there already, when the vocabulary refuses the
+    move, when its stage is unknown, or when ``stage`` recycles and the pair stands at
+    or after ``keep_from`` (a customer is not recycled by another, lost deal).
+    """
+    vocabulary = rules.vocabulary
+    current = link.stage
+    if link.tombstoned or vocabulary is None or current == UNMAPPED:
+        return PairPlan(key, link, None, None, skip="no stage to move")
+    if (
+        current == stage
+        or not vocabulary.allows(current, stage)
+        or _kept(vocabulary, current, stage, keep_from)
+    ):
+        note = f"{reason}: stays {current}, not moved to {stage}"
+        return PairPlan(key, link, None, None, base=link.base, stage=current, notes=(note,))
+    changes = []
+    for own, partner, system in (
+        (link.marketing, link.crm, rules.marketing),
+        (link.crm, link.marketing, rules.crm),
+    ):
+        native = vocabulary.to_native(system, stage)
+        changes.append(
+            Change("update", own.kind, key, own.id, {}, native, partner_id=partner.id if partner else None)
+            if own is not None
+            else None
+        )
+    return PairPlan(
+        key,
+        link,
+        None,
+        None,
+        changes[0],
+        changes[1],
+        dict(link.base),
+        stage,
+        (Transition(current, stage, at, source, reason),),
+        notes=(reason,),
+    )
+
+
+def _kept(vocabulary: Vocabulary, current: str | None, stage: str, keep_from: str | None) -> bool:
+    """A recycling move that would undo a stage at or after ``keep_from``."""
+    if current is None or keep_from is None or not vocabulary.is_recycle(stage):
+        return False
+    floor, rank = vocabulary.rank(keep_from), vocabulary.rank(current)
+    return floor is not None and rank is not None and rank >= floor
 
 
 def split_ids(value: Value) -> list[str]:

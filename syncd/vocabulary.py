@@ -92,10 +92,12 @@ class Vocabulary:
     ) -> str | None:
         """The canonical stage that ``native`` values mean, given the current stage.
 
-        A full match beats a partial one; among equal full matches the later stage wins
-        (Salesforce "Open - Not Contacted" reads as lead rather than subscriber), among
-        equal partial ones the earlier (a HubSpot sales-qualified lead with no lead
-        status reads as the first such stage, never promoted further).
+        A full match beats a partial one; among equal full matches the first one after the
+        current stage wins (a converted lead, "Closed - Converted", moves an MQL on to
+        opportunity, not to evangelist), else the later stage (Salesforce "Open - Not
+        Contacted" reads as lead rather than subscriber); among equal partial ones the
+        earlier (a HubSpot sales-qualified lead with no lead status reads as the first such
+        stage, never promoted further).
         """
         key = (system, tuple(sorted(native.items())), current)
         if key not in self._read:
@@ -106,15 +108,28 @@ class Vocabulary:
         self, system: str, native: Mapping[str, str], current: str | None
     ) -> str | None:
         best, best_score = None, (0, 0)
+        tied: list[str] = []
         for stage in self.stages:
             score = self._score(system, stage.name, native)
             if score[0] and (score > best_score or (score == best_score and score[0] == 3)):
+                tied = [*tied, stage.name] if score == best_score else [stage.name]
                 best, best_score = stage.name, score
+        ahead = self._next_after(current, tied)
+        if ahead is not None and self._score(system, current or "", native) < best_score:
+            best = ahead
         if current in self._by_name and best is not None:
             current_score = self._score(system, current, native)
             if current_score[0] == 3 and current_score >= best_score:
                 return current
         return best
+
+    def _next_after(self, current: str | None, names: Sequence[str]) -> str | None:
+        """The first of ``names`` after ``current`` in the funnel (a step, not a leap)."""
+        rank = self.rank(current) if current in self._by_name else None
+        if rank is None or len(names) < 2:
+            return None
+        ahead = [n for n in names if (self.rank(n) or -1) > rank]
+        return min(ahead, key=lambda n: self.rank(n) or 0) if ahead else None
 
     def check_outcomes(
         self, system: str, outcomes: Mapping[tuple[str, str], str]

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from syncd.state.store import Store
+from tests.world import World, make_world
 
 PG_URL = os.environ.get("SYNCD_TEST_DATABASE_URL")
 
@@ -52,3 +53,9 @@ def store(store_url: str) -> Iterator[Store]:
     store = Store.open(store_url)
     yield store
     store.close()
+
+
+@pytest.fixture
+def world(tmp_path, store_url: str) -> Iterator[World]:
+    """Both emulators (no sample data), the real clients and an engine on ``store_url``."""
+    yield from make_world(tmp_path, store_url)

@@ -45,7 +45,7 @@ def test_status_reports_an_empty_store_as_json(tmp_path: Path) -> None:
     answer = _syncd("status", "--json", "--config", str(tmp_path / "syncd.yaml"))
     assert answer.returncode == 0, answer.stderr
     status = json.loads(answer.stdout)
-    assert status["counts"]["links"] == 0 and status["schema"] == "0001"
+    assert status["counts"]["links"] == 0 and status["schema"] == "0002"
     assert (tmp_path / "syncd.db").exists()
 
 
@@ -61,6 +61,25 @@ def test_validate_checks_stage_values_against_the_live_picklists(tmp_path: Path)
         bad = _syncd("validate", "--config", str(box.config_path))
     assert bad.returncode == 1
     assert "stages.yaml" in bad.stderr and "'Hot Lead'" in bad.stderr and "Status" in bad.stderr
+
+
+def test_validate_checks_deal_outcomes_against_won_and_closed_stages(tmp_path: Path) -> None:
+    from syncd import sandbox
+
+    with sandbox.start(tmp_path, sample=False) as box:
+        stages = tmp_path / "stages.yaml"
+        text = stages.read_text()
+        text = text.replace("{StageName: Closed Lost}", "{StageName: Negotiation/Review}")
+        text = text.replace("{dealstage: closedlost, pipeline: default}", "{dealstage: closedwon}")
+        stages.write_text(text)
+        bad = _syncd("validate", "--json", "--config", str(box.config_path))
+    assert bad.returncode == 1
+    problems = json.loads(bad.stdout)["problems"]
+    lost = [p for p in problems if "deal.closed_lost" in p]
+    assert len(lost) == 2, problems
+    assert any("salesforce says {'StageName': 'Negotiation/Review'} is open" in p for p in lost)
+    assert any("hubspot says {'dealstage': 'closedwon'} is won" in p for p in lost)
+    assert not [p for p in problems if "deal.closed_won" in p or "person." in p]
 
 
 def test_once_dry_run_prints_the_plan_and_writes_nothing(tmp_path: Path) -> None:

@@ -2,84 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
 
-from syncd import registry, sandbox
-from syncd.engine import Engine
-from syncd.retry import RetryPolicy
-from syncd.settings import Config, load_config
-from syncd.state.store import Store
-from syncd.state.tables import links
-
-
-@dataclass
-class World:
-    box: sandbox.Sandbox
-    config: Config
-    store: Store
-    engine: Engine
-    sleeps: list[float]
-
-    @property
-    def hubspot(self) -> Any:
-        return self.box.emulators["hubspot"]
-
-    @property
-    def salesforce(self) -> Any:
-        return self.box.emulators["salesforce"]
-
-    def cycle(self, **kwargs: Any) -> Any:
-        return self.engine.run_once(**kwargs)
-
-    def contact(self, email: str) -> dict[str, Any]:
-        found = [c for c in self.hubspot.contacts() if _props(c).get("email", "").lower() == email]
-        assert len(found) == 1, f"{len(found)} HubSpot contacts with {email}"
-        return _props(found[0])
-
-    def person(self, email: str, kind: str = "Lead") -> dict[str, Any]:
-        found = [
-            r
-            for r in self.salesforce.records(kind)
-            if str(r.get("Email") or "").lower() == email and not r.get("IsDeleted")
-        ]
-        assert len(found) == 1, f"{len(found)} Salesforce {kind}s with {email}"
-        return found[0]
-
-    def link_count(self) -> int:
-        with self.store.engine.connect() as connection:
-            return int(connection.scalar(select(func.count()).select_from(links)) or 0)
-
-
-def _props(contact: dict[str, Any]) -> dict[str, Any]:
-    props = dict(contact.get("properties", contact))
-    props.setdefault("id", contact.get("id"))
-    return props
-
-
-@pytest.fixture
-def world(tmp_path: Path, store_url: str) -> Iterator[World]:
-    box = sandbox.start(tmp_path / "config", sample=False, store=store_url)
-    sleeps: list[float] = []
-    config = load_config(box.config_path)
-    store = Store.open(config.store_url)
-    policy = RetryPolicy(attempts=4, initial=0.01, maximum=5, sleep=sleeps.append)
-    marketing = registry.connector(config, "hubspot", policy)
-    crm = registry.connector(config, "salesforce", policy)
-    engine = Engine(store, marketing, crm, registry.rules(config))
-    try:
-        yield World(box, config, store, engine, sleeps)
-    finally:
-        marketing.close()
-        crm.close()
-        store.close()
-        box.stop()
+from tests.world import World
 
 
 def test_people_created_on_each_side_appear_on_the_other(world: World) -> None:

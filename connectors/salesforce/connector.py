@@ -43,6 +43,8 @@ from syncd.retry import RetryPolicy, call_with_retry
 T = TypeVar("T")
 KINDS = {"person": ("Lead", "Contact"), "company": ("Account",), "deal": ("Opportunity",)}
 ROLES = "OpportunityContactRole"
+LEAD_PREFIX = "00Q"
+"""Salesforce's key prefix of Lead ids."""
 """A field mapped to ``@OpportunityContactRole`` holds an opportunity's contacts."""
 CONVERTED = {"person": "ConvertedContactId", "company": "ConvertedAccountId"}
 CONVERTED |= {"deal": "ConvertedOpportunityId"}
@@ -329,7 +331,8 @@ class SalesforceConnector:
         """Opportunities with their contacts (ascending ids, comma-joined) in ``meta.roles``.
 
         One query per 200 opportunities: ``SELECT OpportunityId, ContactId FROM
-        OpportunityContactRole WHERE OpportunityId IN (...)``.
+        OpportunityContactRole WHERE IsDeleted = false AND OpportunityId IN (...)`` (reads
+        are queryAll: deleted roles would come too).
         """
         if meta.roles is None or not records:
             return records
@@ -338,7 +341,7 @@ class SalesforceConnector:
         for chunk in _chunks(ids, IDS_PER_QUERY):
             soql = format_soql(
                 "SELECT OpportunityId, ContactId FROM OpportunityContactRole"
-                " WHERE OpportunityId IN {}",
+                " WHERE IsDeleted = false AND OpportunityId IN {}",
                 chunk,
             )
             for rows in self._pages(soql):
@@ -355,6 +358,8 @@ class SalesforceConnector:
     def _add_roles(self, changes: Sequence[Change], outcomes: dict[int, Outcome]) -> None:
         """Contact roles for the contacts a change adds to an opportunity that was written.
 
+        A person who is still a lead cannot hold a role: it is left out, and added once
+        the lead is converted and the opportunity changes again.
         The opportunity write has landed either way; a refused role turns its outcome into
         a failure with Salesforce's message, so that the change is tried again.
         """
@@ -366,6 +371,8 @@ class SalesforceConnector:
             if not adds or not outcome.ok or not outcome.id:
                 continue
             for contact in adds.split(","):
+                if contact.startswith(LEAD_PREFIX):  # a role names a contact: not until converted
+                    continue
                 body = {"OpportunityId": outcome.id, "ContactId": contact.strip()}
                 wanted.append((index, {"attributes": {"type": ROLES}, **body}))
         for chunk in _chunks(wanted, self.batch_size):

@@ -352,6 +352,7 @@ def _store_history(connection: Connection, batch: _Batch, obj: str) -> None:
                 "at": t.at,
                 "source_system": t.source.system,
                 "source_record": str(t.source),
+                "reason": t.reason,
             }
         )
     if rows:

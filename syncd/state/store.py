@@ -280,6 +280,63 @@ class Store:
 
     # -- links ----------------------------------------------------------------------
 
+    def set_base_field(self, link_id: int, name: str, value: str | None) -> None:
+        """Set one value of a link's base (what syncd derived, not what it synced)."""
+        with self.engine.begin() as connection:
+            raw = connection.scalar(select(bases.c.fields).where(bases.c.link_id == link_id))
+            if raw is None:
+                return
+            fields = {**orjson.loads(raw), name: value}
+            connection.execute(
+                update(bases)
+                .where(bases.c.link_id == link_id)
+                .values(fields=orjson.dumps(fields).decode())
+            )
+
+    def journal_rows(self, rows: Sequence[Mapping[str, Any]], *, now: datetime) -> None:
+        """Append journal entries (``detail`` as a plain value, stored as JSON)."""
+        if not rows:
+            return
+        with self.engine.begin() as connection:
+            connection.execute(
+                journal.insert(),
+                [
+                    {
+                        "at": now,
+                        "system": None,
+                        "record_id": None,
+                        **row,
+                        "detail": orjson.dumps(row["detail"], default=str).decode(),
+                    }
+                    for row in rows
+                ],
+            )
+
+    def converted_from(self, crm_deal_id: str) -> list[int]:
+        """The people whose lead was converted into the deal with this CRM id."""
+        with self.engine.connect() as connection:
+            found = connection.scalars(
+                select(journal.c.link_id).where(
+                    journal.c.action == "converted_deal", journal.c.record_id == crm_deal_id
+                )
+            )
+            return sorted({int(i) for i in found if i is not None})
+
+    def people_of_company(self, company_link: str, field: str = "account") -> list[int]:
+        """Live person links whose ``field`` (a company reference) names ``company_link``."""
+        pattern = f'%"{field}":"{company_link}"%'
+        with self.engine.connect() as connection:
+            found = connection.scalars(
+                select(links.c.id)
+                .join(bases, bases.c.link_id == links.c.id)
+                .where(
+                    links.c.object == "person",
+                    links.c.tombstoned_at.is_(None),
+                    bases.c.fields.like(pattern),
+                )
+            )
+            return sorted(int(i) for i in found)
+
     def link_ids(self, obj: str, role: str, native_ids: Sequence[str]) -> dict[str, int]:
         """Link ids of one side's records, by that side's id (live links only)."""
         column = links.c.marketing_id if role == "marketing" else links.c.crm_id
