@@ -44,6 +44,12 @@ class Connector(Protocol):
         outcome with ``ok=False`` and the system's own message; the rest still land.
         """
 
+    def refers_to(self, kind: str, field: str) -> frozenset[str] | None:
+        """The native kinds a reference field of ``kind`` can point at (None: any).
+
+        A Salesforce contact role names a Contact, never a Lead.
+        """
+
     def picklists(self) -> Mapping[str, frozenset[str]]:
         """Allowed values of the native stage fields, by field name."""
 

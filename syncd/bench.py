@@ -49,11 +49,11 @@ def _control(url: str, method: str, path: str, body: Any = None, ca: str | None 
 
 
 @contextmanager
-def _emulators(people: int) -> Iterator[dict[str, Any]]:
+def _emulators(people: int, companies: int, deals: int) -> Iterator[dict[str, Any]]:
     processes = []
     endpoints: dict[str, Any] = {}
     try:
-        for name, command in registry.emulator_commands(people).items():
+        for name, command in registry.emulator_commands(people, companies, deals).items():
             process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
             processes.append(process)
             assert process.stdout is not None
@@ -91,36 +91,59 @@ def _calls(endpoints: dict[str, Any]) -> dict[str, int]:
     }
 
 
-def _floor(reports: list[CycleReport], scans: dict[str, int]) -> dict[str, int]:
+SCANS = {"hubspot": {"company": 2, "person": 2, "deal": 2}}
+SCANS["salesforce"] = {"company": 1, "person": 2, "deal": 1}
+"""Calls every scan of an object makes even when it reads nothing: HubSpot's search and
+archived list; Salesforce's query per kind (Lead and Contact for people)."""
+ASSOCIATION_READS = {"hubspot": ("deal", 2, 200), "salesforce": ("deal", 1, 200)}
+"""Per system, the object whose pages cost association reads: (object, calls a page,
+records a page): HubSpot's two v4 batch reads (companies, contacts) per search page;
+Salesforce's contact-role query per 200 opportunities."""
+
+
+def _floor(reports: list[CycleReport]) -> dict[str, int]:
     """Pages and batches at the maximum sizes for what the cycles read and wrote."""
     floor: dict[str, int] = {}
     for system in PAGE:
+        other = "salesforce" if system == "hubspot" else "hubspot"
         total = 0
         for report in reports:
-            # every scan reads at least one page (HubSpot: contacts, then archived ones;
-            # Salesforce: leads, then contacts); the records read fill pages of the maximum
-            total += max(1, math.ceil(report.read[system] / PAGE[system])) + scans[system] - 1
-            total += math.ceil(report.created[system] / BATCH[system])
-            total += math.ceil(report.updated[system] / BATCH[system])
-            other = "salesforce" if system == "hubspot" else "hubspot"
-            total += math.ceil(report.created[other] / BATCH[system])  # partner ids back
+            for obj, part in report.objects.items():
+                read = part.read[system]
+                total += max(1, math.ceil(read / PAGE[system])) + SCANS[system][obj] - 1
+                assoc_obj, calls, size = ASSOCIATION_READS[system]
+                if obj == assoc_obj:
+                    total += calls * math.ceil(read / size)
+                total += math.ceil(part.created[system] / BATCH[system])
+                total += math.ceil(part.updated[system] / BATCH[system])
+                total += math.ceil(part.created[other] / BATCH[system])  # partner ids back
         floor[system] = total
     return floor
 
 
 def run_child(people: int) -> dict[str, Any]:
-    """One benchmark run; returns the figures."""
+    """One benchmark run; returns the figures.
+
+    HubSpot holds ``people`` contacts, a tenth as many companies and a tenth as many
+    deals (sales pipeline, random stages, each with one company and one contact).
+    """
+    companies = deals = max(1, people // 10)
     with (
         tempfile.TemporaryDirectory(prefix="syncd-bench-") as directory,
-        _emulators(people) as endpoints,
+        _emulators(people, companies, deals) as endpoints,
     ):
         path = sandbox.write_config(Path(directory), endpoints)
         config = load_config(path)
         store = Store.open(config.store_url)
         marketing = registry.connector(config, "hubspot")
         crm = registry.connector(config, "salesforce")
-        engine = Engine(store, marketing, crm, registry.rules(config))
-        scans = {"hubspot": 2, "salesforce": 2}  # contacts + archived; Lead + Contact
+        engine = Engine(
+            store,
+            marketing,
+            crm,
+            registry.rules(config),
+            attribution=config.syncd.deals.attribution,
+        )
         marketing.check()
         crm.check()
         base_calls = _calls(endpoints)
@@ -135,7 +158,10 @@ def run_child(people: int) -> dict[str, Any]:
         changed = max(1, people // 100)
         with store.engine.connect() as connection:
             pairs = connection.execute(
-                select(links.c.marketing_id, links.c.crm_id).order_by(links.c.id).limit(2 * changed)
+                select(links.c.marketing_id, links.c.crm_id)
+                .where(links.c.object == "person")
+                .order_by(links.c.id)
+                .limit(2 * changed)
             ).all()
         hs, sf = endpoints["hubspot"], endpoints["salesforce"]
         for index, (marketing_id, crm_id) in enumerate(pairs):
@@ -165,22 +191,29 @@ def run_child(people: int) -> dict[str, Any]:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     peak = usage.ru_maxrss / 1024
     cpu = {"syncd": round(usage.ru_utime + usage.ru_stime, 1), **endpoints.get("_cpu_s", {})}
+    records = people + companies + deals
     return {
-        "records": people,
+        "records": records,
+        "objects": {"person": people, "company": companies, "deal": deals},
         "backfill": {
-            **_phase(people, backfill_s, backfill_calls, _floor(backfill, scans)),
+            **_phase(records, backfill_s, backfill_calls, _floor(backfill)),
             "cycle_seconds": cycle_s,
             "written": {
-                system: sum(r.created[system] + r.updated[system] for r in backfill)
-                for system in PAGE
+                obj: {
+                    system: sum(
+                        r.objects[obj].created[system] + r.objects[obj].updated[system]
+                        for r in backfill
+                    )
+                    for system in PAGE
+                }
+                for obj in backfill[0].objects
             },
+            "rejected": {system: sum(r.rejected[system] for r in backfill) for system in PAGE},
         },
-        "steady_state": _phase(len(pairs), steady_s, steady_calls, _floor(steady, scans)),
-        "records_per_s": round(people / backfill_s, 1),
+        "steady_state": _phase(len(pairs), steady_s, steady_calls, _floor(steady)),
+        "records_per_s": round(records / backfill_s, 1),
         "api_calls": {k: backfill_calls[k] + steady_calls[k] for k in backfill_calls},
-        "api_calls_floor": {
-            k: _floor(backfill, scans)[k] + _floor(steady, scans)[k] for k in backfill_calls
-        },
+        "api_calls_floor": {k: _floor(backfill)[k] + _floor(steady)[k] for k in backfill_calls},
         "peak_rss_mb": round(peak, 1),
         "cpu_seconds": cpu,
     }

@@ -71,9 +71,7 @@ def apply(
         if stage.outcome == "lost" and plan.base.get("lost_reason"):
             reason += f": {plan.base['lost_reason']}"
         deal_id = _deal_link(engine, plan)
-        notes.append(
-            {"link_id": deal_id, "rule": rule, "people": people, "reason": reason}
-        )
+        notes.append({"link_id": deal_id, "rule": rule, "people": people, "reason": reason})
         if rule not in (None, "contact_roles") and deal_id is not None:
             engine.store.set_base_field(deal_id, "attributed_people", ",".join(map(str, people)))
         for person in people:

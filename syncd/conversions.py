@@ -62,9 +62,7 @@ def apply(engine: Engine, obj: str, report: CycleReport) -> None:
         if not mine:
             continue
         became = {r.ref.id: r for r in connector.fetch([target for *_, target in mine])}
-        partners = [
-            (link.marketing if role == "crm" else link.crm) for link, *_ in mine if link.id
-        ]
+        partners = [(link.marketing if role == "crm" else link.crm) for link, *_ in mine if link.id]
         for partner in other.fetch(
             [RecordRef(other.system, p.kind, p.id) for p in partners if p is not None]
         ):

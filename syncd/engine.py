@@ -169,7 +169,7 @@ class Engine:
                         LinkState(None, None, None),
                         record if record.ref.system == self.marketing.system else None,
                         record if record.ref.system == self.crm.system else None,
-                        skip=f"duplicate: its {rules.match_field} already belongs to a linked record",
+                        skip=f"duplicate: its {rules.match_field} belongs to a linked record",
                     )
                     row = next(r for r in rows if r.record_id == record.ref.id)
                     items.append((skip, [row]))
@@ -188,9 +188,7 @@ class Engine:
                     ids = [r.ref.id for r in page.records]
                     states = self.store.links_for(obj, role, ids)
                     resolved = refs.resolve(self.store, rules, page.records)
-                    settled = {
-                        r.ref.id for r in resolved if self._settled(rules, r, states, role)
-                    }
+                    settled = {r.ref.id for r in resolved if self._settled(rules, r, states, role)}
                     self.store.stage(
                         obj,
                         connector.system,
@@ -261,13 +259,15 @@ class Engine:
     ) -> None:
         """Write one chunk's plans to both systems, then hand the chunk to the committer."""
         rules = self.rules[obj]
-        plans = [plan for plan, _ in items]
+        targets = {MARKETING: self.marketing, "crm": self.crm}
+        plans = refs.to_native(self.store, rules, [plan for plan, _ in items], targets)
+        items = [(plan, rows) for plan, (_, rows) in zip(plans, items, strict=True)]
         if dry_run:
             report.plans.extend(plans)
             _count(report, plans, {}, self.marketing.system, self.crm.system)
             return
-        native = refs.to_native(self.store, rules, plans)
-        m_changes, c_changes = native[MARKETING], native["crm"]
+        m_changes = [p.marketing_change for p in plans if p.marketing_change]
+        c_changes = [p.crm_change for p in plans if p.crm_change]
         outcomes: dict[tuple[str, str], Outcome] = {}
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="write") as pool:
             writes = [

@@ -365,17 +365,17 @@ def plan_stage_move(
     ):
         note = f"{reason}: stays {current}, not moved to {stage}"
         return PairPlan(key, link, None, None, base=link.base, stage=current, notes=(note,))
-    changes = []
+    changes: list[Change | None] = []
     for own, partner, system in (
         (link.marketing, link.crm, rules.marketing),
         (link.crm, link.marketing, rules.crm),
     ):
+        if own is None:
+            changes.append(None)
+            continue
         native = vocabulary.to_native(system, stage)
-        changes.append(
-            Change("update", own.kind, key, own.id, {}, native, partner_id=partner.id if partner else None)
-            if own is not None
-            else None
-        )
+        partner_id = partner.id if partner else None
+        changes.append(Change("update", own.kind, key, own.id, {}, native, partner_id=partner_id))
     return PairPlan(
         key,
         link,

@@ -10,10 +10,11 @@ record changes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from syncd.model import Change, Record, Value
+from syncd.abc import Connector
+from syncd.model import Change, Record, RecordRef, Value
 from syncd.reconcile import MARKETING, PairPlan, Rules, join_ids, split_ids
 from syncd.state.store import Store
 
@@ -35,9 +36,7 @@ def resolve(store: Store, rules: Rules, records: Sequence[Record]) -> list[Recor
             ids = split_ids(record.fields.get(name))
             if ids:
                 wanted.setdefault((target, _role(record, rules)), set()).update(ids)
-    found = {
-        key: store.link_ids(key[0], key[1], sorted(ids)) for key, ids in wanted.items() if ids
-    }
+    found = {key: store.link_ids(key[0], key[1], sorted(ids)) for key, ids in wanted.items() if ids}
     resolved = []
     for record in records:
         fields = dict(record.fields)
@@ -56,52 +55,76 @@ def resolve(store: Store, rules: Rules, records: Sequence[Record]) -> list[Recor
     return resolved
 
 
-def to_native(store: Store, rules: Rules, plans: Iterable[PairPlan]) -> dict[str, list[Change]]:
-    """Each side's changes with reference fields as that side's native ids.
+def to_native(
+    store: Store, rules: Rules, plans: Sequence[PairPlan], targets: Mapping[str, Connector]
+) -> list[PairPlan]:
+    """The plans with each change's reference fields as its side's native ids.
 
     A ``refs`` change carries only what the side lacks (associations are added, never
-    replaced); a reference whose link lacks that side is left out.
+    replaced). A reference whose link lacks that side, or whose record the side cannot
+    point at (a contact role cannot name a lead), is left out; a change left with
+    nothing to write is dropped, so that it is not sent again every cycle.
     """
     refs = rules.refs()
-    plans = list(plans)
-    sides = {
-        MARKETING: [(p, p.marketing_change, p.marketing) for p in plans if p.marketing_change],
-        CRM: [(p, p.crm_change, p.crm) for p in plans if p.crm_change],
-    }
-    result: dict[str, list[Change]] = {}
-    for role, items in sides.items():
-        link_ids = [
+    if not refs:
+        return list(plans)
+    wanted = {
+        role: [
             int(i)
-            for _, change, _ in items
+            for plan in plans
+            if (change := _change(plan, role)) is not None
             for name in refs
-            if change is not None
             for i in split_ids(change.fields.get(name))
         ]
-        natives = store.native_ids(role, link_ids) if link_ids else {}
-        changes = []
-        for plan, change, record in items:
-            assert change is not None
-            if not refs or not any(name in change.fields for name in refs):
-                changes.append(change)
-                continue
-            fields = dict(change.fields)
-            for name, (_, many) in refs.items():
-                if name not in fields:
-                    continue
-                held = _held(record, plan, name) if many else None
-                ids = [
-                    natives[int(i)]
-                    for i in split_ids(fields[name])
-                    if int(i) in natives and i not in held_ids(held)
-                ]
-                value: Value = ",".join(ids) if many else (ids[0] if ids else None)
-                if value:
-                    fields[name] = value
-                else:
-                    del fields[name]
-            changes.append(replace(change, fields=fields))
-        result[role] = changes
+        for role in (MARKETING, CRM)
+    }
+    natives = {role: store.native_ids(role, ids) if ids else {} for role, ids in wanted.items()}
+    result = []
+    for plan in plans:
+        sides = {}
+        for role in (MARKETING, CRM):
+            change = _change(plan, role)
+            if change is not None and any(name in change.fields for name in refs):
+                change = _translate(plan, role, change, refs, natives[role], targets[role])
+            sides[role] = change
+        result.append(replace(plan, marketing_change=sides[MARKETING], crm_change=sides[CRM]))
     return result
+
+
+def _change(plan: PairPlan, role: str) -> Change | None:
+    return plan.marketing_change if role == MARKETING else plan.crm_change
+
+
+def _translate(
+    plan: PairPlan,
+    role: str,
+    change: Change,
+    refs: Mapping[str, tuple[str, bool]],
+    natives: Mapping[int, RecordRef],
+    target: Connector,
+) -> Change | None:
+    record = plan.marketing if role == MARKETING else plan.crm
+    fields = dict(change.fields)
+    for name, (_, many) in refs.items():
+        if name not in fields:
+            continue
+        allowed = target.refers_to(change.kind, name)
+        held = held_ids(_held(record, plan, name)) if many else set()
+        ids = [
+            natives[int(i)].id
+            for i in split_ids(fields[name])
+            if int(i) in natives
+            and i not in held
+            and (allowed is None or natives[int(i)].kind in allowed)
+        ]
+        if ids:
+            fields[name] = ",".join(ids) if many else ids[0]
+        else:
+            del fields[name]
+    partner_missing = record is not None and record.partner_id != change.partner_id
+    if change.op == "update" and not fields and not change.stage and not partner_missing:
+        return None
+    return replace(change, fields=fields)
 
 
 def _held(record: Record | None, plan: PairPlan, name: str) -> Value:
@@ -113,8 +136,3 @@ def _held(record: Record | None, plan: PairPlan, name: str) -> Value:
 
 def held_ids(value: Value) -> set[str]:
     return set(split_ids(value))
-
-
-def people_of(base: Mapping[str, Value]) -> list[int]:
-    """The person link ids a deal's base names (its contacts)."""
-    return [int(i) for i in split_ids(base.get("contacts"))]

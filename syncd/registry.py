@@ -185,8 +185,9 @@ def emulator_settings(
     return secrets, systems
 
 
-def emulator_commands(people: int) -> dict[str, list[str]]:
-    """Commands that run each emulator in its own process, ``people`` seeded in marketing."""
+def emulator_commands(people: int, companies: int = 0, deals: int = 0) -> dict[str, list[str]]:
+    """Commands that run each emulator in its own process, seeded in marketing: ``people``
+    contacts, ``companies`` and ``deals`` (each deal with one company and one contact)."""
     return {
         "hubspot": [
             sys.executable,
@@ -194,8 +195,8 @@ def emulator_commands(people: int) -> dict[str, list[str]]:
             "connectors.hubspot.emulator",
             "--port",
             "0",
-            "--seed-contacts",
-            str(people),
+            "--seed-sales",
+            f"{people},{companies},{deals}",
         ],
         "salesforce": [sys.executable, "-m", "connectors.salesforce.emulator", "--port", "0"],
     }

@@ -50,9 +50,7 @@ ATTRIBUTION_RULES: tuple[Attribution, ...] = ("contact_roles", "converted_lead",
 
 
 class DealSettings(Strict):
-    attribution: list[Attribution] = Field(
-        default_factory=lambda: list(ATTRIBUTION_RULES)
-    )
+    attribution: list[Attribution] = Field(default_factory=lambda: list(ATTRIBUTION_RULES))
     """Who a deal's outcome is written back to, first rule that finds people wins:
     its contacts (contact roles / associations), the person whose lead was converted
     into it, then every person of its company."""
@@ -206,9 +204,7 @@ def _fields(doc: YamlDocument, systems: set[str]) -> tuple[dict, list[ConfigProb
             if rule is None:
                 continue
             if rule.type in ("ref", "refs") and rule.target not in OBJECTS:
-                problems.append(
-                    doc.problem([obj, name, "target"], f"one of {', '.join(OBJECTS)}")
-                )
+                problems.append(doc.problem([obj, name, "target"], f"one of {', '.join(OBJECTS)}"))
             for system, native in rule.native().items():
                 if system not in systems:
                     problems.append(doc.problem([obj, name, system], "unknown system"))

@@ -20,7 +20,7 @@ def test_the_benchmark_runs_and_stays_near_the_call_floor() -> None:
             "from syncd.cli import main; main()",
             "bench",
             "--records",
-            "2000",
+            "4000",
             "--json",
         ],
         capture_output=True,
@@ -31,15 +31,23 @@ def test_the_benchmark_runs_and_stays_near_the_call_floor() -> None:
     )
     assert answer.returncode == 0, answer.stderr[-2000:]
     result = json.loads(answer.stdout.strip().splitlines()[-1])
-    assert result["records"] == 2000 and result["records_per_s"] > 0
+    assert result["objects"] == {"person": 4000, "company": 400, "deal": 400}
+    assert result["records"] == 4800 and result["records_per_s"] > 0
     assert 0 < result["peak_rss_mb"] < 1024
     backfill = result["backfill"]
-    # HubSpot people become Salesforce leads; nothing but their ids goes back
-    assert backfill["written"] == {"hubspot": 0, "salesforce": 2000}
+    written = backfill["written"]
+    # HubSpot records are created in Salesforce; nothing but their ids goes back
+    assert written["person"] == {"hubspot": 0, "salesforce": 4000}
+    assert written["company"] == {"hubspot": 0, "salesforce": 400}
+    # deals: created in Salesforce; the people of closed deals move in both systems
+    closing = written["deal"]["salesforce"] - 400
+    assert 0 < closing == written["deal"]["hubspot"] < 400
+    assert backfill["rejected"] == {"hubspot": 0, "salesforce": 0}
     for system in ("hubspot", "salesforce"):
         calls, floor = backfill["api_calls"][system], backfill["api_calls_floor"][system]
         assert floor <= calls <= 1.1 * floor, (system, calls, floor)
     # 1% edited on each side: a handful of calls, not one per record
     steady = result["steady_state"]
-    assert steady["records"] == 40
-    assert sum(steady["api_calls"].values()) <= 10
+    assert steady["records"] == 80
+    for system in ("hubspot", "salesforce"):
+        assert steady["api_calls"][system] <= steady["api_calls_floor"][system] + 2

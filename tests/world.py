@@ -79,5 +79,3 @@ def make_world(tmp_path: Path, store_url: str) -> Iterator[World]:
         crm.close()
         store.close()
         box.stop()
-
-

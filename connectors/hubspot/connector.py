@@ -338,6 +338,10 @@ class HubSpotConnector:
 
     # -- the rest ---------------------------------------------------------------------
 
+    def refers_to(self, kind: str, field: str) -> frozenset[str] | None:
+        """An association may name any record of its object type."""
+        return None
+
     def picklists(self) -> Mapping[str, frozenset[str]]:
         """Options of every enumeration property of the synced types, merged by name; for
         deals, ``dealstage`` is every stage id of every pipeline, ``pipeline`` every id."""

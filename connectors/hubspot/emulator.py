@@ -30,6 +30,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -39,6 +40,7 @@ from connectors.hubspot.emulator_control import control, synthetic_contact
 from connectors.hubspot.emulator_crm import (
     COMPANIES,
     DEALS,
+    DEFAULT_PIPELINE,
     check_deal,
     pipelines_answer,
     synthetic_company,
@@ -186,9 +188,28 @@ class HubSpotEmulator:
         """Add ``n`` synthetic companies at once (unique names and domains)."""
         return self._seed("companies", n, same_instant, synthetic_company)
 
-    def seed_deals(self, n: int, *, same_instant: bool = False) -> list[str]:
-        """Add ``n`` synthetic deals at once, each in a stage of its pipeline."""
-        return self._seed("deals", n, same_instant, synthetic_deal)
+    def seed_deals(
+        self, n: int, *, same_instant: bool = False, pipeline: str | None = None
+    ) -> list[str]:
+        """Add ``n`` synthetic deals at once, each in a stage of its pipeline (or of
+        ``pipeline``)."""
+        return self._seed("deals", n, same_instant, partial(synthetic_deal, pipeline_id=pipeline))
+
+    def seed_sales(self, people: int, companies: int, deals: int) -> None:
+        """A sales database: contacts, companies and default-pipeline deals, each deal
+        associated with one company and one contact (spread evenly over both)."""
+        contacts = self.seed_contacts(people)
+        firms = self.seed_companies(companies)
+        sold = self.seed_deals(deals, pipeline=DEFAULT_PIPELINE)
+        with self._lock:
+            for index, deal in enumerate(sold):
+                for to_type, ids in (("companies", firms), ("contacts", contacts)):
+                    if ids:
+                        target = ids[index * len(ids) // len(sold)]
+                        pair = ("deals", to_type)
+                        self.links.add(
+                            "deals", int(deal), to_type, int(target), DEFAULT_TYPES[pair]
+                        )
 
     def _seed(
         self,
@@ -537,6 +558,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed-contacts", type=int, default=0)
     parser.add_argument("--seed-companies", type=int, default=0)
     parser.add_argument("--seed-deals", type=int, default=0)
+    parser.add_argument(
+        "--seed-sales", help="PEOPLE,COMPANIES,DEALS: deals associated with both (seed_sales)"
+    )
     parser.add_argument("--latency-ms", type=int, default=0)
     parser.add_argument("--rate-limit", help="MAX/INTERVAL_MS, e.g. 190/10000")
     parser.add_argument("--daily-limit", type=int)
@@ -555,6 +579,9 @@ def main(argv: list[str] | None = None) -> int:
         daily_limit=args.daily_limit,
         search_cap=args.search_cap,
     )
+    if args.seed_sales:
+        people, companies, deals = (int(n) for n in args.seed_sales.split(","))
+        emulator.seed_sales(people, companies, deals)
     if args.seed_contacts:
         emulator.seed_contacts(args.seed_contacts)
     if args.seed_companies:

@@ -246,8 +246,12 @@ def synthetic_company(company_id: int, rng: random.Random) -> dict[str, str]:
     }
 
 
-def synthetic_deal(deal_id: int, rng: random.Random) -> dict[str, str]:
-    pipeline = PIPELINES[DEFAULT_PIPELINE if rng.random() < 0.8 else "renewals"]
+def synthetic_deal(
+    deal_id: int, rng: random.Random, pipeline_id: str | None = None
+) -> dict[str, str]:
+    """A deal in a stage of ``pipeline_id`` (default: 80% the sales pipeline, else renewals)."""
+    chosen = pipeline_id or (DEFAULT_PIPELINE if rng.random() < 0.8 else "renewals")
+    pipeline = PIPELINES[chosen]
     stage = rng.choice(pipeline.stages)
     props = {
         "dealname": f"Deal {deal_id}",

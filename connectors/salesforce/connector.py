@@ -180,6 +180,16 @@ class SalesforceConnector:
         self._add_roles(changes, outcomes)
         return [outcomes[index] for index in range(len(changes))]
 
+    def refers_to(self, kind: str, field: str) -> frozenset[str] | None:
+        """Contact roles name Contacts; a lookup field names what describe says it does."""
+        native = self.field_map.get(kind, {}).get(field)
+        if native is None:
+            return None
+        if native == "@" + ROLES:
+            return frozenset({"Contact"})
+        targets = self._kind(kind).fields.get(native, {}).get("referenceTo") or []
+        return frozenset(targets) or None
+
     def picklists(self) -> Mapping[str, frozenset[str]]:
         values: dict[str, set[str]] = {}
         for kind in self.field_map:

@@ -258,10 +258,7 @@ def _store_landed(
             update(links)
             .where(links.c.id == bindparam("l_link"))
             .values(email_key=bindparam("l_email"), updated_at=now),
-            [
-                {"l_link": i.link_id, "l_email": batch.key(i.plan.base)}
-                for i in existing
-            ],
+            [{"l_link": i.link_id, "l_email": batch.key(i.plan.base)} for i in existing],
         )
     _store_history(connection, batch, obj)
     for item in batch.landed:

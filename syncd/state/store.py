@@ -353,16 +353,22 @@ class Store:
                 found.update({str(native): int(link_id) for native, link_id in rows})
         return found
 
-    def native_ids(self, role: str, link_ids: Sequence[int]) -> dict[int, str]:
-        """One side's record id of each link that has that side."""
-        column = links.c.marketing_id if role == "marketing" else links.c.crm_id
-        found: dict[int, str] = {}
+    def native_ids(self, role: str, link_ids: Sequence[int]) -> dict[int, RecordRef]:
+        """One side's record (kind and id) of each link that has that side."""
+        kind, column = (
+            (links.c.marketing_kind, links.c.marketing_id)
+            if role == "marketing"
+            else (links.c.crm_kind, links.c.crm_id)
+        )
+        found: dict[int, RecordRef] = {}
         with self.engine.connect() as connection:
             for chunk in _chunks(list(dict.fromkeys(link_ids)), 500):
                 rows = connection.execute(
-                    select(links.c.id, column).where(links.c.id.in_(chunk), column.is_not(None))
+                    select(links.c.id, kind, column).where(
+                        links.c.id.in_(chunk), column.is_not(None)
+                    )
                 )
-                found.update({int(link_id): str(native) for link_id, native in rows})
+                found.update({int(i): RecordRef("", str(k), str(n)) for i, k, n in rows})
         return found
 
     def link_states(self, link_ids: Sequence[int]) -> dict[int, LinkState]:
