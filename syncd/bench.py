@@ -95,10 +95,15 @@ SCANS = {"hubspot": {"company": 2, "person": 2, "deal": 2}}
 SCANS["salesforce"] = {"company": 1, "person": 2, "deal": 1}
 """Calls every scan of an object makes even when it reads nothing: HubSpot's search and
 archived list; Salesforce's query per kind (Lead and Contact for people)."""
-ASSOCIATION_READS = {"hubspot": ("deal", 2, 200), "salesforce": ("deal", 1, 200)}
-"""Per system, the object whose pages cost association reads: (object, calls a page,
-records a page): HubSpot's two v4 batch reads (companies, contacts) per search page;
-Salesforce's contact-role query per 200 opportunities."""
+ASSOCIATION_READS = {
+    ("hubspot", "person"): (1, 200),
+    ("hubspot", "deal"): (2, 200),
+    ("salesforce", "deal"): (1, 200),
+}
+"""Association reads per page, by system and object: (calls a page, records a page).
+HubSpot: one v4 batch read per associated type per search page (a contact's companies;
+a deal's companies and contacts); Salesforce: one contact-role query per 200
+opportunities."""
 
 
 def _floor(reports: list[CycleReport]) -> dict[str, int]:
@@ -111,9 +116,8 @@ def _floor(reports: list[CycleReport]) -> dict[str, int]:
             for obj, part in report.objects.items():
                 read = part.read[system]
                 total += max(1, math.ceil(read / PAGE[system])) + SCANS[system][obj] - 1
-                assoc_obj, calls, size = ASSOCIATION_READS[system]
-                if obj == assoc_obj:
-                    total += calls * math.ceil(read / size)
+                calls, size = ASSOCIATION_READS.get((system, obj), (0, 1))
+                total += calls * math.ceil(read / size)
                 total += math.ceil(part.created[system] / BATCH[system])
                 total += math.ceil(part.updated[system] / BATCH[system])
                 total += math.ceil(part.created[other] / BATCH[system])  # partner ids back

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from syncd import closed_loop, conversions, refs
+from syncd import canonical, closed_loop, conversions
 from syncd.abc import Connector
 from syncd.model import Change, Outcome, Page, Record, email_key
 from syncd.reconcile import (
@@ -187,7 +187,7 @@ class Engine:
                 for page in _batched(connector.changes(kind, cursor), self.chunk):
                     ids = [r.ref.id for r in page.records]
                     states = self.store.links_for(obj, role, ids)
-                    resolved = refs.resolve(self.store, rules, page.records)
+                    resolved = canonical.resolve(self.store, rules, page.records)
                     settled = {r.ref.id for r in resolved if self._settled(rules, r, states, role)}
                     self.store.stage(
                         obj,
@@ -234,7 +234,7 @@ class Engine:
     def _records(self, rules: Rules, groups: list[list[Any]]) -> dict[int, Record]:
         """The chunk's records by inbox row id, references resolved to links."""
         rows = [row for group in groups for row in group]
-        records = refs.resolve(self.store, rules, [record_from_row(row) for row in rows])
+        records = canonical.resolve(self.store, rules, [record_from_row(row) for row in rows])
         return {row.id: record for row, record in zip(rows, records, strict=True)}
 
     def _sides(
@@ -260,7 +260,7 @@ class Engine:
         """Write one chunk's plans to both systems, then hand the chunk to the committer."""
         rules = self.rules[obj]
         targets = {MARKETING: self.marketing, "crm": self.crm}
-        plans = refs.to_native(self.store, rules, [plan for plan, _ in items], targets)
+        plans = canonical.to_native(self.store, rules, [plan for plan, _ in items], targets)
         items = [(plan, rows) for plan, (_, rows) in zip(plans, items, strict=True)]
         if dry_run:
             report.plans.extend(plans)

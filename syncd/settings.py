@@ -96,6 +96,18 @@ class FieldRule(BaseModel):
     """The object a ``ref`` or ``refs`` field points at."""
     match: bool = False
     """Unlinked records with equal values of this field are the same (email, domain)."""
+    values: list[dict[str, str]] = Field(default_factory=list)
+    """Value pairs, one per line: {hubspot: X, salesforce: Y}. Values not listed do not
+    sync (industries that differ in name, owners that differ in id)."""
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _text_values(cls, value: object) -> object:
+        if isinstance(value, list):
+            return [
+                {str(k): str(v) for k, v in e.items()} if isinstance(e, dict) else e for e in value
+            ]
+        return value
 
     @field_validator("direction", "conflict", mode="before")
     @classmethod
@@ -205,6 +217,12 @@ def _fields(doc: YamlDocument, systems: set[str]) -> tuple[dict, list[ConfigProb
                 continue
             if rule.type in ("ref", "refs") and rule.target not in OBJECTS:
                 problems.append(doc.problem([obj, name, "target"], f"one of {', '.join(OBJECTS)}"))
+            for index, entry in enumerate(rule.values):
+                missing = sorted(set(rule.native()) - set(entry))
+                if missing:
+                    problems.append(
+                        doc.problem([obj, name, "values", index], f"needs {', '.join(missing)}")
+                    )
             for system, native in rule.native().items():
                 if system not in systems:
                     problems.append(doc.problem([obj, name, system], "unknown system"))

@@ -306,6 +306,48 @@ def test_a_full_resync_replays_without_duplicating_history(world: World) -> None
     assert after == before and len(before) >= 3
 
 
+def test_an_opportunity_without_roles_or_lead_is_attributed_to_its_accounts_people(
+    world: World,
+) -> None:
+    account = world.salesforce.add("Account", {"Name": "Hooli", "Website": "hooli.com"})
+    gavin = world.salesforce.add(
+        "Contact", {"Email": "gavin@hooli.com", "LastName": "Belson", "AccountId": account}
+    )
+    opportunity = world.salesforce.add(
+        "Opportunity",
+        {"Name": "Hooli XYZ", "AccountId": account, "StageName": "Prospecting"}
+        | {"CloseDate": "2027-03-01"},
+    )
+    world.cycle()
+    # the contact's account is its HubSpot company (contact -> company association)
+    contact = world.contact("gavin@hooli.com")["id"]
+    company = _only(_hs(world, "companies"), domain="hooli.com")["id"]
+    assert world.hubspot.associations("contacts", contact, "companies") == [company]
+    assert world.contact("gavin@hooli.com").get("lifecyclestage") in (None, "")
+    world.salesforce.update("Opportunity", opportunity, {"StageName": "Closed Won"})
+    world.cycle()
+    assert world.contact("gavin@hooli.com")["lifecyclestage"] == "customer"
+    person = _link(world, "person", crm_id=gavin)
+    assert _closed_loop_notes(world) == [("account_contacts", [person.id])]
+
+
+def test_industries_sync_through_their_value_pairs_and_others_stay(world: World) -> None:
+    world.salesforce.add(
+        "Account", {"Name": "Pied Piper", "Website": "piedpiper.com", "Industry": "Technology"}
+    )
+    world.salesforce.add(
+        "Account", {"Name": "Farm", "Website": "farm.example", "Industry": "Agriculture"}
+    )
+    world.cycle()
+    piper = _only(_hs(world, "companies"), domain="piedpiper.com")
+    assert piper["industry"] == "COMPUTER_SOFTWARE"
+    assert not _only(_hs(world, "companies"), domain="farm.example").get("industry")
+    world.hubspot.update_company(piper["id"], {"industry": "RETAIL"})
+    world.cycle()
+    assert _only(_live(world, "Account"), Name="Pied Piper")["Industry"] == "Retail"
+    assert world.cycle().objects["company"].updated == {}
+
+
 def _closed_loop_notes(world: World) -> list[tuple[str, list[int]]]:
     with world.store.engine.connect() as connection:
         rows = connection.execute(

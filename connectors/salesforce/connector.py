@@ -181,10 +181,11 @@ class SalesforceConnector:
         return [outcomes[index] for index in range(len(changes))]
 
     def refers_to(self, kind: str, field: str) -> frozenset[str] | None:
-        """Contact roles name Contacts; a lookup field names what describe says it does."""
+        """Contact roles name Contacts; a lookup field names what describe says it does; a
+        kind without the field (a lead's account) holds nothing."""
         native = self.field_map.get(kind, {}).get(field)
         if native is None:
-            return None
+            return frozenset()
         if native == "@" + ROLES:
             return frozenset({"Contact"})
         targets = self._kind(kind).fields.get(native, {}).get("referenceTo") or []

@@ -1,11 +1,15 @@
-"""Reference fields: a deal's company and people, held as link ids between the systems.
+"""Between the systems' values and the canonical ones the merge compares.
 
-A connector reports a reference as its own native ids (a HubSpot deal's associated
-contact ids, an opportunity's ``AccountId``). The merge compares links, not native ids:
-``resolve`` turns native ids into the ids of the links that hold them, and ``to_native``
-turns the merged link ids back into the ids of the system written to. A native id no
-link holds yet (a person not synced) is left out, and is picked up the next time the
-record changes.
+References (a deal's company and people): a connector reports its own native ids (a
+HubSpot deal's associated contact ids, an opportunity's ``AccountId``); the merge
+compares links. ``resolve`` turns native ids into the ids of the links that hold them,
+``to_native`` turns merged link ids back into the ids of the system written to. A
+native id no link holds yet (a person not synced) is left out, and is picked up the
+next time the record changes.
+
+Mapped values (``values:`` of a field in fields.yaml, e.g. industries or owners): the
+canonical value is the CRM's; a marketing value is read as its CRM counterpart and
+written back as itself. A value the list does not name is not synced either way.
 """
 
 from __future__ import annotations
@@ -26,6 +30,37 @@ def _role(record: Record, rules: Rules) -> str:
 
 
 def resolve(store: Store, rules: Rules, records: Sequence[Record]) -> list[Record]:
+    """``records`` with canonical values: mapped values, references as link ids."""
+    return _resolve_refs(store, rules, _map_values(rules, records))
+
+
+def _value_maps(rules: Rules) -> dict[str, list[dict[str, str]]]:
+    return {name: rule.values for name, rule in rules.fields.items() if rule.values}
+
+
+def _map_values(rules: Rules, records: Sequence[Record]) -> list[Record]:
+    maps = _value_maps(rules)
+    if not maps:
+        return list(records)
+    mapped = []
+    for record in records:
+        fields = dict(record.fields)
+        for name, entries in maps.items():
+            value = fields.get(name)
+            if value is None:
+                continue
+            canonical = next(
+                (e.get(rules.crm) for e in entries if e.get(record.ref.system) == value), None
+            )
+            if canonical is None:
+                del fields[name]  # not in the list: not synced
+            else:
+                fields[name] = canonical
+        mapped.append(replace(record, fields=fields))
+    return mapped
+
+
+def _resolve_refs(store: Store, rules: Rules, records: Sequence[Record]) -> list[Record]:
     """``records`` with their reference fields as link ids (one query per target and side)."""
     refs = rules.refs()
     if not refs or not records:
@@ -66,7 +101,8 @@ def to_native(
     nothing to write is dropped, so that it is not sent again every cycle.
     """
     refs = rules.refs()
-    if not refs:
+    maps = _value_maps(rules)
+    if not refs and not maps:
         return list(plans)
     wanted = {
         role: [
@@ -84,8 +120,10 @@ def to_native(
         sides = {}
         for role in (MARKETING, CRM):
             change = _change(plan, role)
-            if change is not None and any(name in change.fields for name in refs):
+            if change is not None and any(name in change.fields for name in (*refs, *maps)):
+                system = rules.marketing if role == MARKETING else rules.crm
                 change = _translate(plan, role, change, refs, natives[role], targets[role])
+                change = change and _unmap(rules, plan, role, change, maps, system)
             sides[role] = change
         result.append(replace(plan, marketing_change=sides[MARKETING], crm_change=sides[CRM]))
     return result
@@ -121,10 +159,38 @@ def _translate(
             fields[name] = ",".join(ids) if many else ids[0]
         else:
             del fields[name]
+    return _unless_empty(record, replace(change, fields=fields))
+
+
+def _unmap(
+    rules: Rules,
+    plan: PairPlan,
+    role: str,
+    change: Change,
+    maps: Mapping[str, list[dict[str, str]]],
+    system: str,
+) -> Change | None:
+    """Mapped values as the system written to names them (the CRM's are canonical)."""
+    fields = dict(change.fields)
+    for name, entries in maps.items():
+        value = fields.get(name)
+        if value is None:
+            continue
+        native = next((e.get(system) for e in entries if e.get(rules.crm) == value), None)
+        if native is None:
+            del fields[name]
+        else:
+            fields[name] = native
+    record = plan.marketing if role == MARKETING else plan.crm
+    return _unless_empty(record, replace(change, fields=fields))
+
+
+def _unless_empty(record: Record | None, change: Change) -> Change | None:
+    """None for an update left with nothing to write (its record knows its partner)."""
     partner_missing = record is not None and record.partner_id != change.partner_id
-    if change.op == "update" and not fields and not change.stage and not partner_missing:
+    if change.op == "update" and not change.fields and not change.stage and not partner_missing:
         return None
-    return replace(change, fields=fields)
+    return change
 
 
 def _held(record: Record | None, plan: PairPlan, name: str) -> Value:
