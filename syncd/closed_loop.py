@@ -15,12 +15,17 @@ contacts keeps the people in its base as ``attributed_people`` for the report.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from syncd.model import RecordRef
 from syncd.reconcile import PairPlan, plan_stage_move, split_ids
+from syncd.settings import StageDef
+from syncd.state.store import aware
 
 if TYPE_CHECKING:
     from syncd.engine import CycleReport, Engine, _Committer
@@ -39,57 +44,66 @@ class Move:
     reason: str
 
 
-def closing(engine: Engine, plan: PairPlan) -> bool:
-    """Whether a landed deal plan entered a stage that moves people."""
-    vocabulary = engine.rules[DEAL].vocabulary
-    if vocabulary is None or not plan.transitions:
-        return False
-    stage = vocabulary.stage(plan.transitions[-1].to_stage)
-    return stage is not None and stage.people is not None
+def apply(engine: Engine, report: CycleReport, committer: _Committer) -> None:
+    """Move the people of every deal that entered a closing stage and was not looped yet.
 
-
-def apply(
-    engine: Engine, plans: list[PairPlan], report: CycleReport, committer: _Committer
-) -> None:
-    """Move the people of the deals in ``plans`` (landed, entering a closing stage)."""
-    if not plans or PERSON not in engine.rules:
+    Works from the stage history, not from this cycle's plans, so that a crash between
+    the deal's commit and its people's costs nothing: the next cycle finds the deal's
+    transition without its ``closed_loop`` journal entry and moves the people then. The
+    entry is written after the people's commit; moving a person again is a no-op.
+    """
+    if PERSON not in engine.rules or DEAL not in engine.rules:
         return
-    deal_rules, person_rules = engine.rules[DEAL], engine.rules[PERSON]
-    vocabulary = deal_rules.vocabulary
-    assert vocabulary is not None
-    won = [s.people for s in vocabulary.stages if s.outcome == "won" and s.people]
+    vocabulary = engine.rules[DEAL].vocabulary
+    closing = {s.name: s for s in (vocabulary.stages if vocabulary else ()) if s.people}
+    if not closing:
+        return
+    pending = engine.store.unlooped(DEAL, sorted(closing))
+    for start in range(0, len(pending), engine.chunk):
+        _loop(engine, pending[start : start + engine.chunk], closing, report, committer)
+
+
+def _loop(
+    engine: Engine,
+    pending: list[Any],
+    closing: Mapping[str, StageDef],
+    report: CycleReport,
+    committer: _Committer,
+) -> None:
+    person_rules = engine.rules[PERSON]
+    won = [s.people for s in closing.values() if s.outcome == "won"]
     keep_from = won[0] if won else None
     moves: dict[int, Move] = {}
     notes: list[dict[str, Any]] = []
-    for plan in plans:
-        transition = plan.transitions[-1]
-        stage = vocabulary.stage(transition.to_stage)
-        assert stage is not None and stage.people is not None
-        people, rule = attribute(engine, plan)
-        name = plan.base.get("name") or plan.key
+    for row in pending:
+        stage = closing[row.to_stage]
+        assert stage.people is not None
+        base = orjson.loads(row.fields) if row.fields else {}
+        people, rule = attribute(engine, base, row.crm_id)
+        name = base.get("name") or f"link {row.link_id}"
         reason = f"deal {name!r} {stage.outcome or stage.name}"
-        if stage.outcome == "lost" and plan.base.get("lost_reason"):
-            reason += f": {plan.base['lost_reason']}"
-        deal_id = _deal_link(engine, plan)
-        notes.append({"link_id": deal_id, "rule": rule, "people": people, "reason": reason})
-        if rule not in (None, "contact_roles") and deal_id is not None:
-            engine.store.set_base_field(deal_id, "attributed_people", ",".join(map(str, people)))
-        for person in people:
-            move = Move(person, stage.people, transition.at, transition.source, reason)
-            if person not in moves or moves[person].at <= move.at:
-                moves[person] = move
-    engine.store.journal_rows(
-        [
+        if stage.outcome == "lost" and base.get("lost_reason"):
+            reason += f": {base['lost_reason']}"
+        notes.append(
             {
                 "cycle_id": report.cycle_id,
-                "link_id": note["link_id"],
+                "link_id": row.link_id,
+                "record_id": str(row.id),
                 "action": "closed_loop",
-                "detail": {k: note[k] for k in ("rule", "people", "reason")},
+                "detail": {"rule": rule, "people": people, "reason": reason},
             }
-            for note in notes
-        ],
-        now=engine.clock(),
-    )
+        )
+        if rule not in (None, "contact_roles"):
+            engine.store.set_base_field(
+                row.link_id, "attributed_people", ",".join(map(str, people))
+            )
+        source = RecordRef(*row.source_record.split(":", 2))
+        at = aware(row.at)
+        assert at is not None
+        for person in people:
+            move = Move(person, stage.people, at, source, reason)
+            if person not in moves or moves[person].at <= move.at:
+                moves[person] = move
     states = engine.store.link_states(sorted(moves))
     items: list[tuple[PairPlan, list[Any]]] = []
     for person, move in sorted(moves.items()):
@@ -109,30 +123,21 @@ def apply(
         items.append((plan, []))
     if items:
         engine.execute(PERSON, items, report, committer)
+        committer.wait()  # the people are stored before the deals count as looped
+    engine.store.journal_rows(notes, now=engine.clock())
 
 
-def _deal_link(engine: Engine, plan: PairPlan) -> int | None:
-    """The deal's link id (stored by now, also for a deal created this cycle)."""
-    if plan.link.id is not None:
-        return plan.link.id
-    for role, record in (("crm", plan.crm), ("marketing", plan.marketing)):
-        if record is not None:
-            link = engine.store.find_link(DEAL, role, record.ref.id)
-            if link is not None:
-                return link.id
-    return None
-
-
-def attribute(engine: Engine, plan: PairPlan) -> tuple[list[int], str | None]:
-    """The deal's people and the rule that found them (None: nobody found)."""
+def attribute(
+    engine: Engine, base: Mapping[str, Any], crm_id: str | None
+) -> tuple[list[int], str | None]:
+    """A deal's people and the rule that found them (None: nobody found)."""
     for rule in engine.attribution:
         if rule == "contact_roles":
-            people = [int(i) for i in split_ids(plan.base.get("contacts"))]
+            people = [int(i) for i in split_ids(base.get("contacts"))]
         elif rule == "converted_lead":
-            crm = plan.crm.ref if plan.crm else plan.link.crm
-            people = engine.store.converted_from(crm.id) if crm else []
+            people = engine.store.converted_from(crm_id) if crm_id else []
         else:
-            company = plan.base.get("company")
+            company = base.get("company")
             people = engine.store.people_of_company(company) if company else []
         if people:
             return sorted(set(people)), rule

@@ -109,7 +109,6 @@ class Engine:
     """Called after a chunk's remote writes, before its commit (tests crash here)."""
     attribution: Sequence[str] = ATTRIBUTION_RULES
     """Who hears of a deal's outcome (see ``syncd.closed_loop``)."""
-    _closing: list[PairPlan] = field(default_factory=list, init=False, repr=False)
 
     def run_once(self, obj: str | None = None, *, dry_run: bool = False) -> CycleReport:
         """One cycle of ``obj``, or of every object in order; the report sums them."""
@@ -125,12 +124,11 @@ class Engine:
         if not dry_run:
             conversions.apply(self, obj, report)
         self.store.assign_pairs(obj, self.marketing.system, self.crm.system)
-        self._closing = []
         with _Committer() as committer:
             self._merge(obj, report, committer, dry_run)
-            if self._closing:
-                committer.wait()  # the deals' links are stored before their people move
-                closed_loop.apply(self, self._closing, report, committer)
+            if obj == "deal" and not dry_run:
+                committer.wait()  # the deals' history is stored before their people move
+                closed_loop.apply(self, report, committer)
 
     def _merge(self, obj: str, report: CycleReport, committer: _Committer, dry_run: bool) -> None:
         now = self.clock()
@@ -280,10 +278,6 @@ class Engine:
                     outcomes[(system, outcome.key)] = outcome
         self._write_partner_ids(plans, outcomes)
         _count(report, plans, outcomes, self.marketing.system, self.crm.system)
-        if obj == "deal":
-            self._closing.extend(
-                p for p in plans if _landed(p, outcomes, self) and closed_loop.closing(self, p)
-            )
         if self.before_commit is not None:
             self.before_commit()
         pending = {}
@@ -327,19 +321,6 @@ class Engine:
             if follow:
                 for outcome in other.apply(follow):
                     outcomes[(other.system, outcome.key)] = outcome
-
-
-def _landed(plan: PairPlan, outcomes: Mapping[tuple[str, str], Outcome], engine: Engine) -> bool:
-    """Every write of the plan landed (or it had none)."""
-    for system, change in (
-        (engine.marketing.system, plan.marketing_change),
-        (engine.crm.system, plan.crm_change),
-    ):
-        if change is not None:
-            outcome = outcomes.get((system, change.key))
-            if outcome is None or not outcome.ok:
-                return False
-    return not plan.skip
 
 
 def _batched(pages: Iterator[Page], size: int) -> Iterator[Page]:

@@ -224,6 +224,41 @@ def test_won_writes_back_to_the_deal_and_makes_its_people_customers(world: World
     assert world.cycle().updated == {}
 
 
+class Crash(Exception):
+    pass
+
+
+def test_a_crash_between_the_deal_and_its_people_moves_them_next_cycle(world: World) -> None:
+    contact, _, ids = _converted_person(world)
+    world.cycle()
+    opportunity = ids["opportunityId"]
+    assert opportunity is not None
+    world.salesforce.update("Opportunity", opportunity, {"StageName": "Closed Won"})
+    commits: list[str] = []
+
+    def crash_at_the_people() -> None:  # the deal's chunk commits; its people's does not
+        commits.append("chunk")
+        if len(commits) == 2:
+            raise Crash
+
+    world.engine.before_commit = crash_at_the_people
+    try:
+        world.cycle()
+    except Crash:
+        pass
+    else:
+        raise AssertionError("the cycle did not reach the people's commit")
+    person = _link(world, "person", marketing_id=contact)
+    assert [h.to_stage for h in _history(world, person.id)][-1] == "opportunity"
+    world.engine.before_commit = None
+    world.cycle()
+    assert world.contact("lin@example.com")["lifecyclestage"] == "customer"
+    assert [h.to_stage for h in _history(world, person.id)].count("customer") == 1
+    assert len(_closed_loop_notes(world)) == 1
+    world.cycle()
+    assert len(_closed_loop_notes(world)) == 1
+
+
 def test_lost_records_the_reason_and_recycles_the_people(world: World) -> None:
     contact, _, ids = _converted_person(world)
     world.cycle()

@@ -12,7 +12,18 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, delete, event, func, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    String,
+    cast,
+    create_engine,
+    delete,
+    event,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.exc import OperationalError
 
 from syncd.errors import StoreError
@@ -311,6 +322,42 @@ class Store:
                     for row in rows
                 ],
             )
+
+    def unlooped(self, obj: str, stages: Sequence[str]) -> list[Any]:
+        """Transitions into ``stages`` without a ``closed_loop`` journal entry, oldest first,
+        with the link's CRM id and base fields."""
+        looped = (
+            select(journal.c.id)
+            .where(
+                journal.c.action == "closed_loop",
+                journal.c.record_id == cast(stage_history.c.id, String),
+            )
+            .exists()
+        )
+        query = (
+            select(
+                stage_history.c.id,
+                stage_history.c.link_id,
+                stage_history.c.to_stage,
+                stage_history.c.at,
+                stage_history.c.source_record,
+                links.c.crm_id,
+                bases.c.fields,
+            )
+            .select_from(
+                stage_history.join(links, links.c.id == stage_history.c.link_id).outerjoin(
+                    bases, bases.c.link_id == stage_history.c.link_id
+                )
+            )
+            .where(
+                stage_history.c.object == obj,
+                stage_history.c.to_stage.in_(list(stages)),
+                ~looped,
+            )
+            .order_by(stage_history.c.id)
+        )
+        with self.engine.connect() as connection:
+            return list(connection.execute(query))
 
     def converted_from(self, crm_deal_id: str) -> list[int]:
         """The people whose lead was converted into the deal with this CRM id."""

@@ -94,6 +94,7 @@ journal = Table(
     Column("action", String(32), nullable=False),
     Column("detail", Text, nullable=False),
     Index("ix_journal_link", "link_id"),
+    Index("ix_journal_action_record", "action", "record_id"),
 )
 
 dead_letters = Table(
