@@ -50,7 +50,9 @@ def apply(engine: Engine, report: CycleReport, committer: _Committer) -> None:
     Works from the stage history, not from this cycle's plans, so that a crash between
     the deal's commit and its people's costs nothing: the next cycle finds the deal's
     transition without its ``closed_loop`` journal entry and moves the people then. The
-    entry is written after the people's commit; moving a person again is a no-op.
+    entry is written after the people's commit, and only when no system refused one of
+    them (the refusal is dead-lettered, and tried again each cycle); moving a person
+    again is a no-op.
     """
     if PERSON not in engine.rules or DEAL not in engine.rules:
         return
@@ -74,7 +76,7 @@ def _loop(
     won = [s.people for s in closing.values() if s.outcome == "won"]
     keep_from = won[0] if won else None
     moves: dict[int, Move] = {}
-    notes: list[dict[str, Any]] = []
+    notes: list[tuple[list[int], dict[str, Any]]] = []
     for row in pending:
         stage = closing[row.to_stage]
         assert stage.people is not None
@@ -85,13 +87,16 @@ def _loop(
         if stage.outcome == "lost" and base.get("lost_reason"):
             reason += f": {base['lost_reason']}"
         notes.append(
-            {
-                "cycle_id": report.cycle_id,
-                "link_id": row.link_id,
-                "record_id": str(row.id),
-                "action": "closed_loop",
-                "detail": {"rule": rule, "people": people, "reason": reason},
-            }
+            (
+                people,
+                {
+                    "cycle_id": report.cycle_id,
+                    "link_id": row.link_id,
+                    "record_id": str(row.id),
+                    "action": "closed_loop",
+                    "detail": {"rule": rule, "people": people, "reason": reason},
+                },
+            )
         )
         if rule not in (None, "contact_roles"):
             engine.store.set_base_field(
@@ -121,10 +126,14 @@ def _loop(
             keep_from,
         )
         items.append((plan, []))
+    refused: set[int] = set()
     if items:
-        engine.execute(PERSON, items, report, committer)
+        failed = engine.execute(PERSON, items, report, committer)
+        refused = {int(key.removeprefix("loop:")) for key in failed}
         committer.wait()  # the people are stored before the deals count as looped
-    engine.store.journal_rows(notes, now=engine.clock())
+    # A deal one of whose people a system refused stays unlooped: tried again next cycle.
+    done = [note for people, note in notes if not refused.intersection(people)]
+    engine.store.journal_rows(done, now=engine.clock())
 
 
 def attribute(

@@ -254,8 +254,11 @@ class Engine:
         report: CycleReport,
         committer: _Committer,
         dry_run: bool = False,
-    ) -> None:
-        """Write one chunk's plans to both systems, then hand the chunk to the committer."""
+    ) -> set[str]:
+        """Write one chunk's plans to both systems, then hand the chunk to the committer.
+
+        Returns the keys of the plans a system refused (dead-lettered).
+        """
         rules = self.rules[obj]
         targets = {MARKETING: self.marketing, "crm": self.crm}
         plans = canonical.to_native(self.store, rules, [plan for plan, _ in items], targets)
@@ -263,7 +266,7 @@ class Engine:
         if dry_run:
             report.plans.extend(plans)
             _count(report, plans, {}, self.marketing.system, self.crm.system)
-            return
+            return set()
         m_changes = [p.marketing_change for p in plans if p.marketing_change]
         c_changes = [p.crm_change for p in plans if p.crm_change]
         outcomes: dict[tuple[str, str], Outcome] = {}
@@ -298,6 +301,15 @@ class Engine:
             self.clock(),
             rules.match_field,
         )
+        return {
+            plan.key
+            for plan in plans
+            for system, change in (
+                (self.marketing.system, plan.marketing_change),
+                (self.crm.system, plan.crm_change),
+            )
+            if change is not None and not outcomes.get((system, change.key), _MISSING).ok
+        }
 
     def _write_partner_ids(
         self, plans: list[PairPlan], outcomes: dict[tuple[str, str], Outcome]
@@ -321,6 +333,9 @@ class Engine:
             if follow:
                 for outcome in other.apply(follow):
                     outcomes[(other.system, outcome.key)] = outcome
+
+
+_MISSING = Outcome("", False)
 
 
 def _batched(pages: Iterator[Page], size: int) -> Iterator[Page]:

@@ -259,6 +259,23 @@ def test_a_crash_between_the_deal_and_its_people_moves_them_next_cycle(world: Wo
     assert len(_closed_loop_notes(world)) == 1
 
 
+def test_a_refused_person_move_is_dead_lettered_and_tried_again(world: World) -> None:
+    _, _, ids = _converted_person(world)
+    world.cycle()
+    opportunity = ids["opportunityId"]
+    assert opportunity is not None
+    world.salesforce.update("Opportunity", opportunity, {"StageName": "Closed Won"})
+    world.hubspot.fail_next(400, 1, "contacts/batch/update")
+    world.cycle()
+    assert world.contact("lin@example.com")["lifecyclestage"] == "opportunity"
+    (letter,) = world.store.dead_letters()
+    assert letter["system"] == "hubspot" and letter["source"].startswith("loop:")
+    assert _closed_loop_notes(world) == []
+    world.cycle()
+    assert world.contact("lin@example.com")["lifecyclestage"] == "customer"
+    assert len(_closed_loop_notes(world)) == 1 and world.store.dead_letters() == []
+
+
 def test_lost_records_the_reason_and_recycles_the_people(world: World) -> None:
     contact, _, ids = _converted_person(world)
     world.cycle()
