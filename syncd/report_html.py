@@ -11,7 +11,7 @@ from decimal import Decimal
 from html import escape
 from typing import Any
 
-from syncd.report import FunnelStep, Handoff, Report, SpeedToLead
+from syncd.report_model import FunnelStep, Handoff, Report, SpeedToLead
 
 CSS = """
 body { font: 14px/1.45 system-ui, sans-serif; color: #1d2330; margin: 2rem auto;

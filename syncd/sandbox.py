@@ -72,6 +72,24 @@ SAMPLE_SALESFORCE_CONTACTS = [
     },
 ]
 
+SAMPLE_HUBSPOT_COMPANIES = [
+    {"name": "Analytical Engines", "domain": "analyticalengines.com", "numberofemployees": "12"},
+    {"name": "US Navy", "domain": "navy.mil"},
+]
+SAMPLE_SALESFORCE_ACCOUNTS = [
+    # the same company as HubSpot's analyticalengines.com: matched by domain, not created
+    {"Name": "Analytical Engines Ltd", "Website": "https://www.analyticalengines.com/"},
+    {"Name": "Bletchley Park", "Website": "bletchleypark.org.uk"},
+]
+SAMPLE_HUBSPOT_DEAL = {
+    "dealname": "Difference Engine No. 2",
+    "amount": "25000",
+    "closedate": "2026-12-15T00:00:00.000Z",
+    "pipeline": "default",
+    "dealstage": "presentationscheduled",
+}
+"""Marketing's deal, associated with Ada and with Analytical Engines."""
+
 
 @dataclass
 class Sandbox:
@@ -138,3 +156,20 @@ def seed_sample(emulators: dict[str, Any]) -> None:
         emulators["salesforce"].add("Lead", fields)
     for fields in SAMPLE_SALESFORCE_CONTACTS:
         emulators["salesforce"].add("Contact", fields)
+
+
+def seed_sample_deals(emulators: dict[str, Any]) -> None:
+    """Companies on each side (one on both, matched by domain) and Ada's deal in HubSpot.
+
+    Needs ``seed_sample``'s people first.
+    """
+    hubspot = emulators["hubspot"]
+    companies = {p["domain"]: hubspot.add_company(p) for p in SAMPLE_HUBSPOT_COMPANIES}
+    for fields in SAMPLE_SALESFORCE_ACCOUNTS:
+        emulators["salesforce"].add("Account", fields)
+    ada = next(
+        str(c["id"]) for c in hubspot.contacts() if c["properties"]["email"] == "ada@example.com"
+    )
+    deal = hubspot.add_deal(SAMPLE_HUBSPOT_DEAL)
+    hubspot.associate("deals", deal, "contacts", ada)
+    hubspot.associate("deals", deal, "companies", companies["analyticalengines.com"])

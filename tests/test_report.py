@@ -16,7 +16,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from syncd.report import Period, build, durations, read_history
+from syncd.report import build, durations, read_history
+from syncd.report_model import Period
 from syncd.settings import load_config
 from syncd.state.store import Store
 from syncd.state.tables import bases, links, stage_history

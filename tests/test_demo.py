@@ -1,0 +1,77 @@
+"""``syncd demo`` as a user runs it: the facts it prints, and its exit code."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from syncd import closed_loop
+from syncd.cli import app
+
+
+def _demo() -> Any:
+    return CliRunner().invoke(app, ["demo"], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def output() -> str:
+    result = _demo()
+    assert result.exit_code == 0, result.output
+    return str(result.output)
+
+
+def _line(output: str, pattern: str) -> re.Match[str]:
+    found = re.search(pattern, output, re.MULTILINE)
+    assert found, f"no line matches {pattern!r} in:\n{output}"
+    return found
+
+
+def test_every_fact_holds_and_nothing_is_duplicated(output: str) -> None:
+    assert "✗" not in output
+    _line(output, r"✓ All \d+ facts checked above held\.$")
+    _line(output, r"Analytical Engines matched by domain: 1 HubSpot company, 1 Salesforce account")
+    _line(output, r"Alan: 1 HubSpot contact, 1 Salesforce lead")
+    _line(output, r"Ada's HubSpot deal is now a Salesforce opportunity: stage 'Needs Analysis'")
+    _line(output, r"records written: 0$")
+    _line(output, r"0 dead letters\.")
+
+
+def test_the_converted_lead_keeps_its_one_hubspot_contact(output: str) -> None:
+    found = _line(
+        output,
+        r"HubSpot contacts with katherine@example\.com: (\d+) "
+        r"\(id (\d+); before the conversion: (\d+)\)",
+    )
+    assert found[1] == "1" and found[2] == found[3]
+    _line(output, r"Katherine's HubSpot lifecycle stage: opportunity$")
+    _line(output, r"HubSpot companies named NASA: 1; deals named 'NASA trajectory analysis': 1")
+
+
+def test_the_loop_closes_in_the_tables(output: str) -> None:
+    _line(output, r"^NASA trajectory analysis\s+closedwon\s+Closed Won\s+120000\s+120000")
+    _line(output, r"^Difference Engine No\. 2\s+closedlost\s+Closed Lost\s+.*No Budget")
+    _line(output, r"^Katherine@Example\.com\s+customer\s+Contact")
+    _line(output, r"^ada@example\.com\s+lead / BAD_TIMING\s+Lead Nurture")
+    _line(output, r"^grace@example\.com\s+lead / BAD_TIMING\s+Lead Nurture")
+
+
+def test_the_report_ends_the_demo(output: str) -> None:
+    report = output[output.index("syncd report, on the demo's store") :]
+    _line(report, r"^Funnel, ")
+    _line(report, r"│ customer\s+│\s+1 │")
+    _line(report, r"│ Partner\s+│\s+1 │\s+0 │\s+100% │\s+120,000 │")
+    _line(report, r"│ Webinar\s+│\s+0 │\s+1 │\s+0% │\s+0 │")
+    _line(report, r"^2 recycled, 0 re-qualified since")
+
+
+def test_a_step_that_fails_is_shown_and_fails_the_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(closed_loop, "apply", lambda *args, **kwargs: None)
+    result = _demo()
+    assert result.exit_code == 1
+    assert "✗ Katherine's HubSpot lifecycle stage: opportunity" in result.output
+    _line(result.output, r"✗ \d+ of \d+ facts did not hold")
