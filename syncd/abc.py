@@ -44,6 +44,9 @@ class Connector(Protocol):
         outcome with ``ok=False`` and the system's own message; the rest still land.
         """
 
+    def stage_fields(self, kind: str) -> Sequence[str]:
+        """The native stage fields records of ``kind`` hold (a Salesforce contact: none)."""
+
     def refers_to(self, kind: str, field: str) -> frozenset[str] | None:
         """The native kinds a reference field of ``kind`` can point at (None: any).
 

@@ -141,13 +141,7 @@ def run_child(people: int) -> dict[str, Any]:
         store = Store.open(config.store_url)
         marketing = registry.connector(config, "hubspot")
         crm = registry.connector(config, "salesforce")
-        engine = Engine(
-            store,
-            marketing,
-            crm,
-            registry.rules(config),
-            attribution=config.syncd.deals.attribution,
-        )
+        engine = Engine.for_config(config, store, marketing, crm)
         marketing.check()
         crm.check()
         base_calls = _calls(endpoints)

@@ -93,17 +93,16 @@ def _resolve_refs(store: Store, rules: Rules, records: Sequence[Record]) -> list
 def to_native(
     store: Store, rules: Rules, plans: Sequence[PairPlan], targets: Mapping[str, Connector]
 ) -> list[PairPlan]:
-    """The plans with each change's reference fields as its side's native ids.
+    """The plans with each change in its side's native terms, and only what it can hold.
 
     A ``refs`` change carries only what the side lacks (associations are added, never
     replaced). A reference whose link lacks that side, or whose record the side cannot
-    point at (a contact role cannot name a lead), is left out; a change left with
-    nothing to write is dropped, so that it is not sent again every cycle.
+    point at (a contact role cannot name a lead), is left out, as are stage fields the
+    record's kind does not have (a Salesforce contact has no lead status); a change
+    left with nothing to write is dropped, so that it is not sent for nothing.
     """
     refs = rules.refs()
     maps = _value_maps(rules)
-    if not refs and not maps:
-        return list(plans)
     wanted = {
         role: [
             int(i)
@@ -124,9 +123,20 @@ def to_native(
                 system = rules.marketing if role == MARKETING else rules.crm
                 change = _translate(plan, role, change, refs, natives[role], targets[role])
                 change = change and _unmap(rules, plan, role, change, maps, system)
+            if change is not None and change.stage:
+                change = _holdable_stage(plan, role, change, targets[role])
             sides[role] = change
         result.append(replace(plan, marketing_change=sides[MARKETING], crm_change=sides[CRM]))
     return result
+
+
+def _holdable_stage(plan: PairPlan, role: str, change: Change, target: Connector) -> Change | None:
+    held = target.stage_fields(change.kind)
+    stage = {f: v for f, v in change.stage.items() if f in held}
+    if stage == change.stage:
+        return change
+    record = plan.marketing if role == MARKETING else plan.crm
+    return _unless_empty(record, replace(change, stage=stage))
 
 
 def _change(plan: PairPlan, role: str) -> Change | None:

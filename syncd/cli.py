@@ -46,13 +46,7 @@ def _engine(config: Config) -> Iterator[Engine]:
     marketing = registry.connector(config, config.syncd.marketing)
     crm = registry.connector(config, config.syncd.crm)
     try:
-        yield Engine(
-            store,
-            marketing,
-            crm,
-            registry.rules(config),
-            attribution=config.syncd.deals.attribution,
-        )
+        yield Engine.for_config(config, store, marketing, crm)
     finally:
         marketing.close()
         crm.close()

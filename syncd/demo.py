@@ -48,13 +48,7 @@ def run_demo(directory: Path, console: Console) -> list[str]:
         store = Store.open(config.store_url)
         marketing = registry.connector(config, "hubspot")
         crm = registry.connector(config, "salesforce")
-        engine = Engine(
-            store,
-            marketing,
-            crm,
-            registry.rules(config),
-            attribution=config.syncd.deals.attribution,
-        )
+        engine = Engine.for_config(config, store, marketing, crm)
         scene = _Scene(console, engine, hubspot, salesforce)
         try:
             _first_sync(scene)

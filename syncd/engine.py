@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from syncd import canonical, closed_loop, conversions
+from syncd import canonical, closed_loop, conversions, registry
 from syncd.abc import Connector
 from syncd.model import Change, Outcome, Page, Record, email_key
 from syncd.reconcile import (
@@ -33,7 +33,7 @@ from syncd.reconcile import (
     plan_pair,
     same_base,
 )
-from syncd.settings import ATTRIBUTION_RULES
+from syncd.settings import ATTRIBUTION_RULES, Config
 from syncd.state.commit import commit_chunk
 from syncd.state.store import Store, record_from_row
 
@@ -109,6 +109,19 @@ class Engine:
     """Called after a chunk's remote writes, before its commit (tests crash here)."""
     attribution: Sequence[str] = ATTRIBUTION_RULES
     """Who hears of a deal's outcome (see ``syncd.closed_loop``)."""
+
+    @classmethod
+    def for_config(
+        cls, config: Config, store: Store, marketing: Connector, crm: Connector
+    ) -> Engine:
+        """An engine with the rules and attribution ``config`` sets."""
+        return cls(
+            store,
+            marketing,
+            crm,
+            registry.rules(config),
+            attribution=config.syncd.deals.attribution,
+        )
 
     def run_once(self, obj: str | None = None, *, dry_run: bool = False) -> CycleReport:
         """One cycle of ``obj``, or of every object in order; the report sums them."""

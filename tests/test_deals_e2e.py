@@ -206,12 +206,17 @@ def test_won_writes_back_to_the_deal_and_makes_its_people_customers(world: World
     world.cycle()
     opportunity = ids["opportunityId"]
     assert opportunity is not None
+    contact_id = ids["contactId"]
+    assert contact_id is not None
+    touched = world.salesforce.get("Contact", contact_id)["SystemModstamp"]
     world.salesforce.update(
         "Opportunity",
         opportunity,
         {"StageName": "Closed Won", "Amount": 30000, "CloseDate": "2026-11-20"},
     )
     world.cycle()
+    # a Salesforce contact has no lead status: the move to customer writes nothing there
+    assert world.salesforce.get("Contact", contact_id)["SystemModstamp"] == touched
     deal = _only(_hs(world, "deals"), syncd_salesforce_id=opportunity)
     assert (deal["dealstage"], deal["amount"]) == ("closedwon", "30000")
     assert deal["closedate"].startswith("2026-11-20")

@@ -69,9 +69,7 @@ def make_world(tmp_path: Path, store_url: str) -> Iterator[World]:
     policy = RetryPolicy(attempts=4, initial=0.01, maximum=5, sleep=sleeps.append)
     marketing = registry.connector(config, "hubspot", policy)
     crm = registry.connector(config, "salesforce", policy)
-    engine = Engine(
-        store, marketing, crm, registry.rules(config), attribution=config.syncd.deals.attribution
-    )
+    engine = Engine.for_config(config, store, marketing, crm)
     try:
         yield World(box, config, store, engine, sleeps)
     finally:

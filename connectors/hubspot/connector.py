@@ -338,6 +338,10 @@ class HubSpotConnector:
 
     # -- the rest ---------------------------------------------------------------------
 
+    def stage_fields(self, kind: str) -> Sequence[str]:
+        mapping = self.mappings.get(kind)
+        return tuple(mapping.stage_fields) if mapping else ()
+
     def refers_to(self, kind: str, field: str) -> frozenset[str] | None:
         """An association may name any record of its object type."""
         return None

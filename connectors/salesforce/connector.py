@@ -92,7 +92,9 @@ class SalesforceConnector:
         self.login_url = login_url.rstrip("/")
         self.client_id, self.client_secret = client_id, client_secret
         self.field_map, self.field_types = field_map, field_types
-        self.stage_fields = {k: tuple(v) for k, v in (stage_fields or {"Lead": ["Status"]}).items()}
+        self._stage_fields = {
+            k: tuple(v) for k, v in (stage_fields or {"Lead": ["Status"]}).items()
+        }
         self.partner_id_field = partner_id_field
         self.api_version = api_version
         self.retry = retry
@@ -179,6 +181,10 @@ class SalesforceConnector:
                 outcomes.update(self._write(how, self._kind(kind), chunk))
         self._add_roles(changes, outcomes)
         return [outcomes[index] for index in range(len(changes))]
+
+    def stage_fields(self, kind: str) -> Sequence[str]:
+        """The configured stage fields ``kind`` has (describe says which)."""
+        return self._kind(kind).stage_fields
 
     def refers_to(self, kind: str, field: str) -> frozenset[str] | None:
         """Contact roles name Contacts; a lookup field names what describe says it does; a
@@ -301,7 +307,7 @@ class SalesforceConnector:
             ]
             if problems:
                 raise ConfigError(problems)
-            stage = tuple(f for f in self.stage_fields.get(kind, ()) if f in fields)
+            stage = tuple(f for f in self._stage_fields.get(kind, ()) if f in fields)
             partner = self.partner_id_field if self.partner_id_field in fields else None
             extra = [f for f in ("IsConverted", *CONVERTED.values()) if f in fields]
             select = [*mapped.values(), *stage, *([partner] if partner else [])]
