@@ -44,6 +44,9 @@ def _map_values(rules: Rules, records: Sequence[Record]) -> list[Record]:
         return list(records)
     mapped = []
     for record in records:
+        if not any(record.fields.get(name) is not None for name in maps):
+            mapped.append(record)
+            continue
         fields = dict(record.fields)
         for name, entries in maps.items():
             value = fields.get(name)
@@ -74,6 +77,9 @@ def _resolve_refs(store: Store, rules: Rules, records: Sequence[Record]) -> list
     found = {key: store.link_ids(key[0], key[1], sorted(ids)) for key, ids in wanted.items() if ids}
     resolved = []
     for record in records:
+        if not any(record.fields.get(name) is not None for name in refs):
+            resolved.append(record)
+            continue
         fields = dict(record.fields)
         for name, (target, many) in refs.items():
             if name not in fields or fields[name] is None:

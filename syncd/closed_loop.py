@@ -28,7 +28,7 @@ from syncd.settings import StageDef
 from syncd.state.store import aware
 
 if TYPE_CHECKING:
-    from syncd.engine import CycleReport, Engine, _Committer
+    from syncd.engine import Committer, CycleReport, Engine
 
 PERSON, DEAL = "person", "deal"
 
@@ -44,7 +44,7 @@ class Move:
     reason: str
 
 
-def apply(engine: Engine, report: CycleReport, committer: _Committer) -> None:
+def apply(engine: Engine, report: CycleReport, committer: Committer) -> None:
     """Move the people of every deal that entered a closing stage and was not looped yet.
 
     Works from the stage history, not from this cycle's plans, so that a crash between
@@ -70,7 +70,7 @@ def _loop(
     pending: list[Any],
     closing: Mapping[str, StageDef],
     report: CycleReport,
-    committer: _Committer,
+    committer: Committer,
 ) -> None:
     person_rules = engine.rules[PERSON]
     won = [s.people for s in closing.values() if s.outcome == "won"]

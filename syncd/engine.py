@@ -137,13 +137,13 @@ class Engine:
         if not dry_run:
             conversions.apply(self, obj, report)
         self.store.assign_pairs(obj, self.marketing.system, self.crm.system)
-        with _Committer() as committer:
+        with Committer() as committer:
             self._merge(obj, report, committer, dry_run)
             if obj == "deal" and not dry_run:
                 committer.wait()  # the deals' history is stored before their people move
                 closed_loop.apply(self, report, committer)
 
-    def _merge(self, obj: str, report: CycleReport, committer: _Committer, dry_run: bool) -> None:
+    def _merge(self, obj: str, report: CycleReport, committer: Committer, dry_run: bool) -> None:
         now = self.clock()
         rules = self.rules[obj]
         for groups in self.store.inbox_groups(obj, linked=True, now=now, size=self.chunk):
@@ -265,7 +265,7 @@ class Engine:
         obj: str,
         items: list[tuple[PairPlan, list[Any]]],
         report: CycleReport,
-        committer: _Committer,
+        committer: Committer,
         dry_run: bool = False,
     ) -> set[str]:
         """Write one chunk's plans to both systems, then hand the chunk to the committer.
@@ -364,7 +364,7 @@ def _batched(pages: Iterator[Page], size: int) -> Iterator[Page]:
         yield Page(records, last.cursor)
 
 
-class _Committer:
+class Committer:
     """Commits one chunk in the background while the next one is planned and written.
 
     At most one commit is in flight, and each starts after the one before has ended,
@@ -391,7 +391,7 @@ class _Committer:
         self.pending = pending
         self._inflight = self._pool.submit(commit, *args)
 
-    def __enter__(self) -> _Committer:
+    def __enter__(self) -> Committer:
         return self
 
     def __exit__(self, kind: object, *_: object) -> None:

@@ -29,6 +29,7 @@ class Vocabulary:
         linear = [s.name for s in self.stages if not s.recycle]
         self._rank = {name: i for i, name in enumerate(linear)}
         self._read: dict[tuple[str, tuple[tuple[str, str], ...], str | None], str | None] = {}
+        self._native: dict[tuple[str, str], dict[str, str]] = {}
 
     @property
     def names(self) -> list[str]:
@@ -62,8 +63,11 @@ class Vocabulary:
 
     def to_native(self, system: str, name: str) -> dict[str, str]:
         """The native values for ``name``; the system's other stage fields cleared ("")."""
-        native = self._by_name[name].values.get(system, {})
-        return {f: native.get(f, "") for f in self.fields(system)}
+        key = (system, name)
+        if key not in self._native:
+            native = self._by_name[name].values.get(system, {})
+            self._native[key] = {f: native.get(f, "") for f in self.fields(system)}
+        return dict(self._native[key])
 
     def _score(self, system: str, name: str, native: Mapping[str, str]) -> tuple[int, int]:
         """(tier, fields matched) of ``native`` for stage ``name``; tier 0: no match.

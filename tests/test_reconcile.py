@@ -5,10 +5,21 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from syncd.model import RecordRef
-from syncd.reconcile import UNMAPPED, LinkState, at_base, pair_group, plan_pair, same_base
+from syncd.model import RecordRef, normalize
+from syncd.reconcile import (
+    UNMAPPED,
+    LinkState,
+    at_base,
+    join_ids,
+    pair_group,
+    plan_pair,
+    plan_stage_move,
+    same_base,
+    split_ids,
+    union,
+)
 from syncd.settings import FieldRule
-from tests.factories import hubspot, rules, salesforce
+from tests.factories import T0, hubspot, rules, salesforce
 
 LINK = LinkState(
     7,
@@ -296,3 +307,55 @@ def test_a_record_already_holding_its_stage_gets_no_stage_write() -> None:
     assert plan.stage == "lead" and plan.marketing_change is None
     assert plan.crm_change is not None
     assert plan.crm_change.stage == {"Status": "Open - Not Contacted"}
+
+
+@given(st.sets(st.integers(1, 50)), st.sets(st.integers(1, 50)), st.sets(st.integers(1, 50)))
+def test_associations_merge_as_the_union_of_both_sides(
+    base: set[int], m: set[int], c: set[int]
+) -> None:
+    contacts = FieldRule(type="refs", target="person")
+    link = LinkState(7, LINK.marketing, LINK.crm, {"contacts": join_ids(map(str, base))}, "mql")
+    marketing = hubspot("1", 5, HS_MQL, "00Q1", contacts=join_ids(map(str, m)))
+    crm = salesforce("00Q1", 5, SF_MQL, "1", contacts=join_ids(map(str, c)))
+    plan = plan_pair("k", link, marketing, crm, rules(contacts=contacts))
+    assert plan.base["contacts"] == join_ids(str(i) for i in m | c)
+    for change, side in ((plan.marketing_change, m), (plan.crm_change, c)):
+        wanted = change.fields.get("contacts") if change else None
+        assert wanted == (join_ids(str(i) for i in m | c) if side != m | c else None)
+
+
+def test_ids_join_in_numeric_order_without_repeats() -> None:
+    assert join_ids(["10", "9", "10", "100"]) == "9,10,100"
+    assert split_ids(union("3,1", None, "2,3")) == ["1", "2", "3"] and union(None, "") is None
+
+
+def test_a_stage_move_by_rule_writes_both_sides_and_records_its_reason() -> None:
+    source = RecordRef("salesforce", "Opportunity", "006A")
+    plan = plan_stage_move("loop:7", LINK, "nurture", T0, source, rules(), "deal lost: Price")
+    assert plan.marketing_change is not None and plan.crm_change is not None
+    assert plan.marketing_change.stage == {"lifecyclestage": "lead", "hs_lead_status": "BAD_TIMING"}
+    assert plan.crm_change.stage == {"Status": "Nurture"}
+    (transition,) = plan.transitions
+    assert (transition.from_stage, transition.to_stage, transition.reason) == (
+        "mql",
+        "nurture",
+        "deal lost: Price",
+    )
+    assert plan.stage == "nurture" and plan.base == LINK.base
+
+
+def test_a_stage_move_by_rule_never_undoes_a_later_stage() -> None:
+    source = RecordRef("salesforce", "Opportunity", "006A")
+    customer = LinkState(7, LINK.marketing, LINK.crm, LINK.base, "sql")
+    kept = plan_stage_move("k", customer, "nurture", T0, source, rules(), "lost", keep_from="sql")
+    assert kept.changes == [] and kept.stage == "sql" and not kept.transitions
+    backwards = plan_stage_move("k", customer, "mql", T0, source, rules(), "odd")
+    assert backwards.changes == [] and backwards.stage == "sql"
+    there = plan_stage_move("k", LINK, "mql", T0, source, rules(), "same")
+    assert there.changes == [] and not there.transitions
+
+
+def test_websites_read_as_their_domain() -> None:
+    assert normalize("https://www.Acme.com/about?x=1", "domain") == "acme.com"
+    assert normalize("acme.com:8443", "domain") == "acme.com"
+    assert normalize("  ", "domain") is None and normalize("WWW.globex.io", "domain") == "globex.io"

@@ -101,3 +101,53 @@ def test_the_vocabulary_keeps_a_shared_native_value_as_the_current_stage() -> No
 
 def _line_of(path: Path, needle: str) -> int:
     return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if needle in line)
+
+
+def test_converted_reads_as_the_next_stage_among_those_sharing_its_value() -> None:
+    vocabulary = Vocabulary(load_config(CONFIG / "syncd.yaml").stages["person"])
+    converted = {"Status": "Closed - Converted"}  # opportunity, customer and evangelist
+    assert vocabulary.to_canonical("salesforce", converted, "mql") == "opportunity"
+    assert vocabulary.to_canonical("salesforce", converted, "opportunity") == "opportunity"
+    assert vocabulary.to_canonical("salesforce", converted, "customer") == "customer"
+    assert vocabulary.to_canonical("salesforce", converted, None) == "evangelist"
+
+
+def test_deal_stages_move_any_way_and_know_their_outcomes() -> None:
+    config = load_config(CONFIG / "syncd.yaml")
+    deals = Vocabulary(config.stages["deal"], config.moves["deal"])
+    assert config.moves == {"deal": "any"} and deals.allows("closed_won", "discovery")
+    won = deals.stage("closed_won")
+    assert won is not None and (won.outcome, won.people) == ("won", "customer")
+    said = {("StageName", "Closed Won"): "won", ("StageName", "Closed Lost"): "lost"}
+    assert deals.check_outcomes("salesforce", said) == []
+    said[("StageName", "Negotiation/Review")] = "lost"
+    (problem,) = deals.check_outcomes("salesforce", said)
+    assert problem[0] == "negotiation" and "is lost" in problem[1]
+    assert config.match_field("company") == "domain" and config.match_field("deal") is None
+    assert config.match_field("person") == "email"
+
+
+def test_new_keys_are_checked_with_their_lines(config_dir: Path) -> None:
+    fields = config_dir / "fields.yaml"
+    text = fields.read_text()
+    text = text.replace(
+        '    target: company\n    hubspot: "@companies"\n    salesforce: AccountId',
+        '    target: account\n    hubspot: "@companies"\n    salesforce: AccountId',
+    )
+    text = text.replace(
+        "      - {hubspot: RETAIL, salesforce: Retail}", "      - {hubspot: RETAIL}"
+    )
+    fields.write_text(text)
+    stages = config_dir / "stages.yaml"
+    text = stages.read_text().replace("moves: any", "moves: sideways")
+    stages.write_text(text.replace("people: customer", "people: champion"))
+    with pytest.raises(ConfigError) as caught:
+        load_config(config_dir / "syncd.yaml")
+    found = {(Path(p.file).name, p.key): p for p in caught.value.problems}
+    assert found[("fields.yaml", "deal.company.target")].line == _line_of(fields, "target: account")
+    retail = found[("fields.yaml", "company.industry.values.6")]
+    assert retail.line == _line_of(fields, "{hubspot: RETAIL}") and "salesforce" in retail.message
+    assert found[("stages.yaml", "deal.moves")].line == _line_of(stages, "moves: sideways")
+    champion = found[("stages.yaml", "deal.stages.5.people")]
+    assert champion.line == _line_of(stages, "people: champion")
+    assert "no person stage champion" in champion.message

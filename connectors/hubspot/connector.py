@@ -39,8 +39,6 @@ from typing import Any
 import orjson
 from hubspot import HubSpot
 from hubspot.crm import companies, contacts, deals
-from hubspot.crm.associations.v4.exceptions import ApiException as AssociationsApiException
-from hubspot.crm.pipelines.exceptions import ApiException as PipelinesApiException
 from urllib3.util.retry import Retry
 
 from connectors.hubspot.associations import Associations, type_id
@@ -53,13 +51,6 @@ from syncd.retry import RetryPolicy, call_with_retry
 
 PACKAGES: dict[str, Any] = {"contacts": contacts, "companies": companies, "deals": deals}
 """Each object type's package of the client (its APIs, models and ApiException)."""
-CAUGHT: tuple[type[Exception], ...] = (
-    *VENDOR_ERRORS,
-    *(package.ApiException for package in PACKAGES.values()),
-    AssociationsApiException,
-    PipelinesApiException,
-)
-"""Every failure of the client that ``translate`` turns into a syncd error."""
 OBJECTS_OF = {"person": "contacts", "company": "companies", "deal": "deals"}
 DEFAULT_STAGE_FIELDS: Mapping[str, Sequence[str]] = {
     "contacts": ("lifecyclestage", "hs_lead_status"),
@@ -164,7 +155,7 @@ class HubSpotConnector:
                     raw = response.data
                 finally:
                     response.release_conn()
-            except CAUGHT as exc:
+            except VENDOR_ERRORS as exc:
                 raise translate(exc) from exc
             try:
                 answer = orjson.loads(raw) if raw else {}

@@ -14,7 +14,11 @@ import json
 from typing import Any
 
 import urllib3
+from hubspot.crm.associations.v4.exceptions import ApiException as AssociationsApiException
+from hubspot.crm.companies.exceptions import ApiException as CompaniesApiException
 from hubspot.crm.contacts.exceptions import ApiException as ContactsApiException
+from hubspot.crm.deals.exceptions import ApiException as DealsApiException
+from hubspot.crm.pipelines.exceptions import ApiException as PipelinesApiException
 from hubspot.crm.properties.exceptions import ApiException as PropertiesApiException
 
 from syncd.errors import (
@@ -28,10 +32,15 @@ from syncd.errors import (
 SYSTEM = "hubspot"
 VENDOR_ERRORS: tuple[type[Exception], ...] = (
     ContactsApiException,
+    CompaniesApiException,
+    DealsApiException,
+    AssociationsApiException,
+    PipelinesApiException,
     PropertiesApiException,
     urllib3.exceptions.HTTPError,
 )
-"""What ``translate`` understands; every call of the client is wrapped to catch these."""
+"""What ``translate`` understands (each sub-package of the client raises its own
+``ApiException``); every call of the client is wrapped to catch these."""
 
 
 class HubSpotRequestError(ConnectorError):
