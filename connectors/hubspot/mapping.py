@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from connectors.hubspot.errors import SYSTEM
@@ -93,17 +94,17 @@ class ObjectMapping:
     def modified(self) -> str:
         return modified_property(self.kind)
 
-    @property
+    @cached_property
     def links(self) -> dict[str, str]:
         """Canonical name -> associated object type, for the association fields."""
         return {c: n.removeprefix(LINK) for c, n in self.fields.items() if n.startswith(LINK)}
 
-    @property
+    @cached_property
     def link_types(self) -> list[str]:
         """The associated object types, each once (one association read per type)."""
         return list(dict.fromkeys(self.links.values()))
 
-    @property
+    @cached_property
     def read_properties(self) -> list[str]:
         """Every property a read asks for."""
         native = {n for n in self.fields.values() if not n.startswith(LINK)}
