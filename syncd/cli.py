@@ -81,12 +81,19 @@ def _report_table(title: str, report: CycleReport) -> Table:
 def once(
     config: ConfigOption = Path("config/syncd.yaml"),
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only; write nothing.")] = False,
+    obj: Annotated[
+        str | None,
+        typer.Option("--object", help="Only this object: company, person or deal."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Run one cycle for every object; --dry-run prints the plan and writes nothing."""
+    """Run one cycle for every object (companies, people, deals, in that order), or one;
+    --dry-run prints the plan and writes nothing."""
     cfg = load_config(config)
+    if obj is not None and obj not in cfg.fields:
+        raise typer.BadParameter(f"{obj!r} is not an object of fields.yaml", param_hint="--object")
     with _engine(cfg) as engine:
-        report = engine.run_once(dry_run=dry_run)
+        report = engine.run_once(obj, dry_run=dry_run)
     if as_json:
         result = report.as_dict()
         if dry_run:
@@ -200,11 +207,12 @@ def status(config: ConfigOption = Path("config/syncd.yaml"), as_json: JsonOption
     store = Store.open(cfg.store_url)
     try:
         counts, cursors = store.counts(), store.cursors()
+        by_object = store.links_by_object()
         current, newest = store.schema_version()
     finally:
         store.close()
     if as_json:
-        _dump({"counts": counts, "cursors": cursors, "schema": current})
+        _dump({"counts": counts, "links": by_object, "cursors": cursors, "schema": current})
         return
     table = Table(title="Cursors")
     for column in ("system", "kind", "changes read up to", "stored at"):
@@ -217,6 +225,9 @@ def status(config: ConfigOption = Path("config/syncd.yaml"), as_json: JsonOption
     counts_table.add_column("count", justify="right")
     for name, value in counts.items():
         counts_table.add_row(name.replace("_", " "), str(value))
+        if name == "links":
+            for obj, linked in by_object.items():
+                counts_table.add_row(f"  {obj}", str(linked))
     console.print(counts_table)
 
 

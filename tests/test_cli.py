@@ -93,9 +93,16 @@ def test_once_dry_run_prints_the_plan_and_writes_nothing(tmp_path: Path) -> None
         creates = [p["crm"]["op"] for p in plan["plan"] if p["crm"]]
         assert creates.count("create") == 2
         assert len(box.emulators["salesforce"].records("Lead")) == 2  # as seeded
+        companies = _syncd("once", "--object", "company", "--json", "-c", str(box.config_path))
+        assert json.loads(companies.stdout)["objects"].keys() == {"company"}
+        assert len(box.emulators["salesforce"].records("Lead")) == 2  # people not run yet
         done = _syncd("once", "--json", "--config", str(box.config_path))
         assert json.loads(done.stdout)["created"] == {"salesforce": 2, "hubspot": 2}
         assert len(box.emulators["salesforce"].records("Lead")) == 4
+        status = json.loads(_syncd("status", "--json", "-c", str(box.config_path)).stdout)
+        assert status["links"] == {"person": 5}
+        bad = _syncd("once", "--object", "invoice", "-c", str(box.config_path))
+        assert bad.returncode == 2 and "invoice" in bad.stderr
 
 
 def test_emulate_prints_its_urls_and_writes_a_working_config(tmp_path: Path) -> None:

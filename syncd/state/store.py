@@ -467,6 +467,17 @@ class Store:
                 result[name] = int(connection.scalar(query) or 0)
         return result
 
+    def links_by_object(self) -> dict[str, int]:
+        """Live links per object."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(links.c.object, func.count())
+                .where(links.c.tombstoned_at.is_(None))
+                .group_by(links.c.object)
+                .order_by(links.c.object)
+            )
+            return {str(obj): int(count) for obj, count in rows}
+
     def cursors(self) -> list[dict[str, Any]]:
         with self.engine.connect() as connection:
             rows = connection.execute(select(cursors).order_by(cursors.c.system, cursors.c.kind))
