@@ -9,7 +9,7 @@ field's rule. A side's record that did not change this cycle stands at the base.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from syncd.model import Change, Record, RecordRef, Value
@@ -35,6 +35,8 @@ class Rules:
     obj: str = "person"
     match_field: str | None = "email"
     """Unlinked records with equal values of this field pair up (email, domain)."""
+    reason_field: str | None = None
+    """The field that says why a record entered a recycle stage."""
 
     def refs(self) -> dict[str, tuple[str, bool]]:
         """Reference fields: name -> (target object, holds several)."""
@@ -220,6 +222,7 @@ def plan_pair(
         ):
             c_stage = c_native
 
+    transitions = _with_reasons(transitions, merged, rules)
     m_ref = link.marketing or (marketing.ref if marketing else None)
     c_ref = link.crm or (crm.ref if crm else None)
     m_change = _side_change(
@@ -239,6 +242,19 @@ def plan_pair(
         tuple(conflicts),
         tuple(notes),
     )
+
+
+def _with_reasons(
+    transitions: list[Transition], merged: Mapping[str, Value], rules: Rules
+) -> list[Transition]:
+    """A move into a recycle stage carries the merged reason field's value, if any."""
+    reason = merged.get(rules.reason_field) if rules.reason_field else None
+    vocabulary = rules.vocabulary
+    if not reason or vocabulary is None:
+        return transitions
+    return [
+        replace(t, reason=reason) if vocabulary.is_recycle(t.to_stage) else t for t in transitions
+    ]
 
 
 def _stage_differs(
@@ -365,6 +381,10 @@ def plan_stage_move(
     ):
         note = f"{reason}: stays {current}, not moved to {stage}"
         return PairPlan(key, link, None, None, base=link.base, stage=current, notes=(note,))
+    fields: dict[str, Value] = {}
+    base = dict(link.base)
+    if rules.reason_field and vocabulary.is_recycle(stage):
+        fields[rules.reason_field] = base[rules.reason_field] = reason
     changes: list[Change | None] = []
     for own, partner, system in (
         (link.marketing, link.crm, rules.marketing),
@@ -375,7 +395,9 @@ def plan_stage_move(
             continue
         native = vocabulary.to_native(system, stage)
         partner_id = partner.id if partner else None
-        changes.append(Change("update", own.kind, key, own.id, {}, native, partner_id=partner_id))
+        changes.append(
+            Change("update", own.kind, key, own.id, fields, native, partner_id=partner_id)
+        )
     return PairPlan(
         key,
         link,
@@ -383,7 +405,7 @@ def plan_stage_move(
         None,
         changes[0],
         changes[1],
-        dict(link.base),
+        base,
         stage,
         (Transition(current, stage, at, source, reason),),
         notes=(reason,),

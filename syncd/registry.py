@@ -144,6 +144,7 @@ def object_rules(config: Config, obj: str) -> Rules:
         crm_create_kind=crm_kind,
         obj=obj,
         match_field=config.match_field(obj),
+        reason_field=config.syncd.people.recycle_reason_field if obj == "person" else None,
     )
 
 

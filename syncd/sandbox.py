@@ -5,12 +5,16 @@ Used by ``syncd demo``, ``syncd emulate``, the benchmark and the end-to-end test
 
 from __future__ import annotations
 
+import io
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ruamel.yaml import YAML
+
 from syncd import registry
+from syncd.yamlfile import plain
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 """The example configuration shipped with the project (fields and stages are copied)."""
@@ -131,20 +135,20 @@ def write_config(config_dir: Path, emulators: dict[str, Any], *, store: str | No
     (config_dir / "secrets.env").write_text(
         "".join(f"{k}={v}\n" for k, v in secrets.items()), encoding="utf-8"
     )
-    lines = [
-        "# Written by syncd for its emulators.",
-        f"store: {store or 'sqlite:///syncd.db'}",
-        "marketing: hubspot",
-        "crm: salesforce",
-        "secrets_file: secrets.env",
-        "cadence_seconds: {person: 10}",
-        "systems:",
-    ]
-    for name, options in systems.items():
-        lines.append(f"  {name}:")
-        lines.extend(f"    {key}: {value}" for key, value in options.items())
+    # The shipped settings (people, deals, report ...), pointed at the emulators.
+    settings = plain(YAML(typ="rt").load((CONFIG_DIR / "syncd.yaml").read_text("utf-8")))
+    settings.update(
+        store=store or "sqlite:///syncd.db",
+        secrets_file="secrets.env",
+        cadence_seconds={"company": 10, "person": 10, "deal": 10},
+        systems=systems,
+    )
+    text = io.StringIO()
+    dumper = YAML(typ="safe", pure=True)
+    dumper.default_flow_style, dumper.width = False, 100
+    dumper.dump(settings, text)
     path = config_dir / "syncd.yaml"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.write_text("# Written by syncd for its emulators.\n" + text.getvalue(), encoding="utf-8")
     return path
 
 

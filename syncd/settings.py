@@ -43,6 +43,9 @@ class SystemSettings(BaseModel):
 class PeopleSettings(Strict):
     new_marketing_person_becomes: str = "Lead"
     """The CRM kind a new marketing person is created as (Lead or Contact)."""
+    recycle_reason_field: str | None = None
+    """The person field holding why a person was recycled: read into the stage history
+    when sales recycles a lead, written to both systems when a lost deal recycles one."""
 
 
 Attribution = Literal["contact_roles", "converted_lead", "account_contacts"]
@@ -323,6 +326,11 @@ def load_config(path: str | Path) -> Config:
         stages, moves, found = _stages(stages_doc, systems)
         problems += found
         problems += _cross_check(stages_doc, stages, settings)
+    reason = settings.people.recycle_reason_field
+    if reason and fields and reason not in fields.get("person", {}):
+        problems.append(
+            doc.problem(["people", "recycle_reason_field"], f"no person field {reason}")
+        )
     secrets: dict[str, str] = {}
     if settings.secrets_file:
         secrets_path = path.parent / settings.secrets_file

@@ -297,7 +297,11 @@ def test_lost_records_the_reason_and_recycles_the_people(world: World) -> None:
     assert (lin["lifecyclestage"], lin["hs_lead_status"]) == ("lead", "BAD_TIMING")
     person = _link(world, "person", marketing_id=contact)
     last = _history(world, person.id)[-1]
-    assert (last.to_stage, last.reason) == ("nurture", "deal 'Vandelay import' lost: No Budget")
+    reason = "deal 'Vandelay import' lost: No Budget"
+    assert (last.to_stage, last.reason) == ("nurture", reason)
+    # the reason is on the person in both systems: marketing knows why it has them back
+    assert lin["syncd_recycle_reason"] == reason
+    assert world.salesforce.get("Contact", ids["contactId"] or "")["Recycle_Reason__c"] == reason
     assert world.cycle().updated == {}
 
 
@@ -312,16 +316,20 @@ def test_a_disqualified_lead_is_recycled_and_later_requalified(world: World) -> 
     )
     world.cycle()
     lead = _only(_live(world, "Lead"), Email="max@example.com")["Id"]
-    world.salesforce.update("Lead", lead, {"Status": "Nurture"})
+    reason = "No budget until Q3"
+    world.salesforce.update("Lead", lead, {"Status": "Nurture", "Recycle_Reason__c": reason})
     world.cycle()
     recycled = world.contact("max@example.com")
     assert (recycled["lifecyclestage"], recycled["hs_lead_status"]) == ("lead", "BAD_TIMING")
+    assert recycled["syncd_recycle_reason"] == reason  # marketing sees why
     world.salesforce.update("Lead", lead, {"Status": "Working - Contacted"})
     world.cycle()
     back = world.contact("max@example.com")
     assert (back["lifecyclestage"], back["hs_lead_status"]) == ("salesqualifiedlead", "IN_PROGRESS")
     person = _link(world, "person", crm_id=lead)
-    assert [h.to_stage for h in _history(world, person.id)] == ["mql", "nurture", "sal"]
+    history = _history(world, person.id)
+    assert [h.to_stage for h in history] == ["mql", "nurture", "sal"]
+    assert [h.reason for h in history] == [None, reason, None]
 
 
 def test_an_opportunity_without_contact_roles_is_attributed_to_its_converted_lead(

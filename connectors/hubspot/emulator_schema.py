@@ -118,6 +118,9 @@ PROPERTIES: dict[str, PropertyDef] = {
         PropertyDef("hubspotscore", "HubSpot Score", "number", "number"),
         _enum("lead_source", "Lead Source", LEAD_SOURCES, custom=True),
         PropertyDef(
+            "syncd_recycle_reason", "Recycle reason (syncd)", "string", "textarea", custom=True
+        ),
+        PropertyDef(
             "syncd_salesforce_id",
             "Salesforce ID (syncd)",
             "string",

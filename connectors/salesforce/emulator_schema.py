@@ -190,6 +190,7 @@ def _person() -> list[Field]:
         Field("Title", "Title", length=128),
         Field("Phone", "Phone", "phone", length=40),
         Field("LeadSource", "Lead Source", "picklist", 255, picklist=LEAD_SOURCES),
+        Field("Recycle_Reason__c", "Recycle Reason", length=255),
         _partner_id(),
     ]
 
