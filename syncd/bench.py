@@ -26,7 +26,8 @@ from typing import Any
 from sqlalchemy import select
 
 from syncd import registry, sandbox
-from syncd.engine import CycleReport, Engine
+from syncd.cycle import CycleReport
+from syncd.engine import Engine
 from syncd.settings import load_config
 from syncd.state.store import Store
 from syncd.state.tables import links

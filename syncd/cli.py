@@ -19,7 +19,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from syncd import registry, report_html, report_view, sandbox
-from syncd.engine import CycleReport, Engine
+from syncd.cycle import CycleReport
+from syncd.engine import Engine
 from syncd.errors import ConfigError, ConnectorError, SyncdError
 from syncd.report import build, read_history
 from syncd.report_model import Period

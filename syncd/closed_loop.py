@@ -22,13 +22,22 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from syncd.model import RecordRef
-from syncd.reconcile import PairPlan, plan_stage_move, split_ids
+from syncd.model import Change, RecordRef, Value
+from syncd.reconcile import (
+    UNMAPPED,
+    LinkState,
+    PairPlan,
+    Rules,
+    Transition,
+    split_ids,
+)
 from syncd.settings import StageDef
 from syncd.state.store import aware
+from syncd.vocabulary import Vocabulary
 
 if TYPE_CHECKING:
-    from syncd.engine import Committer, CycleReport, Engine
+    from syncd.cycle import CycleReport
+    from syncd.engine import Committer, Engine
 
 PERSON, DEAL = "person", "deal"
 
@@ -134,6 +143,72 @@ def _loop(
     # A deal one of whose people a system refused stays unlooped: tried again next cycle.
     done = [note for people, note in notes if not refused.intersection(people)]
     engine.store.journal_rows(done, now=engine.clock())
+
+
+def plan_stage_move(
+    key: str,
+    link: LinkState,
+    stage: str,
+    at: datetime,
+    source: RecordRef,
+    rules: Rules,
+    reason: str,
+    keep_from: str | None = None,
+) -> PairPlan:
+    """Move a linked pair to ``stage`` on both sides because of a rule (closed loop).
+
+    Nothing moves when the pair stands there already, when the vocabulary refuses the
+    move, when its stage is unknown, or when ``stage`` recycles and the pair stands at
+    or after ``keep_from`` (a customer is not recycled by another, lost deal).
+    """
+    vocabulary = rules.vocabulary
+    current = link.stage
+    if link.tombstoned or vocabulary is None or current == UNMAPPED:
+        return PairPlan(key, link, None, None, skip="no stage to move")
+    if (
+        current == stage
+        or not vocabulary.allows(current, stage)
+        or _kept(vocabulary, current, stage, keep_from)
+    ):
+        note = f"{reason}: stays {current}, not moved to {stage}"
+        return PairPlan(key, link, None, None, base=link.base, stage=current, notes=(note,))
+    fields: dict[str, Value] = {}
+    base = dict(link.base)
+    if rules.reason_field and vocabulary.is_recycle(stage):
+        fields[rules.reason_field] = base[rules.reason_field] = reason
+    changes: list[Change | None] = []
+    for own, partner, system in (
+        (link.marketing, link.crm, rules.marketing),
+        (link.crm, link.marketing, rules.crm),
+    ):
+        if own is None:
+            changes.append(None)
+            continue
+        native = vocabulary.to_native(system, stage)
+        partner_id = partner.id if partner else None
+        changes.append(
+            Change("update", own.kind, key, own.id, fields, native, partner_id=partner_id)
+        )
+    return PairPlan(
+        key,
+        link,
+        None,
+        None,
+        changes[0],
+        changes[1],
+        base,
+        stage,
+        (Transition(current, stage, at, source, reason),),
+        notes=(reason,),
+    )
+
+
+def _kept(vocabulary: Vocabulary, current: str | None, stage: str, keep_from: str | None) -> bool:
+    """A recycling move that would undo a stage at or after ``keep_from``."""
+    if current is None or keep_from is None or not vocabulary.is_recycle(stage):
+        return False
+    floor, rank = vocabulary.rank(keep_from), vocabulary.rank(current)
+    return floor is not None and rank is not None and rank >= floor
 
 
 def attribute(

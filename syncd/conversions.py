@@ -23,7 +23,8 @@ from syncd.reconcile import MARKETING, LinkState
 from syncd.state.store import record_from_row
 
 if TYPE_CHECKING:
-    from syncd.engine import CycleReport, Engine
+    from syncd.cycle import CycleReport
+    from syncd.engine import Engine
 
 
 def apply(engine: Engine, obj: str, report: CycleReport) -> None:

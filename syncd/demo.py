@@ -18,7 +18,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from syncd import registry, report_view, sandbox
-from syncd.engine import CycleReport, Engine
+from syncd.cycle import CycleReport
+from syncd.engine import Engine
 from syncd.report import build, read_history
 from syncd.report_model import Period
 from syncd.settings import Config, load_config

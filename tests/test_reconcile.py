@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from syncd.closed_loop import plan_stage_move
 from syncd.model import RecordRef, normalize
 from syncd.reconcile import (
     UNMAPPED,
@@ -13,7 +14,6 @@ from syncd.reconcile import (
     join_ids,
     pair_group,
     plan_pair,
-    plan_stage_move,
     same_base,
     split_ids,
     union,

@@ -10,7 +10,7 @@ Every call has a timeout and runs under ``syncd.retry``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
@@ -25,6 +25,7 @@ from connectors.salesforce.errors import (
     is_expired_session,
     translate,
 )
+from connectors.salesforce.roles import ROLES, ContactRoles
 from connectors.salesforce.session import Meter, login, session
 from syncd.errors import AuthError, ConfigError, ConfigProblem, ConnectorError
 from syncd.model import (
@@ -42,9 +43,7 @@ from syncd.retry import RetryPolicy, call_with_retry
 
 T = TypeVar("T")
 KINDS = {"person": ("Lead", "Contact"), "company": ("Account",), "deal": ("Opportunity",)}
-ROLES = "OpportunityContactRole"
-LEAD_PREFIX = "00Q"
-"""Salesforce's key prefix of Lead ids."""
+
 """A field mapped to ``@OpportunityContactRole`` holds an opportunity's contacts."""
 CONVERTED = {"person": "ConvertedContactId", "company": "ConvertedAccountId"}
 CONVERTED |= {"deal": "ConvertedOpportunityId"}
@@ -103,6 +102,7 @@ class SalesforceConnector:
         self._meter = Meter()
         self._session = session(ca_bundle, timeout, self._meter)
         self._sf: Salesforce | None = None
+        self._roles = ContactRoles(self._call, self._pages, self.batch_size)
         self._kinds: dict[str, _Kind] = {}
 
     # --- the protocol --------------------------------------------------------------------
@@ -342,76 +342,20 @@ class SalesforceConnector:
             converted=converted,
         )
 
-    # --- contact roles: an opportunity's people --------------------------------------------
-
     def _with_roles(self, meta: _Kind, records: list[Record]) -> list[Record]:
-        """Opportunities with their contacts (ascending ids, comma-joined) in ``meta.roles``.
-
-        One query per 200 opportunities: ``SELECT OpportunityId, ContactId FROM
-        OpportunityContactRole WHERE IsDeleted = false AND OpportunityId IN (...)`` (reads
-        are queryAll: deleted roles would come too).
-        """
-        if meta.roles is None or not records:
+        if meta.roles is None:
             return records
-        contacts: dict[str, set[str]] = {}
-        ids = [r.ref.id for r in records if not r.deleted]
-        for chunk in _chunks(ids, IDS_PER_QUERY):
-            soql = format_soql(
-                "SELECT OpportunityId, ContactId FROM OpportunityContactRole"
-                " WHERE IsDeleted = false AND OpportunityId IN {}",
-                chunk,
-            )
-            for rows in self._pages(soql):
-                for row in rows:
-                    contacts.setdefault(str(row["OpportunityId"]), set()).add(str(row["ContactId"]))
-        roles = meta.roles
-        return [
-            replace(r, fields={**r.fields, roles: ",".join(sorted(contacts[r.ref.id])) or None})
-            if r.ref.id in contacts
-            else replace(r, fields={**r.fields, roles: None})
-            for r in records
-        ]
+        return self._roles.read(meta.roles, records)
 
     def _add_roles(self, changes: Sequence[Change], outcomes: dict[int, Outcome]) -> None:
-        """Contact roles for the contacts a change adds to an opportunity that was written.
-
-        A person who is still a lead cannot hold a role: it is left out, and added once
-        the lead is converted and the opportunity changes again.
-        The opportunity write has landed either way; a refused role turns its outcome into
-        a failure with Salesforce's message, so that the change is tried again.
-        """
-        wanted: list[tuple[int, dict[str, Any]]] = []
+        wanted = []
         for index, change in enumerate(changes):
-            meta = self._kind(change.kind)
+            roles = self._kind(change.kind).roles
             outcome = outcomes[index]
-            adds = change.fields.get(meta.roles) if meta.roles else None
-            if not adds or not outcome.ok or not outcome.id:
-                continue
-            for contact in adds.split(","):
-                if contact.startswith(LEAD_PREFIX):  # a role names a contact: not until converted
-                    continue
-                body = {"OpportunityId": outcome.id, "ContactId": contact.strip()}
-                wanted.append((index, {"attributes": {"type": ROLES}, **body}))
-        for chunk in _chunks(wanted, self.batch_size):
-            payload = {"allOrNone": False, "records": [body for _, body in chunk]}
-
-            def insert(sf: Salesforce, body: dict[str, Any] = payload) -> Any:
-                return sf.restful("composite/sobjects", method="POST", json=body)
-
-            try:
-                results = self._call(insert)
-            except SalesforceRequestError as exc:
-                results = [{"success": False, "errors": [{"message": str(exc)}]}] * len(chunk)
-            for (index, _), result in zip(chunk, results or [], strict=True):
-                if not result.get("success"):
-                    errors = result.get("errors") or [{}]
-                    message = "; ".join(str(e.get("message", "rejected")) for e in errors)
-                    outcomes[index] = replace(
-                        outcomes[index],
-                        ok=False,
-                        error=f"contact role: {message}",
-                        code=errors[0].get("statusCode"),
-                    )
+            adds = change.fields.get(roles) if roles else None
+            if adds and outcome.ok and outcome.id:
+                wanted.append((index, outcome.id, [c.strip() for c in adds.split(",")]))
+        self._roles.add(wanted, outcomes)
 
     def _write(self, how: str, meta: _Kind, chunk: list[tuple[int, Change]]) -> dict[int, Outcome]:
         outcomes: dict[int, Outcome] = {}

@@ -1,0 +1,90 @@
+"""What one cycle did: counts per system and object, for the CLI, the logs and the tests."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from syncd.model import Outcome
+from syncd.reconcile import PairPlan
+
+
+@dataclass
+class CycleReport:
+    """What one cycle did, for the CLI, the logs and the tests."""
+
+    cycle_id: str
+    dry_run: bool = False
+    read: Counter[str] = field(default_factory=Counter)
+    created: Counter[str] = field(default_factory=Counter)
+    updated: Counter[str] = field(default_factory=Counter)
+    rejected: Counter[str] = field(default_factory=Counter)
+    conflicts: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    duplicates: int = 0
+    converted: int = 0
+    plans: list[PairPlan] = field(default_factory=list)
+    objects: dict[str, CycleReport] = field(default_factory=dict)
+    """The same counts per object, when the cycle ran several."""
+
+    def add(self, obj: str, part: CycleReport) -> None:
+        """Fold one object's report into this one."""
+        self.objects[obj] = part
+        for name in ("read", "created", "updated", "rejected"):
+            getattr(self, name).update(getattr(part, name))
+        for name in ("conflicts", "unchanged", "skipped", "duplicates", "converted"):
+            setattr(self, name, getattr(self, name) + getattr(part, name))
+        self.plans.extend(part.plans)
+
+    def as_dict(self) -> dict[str, Any]:
+        result = self._counts()
+        if self.objects:
+            result["objects"] = {obj: part._counts() for obj, part in self.objects.items()}
+        return result
+
+    def _counts(self) -> dict[str, Any]:
+        return {
+            "cycle_id": self.cycle_id,
+            "dry_run": self.dry_run,
+            "read": dict(self.read),
+            "created": dict(self.created),
+            "updated": dict(self.updated),
+            "rejected": dict(self.rejected),
+            "conflicts": self.conflicts,
+            "unchanged": self.unchanged,
+            "skipped": self.skipped,
+            "duplicates": self.duplicates,
+            "converted": self.converted,
+        }
+
+
+def count(
+    report: CycleReport,
+    plans: list[PairPlan],
+    outcomes: Mapping[tuple[str, str], Outcome],
+    marketing: str,
+    crm: str,
+) -> None:
+    for plan in plans:
+        if plan.skip:
+            if plan.skip.startswith("duplicate"):
+                report.duplicates += 1
+            else:
+                report.skipped += 1
+            continue
+        report.conflicts += len(plan.conflicts)
+        if not plan.changes:
+            report.unchanged += 1
+        for system, change in ((marketing, plan.marketing_change), (crm, plan.crm_change)):
+            if change is None:
+                continue
+            outcome = outcomes.get((system, change.key))
+            if outcome is not None and not outcome.ok:
+                report.rejected[system] += 1
+            elif change.op == "create" and (outcome is None or outcome.created or outcome.ok):
+                report.created[system] += 1
+            else:
+                report.updated[system] += 1

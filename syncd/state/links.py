@@ -1,0 +1,209 @@
+"""The store's queries about links: by id, by email, by either side's ids, and the
+journal and history lookups the conversions and the closed loop make."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+import orjson
+from sqlalchemy import Engine, String, cast, select, update
+
+from syncd.model import RecordRef
+from syncd.reconcile import LinkState
+from syncd.state.tables import bases, journal, links, stage_history
+
+T = TypeVar("T")
+
+
+class LinkQueries:
+    """Mixed into ``Store``: everything here reads or sets links, bases and the journal."""
+
+    engine: Engine
+
+    def set_base_field(self, link_id: int, name: str, value: str | None) -> None:
+        """Set one value of a link's base (what syncd derived, not what it synced)."""
+        with self.engine.begin() as connection:
+            raw = connection.scalar(select(bases.c.fields).where(bases.c.link_id == link_id))
+            if raw is None:
+                return
+            fields = {**orjson.loads(raw), name: value}
+            connection.execute(
+                update(bases)
+                .where(bases.c.link_id == link_id)
+                .values(fields=orjson.dumps(fields).decode())
+            )
+
+    def journal_rows(self, rows: Sequence[Mapping[str, Any]], *, now: datetime) -> None:
+        """Append journal entries (``detail`` as a plain value, stored as JSON)."""
+        if not rows:
+            return
+        with self.engine.begin() as connection:
+            connection.execute(
+                journal.insert(),
+                [
+                    {
+                        "at": now,
+                        "system": None,
+                        "record_id": None,
+                        **row,
+                        "detail": orjson.dumps(row["detail"], default=str).decode(),
+                    }
+                    for row in rows
+                ],
+            )
+
+    def unlooped(self, obj: str, stages: Sequence[str]) -> list[Any]:
+        """Transitions into ``stages`` without a ``closed_loop`` journal entry, oldest first,
+        with the link's CRM id and base fields."""
+        looped = (
+            select(journal.c.id)
+            .where(
+                journal.c.action == "closed_loop",
+                journal.c.record_id == cast(stage_history.c.id, String),
+            )
+            .exists()
+        )
+        query = (
+            select(
+                stage_history.c.id,
+                stage_history.c.link_id,
+                stage_history.c.to_stage,
+                stage_history.c.at,
+                stage_history.c.source_record,
+                links.c.crm_id,
+                bases.c.fields,
+            )
+            .select_from(
+                stage_history.join(links, links.c.id == stage_history.c.link_id).outerjoin(
+                    bases, bases.c.link_id == stage_history.c.link_id
+                )
+            )
+            .where(
+                stage_history.c.object == obj,
+                stage_history.c.to_stage.in_(list(stages)),
+                ~looped,
+            )
+            .order_by(stage_history.c.id)
+        )
+        with self.engine.connect() as connection:
+            return list(connection.execute(query))
+
+    def converted_from(self, crm_deal_id: str) -> list[int]:
+        """The people whose lead was converted into the deal with this CRM id."""
+        with self.engine.connect() as connection:
+            found = connection.scalars(
+                select(journal.c.link_id).where(
+                    journal.c.action == "converted_deal", journal.c.record_id == crm_deal_id
+                )
+            )
+            return sorted({int(i) for i in found if i is not None})
+
+    def people_of_company(self, company_link: str, field: str = "account") -> list[int]:
+        """Live person links whose ``field`` (a company reference) names ``company_link``."""
+        pattern = f'%"{field}":"{company_link}"%'
+        with self.engine.connect() as connection:
+            found = connection.scalars(
+                select(links.c.id)
+                .join(bases, bases.c.link_id == links.c.id)
+                .where(
+                    links.c.object == "person",
+                    links.c.tombstoned_at.is_(None),
+                    bases.c.fields.like(pattern),
+                )
+            )
+            return sorted(int(i) for i in found)
+
+    def link_ids(self, obj: str, role: str, native_ids: Sequence[str]) -> dict[str, int]:
+        """Link ids of one side's records, by that side's id (live links only)."""
+        column = links.c.marketing_id if role == "marketing" else links.c.crm_id
+        found: dict[str, int] = {}
+        with self.engine.connect() as connection:
+            for chunk in chunks(list(dict.fromkeys(native_ids)), 500):
+                rows = connection.execute(
+                    select(column, links.c.id).where(
+                        links.c.object == obj,
+                        column.in_(chunk),
+                        links.c.tombstoned_at.is_(None),
+                    )
+                )
+                found.update({str(native): int(link_id) for native, link_id in rows})
+        return found
+
+    def native_ids(self, role: str, link_ids: Sequence[int]) -> dict[int, RecordRef]:
+        """One side's record (kind and id) of each link that has that side."""
+        kind, column = (
+            (links.c.marketing_kind, links.c.marketing_id)
+            if role == "marketing"
+            else (links.c.crm_kind, links.c.crm_id)
+        )
+        found: dict[int, RecordRef] = {}
+        with self.engine.connect() as connection:
+            for chunk in chunks(list(dict.fromkeys(link_ids)), 500):
+                rows = connection.execute(
+                    select(links.c.id, kind, column).where(
+                        links.c.id.in_(chunk), column.is_not(None)
+                    )
+                )
+                found.update({int(i): RecordRef("", str(k), str(n)) for i, k, n in rows})
+        return found
+
+    def link_states(self, link_ids: Sequence[int]) -> dict[int, LinkState]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(*LINK_COLUMNS, bases.c.fields, bases.c.stage)
+                .select_from(links.outerjoin(bases, bases.c.link_id == links.c.id))
+                .where(links.c.id.in_(list(link_ids)))
+            ).all()
+        return {row.id: link_state(row) for row in rows}
+
+    def links_by_email(self, obj: str, keys: Sequence[str]) -> dict[str, LinkState]:
+        if not keys:
+            return {}
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(*LINK_COLUMNS, bases.c.fields, bases.c.stage, links.c.email_key)
+                .select_from(links.outerjoin(bases, bases.c.link_id == links.c.id))
+                .where(links.c.object == obj, links.c.email_key.in_(list(keys)))
+            ).all()
+        return {row.email_key: link_state(row) for row in rows}
+
+    def find_link(self, obj: str, system_role: str, record_id: str) -> LinkState | None:
+        column = links.c.marketing_id if system_role == "marketing" else links.c.crm_id
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(*LINK_COLUMNS, bases.c.fields, bases.c.stage)
+                .select_from(links.outerjoin(bases, bases.c.link_id == links.c.id))
+                .where(links.c.object == obj, column == record_id)
+            ).first()
+        return link_state(row) if row else None
+
+
+LINK_COLUMNS = (
+    links.c.id,
+    links.c.marketing_kind,
+    links.c.marketing_id,
+    links.c.crm_kind,
+    links.c.crm_id,
+    links.c.tombstoned_at,
+)
+"""What ``link_state`` reads of a link row."""
+
+
+def link_state(row: Any) -> LinkState:
+    """A row of ``LINK_COLUMNS`` then the base's fields and stage (by position: a hot path)."""
+    link_id, m_kind, m_id, c_kind, c_id, tombstoned_at, fields, stage = row[:8]
+    return LinkState(
+        link_id,
+        RecordRef("", m_kind, m_id) if m_id else None,
+        RecordRef("", c_kind, c_id) if c_id else None,
+        orjson.loads(fields) if fields else {},
+        stage,
+        tombstoned_at is not None,
+    )
+
+
+def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
