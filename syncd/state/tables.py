@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -112,6 +113,8 @@ dead_letters = Table(
     Column("first_at", DateTime(timezone=True), nullable=False),
     Column("last_at", DateTime(timezone=True), nullable=False),
     Column("resolved_at", DateTime(timezone=True)),
+    Column("dismissed_at", DateTime(timezone=True)),
+    Column("dismissed_reason", Text),
     UniqueConstraint("system", "source", name="uq_dead_letter_source"),
 )
 
@@ -130,3 +133,50 @@ stage_history = Table(
     UniqueConstraint("link_id", "to_stage", "at", name="uq_stage_transition"),
     Index("ix_stage_history_link", "link_id"),
 )
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("acquired_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+"""Who runs the scheduler of this store (SQLite: the lease itself; PostgreSQL: a note
+beside the advisory lock, for status)."""
+
+pauses = Table(
+    "pauses",
+    metadata,
+    Column("scope", String(100), primary_key=True),
+    Column("paused_at", DateTime(timezone=True), nullable=False),
+    Column("reason", Text),
+)
+"""Paused systems and objects ("system:hubspot", "object:deal"); they survive restarts."""
+
+resync_requests = Table(
+    "resync_requests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("object", String(32), nullable=False),
+    Column("selector", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("started_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("result", Text),
+    Index("ix_resync_state", "state", "id"),
+)
+"""Manual resyncs: queued by the CLI, drained by the daemon (or run with --now)."""
+
+cycles = Table(
+    "cycles",
+    metadata,
+    Column("object", String(32), primary_key=True),
+    Column("cycle_id", String(64), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("result", Text, nullable=False),
+)
+"""The last cycle of each object: when, whether it went well, and its counts."""
