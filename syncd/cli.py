@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from syncd import registry, report_html, report_view, sandbox
+from syncd.cli_common import ConfigOption, JsonOption, console, dump, err
 from syncd.cycle import CycleReport
 from syncd.engine import Engine
 from syncd.errors import ConfigError, ConnectorError, SyncdError
@@ -30,15 +31,6 @@ from syncd.state.store import Store
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_enable=False
 )
-console = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-
-ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Path to syncd.yaml.")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
-
-
-def _dump(value: Any) -> None:
-    print(json.dumps(value, default=str, indent=2))
 
 
 @contextmanager
@@ -99,7 +91,7 @@ def once(
         result = report.as_dict()
         if dry_run:
             result["plan"] = [_plan_dict(p) for p in report.plans]
-        _dump(result)
+        dump(result)
         return
     if dry_run:
         plan = Table(title="Plan (dry run: nothing written)")
@@ -188,7 +180,7 @@ def validate(
             finally:
                 connector.close()
     if as_json:
-        _dump({"ok": not problems, "problems": problems, "systems_checked": checked})
+        dump({"ok": not problems, "problems": problems, "systems_checked": checked})
     else:
         for problem in problems:
             err.print(f"[red]✗[/red] {problem}")
@@ -213,7 +205,7 @@ def status(config: ConfigOption = Path("config/syncd.yaml"), as_json: JsonOption
     finally:
         store.close()
     if as_json:
-        _dump({"counts": counts, "links": by_object, "cursors": cursors, "schema": current})
+        dump({"counts": counts, "links": by_object, "cursors": cursors, "schema": current})
         return
     table = Table(title="Cursors")
     for column in ("system", "kind", "changes read up to", "stored at"):
@@ -290,7 +282,7 @@ def report(
     if html is not None:
         html.write_text(report_html.render(result), encoding="utf-8")
     if as_json:
-        _dump(result.as_dict())
+        dump(result.as_dict())
     elif html is not None:
         console.print(f"Report written to {escape(str(html))}")
     else:

@@ -1,0 +1,22 @@
+"""What every command module shares: the consoles, the common options, JSON output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Path to syncd.yaml.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+DEFAULT_CONFIG = Path("config/syncd.yaml")
+
+
+def dump(value: Any) -> None:
+    """Print ``value`` as JSON for machines (datetimes and the like as text)."""
+    print(json.dumps(value, default=str, indent=2))
