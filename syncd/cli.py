@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from syncd import registry, report_html, report_view, sandbox
+from syncd import cli_daemon, registry, report_html, report_view, sandbox
 from syncd.cli_common import ConfigOption, JsonOption, console, dump, err
 from syncd.cycle import CycleReport
 from syncd.engine import Engine
@@ -357,6 +357,11 @@ def bench(
         )
     if not as_json:
         console.print(table)
+
+
+app.command()(cli_daemon.run)
+app.command()(cli_daemon.pause)
+app.command()(cli_daemon.resume)
 
 
 def main() -> None:

@@ -12,10 +12,11 @@ nothing is created twice.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -59,6 +60,8 @@ class Engine:
     """Called after a chunk's remote writes, before its commit (tests crash here)."""
     attribution: Sequence[str] = ATTRIBUTION_RULES
     """Who hears of a deal's outcome (see ``syncd.closed_loop``)."""
+    stopping: threading.Event = field(default_factory=threading.Event)
+    """Set to stop after the page or chunk in flight (committed) instead of the cycle."""
 
     @classmethod
     def for_config(
@@ -77,6 +80,8 @@ class Engine:
         """One cycle of ``obj``, or of every object in order; the report sums them."""
         report = CycleReport(uuid.uuid4().hex[:12], dry_run)
         for name in [obj] if obj else list(self.rules):
+            if self.stopping.is_set():
+                break
             part = CycleReport(report.cycle_id, dry_run)
             self._run_object(name, part, dry_run)
             report.add(name, part)
@@ -84,12 +89,14 @@ class Engine:
 
     def _run_object(self, obj: str, report: CycleReport, dry_run: bool) -> None:
         self.pull(obj, report, dry_run=dry_run)
+        if self.stopping.is_set():  # what was read waits in the inbox for the next cycle
+            return
         if not dry_run:
             conversions.apply(self, obj, report)
         self.store.assign_pairs(obj, self.marketing.system, self.crm.system)
         with Committer() as committer:
             self._merge(obj, report, committer, dry_run)
-            if obj == "deal" and not dry_run:
+            if obj == "deal" and not dry_run and not self.stopping.is_set():
                 committer.wait()  # the deals' history is stored before their people move
                 closed_loop.apply(self, report, committer)
 
@@ -107,6 +114,8 @@ class Engine:
                 m, c = self._sides(rows, records)
                 items.append((plan_pair(f"link:{rows[0].link_id}", link, m, c, rules), rows))
             self.execute(obj, items, report, committer, dry_run)
+            if self.stopping.is_set():
+                return
         for groups in self.store.inbox_groups(obj, linked=False, now=now, size=self.chunk):
             keys = [r.email_key for rows in groups for r in rows if r.email_key]
             # The chunk before may still be committing: its records count as linked.
@@ -135,6 +144,8 @@ class Engine:
                     row = next(r for r in rows if r.record_id == record.ref.id)
                     items.append((skip, [row]))
             self.execute(obj, items, report, committer, dry_run)
+            if self.stopping.is_set():
+                return
 
     def pull(self, obj: str, report: CycleReport, *, dry_run: bool = False) -> None:
         """Read both systems into the inbox, side by side (each waits on its own API)."""
@@ -162,6 +173,8 @@ class Engine:
                     )
                     count += len(page.records)
                     settled_count += len(settled)
+                    if self.stopping.is_set():  # the page and its cursor are kept
+                        return count, settled_count
             return count, settled_count
 
         sides = ((MARKETING, self.marketing), ("crm", self.crm))

@@ -70,6 +70,17 @@ class ReportSettings(Strict):
     """The default period: the last ``days`` days."""
 
 
+class DaemonSettings(Strict):
+    lease_seconds: float = 30
+    """A standby takes over at most this long after the active daemon died (SQLite)."""
+    shutdown_timeout_seconds: float = 60
+    """SIGTERM: the batch in flight gets this long to finish and commit."""
+    misfire_grace_seconds: float = 30
+    """A cycle that could not start within this of its time is skipped, not run late."""
+    log_json: bool | None = None
+    """One JSON object a log line; default: when stderr is not a terminal."""
+
+
 class SyncdSettings(Strict):
     store: str = "sqlite:///syncd.db"
     marketing: str
@@ -81,6 +92,7 @@ class SyncdSettings(Strict):
     people: PeopleSettings = PeopleSettings()
     deals: DealSettings = DealSettings()
     report: ReportSettings = ReportSettings()
+    daemon: DaemonSettings = DaemonSettings()
     secrets_file: str | None = None
     fields: str = "fields.yaml"
     stages: str = "stages.yaml"

@@ -1,0 +1,287 @@
+"""``syncd run``: the long-running daemon that systemd supervises.
+
+Start: load and validate the configuration, open (migrate) the store, wait until both
+systems answer ``check()``, then tell systemd READY. Then, every ``tick``: take or
+renew the lease (only its holder schedules cycles; the others wait as standbys and say
+so), reload the configuration after SIGHUP, and tell systemd WATCHDOG and a STATUS line
+with the last cycle's result. SIGTERM and SIGINT stop it: the cycle in flight ends
+after the page or chunk it is on (committed), the lease is released, STOPPING is sent,
+and it exits 0, or 1 when the cycle did not end within ``shutdown_timeout_seconds``.
+
+Without ``NOTIFY_SOCKET`` (a plain terminal) it runs the same and notifies nobody.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sdnotify import SystemdNotifier
+
+from syncd import logs, registry
+from syncd.abc import Connector
+from syncd.engine import Engine
+from syncd.errors import ConfigError, SyncdError
+from syncd.lease import Lease, lease_for
+from syncd.scheduler import Scheduler
+from syncd.settings import Config, load_config
+from syncd.state import control
+from syncd.state.store import Store
+
+log = logging.getLogger("syncd.daemon")
+Clock = Callable[[], datetime]
+
+
+class Notifier:
+    """The systemd notify protocol (sdnotify), also logged at debug level."""
+
+    def __init__(self) -> None:
+        self._systemd = SystemdNotifier()
+        self.watchdog = _watchdog_interval()
+
+    def __call__(self, *lines: str) -> None:
+        message = "\n".join(lines)
+        log.debug("notify %s", message.replace("\n", "; "))
+        self._systemd.notify(message)
+
+
+def _watchdog_interval() -> float | None:
+    """Half of systemd's ``WatchdogSec`` (``WATCHDOG_USEC``), when it asks for pings."""
+    usec = os.environ.get("WATCHDOG_USEC")
+    pid = os.environ.get("WATCHDOG_PID")
+    if not usec or (pid and pid != str(os.getpid())):
+        return None
+    return int(usec) / 2_000_000
+
+
+class Daemon:
+    """One ``syncd run`` process."""
+
+    def __init__(self, config_path: Path, *, notify: Notifier | None = None) -> None:
+        self.config_path = config_path
+        self.config: Config = load_config(config_path)
+        self.notify = notify or Notifier()
+        self.stop = threading.Event()
+        self.hup = threading.Event()
+        self.store: Store | None = None
+        self.engine: Engine | None = None
+        self.scheduler: Scheduler | None = None
+        self.lease: Lease | None = None
+        self.active = False
+        self.last: dict[str, Any] = {}
+        self.reload_failed = False
+        self._connectors: list[Connector] = []
+        self._standby_logged = False
+
+    # -- the process -------------------------------------------------------------------
+
+    def install_signals(self) -> None:
+        signal.signal(signal.SIGTERM, lambda *_: self.stop.set())
+        signal.signal(signal.SIGINT, lambda *_: self.stop.set())
+        signal.signal(signal.SIGHUP, lambda *_: self.hup.set())
+
+    def run(self) -> int:
+        settings = self.config.syncd.daemon
+        logs.setup(
+            json=settings.log_json, secrets=[*self.config.secrets.values(), *self._credentials()]
+        )
+        self.store = Store.open(self.config.store_url)
+        log.info("store ready at schema %s", self.store.schema_version()[0])
+        if not self._connect():
+            return self._finish(0)
+        self.lease = lease_for(self.store, timedelta(seconds=settings.lease_seconds))
+        self.notify("READY=1", f"STATUS=started; lease {self.lease.holder}")
+        log.info("ready as %s", self.lease.holder)
+        tick = min(settings.lease_seconds / 3, self.notify.watchdog or 5.0, 5.0)
+        while not self.stop.is_set():
+            self._hold_lease()
+            if self.hup.is_set():
+                self.hup.clear()
+                self.reload()
+            self.notify("WATCHDOG=1", f"STATUS={self.status_line()}")
+            self.stop.wait(tick)
+        return self._shutdown()
+
+    def _credentials(self) -> set[str]:
+        names = {
+            str(v)
+            for system in self.config.syncd.systems.values()
+            for k, v in system.options().items()
+            if k.endswith("_env")
+        }
+        return {self.config.secret(n) or "" for n in names} - {""}
+
+    def _connect(self) -> bool:
+        """Build the connectors and wait until both systems answer (or a stop)."""
+        assert self.store is not None
+        while not self.stop.is_set():
+            try:
+                self._build(self.config)
+                for connector in self._connectors:
+                    connector.check()
+                return True
+            except SyncdError as error:
+                log.error("not ready: %s; trying again in 10 s", error)
+                self.notify(f"STATUS=waiting for the systems: {error}")
+                self._close_connectors()
+                self.stop.wait(10)
+        return False
+
+    def _build(self, config: Config) -> None:
+        assert self.store is not None
+        marketing = registry.connector(config, config.syncd.marketing)
+        crm = registry.connector(config, config.syncd.crm)
+        self._connectors = [marketing, crm]
+        self.engine = Engine.for_config(config, self.store, marketing, crm)
+
+    def _hold_lease(self) -> None:
+        assert self.lease is not None
+        try:
+            held = self.lease.acquire()
+        except Exception as error:  # the store is unreachable: not ours to schedule now
+            log.error("lease check failed: %s", error)
+            held = False
+        if held and not self.active:
+            log.info("active: this daemon holds the lease and schedules the cycles")
+            self._start_scheduler()
+            self.active, self._standby_logged = True, False
+        elif not held and self.active:
+            log.error("lease lost: stopping the cycles")
+            self._stop_scheduler()
+            self.active = False
+        elif not held and not self._standby_logged:
+            log.info("standby: another daemon holds the lease; waiting to take over")
+            self._standby_logged = True
+
+    # -- cycles ------------------------------------------------------------------------
+
+    def _start_scheduler(self) -> None:
+        assert self.engine is not None
+        settings = self.config.syncd
+        self.engine.stopping.clear()
+        self.scheduler = Scheduler(misfire_grace_seconds=settings.daemon.misfire_grace_seconds)
+        jobs = {
+            f"cycle:{obj}": (float(settings.cadence_seconds.get(obj, 60)), self._job(obj))
+            for obj in self.engine.rules
+        }
+        self.scheduler.plan(jobs)
+        self.scheduler.start()
+
+    def _stop_scheduler(self) -> bool:
+        """Stop scheduling; wait for the cycle in flight. False if it outlived the timeout."""
+        if self.scheduler is None:
+            return True
+        if self.engine is not None:
+            self.engine.stopping.set()
+        scheduler, self.scheduler = self.scheduler, None
+        ender = threading.Thread(target=scheduler.shutdown, name="shutdown", daemon=True)
+        ender.start()
+        ender.join(self.config.syncd.daemon.shutdown_timeout_seconds)
+        return not ender.is_alive()
+
+    def _job(self, obj: str) -> Callable[[], None]:
+        return lambda: self.cycle(obj)
+
+    def cycle(self, obj: str) -> None:
+        """One cycle of ``obj``, unless it or a system is paused; its result is kept."""
+        assert self.store is not None and self.engine is not None
+        paused = control.paused(self.store)
+        scopes = [f"system:{self.config.syncd.marketing}", f"system:{self.config.syncd.crm}"]
+        reasons = [s for s in (*scopes, f"object:{obj}") if s in paused]
+        if reasons:
+            log.info("cycle of %s skipped: %s paused", obj, ", ".join(reasons))
+            return
+        started = datetime.now(UTC)
+        try:
+            report = self.engine.run_once(obj)
+        except Exception as error:  # a cycle fails; the daemon goes on and says so
+            log.exception("cycle of %s failed", obj)
+            result: dict[str, Any] = {"error": str(error)}
+            ok, cycle_id = False, "-"
+        else:
+            result, ok, cycle_id = report.as_dict(), True, report.cycle_id
+            log.info(
+                "cycle of %s: read %s, created %s, updated %s, rejected %s",
+                obj,
+                dict(report.read),
+                dict(report.created),
+                dict(report.updated),
+                dict(report.rejected),
+                extra={"cycle_id": cycle_id, "object": obj},
+            )
+        finished = datetime.now(UTC)
+        control.record_cycle(self.store, obj, cycle_id, started, finished, ok, result)
+        self.last = {"object": obj, "ok": ok, "at": finished, "result": result}
+
+    def status_line(self) -> str:
+        role = "active" if self.active else "standby"
+        if self.reload_failed:
+            role += "; configuration reload FAILED, old one running"
+        if not self.last:
+            return role
+        last = self.last
+        if not last["ok"]:
+            return f"{role}; last cycle of {last['object']} failed: {last['result']['error']}"
+        counts = last["result"]
+        written = sum(counts["created"].values()) + sum(counts["updated"].values())
+        return (
+            f"{role}; last cycle of {last['object']} at {last['at']:%H:%M:%S}: "
+            f"read {sum(counts['read'].values())}, wrote {written}, "
+            f"rejected {sum(counts['rejected'].values())}"
+        )
+
+    # -- reload and stop ---------------------------------------------------------------
+
+    def reload(self) -> bool:
+        """Load the YAML again; keep the running configuration unless it validates."""
+        try:
+            config = load_config(self.config_path)
+        except ConfigError as error:
+            for problem in error.problems:
+                log.error("configuration not reloaded: %s", problem)
+            self.reload_failed = True
+            return False
+        if config.store_url != self.config.store_url:
+            log.warning("the store cannot change while running: restart syncd to move it")
+        was_active = self.active
+        if was_active and not self._stop_scheduler():
+            log.error("reload waited too long for the cycle in flight")
+        self._close_connectors()
+        self.config = config
+        self._build(config)
+        if was_active:
+            self._start_scheduler()
+        self.reload_failed = False
+        log.info("configuration reloaded from %s", self.config_path)
+        return True
+
+    def _shutdown(self) -> int:
+        self.notify("STOPPING=1", "STATUS=stopping: finishing the batch in flight")
+        log.info("stopping: finishing the batch in flight")
+        finished = self._stop_scheduler()
+        if not finished:
+            log.error(
+                "the cycle in flight did not end within %s s",
+                self.config.syncd.daemon.shutdown_timeout_seconds,
+            )
+        if self.lease is not None and finished:
+            self.lease.release()
+        return self._finish(0 if finished else 1)
+
+    def _finish(self, code: int) -> int:
+        self._close_connectors()
+        if self.store is not None:
+            self.store.close()
+        log.info("stopped")
+        return code
+
+    def _close_connectors(self) -> None:
+        for connector in self._connectors:
+            connector.close()
+        self._connectors = []

@@ -1,0 +1,77 @@
+"""Logging: one line per event, JSON when stderr is not a terminal, secrets never shown.
+
+A systemd journal or a log shipper gets one JSON object a line (``time``, ``level``,
+``logger``, ``message`` and the event's fields such as ``cycle_id`` and ``record``); a
+person at a terminal gets plain lines. Every line first passes ``Redact``: the
+configured credentials and anything that looks like a bearer token or an
+authorization header are replaced by ``***``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Iterable
+
+from pythonjsonlogger.json import JsonFormatter
+
+TOKEN = re.compile(
+    r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?(?:bearer|basic)?\s*|bearer\s+|access_token[\"']?\s*[:=]\s*[\"']?|client_secret[\"']?\s*[:=]\s*[\"']?)([^\s\"',;&]+)"
+)
+
+
+class Redact(logging.Filter):
+    """Replaces secrets in every record's message and arguments with ``***``."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+
+    def scrub(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return TOKEN.sub(lambda m: m.group(1) + "***", text)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.scrub(record.getMessage())
+        record.args = None
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = self.scrub(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        for key, value in list(vars(record).items()):
+            if key not in _STANDARD and isinstance(value, str):
+                setattr(record, key, self.scrub(value))
+        return True
+
+
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+def setup(
+    *, json: bool | None = None, level: int = logging.INFO, secrets: Iterable[str] = ()
+) -> Redact:
+    """Configure the root logger once; returns the redacting filter (add secrets later)."""
+    if json is None:
+        json = not sys.stderr.isatty()
+    handler = logging.StreamHandler(sys.stderr)
+    redact = Redact(secrets)
+    handler.addFilter(redact)
+    if json:
+        handler.setFormatter(
+            JsonFormatter(
+                "{asctime}{levelname}{name}{message}",
+                style="{",
+                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            )
+        )
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    for noisy in ("apscheduler", "urllib3", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return redact
