@@ -23,9 +23,12 @@ from syncd.cli_common import ConfigOption, JsonOption, console, dump, err
 from syncd.cycle import CycleReport
 from syncd.engine import Engine
 from syncd.errors import ConfigError, ConnectorError, SyncdError
+from syncd.lease import current_holder
 from syncd.report import build, read_history
 from syncd.report_model import Period
 from syncd.settings import Config, load_config
+from syncd.state import control
+from syncd.state.control import last_cycles
 from syncd.state.store import Store
 
 app = typer.Typer(
@@ -202,11 +205,45 @@ def status(config: ConfigOption = Path("config/syncd.yaml"), as_json: JsonOption
         counts, cursors = store.counts(), store.cursors()
         by_object = store.links_by_object()
         current, newest = store.schema_version()
+        holder, paused, cycles = current_holder(store), control.paused(store), last_cycles(store)
     finally:
         store.close()
     if as_json:
-        dump({"counts": counts, "links": by_object, "cursors": cursors, "schema": current})
+        dump(
+            {
+                "counts": counts,
+                "links": by_object,
+                "cursors": cursors,
+                "schema": current,
+                "lease": holder,
+                "paused": paused,
+                "last_cycles": cycles,
+            }
+        )
         return
+    if holder is None:
+        console.print("Daemon: no daemon holds the lease")
+    else:
+        state = "live" if holder["live"] else "EXPIRED (is the daemon running?)"
+        console.print(f"Daemon: lease held by {holder['holder']} since {holder['since']}, {state}")
+    for scope, pause in paused.items():
+        why = f": {pause['reason']}" if pause["reason"] else ""
+        console.print(f"[yellow]Paused[/yellow] {scope} since {pause['since']}{why}")
+    if cycles:
+        last = Table(title="Last cycles")
+        for column in ("object", "finished", "result"):
+            last.add_column(column)
+        for obj, cycle in cycles.items():
+            result = cycle["result"]
+            text = (
+                f"read {sum(result['read'].values())}, "
+                f"wrote {sum(result['created'].values()) + sum(result['updated'].values())}, "
+                f"rejected {sum(result['rejected'].values())}"
+                if cycle["ok"]
+                else f"[red]failed[/red]: {result.get('error')}"
+            )
+            last.add_row(obj, str(cycle["finished_at"]), text)
+        console.print(last)
     table = Table(title="Cursors")
     for column in ("system", "kind", "changes read up to", "stored at"):
         table.add_column(column)

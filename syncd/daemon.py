@@ -88,9 +88,7 @@ class Daemon:
 
     def run(self) -> int:
         settings = self.config.syncd.daemon
-        logs.setup(
-            json=settings.log_json, secrets=[*self.config.secrets.values(), *self._credentials()]
-        )
+        logs.setup(json=settings.log_json, secrets=self._credentials())
         self.store = Store.open(self.config.store_url)
         log.info("store ready at schema %s", self.store.schema_version()[0])
         if not self._connect():
@@ -109,11 +107,12 @@ class Daemon:
         return self._shutdown()
 
     def _credentials(self) -> set[str]:
+        """The configured tokens and secrets (not the ids), for the logs to hide."""
         names = {
-            str(v)
+            str(value)
             for system in self.config.syncd.systems.values()
-            for k, v in system.options().items()
-            if k.endswith("_env")
+            for key, value in system.options().items()
+            if key.endswith("_env") and any(w in key for w in ("token", "secret", "password"))
         }
         return {self.config.secret(n) or "" for n in names} - {""}
 

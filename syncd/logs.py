@@ -13,6 +13,7 @@ import logging
 import re
 import sys
 from collections.abc import Iterable
+from typing import TextIO
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -49,12 +50,17 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"messa
 
 
 def setup(
-    *, json: bool | None = None, level: int = logging.INFO, secrets: Iterable[str] = ()
+    *,
+    json: bool | None = None,
+    level: int = logging.INFO,
+    secrets: Iterable[str] = (),
+    stream: TextIO | None = None,
 ) -> Redact:
-    """Configure the root logger once; returns the redacting filter (add secrets later)."""
+    """Send the root logger's records to ``stream`` (stderr) through ``Redact``."""
+    stream = stream or sys.stderr
     if json is None:
-        json = not sys.stderr.isatty()
-    handler = logging.StreamHandler(sys.stderr)
+        json = not stream.isatty()
+    handler = logging.StreamHandler(stream)
     redact = Redact(secrets)
     handler.addFilter(redact)
     if json:

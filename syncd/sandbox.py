@@ -117,16 +117,29 @@ class Sandbox:
         self.stop()
 
 
-def start(config_dir: Path, *, sample: bool = True, store: str | None = None) -> Sandbox:
-    """Start both emulators on loopback and write syncd.yaml, fields, stages and secrets."""
+def start(
+    config_dir: Path,
+    *,
+    sample: bool = True,
+    store: str | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Sandbox:
+    """Start both emulators on loopback and write syncd.yaml, fields, stages and secrets;
+    ``overrides`` replace top-level settings of syncd.yaml (``cadence_seconds``, ...)."""
     emulators = registry.start_emulators()
     if sample:
         seed_sample(emulators)
-    write_config(config_dir, emulators, store=store)
+    write_config(config_dir, emulators, store=store, overrides=overrides)
     return Sandbox(emulators, config_dir)
 
 
-def write_config(config_dir: Path, emulators: dict[str, Any], *, store: str | None = None) -> Path:
+def write_config(
+    config_dir: Path,
+    emulators: dict[str, Any],
+    *,
+    store: str | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Path:
     """Write a configuration for running emulators (in this process or another)."""
     config_dir.mkdir(parents=True, exist_ok=True)
     for name in ("fields.yaml", "stages.yaml"):
@@ -143,6 +156,7 @@ def write_config(config_dir: Path, emulators: dict[str, Any], *, store: str | No
         cadence_seconds={"company": 10, "person": 10, "deal": 10},
         systems=systems,
     )
+    settings.update(overrides or {})
     text = io.StringIO()
     dumper = YAML(typ="safe", pure=True)
     dumper.default_flow_style, dumper.width = False, 100

@@ -1,0 +1,264 @@
+"""The daemon as systemd runs it: a real ``syncd run`` subprocess against both emulators.
+
+Each test starts the emulators in this process, writes a configuration with a short
+cadence, and runs ``syncd run`` in a child process with a notify socket the test
+listens on, as systemd would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from syncd import sandbox
+
+ROOT = Path(__file__).resolve().parents[1]
+SETTINGS = {
+    "cadence_seconds": {"company": 1, "person": 1, "deal": 1},
+    "daemon": {"lease_seconds": 3, "shutdown_timeout_seconds": 20, "log_json": True},
+}
+"""A one-second cadence, a three-second lease, JSON logs."""
+
+
+def _box(tmp_path: Path, store: str | None = None) -> sandbox.Sandbox:
+    return sandbox.start(tmp_path / "config", sample=False, store=store, overrides=SETTINGS)
+
+
+@dataclass
+class Daemon:
+    """One ``syncd run`` child process, its notify messages and its log lines."""
+
+    process: subprocess.Popen[str]
+    notices: list[str] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+
+    def wait_for(self, what: Callable[[], bool], seconds: float = 20) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if what():
+                return
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise AssertionError(f"timed out; last log lines: {self.lines[-8:]}")
+
+    def logged(self, text: str) -> bool:
+        return any(text in line for line in self.lines)
+
+    def notified(self, text: str) -> bool:
+        return any(text in n for n in self.notices)
+
+    def stop(self, sig: int = signal.SIGTERM, seconds: float = 30) -> int:
+        self.process.send_signal(sig)
+        return self.process.wait(seconds)
+
+
+@pytest.fixture
+def start(tmp_path: Path) -> Iterator[Callable[[Path], Daemon]]:
+    running: list[Daemon] = []
+    sockets: list[socket.socket] = []
+
+    def launch(config: Path) -> Daemon:
+        address = str(tmp_path / f"notify-{len(sockets)}.sock")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        listener.bind(address)
+        listener.settimeout(0.2)
+        sockets.append(listener)
+        env = {**os.environ, "NOTIFY_SOCKET": address, "WATCHDOG_USEC": "2000000"}
+        env.pop("WATCHDOG_PID", None)
+        process = subprocess.Popen(
+            [sys.executable, "-c", "from syncd.cli import main; main()", "run", "-c", str(config)],
+            cwd=ROOT,
+            env=env,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+        )
+        daemon = Daemon(process)
+
+        def listen() -> None:
+            while True:
+                try:
+                    daemon.notices.extend(listener.recv(4096).decode().split("\n"))
+                except TimeoutError:
+                    if process.poll() is not None:
+                        return
+                except OSError:  # closed at teardown
+                    return
+
+        def read_log() -> None:
+            assert process.stderr is not None
+            for line in process.stderr:
+                daemon.lines.append(line.rstrip())
+
+        threading.Thread(target=listen, daemon=True).start()
+        threading.Thread(target=read_log, daemon=True).start()
+        running.append(daemon)
+        return daemon
+
+    yield launch
+    for daemon in running:
+        if daemon.process.poll() is None:
+            daemon.process.kill()
+            daemon.process.wait(10)
+    for listener in sockets:
+        listener.close()
+
+
+def _leads(box: sandbox.Sandbox, email: str) -> list[dict[str, Any]]:
+    return [
+        r
+        for r in box.emulators["salesforce"].records("Lead")
+        if str(r.get("Email")).lower() == email and not r.get("IsDeleted")
+    ]
+
+
+def _syncd(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from syncd.cli import main; main()", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def _person(box: sandbox.Sandbox, n: int) -> str:
+    email = f"daemon{n}@example.com"
+    box.emulators["hubspot"].add_contact(
+        {"email": email, "lastname": f"D{n}", "company": "Acme", "lifecyclestage": "lead"}
+    )
+    return email
+
+
+def test_the_daemon_syncs_notifies_pauses_and_stops_cleanly(
+    tmp_path: Path, start: Callable[[Path], Daemon]
+) -> None:
+    with _box(tmp_path) as box:
+        config = box.config_path
+        daemon = start(config)
+        daemon.wait_for(lambda: daemon.notified("READY=1"))
+        first = _person(box, 1)
+        began = time.monotonic()
+        daemon.wait_for(lambda: len(_leads(box, first)) == 1, seconds=10)
+        delay = time.monotonic() - began
+        assert delay < 4, f"took {delay:.1f} s at a 1 s cadence"  # within two cycles
+        daemon.wait_for(lambda: daemon.notified("WATCHDOG=1") and daemon.notified("active"))
+        # paused in the store: no cycle of people until resumed
+        paused = _syncd("pause", "--object", "person", "--reason", "import", "-c", str(config))
+        assert paused.returncode == 0 and "object:person paused" in paused.stdout
+        daemon.wait_for(lambda: daemon.logged("cycle of person skipped: object:person paused"))
+        second = _person(box, 2)
+        time.sleep(2.5)
+        assert _leads(box, second) == []
+        assert _syncd("resume", "--object", "person", "-c", str(config)).returncode == 0
+        daemon.wait_for(lambda: len(_leads(box, second)) == 1, seconds=10)
+        assert daemon.stop() == 0
+    daemon.wait_for(lambda: daemon.notified("STOPPING=1"), seconds=5)
+    events = [json.loads(line) for line in daemon.lines if line.startswith("{")]
+    assert events and all({"time", "level", "logger", "message"} <= e.keys() for e in events)
+    assert any(e["message"] == "stopped" for e in events)
+    secrets = dict(
+        line.split("=", 1) for line in (tmp_path / "config" / "secrets.env").read_text().split()
+    )
+    for name in ("HUBSPOT_ACCESS_TOKEN", "SALESFORCE_CLIENT_SECRET"):
+        assert not any(secrets[name] in line for line in daemon.lines)
+
+
+def test_sighup_keeps_the_old_config_when_the_new_one_is_broken(
+    tmp_path: Path, start: Callable[[Path], Daemon]
+) -> None:
+    with _box(tmp_path) as box:
+        config = box.config_path
+        daemon = start(config)
+        daemon.wait_for(lambda: daemon.notified("READY=1") and daemon.logged("active"))
+        fields = config.parent / "fields.yaml"
+        good = fields.read_text()
+        fields.write_text(
+            good.replace("    conflict: crm_wins\n  title:", "    conflict: maybe\n  title:")
+        )
+        daemon.process.send_signal(signal.SIGHUP)
+        daemon.wait_for(lambda: daemon.logged("configuration not reloaded"))
+        broken = next(line for line in daemon.lines if "configuration not reloaded" in line)
+        assert "fields.yaml:" in broken and "person.company.conflict" in broken
+        daemon.wait_for(lambda: daemon.notified("reload FAILED"))
+        still = _person(box, 3)
+        daemon.wait_for(lambda: len(_leads(box, still)) == 1, seconds=10)  # old config syncs
+        fields.write_text(
+            good.replace(
+                "  title:\n    hubspot: jobtitle",
+                "  title:\n    direction: to_marketing\n    hubspot: jobtitle",
+            )
+        )
+        daemon.process.send_signal(signal.SIGHUP)
+        daemon.wait_for(lambda: daemon.logged("configuration reloaded"))
+        # the new rule holds: a HubSpot title no longer flows to Salesforce
+        hubspot = box.emulators["hubspot"]
+        contact = next(c for c in hubspot.contacts() if c["properties"]["email"] == still)
+        hubspot.update_contact(contact["id"], {"jobtitle": "CEO", "phone": "+1 555 0100"})
+        daemon.wait_for(lambda: _leads(box, still)[0].get("Phone") == "+1 555 0100", seconds=10)
+        assert _leads(box, still)[0].get("Title") in (None, "")
+        assert daemon.stop() == 0
+
+
+def test_sigterm_mid_backfill_loses_and_duplicates_nothing(
+    tmp_path: Path, start: Callable[[Path], Daemon]
+) -> None:
+    with _box(tmp_path) as box:
+        box.emulators["hubspot"].seed_contacts(3000)
+        box.emulators["salesforce"].set_latency(40)  # every write takes a while
+        config = box.config_path
+        daemon = start(config)
+        salesforce = box.emulators["salesforce"]
+        daemon.wait_for(lambda: len(salesforce.records("Lead")) > 0, seconds=30)
+        assert daemon.stop() == 0
+        written = len(salesforce.records("Lead"))
+        assert 0 < written < 3000, written  # stopped in the middle, after a committed chunk
+        salesforce.set_latency(0)
+        again = start(config)
+        again.wait_for(lambda: len(salesforce.records("Lead")) == 3000, seconds=60)
+        time.sleep(2)  # a further cycle or two: nothing more may appear
+        leads = salesforce.records("Lead")
+        emails = [str(r["Email"]).lower() for r in leads]
+        assert len(emails) == len(set(emails)) == 3000
+        hubspot = box.emulators["hubspot"]
+        again.wait_for(
+            lambda: all(c["properties"].get("syncd_salesforce_id") for c in hubspot.contacts()),
+            seconds=20,
+        )
+        assert again.stop() == 0
+
+
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+def test_two_daemons_on_postgresql_one_active_the_other_takes_over(
+    tmp_path: Path, start: Callable[[Path], Daemon], store_url: str
+) -> None:
+    with _box(tmp_path, store_url) as box:
+        config = box.config_path
+        first = start(config)
+        first.wait_for(lambda: first.logged("active"))
+        second = start(config)
+        second.wait_for(lambda: second.logged("standby"))
+        status = json.loads(_syncd("status", "--json", "-c", str(config)).stdout)
+        assert status["lease"]["holder"].split(":")[1] == str(first.process.pid)
+        first.process.kill()  # SIGKILL: no goodbye, no release
+        first.process.wait(10)
+        killed = time.monotonic()
+        second.wait_for(lambda: second.logged("active"), seconds=10)
+        assert time.monotonic() - killed < 5
+        email = _person(box, 9)
+        second.wait_for(lambda: len(_leads(box, email)) == 1, seconds=10)
+        assert second.stop() == 0
