@@ -399,6 +399,7 @@ def bench(
 app.command()(cli_daemon.run)
 app.command()(cli_daemon.pause)
 app.command()(cli_daemon.resume)
+app.command("resync")(cli_daemon.resync_command)
 
 
 def main() -> None:

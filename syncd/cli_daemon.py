@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.table import Table
 
-from syncd.cli_common import DEFAULT_CONFIG, ConfigOption, JsonOption, console, dump
+from syncd import registry, resync
+from syncd.cli_common import DEFAULT_CONFIG, ConfigOption, JsonOption, console, dump, err
 from syncd.daemon import Daemon
-from syncd.settings import OBJECTS, load_config
+from syncd.engine import Engine
+from syncd.settings import OBJECTS, Config, load_config
 from syncd.state import control
 from syncd.state.store import Store
 
@@ -78,3 +84,130 @@ def resume(
         dump({"resumed": what, "changed": done})
     else:
         console.print(f"{what} resumed" if done else f"{what} was not paused")
+
+
+def resync_command(
+    config: ConfigOption = DEFAULT_CONFIG,
+    obj: Annotated[str, typer.Option("--object", help="company, person or deal.")] = "person",
+    email: Annotated[list[str] | None, typer.Option("--email", help="A person's email.")] = None,
+    record_id: Annotated[
+        list[str] | None,
+        typer.Option("--id", help="Either system's id, or system:kind:id for one not linked."),
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="Changed at or after (ISO date).")] = None,
+    until: Annotated[str | None, typer.Option(help="Changed before (ISO date).")] = None,
+    everything: Annotated[bool, typer.Option("--all", help="Every record of the object.")] = False,
+    list_: Annotated[bool, typer.Option("--list", help="Show the requests and results.")] = False,
+    wait: Annotated[bool, typer.Option(help="Block until the daemon has run it.")] = False,
+    now: Annotated[bool, typer.Option("--now", help="Run it here (no daemon needed).")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds --wait waits.")] = 300,
+    as_json: JsonOption = False,
+) -> None:
+    """Re-read records from both systems and merge them again, ignoring the cursors.
+
+    Records a request and returns; the running daemon drains requests within seconds.
+    """
+    cfg = load_config(config)
+    store = Store.open(cfg.store_url)
+    try:
+        if list_:
+            _list_requests(store, as_json)
+            return
+        selector = {
+            "emails": email or [],
+            "ids": record_id or [],
+            "since": _iso(since, "--since"),
+            "until": _iso(until, "--until"),
+            "all": everything,
+        }
+        if resync.is_empty(selector):
+            raise typer.BadParameter("name records: --email, --id, --since/--until or --all")
+        if obj not in cfg.fields:
+            raise typer.BadParameter(
+                f"{obj!r} is not an object of fields.yaml", param_hint="--object"
+            )
+        request = resync.enqueue(store, obj, selector, datetime.now(UTC))
+        if now:
+            with _engine(cfg, store) as engine:
+                resync.drain(engine, only=request)
+        elif wait:
+            _wait(store, request, timeout)
+        answer = next(r for r in resync.requests(store, 500) if r["id"] == request)
+    finally:
+        store.close()
+    if as_json:
+        dump(answer)
+    elif answer["state"] == resync.QUEUED:
+        console.print(f"resync {request} queued: {resync.describe(selector)}")
+    else:
+        console.print(f"resync {request} {answer['state']}: {_result_text(answer)}")
+    if answer["state"] == resync.FAILED:
+        raise typer.Exit(1)
+
+
+def _iso(value: str | None, option: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as error:
+        raise typer.BadParameter(f"not an ISO date or time: {value}", param_hint=option) from error
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+
+
+@contextmanager
+def _engine(cfg: Config, store: Store) -> Iterator[Engine]:
+    marketing = registry.connector(cfg, cfg.syncd.marketing)
+    crm = registry.connector(cfg, cfg.syncd.crm)
+    try:
+        yield Engine.for_config(cfg, store, marketing, crm)
+    finally:
+        marketing.close()
+        crm.close()
+
+
+def _wait(store: Store, request: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = next(r["state"] for r in resync.requests(store, 500) if r["id"] == request)
+        if state in (resync.DONE, resync.FAILED):
+            return
+        time.sleep(0.5)
+    raise typer.Exit(_timed_out(request, timeout))
+
+
+def _timed_out(request: int, timeout: float) -> int:
+    err.print(f"resync {request} not run within {timeout:.0f} s: is `syncd run` running?")
+    return 1
+
+
+def _result_text(answer: dict[str, Any]) -> str:
+    result = answer.get("result") or {}
+    if "error" in result:
+        return str(result["error"])
+    read = sum((result.get("read") or {}).values())
+    written = sum((result.get("created") or {}).values()) + sum(
+        (result.get("updated") or {}).values()
+    )
+    return f"read {read}, wrote {written}, rejected {sum((result.get('rejected') or {}).values())}"
+
+
+def _list_requests(store: Store, as_json: bool) -> None:
+    found = resync.requests(store)
+    if as_json:
+        dump(found)
+        return
+    table = Table(title="Resync requests")
+    for column in ("id", "object", "records", "state", "queued", "finished", "result"):
+        table.add_column(column)
+    for r in found:
+        table.add_row(
+            str(r["id"]),
+            r["object"],
+            resync.describe(r["selector"]),
+            r["state"],
+            str(r["created_at"]),
+            str(r["finished_at"] or ""),
+            _result_text(r) if r["result"] else "",
+        )
+    console.print(table)

@@ -24,7 +24,7 @@ from typing import Any
 
 from sdnotify import SystemdNotifier
 
-from syncd import logs, registry
+from syncd import logs, registry, resync
 from syncd.abc import Connector
 from syncd.engine import Engine
 from syncd.errors import ConfigError, SyncdError
@@ -169,6 +169,7 @@ class Daemon:
             f"cycle:{obj}": (float(settings.cadence_seconds.get(obj, 60)), self._job(obj))
             for obj in self.engine.rules
         }
+        jobs["resync"] = (settings.daemon.resync_poll_seconds, self.resyncs)
         self.scheduler.plan(jobs)
         self.scheduler.start()
 
@@ -217,6 +218,14 @@ class Daemon:
         finished = datetime.now(UTC)
         control.record_cycle(self.store, obj, cycle_id, started, finished, ok, result)
         self.last = {"object": obj, "ok": ok, "at": finished, "result": result}
+
+    def resyncs(self) -> None:
+        """Drain the manual resync requests (a frequent job between the cycles)."""
+        assert self.engine is not None
+        try:
+            resync.drain(self.engine)
+        except Exception:  # the queue is tried again at the next run of the job
+            log.exception("draining resync requests failed")
 
     def status_line(self) -> str:
         role = "active" if self.active else "standby"

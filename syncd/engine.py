@@ -91,6 +91,30 @@ class Engine:
         self.pull(obj, report, dry_run=dry_run)
         if self.stopping.is_set():  # what was read waits in the inbox for the next cycle
             return
+        self._reconcile(obj, report, dry_run)
+
+    def remerge(self, obj: str, batches: Sequence[Sequence[Record]]) -> CycleReport:
+        """Merge records read outside a scan (a resync): each batch of one system and
+        kind goes to the inbox with its links, none settled as an echo, cursors kept."""
+        report = CycleReport(uuid.uuid4().hex[:12])
+        rules = self.rules[obj]
+        for records in batches:
+            if not records:
+                continue
+            system, kind = records[0].ref.system, records[0].ref.kind
+            role = MARKETING if system == self.marketing.system else "crm"
+            for start in range(0, len(records), self.chunk):
+                chunk = records[start : start + self.chunk]
+                links = self.store.links_for(obj, role, [r.ref.id for r in chunk])
+                self.store.stage(
+                    obj, system, kind, chunk, None, links=links, match=rules.match_field
+                )
+            report.read[system] += len(records)
+        self._reconcile(obj, report, False)
+        return report
+
+    def _reconcile(self, obj: str, report: CycleReport, dry_run: bool) -> None:
+        """What the inbox holds of ``obj``: conversions, pairs, merge, writes, commits."""
         if not dry_run:
             conversions.apply(self, obj, report)
         self.store.assign_pairs(obj, self.marketing.system, self.crm.system)

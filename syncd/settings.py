@@ -77,6 +77,8 @@ class DaemonSettings(Strict):
     """SIGTERM: the batch in flight gets this long to finish and commit."""
     misfire_grace_seconds: float = 30
     """A cycle that could not start within this of its time is skipped, not run late."""
+    resync_poll_seconds: float = 2
+    """How often the daemon looks for manual resync requests."""
     log_json: bool | None = None
     """One JSON object a log line; default: when stderr is not a terminal."""
 

@@ -166,6 +166,16 @@ def test_the_daemon_syncs_notifies_pauses_and_stops_cleanly(
         assert _leads(box, second) == []
         assert _syncd("resume", "--object", "person", "-c", str(config)).returncode == 0
         daemon.wait_for(lambda: len(_leads(box, second)) == 1, seconds=10)
+        # a resync enqueued from the command line is drained by the running daemon
+        began = time.monotonic()
+        asked = _syncd("resync", "--email", first, "--wait", "--json", "-c", str(config))
+        assert asked.returncode == 0, asked.stderr
+        done = json.loads(asked.stdout)
+        assert done["state"] == "done" and done["result"]["read"] == {
+            "hubspot": 1,
+            "salesforce": 1,
+        }
+        assert time.monotonic() - began < 10
         assert daemon.stop() == 0
     daemon.wait_for(lambda: daemon.notified("STOPPING=1"), seconds=5)
     events = [json.loads(line) for line in daemon.lines if line.startswith("{")]

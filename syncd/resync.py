@@ -1,0 +1,203 @@
+"""Manual resyncs: re-read chosen records from both systems and merge them again.
+
+``syncd resync`` records a request in the store and returns; the daemon drains the
+queue within seconds (or ``--now`` runs it in the foreground). A request names an
+object and one selector:
+
+- ``emails``: the linked records with these emails;
+- ``ids``: records by either system's id (``00Q...``, ``1001``, or ``system:kind:id``),
+  their partners too when linked;
+- ``since``/``until``: every record the systems changed in that range;
+- ``all``: every record of the object.
+
+The records are read again whatever the cursors say (the cursors do not move), put in
+the inbox with their links, and merged like any cycle's, every one of them (none is
+settled as an echo first). Writes are the merge's, so a resync creates nothing twice
+and adds stage history only for real transitions.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from sqlalchemy import select, update
+
+from syncd.abc import Connector
+from syncd.model import Cursor, Record, RecordRef, email_key
+from syncd.reconcile import MARKETING, LinkState
+from syncd.state.store import Store, aware
+from syncd.state.tables import resync_requests
+
+if TYPE_CHECKING:
+    from syncd.cycle import CycleReport
+    from syncd.engine import Engine
+
+log = logging.getLogger("syncd.resync")
+QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+
+
+def enqueue(store: Store, obj: str, selector: Mapping[str, Any], now: datetime) -> int:
+    """Record a request; its id."""
+    with store.engine.begin() as connection:
+        connection.execute(
+            resync_requests.insert().values(
+                created_at=now,
+                object=obj,
+                selector=orjson.dumps(selector, default=str).decode(),
+                state=QUEUED,
+            )
+        )
+        return int(
+            connection.scalar(select(resync_requests.c.id).order_by(resync_requests.c.id.desc()))
+            or 0
+        )
+
+
+def requests(store: Store, limit: int = 50) -> list[dict[str, Any]]:
+    """The newest requests with their state and result."""
+    with store.engine.connect() as connection:
+        rows = connection.execute(
+            select(resync_requests).order_by(resync_requests.c.id.desc()).limit(limit)
+        )
+        return [
+            {
+                "id": r.id,
+                "object": r.object,
+                "selector": orjson.loads(r.selector),
+                "state": r.state,
+                "created_at": aware(r.created_at),
+                "started_at": aware(r.started_at),
+                "finished_at": aware(r.finished_at),
+                "result": orjson.loads(r.result) if r.result else None,
+            }
+            for r in rows
+        ]
+
+
+def drain(engine: Engine, *, only: int | None = None) -> int:
+    """Run queued requests, oldest first (or request ``only``); how many ran."""
+    ran = 0
+    while not engine.stopping.is_set():
+        request = _claim(engine.store, only)
+        if request is None:
+            return ran
+        ran += 1
+        try:
+            report = run(engine, request["object"], request["selector"])
+        except Exception as error:  # the request fails; the daemon goes on and says so
+            log.exception("resync %s failed", request["id"])
+            _finish(engine.store, request["id"], FAILED, {"error": str(error)})
+        else:
+            _finish(engine.store, request["id"], DONE, report.as_dict())
+            log.info("resync %s done: %s", request["id"], report.as_dict())
+        if only is not None:
+            return ran
+    return ran
+
+
+def run(engine: Engine, obj: str, selector: Mapping[str, Any]) -> CycleReport:
+    """Read the selected records of ``obj`` again from both systems and merge them."""
+    if obj not in engine.rules:
+        raise ValueError(f"{obj!r} is not a synced object")
+    found: dict[str, list[Record]] = {}
+    for role, connector in ((MARKETING, engine.marketing), ("crm", engine.crm)):
+        for record in _select(engine, obj, selector, role, connector):
+            found.setdefault(record.ref.kind + "\0" + connector.system, []).append(record)
+    return engine.remerge(obj, list(found.values()))
+
+
+def _select(
+    engine: Engine, obj: str, selector: Mapping[str, Any], role: str, connector: Connector
+) -> Iterator[Record]:
+    if selector.get("all") or selector.get("since") or selector.get("until"):
+        since = datetime.fromisoformat(selector["since"]) if selector.get("since") else None
+        until = datetime.fromisoformat(selector["until"]) if selector.get("until") else None
+        for kind in connector.kinds(obj):
+            for page in connector.changes(kind, Cursor(since)):
+                yield from (r for r in page.records if until is None or r.modified_at < until)
+        return
+    refs = _refs(engine.store, obj, selector, role, connector)
+    if refs:
+        yield from connector.fetch(refs)
+
+
+def _refs(
+    store: Store, obj: str, selector: Mapping[str, Any], role: str, connector: Connector
+) -> list[RecordRef]:
+    """The records of one side that a selector of emails or ids names.
+
+    A linked record is found by either side's id, and both sides are read. A record
+    not linked yet is read where it lives when named ``system:kind:id``.
+    """
+    links: list[LinkState] = []
+    refs: list[RecordRef] = []
+    emails = [k for k in (email_key(e) for e in selector.get("emails") or ()) if k]
+    links.extend(store.links_by_email(obj, emails).values())
+    for raw in selector.get("ids") or ():
+        text = str(raw)
+        named = text.split(":", 2) if text.count(":") == 2 else None
+        wanted = named[2] if named else text
+        linked = [
+            link for side in (MARKETING, "crm") if (link := store.find_link(obj, side, wanted))
+        ]
+        links.extend(linked)
+        if not linked and named and named[0] == connector.system:
+            refs.append(RecordRef(connector.system, named[1], wanted))
+    for link in links:
+        side = link.marketing if role == MARKETING else link.crm
+        if side is not None:
+            refs.append(RecordRef(connector.system, side.kind, side.id))
+    return list(dict.fromkeys(refs))
+
+
+def _claim(store: Store, only: int | None) -> dict[str, Any] | None:
+    with store.engine.begin() as connection:
+        query = select(resync_requests).where(resync_requests.c.state == QUEUED)
+        if only is not None:
+            query = query.where(resync_requests.c.id == only)
+        row = connection.execute(query.order_by(resync_requests.c.id).limit(1)).first()
+        if row is None:
+            return None
+        claimed = connection.execute(
+            update(resync_requests)
+            .where(resync_requests.c.id == row.id, resync_requests.c.state == QUEUED)
+            .values(state=RUNNING, started_at=datetime.now(UTC))
+        )
+        if not claimed.rowcount:
+            return None
+    return {"id": row.id, "object": row.object, "selector": orjson.loads(row.selector)}
+
+
+def _finish(store: Store, request_id: int, state: str, result: Mapping[str, Any]) -> None:
+    with store.engine.begin() as connection:
+        connection.execute(
+            update(resync_requests)
+            .where(resync_requests.c.id == request_id)
+            .values(
+                state=state,
+                finished_at=datetime.now(UTC),
+                result=orjson.dumps(result, default=str).decode(),
+            )
+        )
+
+
+def describe(selector: Mapping[str, Any]) -> str:
+    """A selector in words, for lists and logs."""
+    parts: list[str] = []
+    if selector.get("emails"):
+        parts.append("emails " + ", ".join(selector["emails"]))
+    if selector.get("ids"):
+        parts.append("ids " + ", ".join(map(str, selector["ids"])))
+    if selector.get("since") or selector.get("until"):
+        parts.append(f"changed {selector.get('since') or '…'} to {selector.get('until') or 'now'}")
+    if selector.get("all"):
+        parts.append("everything")
+    return "; ".join(parts)
+
+
+def is_empty(selector: Mapping[str, Sequence[Any] | Any]) -> bool:
+    return not any(selector.get(k) for k in ("emails", "ids", "since", "until", "all"))
