@@ -62,5 +62,8 @@ class Connector(Protocol):
     def api_calls(self) -> Mapping[str, int]:
         """API calls made so far, by endpoint label (for metrics and the benchmark)."""
 
+    def api_statuses(self) -> Mapping[int, int]:
+        """HTTP answers by status code, retries included (0: no answer at all)."""
+
     def close(self) -> None:
         """Release connections."""

@@ -22,6 +22,8 @@ class CycleReport:
     updated: Counter[str] = field(default_factory=Counter)
     rejected: Counter[str] = field(default_factory=Counter)
     conflicts: int = 0
+    conflict_rules: Counter[str] = field(default_factory=Counter)
+    """Conflicts by the rule that decided them."""
     unchanged: int = 0
     skipped: int = 0
     duplicates: int = 0
@@ -33,7 +35,7 @@ class CycleReport:
     def add(self, obj: str, part: CycleReport) -> None:
         """Fold one object's report into this one."""
         self.objects[obj] = part
-        for name in ("read", "created", "updated", "rejected"):
+        for name in ("read", "created", "updated", "rejected", "conflict_rules"):
             getattr(self, name).update(getattr(part, name))
         for name in ("conflicts", "unchanged", "skipped", "duplicates", "converted"):
             setattr(self, name, getattr(self, name) + getattr(part, name))
@@ -54,6 +56,7 @@ class CycleReport:
             "updated": dict(self.updated),
             "rejected": dict(self.rejected),
             "conflicts": self.conflicts,
+            "conflicts_by_rule": dict(self.conflict_rules),
             "unchanged": self.unchanged,
             "skipped": self.skipped,
             "duplicates": self.duplicates,
@@ -76,6 +79,7 @@ def count(
                 report.skipped += 1
             continue
         report.conflicts += len(plan.conflicts)
+        report.conflict_rules.update(c.rule for c in plan.conflicts)
         if not plan.changes:
             report.unchanged += 1
         for system, change in ((marketing, plan.marketing_change), (crm, plan.crm_change)):

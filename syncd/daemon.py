@@ -17,18 +17,22 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Callable
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from wsgiref.simple_server import WSGIServer
 
 from sdnotify import SystemdNotifier
 
-from syncd import logs, registry, resync
+from syncd import logs, metrics, registry, resync
 from syncd.abc import Connector
 from syncd.engine import Engine
 from syncd.errors import ConfigError, SyncdError
 from syncd.lease import Lease, lease_for
+from syncd.metrics import Metrics
 from syncd.scheduler import Scheduler
 from syncd.settings import Config, load_config
 from syncd.state import control
@@ -78,6 +82,10 @@ class Daemon:
         self.reload_failed = False
         self._connectors: list[Connector] = []
         self._standby_logged = False
+        self.metrics = Metrics()
+        self.metrics.watch(self._api_statuses)
+        self._server: WSGIServer | None = None
+        self._ticked = time.monotonic()
 
     # -- the process -------------------------------------------------------------------
 
@@ -91,6 +99,8 @@ class Daemon:
         logs.setup(json=settings.log_json, secrets=self._credentials())
         self.store = Store.open(self.config.store_url)
         log.info("store ready at schema %s", self.store.schema_version()[0])
+        if settings.metrics:
+            self._server = metrics.serve(self.metrics, settings.metrics, self.health)
         if not self._connect():
             return self._finish(0)
         self.lease = lease_for(self.store, timedelta(seconds=settings.lease_seconds))
@@ -103,6 +113,7 @@ class Daemon:
                 self.hup.clear()
                 self.reload()
             self.notify("WATCHDOG=1", f"STATUS={self.status_line()}")
+            self._ticked = time.monotonic()
             self.stop.wait(tick)
         return self._shutdown()
 
@@ -146,6 +157,7 @@ class Daemon:
         except Exception as error:  # the store is unreachable: not ours to schedule now
             log.error("lease check failed: %s", error)
             held = False
+        self.metrics.lease.set(1 if held else 0)
         if held and not self.active:
             log.info("active: this daemon holds the lease and schedules the cycles")
             self._start_scheduler()
@@ -198,13 +210,16 @@ class Daemon:
             log.info("cycle of %s skipped: %s paused", obj, ", ".join(reasons))
             return
         started = datetime.now(UTC)
+        clock = time.monotonic()
         try:
             report = self.engine.run_once(obj)
         except Exception as error:  # a cycle fails; the daemon goes on and says so
             log.exception("cycle of %s failed", obj)
+            self.metrics.observe(obj, None, time.monotonic() - clock)
             result: dict[str, Any] = {"error": str(error)}
             ok, cycle_id = False, "-"
         else:
+            self.metrics.observe(obj, report, time.monotonic() - clock)
             result, ok, cycle_id = report.as_dict(), True, report.cycle_id
             log.info(
                 "cycle of %s: read %s, created %s, updated %s, rejected %s",
@@ -218,6 +233,21 @@ class Daemon:
         finished = datetime.now(UTC)
         control.record_cycle(self.store, obj, cycle_id, started, finished, ok, result)
         self.last = {"object": obj, "ok": ok, "at": finished, "result": result}
+        open_letters = Counter(d["system"] for d in self.store.dead_letters())
+        for system in (self.config.syncd.marketing, self.config.syncd.crm):
+            self.metrics.dead_letters.labels(system).set(open_letters.get(system, 0))
+
+    def _api_statuses(self) -> dict[str, Mapping[int, int]]:
+        return {c.system: c.api_statuses() for c in list(self._connectors)}
+
+    def health(self) -> tuple[bool, str]:
+        """Healthy: the main loop ticks, and the last cycle (if any) went well."""
+        stalled = time.monotonic() - self._ticked > 3 * 5.0 + 10
+        if stalled:
+            return False, "the main loop has stalled"
+        if self.last and not self.last["ok"]:
+            return False, self.status_line()
+        return True, self.status_line()
 
     def resyncs(self) -> None:
         """Drain the manual resync requests (a frequent job between the cycles)."""
@@ -254,6 +284,7 @@ class Daemon:
             for problem in error.problems:
                 log.error("configuration not reloaded: %s", problem)
             self.reload_failed = True
+            self.metrics.reload_failed.set(1)
             return False
         if config.store_url != self.config.store_url:
             log.warning("the store cannot change while running: restart syncd to move it")
@@ -266,6 +297,7 @@ class Daemon:
         if was_active:
             self._start_scheduler()
         self.reload_failed = False
+        self.metrics.reload_failed.set(0)
         log.info("configuration reloaded from %s", self.config_path)
         return True
 
@@ -283,6 +315,9 @@ class Daemon:
         return self._finish(0 if finished else 1)
 
     def _finish(self, code: int) -> int:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
         self._close_connectors()
         if self.store is not None:
             self.store.close()

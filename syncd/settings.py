@@ -81,6 +81,8 @@ class DaemonSettings(Strict):
     """How often the daemon looks for manual resync requests."""
     log_json: bool | None = None
     """One JSON object a log line; default: when stderr is not a terminal."""
+    metrics: str | None = "127.0.0.1:9464"
+    """Where /metrics (Prometheus) and /healthz listen, HOST:PORT; empty: nowhere."""
 
 
 class SyncdSettings(Strict):

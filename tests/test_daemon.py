@@ -15,6 +15,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,9 +29,14 @@ from syncd import sandbox
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {
     "cadence_seconds": {"company": 1, "person": 1, "deal": 1},
-    "daemon": {"lease_seconds": 3, "shutdown_timeout_seconds": 20, "log_json": True},
+    "daemon": {
+        "lease_seconds": 3,
+        "shutdown_timeout_seconds": 20,
+        "log_json": True,
+        "metrics": "127.0.0.1:0",
+    },
 }
-"""A one-second cadence, a three-second lease, JSON logs."""
+"""A one-second cadence, a three-second lease, JSON logs, metrics on any free port."""
 
 
 def _box(tmp_path: Path, store: str | None = None) -> sandbox.Sandbox:
@@ -59,6 +66,16 @@ class Daemon:
 
     def notified(self, text: str) -> bool:
         return any(text in n for n in self.notices)
+
+    def scrape(self, path: str = "/metrics") -> tuple[int, str]:
+        """GET a path of the daemon's metrics server: (status, body)."""
+        line = next(line for line in self.lines if "metrics at http://" in line)
+        url = json.loads(line)["message"].split(" at ", 1)[1].rsplit("/", 1)[0] + path
+        try:
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                return answer.status, answer.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
 
     def stop(self, sig: int = signal.SIGTERM, seconds: float = 30) -> int:
         self.process.send_signal(sig)
@@ -136,6 +153,16 @@ def _syncd(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _samples(text: str) -> dict[str, float]:
+    """Prometheus text format: sample name with labels -> value."""
+    found = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            found[name] = float(value)
+    return found
+
+
 def _person(box: sandbox.Sandbox, n: int) -> str:
     email = f"daemon{n}@example.com"
     box.emulators["hubspot"].add_contact(
@@ -176,6 +203,19 @@ def test_the_daemon_syncs_notifies_pauses_and_stops_cleanly(
             "salesforce": 1,
         }
         assert time.monotonic() - began < 10
+        status, health = daemon.scrape("/healthz")
+        assert status == 200 and health.startswith("ok: active")
+        _, metrics = daemon.scrape()
+        samples = _samples(metrics)
+        assert (
+            samples['syncd_records_written_total{object="person",op="create",system="salesforce"}']
+            == 2
+        )
+        assert samples['syncd_records_read_total{object="person",system="hubspot"}'] >= 2
+        assert samples['syncd_api_calls_total{status="200",system="salesforce"}'] > 0
+        assert samples["syncd_lease_held"] == 1 and samples["syncd_config_reload_failed"] == 0
+        assert samples['syncd_seconds_since_last_cycle{object="person"}'] < 10
+        assert samples['syncd_cycle_duration_seconds_count{object="deal"}'] >= 1
         assert daemon.stop() == 0
     daemon.wait_for(lambda: daemon.notified("STOPPING=1"), seconds=5)
     events = [json.loads(line) for line in daemon.lines if line.startswith("{")]
@@ -205,6 +245,7 @@ def test_sighup_keeps_the_old_config_when_the_new_one_is_broken(
         broken = next(line for line in daemon.lines if "configuration not reloaded" in line)
         assert "fields.yaml:" in broken and "person.company.conflict" in broken
         daemon.wait_for(lambda: daemon.notified("reload FAILED"))
+        assert _samples(daemon.scrape()[1])["syncd_config_reload_failed"] == 1
         still = _person(box, 3)
         daemon.wait_for(lambda: len(_leads(box, still)) == 1, seconds=10)  # old config syncs
         fields.write_text(

@@ -134,6 +134,7 @@ class HubSpotConnector:
         self.page_size = max(1, min(page_size, 200))
         self.batch_size = max(1, min(batch_size, 100))
         self._calls: Counter[str] = Counter()
+        self._statuses: Counter[int] = Counter()
         self.settle = settle
         self._writer = ObjectWriter(
             batch_apis={kind: self._objects[kind].batch for kind in self.mappings},
@@ -156,7 +157,9 @@ class HubSpotConnector:
                 finally:
                     response.release_conn()
             except VENDOR_ERRORS as exc:
+                self._statuses[int(getattr(exc, "status", 0) or 0)] += 1
                 raise translate(exc) from exc
+            self._statuses[int(getattr(response, "status", 200) or 200)] += 1
             try:
                 answer = orjson.loads(raw) if raw else {}
             except ValueError as exc:
@@ -384,6 +387,10 @@ class HubSpotConnector:
     def _deal_pipelines(self) -> list[Answer]:
         answer = self._call(PIPELINES, partial(self._pipelines.get_all, "deals"))
         return list(answer.get("results") or [])
+
+    def api_statuses(self) -> Mapping[int, int]:
+        """HTTP answers by status code (0: no answer, a connection error)."""
+        return dict(self._statuses)
 
     def api_calls(self) -> Mapping[str, int]:
         """HTTP requests sent (retries included), by "METHOD path"."""

@@ -225,6 +225,10 @@ class SalesforceConnector:
     def api_calls(self) -> Mapping[str, int]:
         return dict(self._meter.calls)
 
+    def api_statuses(self) -> Mapping[int, int]:
+        """HTTP answers by status code."""
+        return dict(self._meter.statuses)
+
     def api_usage(self) -> tuple[int, int] | None:
         """(API requests used, daily limit) from the last ``Sforce-Limit-Info`` seen."""
         return self._meter.usage

@@ -51,11 +51,13 @@ class Meter:
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
+        self.statuses: Counter[int] = Counter()
         self.usage: tuple[int, int] | None = None
 
     def observe(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         """A requests response hook."""
         self.calls[_label(response.request.method or "GET", response.request.url or "")] += 1
+        self.statuses[response.status_code] += 1
         match = _LIMIT_INFO.search(response.headers.get("Sforce-Limit-Info", ""))
         if match:
             self.usage = (int(match.group(1)), int(match.group(2)))
