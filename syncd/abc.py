@@ -62,6 +62,9 @@ class Connector(Protocol):
     def api_calls(self) -> Mapping[str, int]:
         """API calls made so far, by endpoint label (for metrics and the benchmark)."""
 
+    def api_usage(self) -> tuple[int, int] | None:
+        """(calls used today, daily limit) as the system last reported them, if it does."""
+
     def api_statuses(self) -> Mapping[int, int]:
         """HTTP answers by status code, retries included (0: no answer at all)."""
 

@@ -19,7 +19,8 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,8 +28,9 @@ from wsgiref.simple_server import WSGIServer
 
 from sdnotify import SystemdNotifier
 
-from syncd import logs, metrics, registry, resync
+from syncd import budget, logs, metrics, registry, resync
 from syncd.abc import Connector
+from syncd.budget import Budgets
 from syncd.engine import Engine
 from syncd.errors import ConfigError, SyncdError
 from syncd.lease import Lease, lease_for
@@ -86,6 +88,8 @@ class Daemon:
         self.metrics.watch(self._api_statuses)
         self._server: WSGIServer | None = None
         self._ticked = time.monotonic()
+        self._last_run: dict[str, float] = {}
+        self.budget_note = ""
 
     # -- the process -------------------------------------------------------------------
 
@@ -99,6 +103,7 @@ class Daemon:
         logs.setup(json=settings.log_json, secrets=self._credentials())
         self.store = Store.open(self.config.store_url)
         log.info("store ready at schema %s", self.store.schema_version()[0])
+        self.budgets = self._budgets(self.config)
         if settings.metrics:
             self._server = metrics.serve(self.metrics, settings.metrics, self.health)
         if not self._connect():
@@ -142,6 +147,11 @@ class Daemon:
                 self._close_connectors()
                 self.stop.wait(10)
         return False
+
+    def _budgets(self, config: Config) -> Budgets:
+        assert self.store is not None
+        settings = {n: s.options().get("daily_budget") for n, s in config.syncd.systems.items()}
+        return Budgets(self.store, settings)
 
     def _build(self, config: Config) -> None:
         assert self.store is not None
@@ -201,7 +211,8 @@ class Daemon:
         return lambda: self.cycle(obj)
 
     def cycle(self, obj: str) -> None:
-        """One cycle of ``obj``, unless it or a system is paused; its result is kept."""
+        """One cycle of ``obj``, unless it or a system is paused or a budget is spent;
+        its result is kept."""
         assert self.store is not None and self.engine is not None
         paused = control.paused(self.store)
         scopes = [f"system:{self.config.syncd.marketing}", f"system:{self.config.syncd.crm}"]
@@ -209,10 +220,14 @@ class Daemon:
         if reasons:
             log.info("cycle of %s skipped: %s paused", obj, ", ".join(reasons))
             return
+        if not self._within_budget(obj):
+            return
         started = datetime.now(UTC)
         clock = time.monotonic()
+        self._last_run[obj] = clock
         try:
-            report = self.engine.run_once(obj)
+            with self._metered():
+                report = self.engine.run_once(obj)
         except Exception as error:  # a cycle fails; the daemon goes on and says so
             log.exception("cycle of %s failed", obj)
             self.metrics.observe(obj, None, time.monotonic() - clock)
@@ -249,11 +264,51 @@ class Daemon:
             return False, self.status_line()
         return True, self.status_line()
 
+    def _within_budget(self, obj: str) -> bool:
+        """False when a system's budget is spent, or near and this cycle is early."""
+        now = datetime.now(UTC)
+        allowances = [self.budgets.allowance(c, now) for c in self._connectors]
+        for allowance in allowances:
+            if allowance.remaining is not None:
+                self.metrics.budget.labels(allowance.system).set(max(allowance.remaining, 0))
+        spent = [a for a in allowances if a.spent]
+        if spent:
+            log.warning(
+                "cycle of %s skipped: API budget spent (%s); calls resume at %s",
+                obj,
+                "; ".join(a.text() for a in spent),
+                budget.next_day(now).isoformat(),
+            )
+            self.budget_note = "budget spent: " + "; ".join(a.text() for a in spent)
+            return False
+        near = [a for a in allowances if a.near]
+        cadence = float(self.config.syncd.cadence_seconds.get(obj, 60))
+        last = self._last_run.get(obj)
+        if near and last is not None and time.monotonic() - last < 2 * cadence:
+            log.info("cycle of %s at half pace: %s", obj, "; ".join(a.text() for a in near))
+            self.budget_note = "near budget: " + "; ".join(a.text() for a in near)
+            return False
+        self.budget_note = ""
+        return True
+
+    @contextmanager
+    def _metered(self) -> Iterator[None]:
+        """Count the API calls made inside, per system and day, against the budgets."""
+        before = {c.system: sum(c.api_calls().values()) for c in self._connectors}
+        try:
+            yield
+        finally:
+            now = datetime.now(UTC)
+            for connector in self._connectors:
+                made = sum(connector.api_calls().values()) - before.get(connector.system, 0)
+                self.budgets.add(connector.system, made, now)
+
     def resyncs(self) -> None:
         """Drain the manual resync requests (a frequent job between the cycles)."""
         assert self.engine is not None
         try:
-            resync.drain(self.engine)
+            with self._metered():
+                resync.drain(self.engine)
         except Exception:  # the queue is tried again at the next run of the job
             log.exception("draining resync requests failed")
 
@@ -261,6 +316,8 @@ class Daemon:
         role = "active" if self.active else "standby"
         if self.reload_failed:
             role += "; configuration reload FAILED, old one running"
+        if self.budget_note:
+            role += f"; {self.budget_note}"
         if not self.last:
             return role
         last = self.last
@@ -293,6 +350,7 @@ class Daemon:
             log.error("reload waited too long for the cycle in flight")
         self._close_connectors()
         self.config = config
+        self.budgets = self._budgets(config)
         self._build(config)
         if was_active:
             self._start_scheduler()

@@ -293,6 +293,28 @@ def test_sigterm_mid_backfill_loses_and_duplicates_nothing(
         assert again.stop() == 0
 
 
+def test_a_spent_budget_stops_the_calls_until_the_day_turns(
+    tmp_path: Path, start: Callable[[Path], Daemon]
+) -> None:
+    with _box(tmp_path) as box:
+        config = box.config_path
+        text = config.read_text()
+        # the emulator's HubSpot gets a budget of 40 calls a day from syncd
+        config.write_text(text.replace("  hubspot:\n", "  hubspot:\n    daily_budget: 40\n", 1))
+        hubspot = box.emulators["hubspot"]
+        daemon = start(config)
+        daemon.wait_for(lambda: daemon.logged("API budget spent"), seconds=30)
+        spent = next(line for line in daemon.lines if "API budget spent" in line)
+        assert "hubspot: 0 of 40 calls left today (SPENT)" in spent or "hubspot: -" in spent
+        calls = sum(hubspot.calls().values())
+        time.sleep(3)  # three more rounds at a one-second cadence
+        assert sum(hubspot.calls().values()) == calls
+        samples = _samples(daemon.scrape()[1])
+        assert samples['syncd_api_budget_remaining{system="hubspot"}'] == 0
+        daemon.wait_for(lambda: daemon.notified("budget spent"))
+        assert daemon.stop() == 0
+
+
 @pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
 def test_two_daemons_on_postgresql_one_active_the_other_takes_over(
     tmp_path: Path, start: Callable[[Path], Daemon], store_url: str

@@ -51,6 +51,7 @@ from syncd.retry import RetryPolicy, call_with_retry
 
 PACKAGES: dict[str, Any] = {"contacts": contacts, "companies": companies, "deals": deals}
 """Each object type's package of the client (its APIs, models and ApiException)."""
+DAILY = "X-HubSpot-RateLimit-Daily"
 OBJECTS_OF = {"person": "contacts", "company": "companies", "deal": "deals"}
 DEFAULT_STAGE_FIELDS: Mapping[str, Sequence[str]] = {
     "contacts": ("lifecyclestage", "hs_lead_status"),
@@ -135,6 +136,7 @@ class HubSpotConnector:
         self.batch_size = max(1, min(batch_size, 100))
         self._calls: Counter[str] = Counter()
         self._statuses: Counter[int] = Counter()
+        self._usage: tuple[int, int] | None = None
         self.settle = settle
         self._writer = ObjectWriter(
             batch_apis={kind: self._objects[kind].batch for kind in self.mappings},
@@ -160,6 +162,7 @@ class HubSpotConnector:
                 self._statuses[int(getattr(exc, "status", 0) or 0)] += 1
                 raise translate(exc) from exc
             self._statuses[int(getattr(response, "status", 200) or 200)] += 1
+            self._note_usage(getattr(response, "headers", None) or {})
             try:
                 answer = orjson.loads(raw) if raw else {}
             except ValueError as exc:
@@ -387,6 +390,15 @@ class HubSpotConnector:
     def _deal_pipelines(self) -> list[Answer]:
         answer = self._call(PIPELINES, partial(self._pipelines.get_all, "deals"))
         return list(answer.get("results") or [])
+
+    def _note_usage(self, headers: Mapping[str, str]) -> None:
+        daily, left = headers.get(DAILY), headers.get(DAILY + "-Remaining")
+        if daily and left and daily.isdigit() and left.isdigit():
+            self._usage = (int(daily) - int(left), int(daily))
+
+    def api_usage(self) -> tuple[int, int] | None:
+        """(calls used today, daily limit) from the last ``X-HubSpot-RateLimit-Daily*``."""
+        return self._usage
 
     def api_statuses(self) -> Mapping[int, int]:
         """HTTP answers by status code (0: no answer, a connection error)."""

@@ -180,3 +180,12 @@ cycles = Table(
     Column("result", Text, nullable=False),
 )
 """The last cycle of each object: when, whether it went well, and its counts."""
+
+api_usage = Table(
+    "api_usage",
+    metadata,
+    Column("system", String(64), primary_key=True),
+    Column("day", String(10), primary_key=True),
+    Column("calls", Integer, nullable=False),
+)
+"""API calls syncd made per system and UTC day (``YYYY-MM-DD``), for the daily budget."""

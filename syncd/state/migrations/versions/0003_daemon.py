@@ -1,5 +1,5 @@
-"""The daemon: the scheduler's lease, pauses, resync requests, cycle results, and
-dismissed dead letters.
+"""The daemon: the scheduler's lease, pauses, resync requests, cycle results, API usage
+per day, and dismissed dead letters.
 
 Revision ID: 0003
 Revises: 0002
@@ -55,6 +55,13 @@ def upgrade() -> None:
         sa.Column("ok", sa.Boolean, nullable=False),
         sa.Column("result", sa.Text, nullable=False),
     )
+    # API calls syncd made per system and UTC day, for the daily budget.
+    op.create_table(
+        "api_usage",
+        sa.Column("system", sa.String(64), primary_key=True),
+        sa.Column("day", sa.String(10), primary_key=True),
+        sa.Column("calls", sa.Integer, nullable=False),
+    )
     op.add_column("dead_letters", sa.Column("dismissed_at", TS))
     op.add_column("dead_letters", sa.Column("dismissed_reason", sa.Text))
 
@@ -62,5 +69,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_column("dead_letters", "dismissed_reason")
     op.drop_column("dead_letters", "dismissed_at")
-    for table in ("cycles", "resync_requests", "pauses", "leases"):
+    for table in ("api_usage", "cycles", "resync_requests", "pauses", "leases"):
         op.drop_table(table)

@@ -1,0 +1,118 @@
+"""The daily API budget of each system: near it syncd slows down, at it syncd stops.
+
+``systems.<name>.daily_budget`` in syncd.yaml is either a number of calls syncd may
+make per UTC day, or a share of the system's own daily limit (``"80%"``), read from
+what the system reports (Salesforce ``Sforce-Limit-Info``, HubSpot
+``X-HubSpot-RateLimit-Daily``; that usage is the whole org's, other integrations
+included). syncd counts its own calls per day in the store, so that a restart keeps
+the count. With a tenth of the budget left, cycles that call the system run at half
+their pace; with none left, they do not run until the day (UTC) turns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+
+from syncd.abc import Connector
+from syncd.state.store import Store
+from syncd.state.tables import api_usage
+
+NEAR = 0.1
+"""With this share of the budget left, cycles run at half their pace."""
+
+
+@dataclass(frozen=True, slots=True)
+class Allowance:
+    """What one system may still be called, today."""
+
+    system: str
+    remaining: int | None
+    """Calls left (None: no budget set, or the share's limit not known yet)."""
+    budget: int | None
+
+    @property
+    def spent(self) -> bool:
+        return self.remaining is not None and self.remaining <= 0
+
+    @property
+    def near(self) -> bool:
+        return (
+            self.remaining is not None
+            and self.budget is not None
+            and self.remaining < NEAR * self.budget
+        )
+
+    def text(self) -> str:
+        if self.remaining is None:
+            return f"{self.system}: no budget"
+        state = "SPENT" if self.spent else ("near" if self.near else "ok")
+        return f"{self.system}: {self.remaining} of {self.budget} calls left today ({state})"
+
+
+def parse(raw: object) -> tuple[int | None, float | None]:
+    """(absolute calls, share of the limit) from a ``daily_budget`` setting."""
+    if raw is None or raw == "":
+        return None, None
+    text = str(raw).strip()
+    if text.endswith("%"):
+        return None, float(text[:-1]) / 100
+    return int(text), None
+
+
+def day(now: datetime) -> str:
+    return now.astimezone(UTC).strftime("%Y-%m-%d")
+
+
+def next_day(now: datetime) -> datetime:
+    start = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return start + timedelta(days=1)
+
+
+class Budgets:
+    """The budgets of the configured systems, and syncd's calls counted per day."""
+
+    def __init__(self, store: Store, settings: Mapping[str, object]) -> None:
+        self.store = store
+        self.settings = {name: parse(raw) for name, raw in settings.items()}
+
+    def allowance(self, connector: Connector, now: datetime) -> Allowance:
+        absolute, share = self.settings.get(connector.system, (None, None))
+        if absolute is not None:
+            return Allowance(
+                connector.system, absolute - self.used(connector.system, now), absolute
+            )
+        if share is not None:
+            usage = connector.api_usage()
+            if usage is None:  # nothing reported yet: the first calls tell
+                return Allowance(connector.system, None, None)
+            used, limit = usage
+            budget = int(limit * share)
+            return Allowance(connector.system, budget - used, budget)
+        return Allowance(connector.system, None, None)
+
+    def used(self, system: str, now: datetime) -> int:
+        with self.store.engine.connect() as connection:
+            found = connection.scalar(
+                select(api_usage.c.calls).where(
+                    api_usage.c.system == system, api_usage.c.day == day(now)
+                )
+            )
+        return int(found or 0)
+
+    def add(self, system: str, calls: int, now: datetime) -> None:
+        """Count ``calls`` more made today."""
+        if calls <= 0:
+            return
+        today = day(now)
+        with self.store.engine.begin() as connection:
+            done = connection.execute(
+                update(api_usage)
+                .where(api_usage.c.system == system, api_usage.c.day == today)
+                .values(calls=api_usage.c.calls + calls)
+            )
+            if not done.rowcount:
+                connection.execute(api_usage.insert().values(system=system, day=today, calls=calls))
