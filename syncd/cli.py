@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from syncd import cli_daemon, registry, report_html, report_view, sandbox
-from syncd.cli_common import ConfigOption, JsonOption, console, dump, err
+from syncd.cli_common import ConfigOption, JsonOption, connected, console, dump, err
 from syncd.cycle import CycleReport
 from syncd.engine import Engine
 from syncd.errors import ConfigError, ConnectorError, SyncdError
@@ -39,13 +39,10 @@ app = typer.Typer(
 @contextmanager
 def _engine(config: Config) -> Iterator[Engine]:
     store = Store.open(config.store_url)
-    marketing = registry.connector(config, config.syncd.marketing)
-    crm = registry.connector(config, config.syncd.crm)
     try:
-        yield Engine.for_config(config, store, marketing, crm)
+        with connected(config, store) as engine:
+            yield engine
     finally:
-        marketing.close()
-        crm.close()
         store.close()
 
 
@@ -400,6 +397,14 @@ app.command()(cli_daemon.run)
 app.command()(cli_daemon.pause)
 app.command()(cli_daemon.resume)
 app.command("resync")(cli_daemon.resync_command)
+
+
+# Imported here, not above, so that this registration stays a block of its own.
+from syncd import cli_ops  # noqa: E402
+
+app.add_typer(cli_ops.errors_app, name="errors")
+app.command()(cli_ops.retry)
+app.command()(cli_ops.explain)
 
 
 def main() -> None:

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+
+from syncd import registry
+from syncd.engine import Engine
+from syncd.settings import Config
+from syncd.state.store import Store
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -20,3 +27,15 @@ DEFAULT_CONFIG = Path("config/syncd.yaml")
 def dump(value: Any) -> None:
     """Print ``value`` as JSON for machines (datetimes and the like as text)."""
     print(json.dumps(value, default=str, indent=2))
+
+
+@contextmanager
+def connected(config: Config, store: Store) -> Iterator[Engine]:
+    """An engine on ``store`` with both systems' connectors, closed afterwards."""
+    marketing = registry.connector(config, config.syncd.marketing)
+    crm = registry.connector(config, config.syncd.crm)
+    try:
+        yield Engine.for_config(config, store, marketing, crm)
+    finally:
+        marketing.close()
+        crm.close()

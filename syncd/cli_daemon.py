@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,11 +10,18 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from syncd import registry, resync
-from syncd.cli_common import DEFAULT_CONFIG, ConfigOption, JsonOption, console, dump, err
+from syncd import resync
+from syncd.cli_common import (
+    DEFAULT_CONFIG,
+    ConfigOption,
+    JsonOption,
+    connected,
+    console,
+    dump,
+    err,
+)
 from syncd.daemon import Daemon
-from syncd.engine import Engine
-from syncd.settings import OBJECTS, Config, load_config
+from syncd.settings import OBJECTS, load_config
 from syncd.state import control
 from syncd.state.store import Store
 
@@ -128,7 +133,7 @@ def resync_command(
             )
         request = resync.enqueue(store, obj, selector, datetime.now(UTC))
         if now:
-            with _engine(cfg, store) as engine:
+            with connected(cfg, store) as engine:
                 resync.drain(engine, only=request)
         elif wait:
             _wait(store, request, timeout)
@@ -153,17 +158,6 @@ def _iso(value: str | None, option: str) -> str | None:
     except ValueError as error:
         raise typer.BadParameter(f"not an ISO date or time: {value}", param_hint=option) from error
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
-
-
-@contextmanager
-def _engine(cfg: Config, store: Store) -> Iterator[Engine]:
-    marketing = registry.connector(cfg, cfg.syncd.marketing)
-    crm = registry.connector(cfg, cfg.syncd.crm)
-    try:
-        yield Engine.for_config(cfg, store, marketing, crm)
-    finally:
-        marketing.close()
-        crm.close()
 
 
 def _wait(store: Store, request: int, timeout: float) -> None:
