@@ -183,6 +183,19 @@ def test_a_dismissed_dead_letter_is_kept_and_not_retried(world: World) -> None:
     assert filtered.exit_code == 2
 
 
+def test_a_dismissed_record_refused_again_is_shown_again(world: World) -> None:
+    contact = world.hubspot.add_contact({"email": "c@example.com", "company": "Acme"})
+    world.cycle()
+    (letter,) = answer(world, "errors")
+    assert syncd(world, "errors", "dismiss", str(letter["id"])).exit_code == 0
+    assert answer(world, "errors") == [] and world.store.counts()["dead_letters"] == 0
+    world.hubspot.update_contact(contact, {"jobtitle": "still no last name"})
+    world.cycle()  # read again, refused again: a new problem
+    (again,) = answer(world, "errors")
+    assert again["id"] == letter["id"] and again["attempts"] == 2
+    assert world.store.counts()["dead_letters"] == 1
+
+
 def test_explain_shows_the_link_base_history_and_the_rule_that_decided(world: World) -> None:
     hs = world.hubspot.add_contact(
         {

@@ -378,6 +378,9 @@ def _dead_letter(
         "last_at": now,
         "target_id": change.id,
         "resolved_at": None,
+        # refused again after a dismissal: it is a new problem, shown again
+        "dismissed_at": None,
+        "dismissed_reason": None,
     }
     if existing:
         connection.execute(

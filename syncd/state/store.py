@@ -295,7 +295,11 @@ class Store(LinkQueries):
                 ("links", links, links.c.tombstoned_at.is_(None)),
                 ("tombstoned", links, links.c.tombstoned_at.is_not(None)),
                 ("inbox", inbox, None),
-                ("dead_letters", dead_letters, dead_letters.c.resolved_at.is_(None)),
+                (
+                    "dead_letters",
+                    dead_letters,
+                    dead_letters.c.resolved_at.is_(None) & dead_letters.c.dismissed_at.is_(None),
+                ),
                 ("journal", journal, None),
                 ("stage_history", stage_history, None),
             ):
@@ -332,7 +336,9 @@ class Store(LinkQueries):
     def dead_letters(self, *, open_only: bool = True) -> list[dict[str, Any]]:
         query = select(dead_letters).order_by(dead_letters.c.id)
         if open_only:
-            query = query.where(dead_letters.c.resolved_at.is_(None))
+            query = query.where(
+                dead_letters.c.resolved_at.is_(None), dead_letters.c.dismissed_at.is_(None)
+            )
         with self.engine.connect() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
 
