@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from syncd import cli_daemon, registry, report_html, report_view, sandbox
+from syncd.budget import Budgets
 from syncd.cli_common import ConfigOption, JsonOption, connected, console, dump, err
 from syncd.cycle import CycleReport
 from syncd.engine import Engine
@@ -203,6 +204,15 @@ def status(config: ConfigOption = Path("config/syncd.yaml"), as_json: JsonOption
         by_object = store.links_by_object()
         current, newest = store.schema_version()
         holder, paused, cycles = current_holder(store), control.paused(store), last_cycles(store)
+        budgets = Budgets(
+            store, {n: s.options().get("daily_budget") for n, s in cfg.syncd.systems.items()}
+        )
+        now = datetime.now(UTC)
+        api_today = {
+            name: {"calls": budgets.used(name, now), "budget": budgets.settings[name][0]}
+            for name in cfg.syncd.systems
+        }
+        backlog = store.inbox_by_object()
     finally:
         store.close()
     if as_json:
@@ -215,9 +225,17 @@ def status(config: ConfigOption = Path("config/syncd.yaml"), as_json: JsonOption
                 "lease": holder,
                 "paused": paused,
                 "last_cycles": cycles,
+                "api_calls_today": api_today,
+                "backlog": backlog,
             }
         )
         return
+    for name, usage in api_today.items():
+        limit = f" of {usage['budget']}" if usage["budget"] is not None else ""
+        console.print(f"API calls today, {name}: {usage['calls']}{limit}")
+    if backlog:
+        waiting = ", ".join(f"{obj} {count}" for obj, count in backlog.items())
+        console.print(f"Waiting in the inbox (read, not yet merged): {waiting}")
     if holder is None:
         console.print("Daemon: no daemon holds the lease")
     else:

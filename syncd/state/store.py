@@ -309,6 +309,16 @@ class Store(LinkQueries):
                 result[name] = int(connection.scalar(query) or 0)
         return result
 
+    def inbox_by_object(self) -> dict[str, int]:
+        """Records read and not merged yet (retries waiting included), per object."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(inbox.c.object, func.count())
+                .group_by(inbox.c.object)
+                .order_by(inbox.c.object)
+            )
+            return {str(obj): int(count) for obj, count in rows}
+
     def links_by_object(self) -> dict[str, int]:
         """Live links per object."""
         with self.engine.connect() as connection:
