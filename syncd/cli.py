@@ -246,7 +246,7 @@ def status(config: ConfigOption = Path("config/syncd.yaml"), as_json: JsonOption
         console.print(f"[yellow]Paused[/yellow] {scope} since {pause['since']}{why}")
     if cycles:
         last = Table(title="Last cycles")
-        for column in ("object", "finished", "result"):
+        for column in ("object", "finished", "ago", "result"):
             last.add_column(column)
         for obj, cycle in cycles.items():
             result = cycle["result"]
@@ -257,7 +257,8 @@ def status(config: ConfigOption = Path("config/syncd.yaml"), as_json: JsonOption
                 if cycle["ok"]
                 else f"[red]failed[/red]: {result.get('error')}"
             )
-            last.add_row(obj, str(cycle["finished_at"]), text)
+            ago = (datetime.now(UTC) - cycle["finished_at"]).total_seconds()
+            last.add_row(obj, str(cycle["finished_at"]), f"{ago:.0f} s", text)
         console.print(last)
     table = Table(title="Cursors")
     for column in ("system", "kind", "changes read up to", "stored at"):

@@ -113,12 +113,15 @@ class Daemon:
         log.info("ready as %s", self.lease.holder)
         tick = min(settings.lease_seconds / 3, self.notify.watchdog or 5.0, 5.0)
         while not self.stop.is_set():
-            self._hold_lease()
+            store_answered = self._hold_lease()
             if self.hup.is_set():
                 self.hup.clear()
                 self.reload()
-            self.notify("WATCHDOG=1", f"STATUS={self.status_line()}")
-            self._ticked = time.monotonic()
+            if store_answered:  # an unreachable store withholds the ping: systemd restarts
+                self.notify("WATCHDOG=1", f"STATUS={self.status_line()}")
+                self._ticked = time.monotonic()
+            else:
+                self.notify(f"STATUS={self.status_line()}; the store does not answer")
             self.stop.wait(tick)
         return self._shutdown()
 
@@ -160,13 +163,15 @@ class Daemon:
         self._connectors = [marketing, crm]
         self.engine = Engine.for_config(config, self.store, marketing, crm)
 
-    def _hold_lease(self) -> None:
+    def _hold_lease(self) -> bool:
+        """Take, keep or lose the lease; False when the store did not answer."""
         assert self.lease is not None
+        answered = True
         try:
             held = self.lease.acquire()
         except Exception as error:  # the store is unreachable: not ours to schedule now
             log.error("lease check failed: %s", error)
-            held = False
+            held, answered = False, False
         self.metrics.lease.set(1 if held else 0)
         if held and not self.active:
             log.info("active: this daemon holds the lease and schedules the cycles")
@@ -179,6 +184,7 @@ class Daemon:
         elif not held and not self._standby_logged:
             log.info("standby: another daemon holds the lease; waiting to take over")
             self._standby_logged = True
+        return answered
 
     # -- cycles ------------------------------------------------------------------------
 
@@ -257,9 +263,9 @@ class Daemon:
 
     def health(self) -> tuple[bool, str]:
         """Healthy: the main loop ticks, and the last cycle (if any) went well."""
-        stalled = time.monotonic() - self._ticked > 3 * 5.0 + 10
-        if stalled:
-            return False, "the main loop has stalled"
+        quiet = time.monotonic() - self._ticked
+        if quiet > 3 * 5.0 + 10:
+            return False, f"no healthy loop for {quiet:.0f} s (the store does not answer?)"
         if self.last and not self.last["ok"]:
             return False, self.status_line()
         return True, self.status_line()
