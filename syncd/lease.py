@@ -122,7 +122,11 @@ class AdvisoryLease:
 
     def __init__(self, store: Store, holder: str, ttl: timedelta):
         self.store, self.holder, self.ttl = store, holder, ttl
-        self.key = zlib.crc32(b"syncd:" + NAME.encode())
+        # Advisory locks are database-wide: the key names the store's schema, so that
+        # two stores in one database (two schemas) do not block each other.
+        with store.engine.connect() as connection:
+            schema = str(connection.scalar(select(func.current_schema())))
+        self.key = zlib.crc32(f"syncd:{NAME}:{schema}".encode())
         self._connection: Connection | None = None
 
     def acquire(self) -> bool:

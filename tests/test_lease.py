@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from sqlalchemy import text
+
 from syncd.lease import RowLease, current_holder, lease_for
 from syncd.state.store import Store
 
@@ -37,3 +40,22 @@ def test_the_store_kind_decides_the_lease(store: Store) -> None:
     first.release()
     assert second.acquire() and not first.acquire()
     second.release()
+
+
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+def test_stores_in_two_postgresql_schemas_have_leases_of_their_own(store_url: str) -> None:
+    first = Store.open(store_url)
+    other_url = store_url.rsplit("search_path%3D", 1)[0] + "search_path%3Dsyncd_other"
+    with first.engine.begin() as connection:
+        connection.execute(text("CREATE SCHEMA IF NOT EXISTS syncd_other"))
+    second = Store.open(other_url)
+    try:
+        mine, theirs = lease_for(first, TTL, "a:1:x"), lease_for(second, TTL, "b:2:y")
+        assert mine.acquire() and theirs.acquire()  # no shared lock between the schemas
+        mine.release()
+        theirs.release()
+    finally:
+        second.close()
+        with first.engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA syncd_other CASCADE"))
+        first.close()
