@@ -20,7 +20,7 @@ from rich.table import Table
 
 from syncd import cli_daemon, registry, report_html, report_view, sandbox
 from syncd.budget import Budgets
-from syncd.cli_common import ConfigOption, JsonOption, connected, console, dump, err
+from syncd.cli_common import ConfigOption, JsonOption, connected, console, dump, err, moment
 from syncd.cycle import CycleReport
 from syncd.engine import Engine
 from syncd.errors import ConfigError, ConnectorError, SyncdError
@@ -277,20 +277,6 @@ def status(config: ConfigOption = Path("config/syncd.yaml"), as_json: JsonOption
     console.print(counts_table)
 
 
-def _moment(value: str | None, option: str) -> datetime | None:
-    """An ISO date or datetime; without an offset it is UTC."""
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(
-            f"{value!r} is not an ISO date or datetime (2026-05-01 or 2026-05-01T09:30)",
-            param_hint=option,
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 @app.command()
 def report(
     config: ConfigOption = Path("config/syncd.yaml"),
@@ -311,8 +297,8 @@ def report(
     as_json: JsonOption = False,
 ) -> None:
     """Funnel, speed to lead and closed loop over a period, from the store (no API calls)."""
-    end = _moment(until, "--until") or datetime.now(UTC)
-    start = _moment(since, "--since")
+    end = moment(until, "--until") or datetime.now(UTC)
+    start = moment(since, "--since")
     cfg = load_config(config)
     start = start or end - timedelta(days=cfg.syncd.report.days)
     if start >= end:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -39,3 +40,17 @@ def connected(config: Config, store: Store) -> Iterator[Engine]:
     finally:
         marketing.close()
         crm.close()
+
+
+def moment(value: str | None, option: str) -> datetime | None:
+    """An ISO date or datetime from an option; without an offset it is UTC."""
+    if value is None:
+        return None
+    try:
+        found = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not an ISO date or datetime (2026-05-01 or 2026-05-01T09:30)",
+            param_hint=option,
+        ) from None
+    return found if found.tzinfo else found.replace(tzinfo=UTC)

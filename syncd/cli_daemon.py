@@ -19,6 +19,7 @@ from syncd.cli_common import (
     console,
     dump,
     err,
+    moment,
 )
 from syncd.daemon import Daemon
 from syncd.settings import OBJECTS, load_config
@@ -151,13 +152,8 @@ def resync_command(
 
 
 def _iso(value: str | None, option: str) -> str | None:
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError as error:
-        raise typer.BadParameter(f"not an ISO date or time: {value}", param_hint=option) from error
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+    found = moment(value, option)
+    return found.isoformat() if found else None
 
 
 def _wait(store: Store, request: int, timeout: float) -> None:

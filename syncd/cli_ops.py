@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from syncd.cli_common import DEFAULT_CONFIG, ConfigOption, JsonOption, console, dump, err
+from syncd.cli_common import DEFAULT_CONFIG, ConfigOption, JsonOption, console, dump, err, moment
 from syncd.operator_view import explanation_dict, letters_table, print_explanation
 from syncd.settings import Config, load_config
 from syncd.state import operator
@@ -53,7 +53,7 @@ def errors(
                 f"filters list dead letters; they do not apply to `{ctx.invoked_subcommand}`"
             )
         return
-    moment = _moment(since, "--since")
+    since_at = moment(since, "--since")
     cfg = load_config(config)
     if system is not None and system not in (cfg.syncd.marketing, cfg.syncd.crm):
         raise typer.BadParameter(f"{system!r} is not a system of {config}", param_hint="--system")
@@ -61,7 +61,7 @@ def errors(
         raise typer.BadParameter(f"{obj!r} is not an object of fields.yaml", param_hint="--object")
     with _store(cfg) as store:
         found = operator.letters(
-            store, system=system, obj=obj, code=code, since=moment, everything=everything
+            store, system=system, obj=obj, code=code, since=since_at, everything=everything
         )
     now = datetime.now(UTC)
     if as_json:
@@ -201,20 +201,6 @@ def _inherited(ctx: typer.Context, config: Path, as_json: bool) -> tuple[Path, b
 def _missing(ids: list[int], consequence: str) -> None:
     err.print(f"No dead letter with id {', '.join(map(str, ids))}; {consequence}.")
     raise typer.Exit(1)
-
-
-def _moment(value: str | None, option: str) -> datetime | None:
-    """An ISO date or datetime; without an offset it is UTC."""
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(
-            f"{value!r} is not an ISO date or datetime (2026-05-01 or 2026-05-01T09:30)",
-            param_hint=option,
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _why_not(letter: Letter) -> str:
