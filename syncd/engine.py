@@ -1,9 +1,14 @@
 """One sync cycle: read both systems into the inbox, reconcile, write in batches, commit.
 
+A cycle runs each object in order (companies, people, deals), so that what a record
+refers to is linked first:
+
     pull:  cursor -> pages of changes -> inbox (+ cursor advance), one transaction a page
-    merge: inbox -> pairs (links, partner ids, email) -> plan_pair -> batch writes ->
-           one transaction a chunk: links, bases, stage history, journal, dead letters,
-           inbox rows removed
+    merge: inbox -> conversions (links move) -> pairs (links, partner ids, match field) ->
+           plan_pair -> batch writes -> one transaction a chunk: links, bases, stage
+           history, journal, dead letters, inbox rows removed; for deals, the closed loop
+
+``stopping`` (SIGTERM) ends a cycle after the page or chunk in flight, committed.
 
 A crash after the remote writes and before the commit leaves the inbox rows in place:
 the next cycle plans them again, and creates are upserts keyed on the partner id, so
