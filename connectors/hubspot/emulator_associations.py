@@ -14,7 +14,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from connectors.hubspot.emulator_schema import Problem, error_body, iso, now_ms, read_answer
+from connectors.hubspot.emulator_schema import (
+    Problem,
+    batch_answer,
+    error_body,
+    iso,
+    now_ms,
+    read_answer,
+)
 
 if TYPE_CHECKING:
     from connectors.hubspot.emulator_store import Answer, ObjectStore
@@ -151,15 +158,7 @@ class Associations:
                     "labels": [label for label in labels if label],
                 }
             )
-        answer: dict[str, Any] = {
-            "status": "COMPLETE",
-            "results": results,
-            "startedAt": started,
-            "completedAt": iso(now_ms()),
-        }
-        if errors:
-            return 207, {**answer, "errors": errors, "numErrors": len(errors)}
-        return 201, answer
+        return batch_answer(results, errors, started, 201)
 
     def batch_read(self, from_type: str, to_type: str, inputs: list[dict[str, Any]]) -> Answer:
         started = iso(now_ms())

@@ -323,22 +323,26 @@ def _plausible_email(value: str) -> bool:
     return bool(at and local and "." in domain and not any(c.isspace() for c in value))
 
 
-def read_answer(
-    results: list[Any], missing: list[str], started: str, message: str
+def batch_answer(
+    results: list[Any], errors: list[dict[str, Any]], started: str, ok_status: int
 ) -> tuple[int, dict[str, Any]]:
-    """A batch read's answer: 200 with every result, or 207 naming the ids not found."""
+    """A batch endpoint's answer: ``ok_status`` with the results, or 207 with the errors."""
     answer: dict[str, Any] = {
         "status": "COMPLETE",
         "results": results,
         "startedAt": started,
         "completedAt": iso(now_ms()),
     }
-    if not missing:
-        return 200, answer
-    error = Problem(
-        404,
-        "OBJECT_NOT_FOUND",
-        message,
-        {"ids": missing},
-    ).standard_error()
-    return 207, {**answer, "errors": [error], "numErrors": 1}
+    if errors:
+        return 207, {**answer, "errors": errors, "numErrors": len(errors)}
+    return ok_status, answer
+
+
+def read_answer(
+    results: list[Any], missing: list[str], started: str, message: str
+) -> tuple[int, dict[str, Any]]:
+    """A batch read's answer: 200 with every result, or 207 naming the ids not found."""
+    errors = []
+    if missing:
+        errors.append(Problem(404, "OBJECT_NOT_FOUND", message, {"ids": missing}).standard_error())
+    return batch_answer(results, errors, started, 200)

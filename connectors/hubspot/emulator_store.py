@@ -21,6 +21,7 @@ from connectors.hubspot.emulator_schema import (
     MAX_BATCH,
     ObjectSchema,
     Problem,
+    batch_answer,
     check_values,
     error_body,
     invalid_value,
@@ -346,15 +347,7 @@ class ObjectStore:
                 if item.get("objectWriteTraceId"):
                     result["objectWriteTraceId"] = str(item["objectWriteTraceId"])
                 results.append(result)
-        answer: dict[str, Any] = {
-            "status": "COMPLETE",
-            "results": results,
-            "startedAt": started,
-            "completedAt": iso(now_ms()),
-        }
-        if errors:
-            return 207, {**answer, "errors": errors, "numErrors": len(errors)}
-        return ok_status, answer
+        return batch_answer(results, errors, started, ok_status)
 
 
 Planned = Problem | Callable[[int], dict[str, Any]]
