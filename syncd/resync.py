@@ -103,55 +103,59 @@ def run(engine: Engine, obj: str, selector: Mapping[str, Any]) -> CycleReport:
     """Read the selected records of ``obj`` again from both systems and merge them."""
     if obj not in engine.rules:
         raise ValueError(f"{obj!r} is not a synced object")
-    found: dict[str, list[Record]] = {}
+    scan = bool(selector.get("all") or selector.get("since") or selector.get("until"))
+    named = [] if scan else _named(engine.store, obj, selector)
+    batches: dict[tuple[str, str], list[Record]] = {}
     for role, connector in ((MARKETING, engine.marketing), ("crm", engine.crm)):
-        for record in _select(engine, obj, selector, role, connector):
-            found.setdefault(record.ref.kind + "\0" + connector.system, []).append(record)
-    return engine.remerge(obj, list(found.values()))
+        found = _scan(obj, selector, connector) if scan else _fetch(role, connector, named)
+        for record in found:
+            batches.setdefault((connector.system, record.ref.kind), []).append(record)
+    return engine.remerge(obj, list(batches.values()))
 
 
-def _select(
-    engine: Engine, obj: str, selector: Mapping[str, Any], role: str, connector: Connector
-) -> Iterator[Record]:
-    if selector.get("all") or selector.get("since") or selector.get("until"):
-        since = datetime.fromisoformat(selector["since"]) if selector.get("since") else None
-        until = datetime.fromisoformat(selector["until"]) if selector.get("until") else None
-        for kind in connector.kinds(obj):
-            for page in connector.changes(kind, Cursor(since)):
-                yield from (r for r in page.records if until is None or r.modified_at < until)
-        return
-    refs = _refs(engine.store, obj, selector, role, connector)
-    if refs:
-        yield from connector.fetch(refs)
+def _scan(obj: str, selector: Mapping[str, Any], connector: Connector) -> Iterator[Record]:
+    """Every record of ``obj`` the system changed in the selector's range."""
+    since = datetime.fromisoformat(selector["since"]) if selector.get("since") else None
+    until = datetime.fromisoformat(selector["until"]) if selector.get("until") else None
+    for kind in connector.kinds(obj):
+        for page in connector.changes(kind, Cursor(since)):
+            yield from (r for r in page.records if until is None or r.modified_at < until)
 
 
-def _refs(
-    store: Store, obj: str, selector: Mapping[str, Any], role: str, connector: Connector
-) -> list[RecordRef]:
-    """The records of one side that a selector of emails or ids names.
+def _named(store: Store, obj: str, selector: Mapping[str, Any]) -> list[LinkState | RecordRef]:
+    """The links a selector of emails or ids names, and the unlinked records it names.
 
-    A linked record is found by either side's id, and both sides are read. A record
-    not linked yet is read where it lives when named ``system:kind:id``.
+    A linked record is found by either side's id (both sides are read); a record not
+    linked yet is read where it lives when named ``system:kind:id``.
     """
-    links: list[LinkState] = []
-    refs: list[RecordRef] = []
     emails = [k for k in (email_key(e) for e in selector.get("emails") or ()) if k]
-    links.extend(store.links_by_email(obj, emails).values())
+    named: list[LinkState | RecordRef] = list(store.links_by_email(obj, emails).values())
     for raw in selector.get("ids") or ():
         text = str(raw)
-        named = text.split(":", 2) if text.count(":") == 2 else None
-        wanted = named[2] if named else text
+        parts = text.split(":", 2) if text.count(":") == 2 else None
+        wanted = parts[2] if parts else text
         linked = [
             link for side in (MARKETING, "crm") if (link := store.find_link(obj, side, wanted))
         ]
-        links.extend(linked)
-        if not linked and named and named[0] == connector.system:
-            refs.append(RecordRef(connector.system, named[1], wanted))
-    for link in links:
-        side = link.marketing if role == MARKETING else link.crm
+        named.extend(linked)
+        if not linked and parts:
+            named.append(RecordRef(parts[0], parts[1], wanted))
+    return named
+
+
+def _fetch(role: str, connector: Connector, named: Sequence[LinkState | RecordRef]) -> list[Record]:
+    """One side's records among ``named``, read by id."""
+    refs: list[RecordRef] = []
+    for item in named:
+        if isinstance(item, RecordRef):
+            if item.system == connector.system:
+                refs.append(item)
+            continue
+        side = item.marketing if role == MARKETING else item.crm
         if side is not None:
             refs.append(RecordRef(connector.system, side.kind, side.id))
-    return list(dict.fromkeys(refs))
+    refs = list(dict.fromkeys(refs))
+    return connector.fetch(refs) if refs else []
 
 
 def _claim(store: Store, only: int | None) -> dict[str, Any] | None:
