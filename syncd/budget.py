@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, update
 
 from syncd.abc import Connector
+from syncd.settings import Config
 from syncd.state.store import Store
 from syncd.state.tables import api_usage
 
@@ -78,6 +79,12 @@ class Budgets:
     def __init__(self, store: Store, settings: Mapping[str, object]) -> None:
         self.store = store
         self.settings = {name: parse(raw) for name, raw in settings.items()}
+
+    @classmethod
+    def for_config(cls, store: Store, config: Config) -> Budgets:
+        """The ``daily_budget`` of every configured system."""
+        systems = config.syncd.systems.items()
+        return cls(store, {name: s.options().get("daily_budget") for name, s in systems})
 
     def allowance(self, connector: Connector, now: datetime) -> Allowance:
         absolute, share = self.settings.get(connector.system, (None, None))

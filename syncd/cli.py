@@ -204,9 +204,7 @@ def status(config: ConfigOption = Path("config/syncd.yaml"), as_json: JsonOption
         by_object = store.links_by_object()
         current, newest = store.schema_version()
         holder, paused, cycles = current_holder(store), control.paused(store), last_cycles(store)
-        budgets = Budgets(
-            store, {n: s.options().get("daily_budget") for n, s in cfg.syncd.systems.items()}
-        )
+        budgets = Budgets.for_config(store, cfg)
         now = datetime.now(UTC)
         api_today = {
             name: {"calls": budgets.used(name, now), "budget": budgets.settings[name][0]}

@@ -18,7 +18,6 @@ import os
 import signal
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -103,7 +102,7 @@ class Daemon:
         logs.setup(json=settings.log_json, secrets=self._credentials())
         self.store = Store.open(self.config.store_url)
         log.info("store ready at schema %s", self.store.schema_version()[0])
-        self.budgets = self._budgets(self.config)
+        self.budgets = Budgets.for_config(self.store, self.config)
         if settings.metrics:
             self._server = metrics.serve(self.metrics, settings.metrics, self.health)
         if not self._connect():
@@ -150,11 +149,6 @@ class Daemon:
                 self._close_connectors()
                 self.stop.wait(10)
         return False
-
-    def _budgets(self, config: Config) -> Budgets:
-        assert self.store is not None
-        settings = {n: s.options().get("daily_budget") for n, s in config.syncd.systems.items()}
-        return Budgets(self.store, settings)
 
     def _build(self, config: Config) -> None:
         assert self.store is not None
@@ -254,7 +248,7 @@ class Daemon:
         finished = datetime.now(UTC)
         control.record_cycle(self.store, obj, cycle_id, started, finished, ok, result)
         self.last = {"object": obj, "ok": ok, "at": finished, "result": result}
-        open_letters = Counter(d["system"] for d in self.store.dead_letters())
+        open_letters = self.store.open_letters_by_system()
         for system in (self.config.syncd.marketing, self.config.syncd.crm):
             self.metrics.dead_letters.labels(system).set(open_letters.get(system, 0))
 
@@ -354,9 +348,10 @@ class Daemon:
         was_active = self.active
         if was_active and not self._stop_scheduler():
             log.error("reload waited too long for the cycle in flight")
+        assert self.store is not None
         self._close_connectors()
         self.config = config
-        self.budgets = self._budgets(config)
+        self.budgets = Budgets.for_config(self.store, config)
         self._build(config)
         if was_active:
             self._start_scheduler()

@@ -19,10 +19,9 @@ import orjson
 from sqlalchemy import Connection, delete, or_, select, update
 
 from syncd.state.links import chunks
-from syncd.state.store import Store, aware
+from syncd.state.store import OPEN_LETTER, Store, aware
 from syncd.state.tables import dead_letters, inbox, links
 
-OPEN = dead_letters.c.resolved_at.is_(None) & dead_letters.c.dismissed_at.is_(None)
 UNRESOLVED = dead_letters.c.resolved_at.is_(None)
 
 
@@ -125,7 +124,7 @@ def letters(
     if since is not None:
         query = query.where(dead_letters.c.last_at >= since)
     if not everything:
-        query = query.where(OPEN)
+        query = query.where(OPEN_LETTER)
     with store.engine.connect() as connection:
         return with_waiting_rows(connection, list(connection.execute(query)))
 
@@ -184,7 +183,7 @@ def retry(
     """
     with store.engine.begin() as connection:
         if ids is None:
-            wanted = UNRESOLVED if include_dismissed else OPEN
+            wanted = UNRESOLVED if include_dismissed else OPEN_LETTER
             rows = list(connection.execute(select(dead_letters).where(wanted)))
             found, missing = with_waiting_rows(connection, rows), list[int]()
         else:

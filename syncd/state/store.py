@@ -31,6 +31,8 @@ from syncd.state.links import LINK_COLUMNS, LinkQueries, chunks, link_state
 from syncd.state.tables import bases, cursors, dead_letters, inbox, journal, links, stage_history
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+OPEN_LETTER = dead_letters.c.resolved_at.is_(None) & dead_letters.c.dismissed_at.is_(None)
+"""A dead letter still to be dealt with: neither resolved nor dismissed."""
 T = TypeVar("T")
 
 
@@ -295,11 +297,7 @@ class Store(LinkQueries):
                 ("links", links, links.c.tombstoned_at.is_(None)),
                 ("tombstoned", links, links.c.tombstoned_at.is_not(None)),
                 ("inbox", inbox, None),
-                (
-                    "dead_letters",
-                    dead_letters,
-                    dead_letters.c.resolved_at.is_(None) & dead_letters.c.dismissed_at.is_(None),
-                ),
+                ("dead_letters", dead_letters, OPEN_LETTER),
                 ("journal", journal, None),
                 ("stage_history", stage_history, None),
             ):
@@ -308,6 +306,16 @@ class Store(LinkQueries):
                     query = query.where(where)
                 result[name] = int(connection.scalar(query) or 0)
         return result
+
+    def open_letters_by_system(self) -> dict[str, int]:
+        """Dead letters neither resolved nor dismissed, per refusing system."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(dead_letters.c.system, func.count())
+                .where(OPEN_LETTER)
+                .group_by(dead_letters.c.system)
+            )
+            return {str(system): int(count) for system, count in rows}
 
     def inbox_by_object(self) -> dict[str, int]:
         """Records read and not merged yet (retries waiting included), per object."""
@@ -346,9 +354,7 @@ class Store(LinkQueries):
     def dead_letters(self, *, open_only: bool = True) -> list[dict[str, Any]]:
         query = select(dead_letters).order_by(dead_letters.c.id)
         if open_only:
-            query = query.where(
-                dead_letters.c.resolved_at.is_(None), dead_letters.c.dismissed_at.is_(None)
-            )
+            query = query.where(OPEN_LETTER)
         with self.engine.connect() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
 
