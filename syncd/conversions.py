@@ -63,12 +63,10 @@ def apply(engine: Engine, obj: str, report: CycleReport) -> None:
         if not mine:
             continue
         became = {r.ref.id: r for r in connector.fetch([target for *_, target in mine])}
-        partners = [(link.marketing if role == "crm" else link.crm) for link, *_ in mine if link.id]
-        for partner in other.fetch(
-            [RecordRef(other.system, p.kind, p.id) for p in partners if p is not None]
-        ):
-            link = next(m[0] for m in mine if _partner_id(m[0], role) == partner.ref.id)
-            staged.append((partner, link))
+        partners = {p.id: (p, link) for link, *_ in mine if (p := _partner(link, role))}
+        refs = [RecordRef(other.system, p.kind, p.id) for p, _ in partners.values()]
+        for partner in other.fetch(refs):
+            staged.append((partner, partners[partner.ref.id][1]))
         for link, _, record, target in mine:
             new = became.get(target.id)
             if new is None:  # not readable (deleted since): leave the link where it is
@@ -94,9 +92,9 @@ def apply(engine: Engine, obj: str, report: CycleReport) -> None:
     )
 
 
-def _partner_id(link: LinkState, role: str) -> str | None:
-    partner = link.marketing if role == "crm" else link.crm
-    return partner.id if partner else None
+def _partner(link: LinkState, role: str) -> RecordRef | None:
+    """The other side of a link whose ``role`` side was converted."""
+    return link.marketing if role == "crm" else link.crm
 
 
 def _note(
