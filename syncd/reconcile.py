@@ -171,7 +171,8 @@ def plan_pair(
     base = dict(link.base)
     m_at = marketing.modified_at if marketing else None
     c_at = crm.modified_at if crm else None
-    merged: dict[str, Value] = {}
+    # What syncd derived and keeps in the base (a deal's attributed people) stays.
+    merged: dict[str, Value] = {k: v for k, v in base.items() if k not in rules.fields}
     conflicts: list[Conflict] = []
     to_marketing: dict[str, Value] = {}
     to_crm: dict[str, Value] = {}

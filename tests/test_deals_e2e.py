@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
-from syncd.state.tables import cursors, journal, links, stage_history
+from syncd.state.tables import bases, cursors, journal, links, stage_history
 from tests.world import World
 
 
@@ -347,13 +347,17 @@ def test_an_opportunity_without_contact_roles_is_attributed_to_its_converted_lea
     person = _link(world, "person", marketing_id=contact)
     assert _closed_loop_notes(world) == [("converted_lead", [person.id])]
     deal = _link(world, "deal", crm_id=opportunity)
-    with world.store.engine.connect() as connection:
-        from syncd.state.tables import bases
 
-        fields = json.loads(
-            connection.scalar(select(bases.c.fields).where(bases.c.link_id == deal.id))
-        )
-    assert fields["attributed_people"] == str(person.id)
+    def base() -> dict[str, Any]:
+        with world.store.engine.connect() as connection:
+            raw = connection.scalar(select(bases.c.fields).where(bases.c.link_id == deal.id))
+        return dict(json.loads(raw))
+
+    assert base()["attributed_people"] == str(person.id)
+    # a later change of the deal keeps what syncd derived for the report
+    world.salesforce.update("Opportunity", opportunity, {"Amount": 777})
+    world.cycle()
+    assert base()["amount"] == "777" and base()["attributed_people"] == str(person.id)
 
 
 def test_a_full_resync_replays_without_duplicating_history(world: World) -> None:
