@@ -39,12 +39,8 @@ app = typer.Typer(
 
 @contextmanager
 def _engine(config: Config) -> Iterator[Engine]:
-    store = Store.open(config.store_url)
-    try:
-        with connected(config, store) as engine:
-            yield engine
-    finally:
-        store.close()
+    with Store.open(config.store_url) as store, connected(config, store) as engine:
+        yield engine
 
 
 def _report_table(title: str, report: CycleReport) -> Table:
@@ -198,8 +194,7 @@ def validate(
 def status(config: ConfigOption = Path("config/syncd.yaml"), as_json: JsonOption = False) -> None:
     """Cursors and counts from the store (no API calls)."""
     cfg = load_config(config)
-    store = Store.open(cfg.store_url)
-    try:
+    with Store.open(cfg.store_url) as store:
         counts, cursors = store.counts(), store.cursors()
         by_object = store.links_by_object()
         current, newest = store.schema_version()
@@ -211,8 +206,6 @@ def status(config: ConfigOption = Path("config/syncd.yaml"), as_json: JsonOption
             for name in cfg.syncd.systems
         }
         backlog = store.inbox_by_object()
-    finally:
-        store.close()
     if as_json:
         dump(
             {
@@ -308,11 +301,8 @@ def report(
             f"{by!r} is no person field of {cfg.syncd.fields}", param_hint="--by"
         )
     period = Period(start.astimezone(UTC), end.astimezone(UTC))
-    store = Store.open(cfg.store_url)
-    try:
+    with Store.open(cfg.store_url) as store:
         history = read_history(store, period)
-    finally:
-        store.close()
     result = build(
         history, period, stages=cfg.stages, crm=cfg.syncd.crm, settings=cfg.syncd.report, by=by
     )

@@ -62,11 +62,8 @@ def pause(
     """Pause a system (no cycle calls it) or an object (its cycles are skipped); kept in
     the store, so that it survives restarts, until `syncd resume`."""
     what, url = _scope(config, system, obj)
-    store = Store.open(url)
-    try:
+    with Store.open(url) as store:
         done = control.pause(store, what, datetime.now(UTC), reason)
-    finally:
-        store.close()
     if as_json:
         dump({"paused": what, "changed": done})
     else:
@@ -81,11 +78,8 @@ def resume(
 ) -> None:
     """Resume a paused system or object."""
     what, url = _scope(config, system, obj)
-    store = Store.open(url)
-    try:
+    with Store.open(url) as store:
         done = control.resume(store, what)
-    finally:
-        store.close()
     if as_json:
         dump({"resumed": what, "changed": done})
     else:
@@ -114,8 +108,7 @@ def resync_command(
     Records a request and returns; the running daemon drains requests within seconds.
     """
     cfg = load_config(config)
-    store = Store.open(cfg.store_url)
-    try:
+    with Store.open(cfg.store_url) as store:
         if list_:
             _list_requests(store, as_json)
             return
@@ -139,8 +132,6 @@ def resync_command(
         elif wait:
             _wait(store, request, timeout)
         answer = next(r for r in resync.requests(store, 500) if r["id"] == request)
-    finally:
-        store.close()
     if as_json:
         dump(answer)
     elif answer["state"] == resync.QUEUED:

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -14,7 +12,7 @@ from rich.text import Text
 
 from syncd.cli_common import DEFAULT_CONFIG, ConfigOption, JsonOption, console, dump, err, moment
 from syncd.operator_view import explanation_dict, letters_table, print_explanation
-from syncd.settings import Config, load_config
+from syncd.settings import load_config
 from syncd.state import operator
 from syncd.state.explain import explain as explain_record
 from syncd.state.operator import Letter
@@ -59,7 +57,7 @@ def errors(
         raise typer.BadParameter(f"{system!r} is not a system of {config}", param_hint="--system")
     if obj is not None and obj not in cfg.fields:
         raise typer.BadParameter(f"{obj!r} is not an object of fields.yaml", param_hint="--object")
-    with _store(cfg) as store:
+    with Store.open(cfg.store_url) as store:
         found = operator.letters(
             store, system=system, obj=obj, code=code, since=since_at, everything=everything
         )
@@ -83,7 +81,7 @@ def dismiss(
 ) -> None:
     """Dismiss dead letters: kept, listed by `errors --all`, and no longer retried."""
     config, as_json = _inherited(ctx, config, as_json)
-    with _store(load_config(config)) as store:
+    with Store.open(load_config(config).store_url) as store:
         done = operator.dismiss(store, ids, reason, datetime.now(UTC))
     if done.missing:
         _missing(done.missing, "nothing dismissed")
@@ -127,7 +125,7 @@ def retry(
     """Re-queue dead letters for the next cycle (attempts are kept)."""
     if bool(ids) == every:
         raise typer.BadParameter("give dead letter ids or --all, not both and not neither")
-    with _store(load_config(config)) as store:
+    with Store.open(load_config(config).store_url) as store:
         done = operator.retry(store, None if every else ids, include_dismissed=include_dismissed)
     if done.missing:
         _missing(done.missing, "nothing re-queued")
@@ -163,7 +161,7 @@ def explain(
     changed which field when, which rule decided, what was written where."""
     cfg = load_config(config)
     marketing, crm = cfg.syncd.marketing, cfg.syncd.crm
-    with _store(cfg) as store:
+    with Store.open(cfg.store_url) as store:
         found = explain_record(store, record, marketing=marketing, crm=crm, journal_limit=journal)
     if not found.found:
         err.print(
@@ -178,16 +176,6 @@ def explain(
 
 
 # -- helpers --------------------------------------------------------------------------
-
-
-@contextmanager
-def _store(config: Config) -> Iterator[Store]:
-    """The store of ``config``, closed on leaving."""
-    store = Store.open(config.store_url)
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 def _inherited(ctx: typer.Context, config: Path, as_json: bool) -> tuple[Path, bool]:

@@ -117,6 +117,12 @@ class Store(LinkQueries):
     def close(self) -> None:
         self.engine.dispose()
 
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     # -- cursors ------------------------------------------------------------------
 
     def cursor(self, system: str, kind: str) -> Cursor:
