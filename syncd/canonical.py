@@ -19,10 +19,8 @@ from dataclasses import replace
 
 from syncd.abc import Connector
 from syncd.model import Change, Record, RecordRef, Value
-from syncd.reconcile import MARKETING, PairPlan, Rules, join_ids, split_ids
+from syncd.reconcile import CRM, MARKETING, PairPlan, Rules, join_ids, split_ids
 from syncd.state.store import Store
-
-CRM = "crm"
 
 
 def _role(record: Record, rules: Rules) -> str:

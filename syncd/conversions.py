@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from syncd.model import Record, RecordRef
-from syncd.reconcile import MARKETING, LinkState
+from syncd.reconcile import CRM, MARKETING, LinkState
 from syncd.state.store import record_from_row
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def apply(engine: Engine, obj: str, report: CycleReport) -> None:
         record = record_from_row(row)
         drop.append(row.id)
         target = record.converted.get(obj)
-        role = MARKETING if row.system == engine.marketing.system else "crm"
+        role = MARKETING if row.system == engine.marketing.system else CRM
         link = store.find_link(obj, role, record.ref.id)
         if target is None or link is None or link.tombstoned:
             continue
@@ -56,7 +56,7 @@ def apply(engine: Engine, obj: str, report: CycleReport) -> None:
         moves.append((link, role, record, target))
     staged: list[tuple[Record, LinkState]] = []
     for role, connector, other in (
-        ("crm", engine.crm, engine.marketing),
+        (CRM, engine.crm, engine.marketing),
         (MARKETING, engine.marketing, engine.crm),
     ):
         mine = [m for m in moves if m[1] == role]
@@ -94,7 +94,7 @@ def apply(engine: Engine, obj: str, report: CycleReport) -> None:
 
 def _partner(link: LinkState, role: str) -> RecordRef | None:
     """The other side of a link whose ``role`` side was converted."""
-    return link.marketing if role == "crm" else link.crm
+    return link.marketing if role == CRM else link.crm
 
 
 def _note(

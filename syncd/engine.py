@@ -30,6 +30,7 @@ from syncd.abc import Connector
 from syncd.cycle import CycleReport, count
 from syncd.model import Change, Outcome, Page, Record, email_key
 from syncd.reconcile import (
+    CRM,
     MARKETING,
     LinkState,
     PairPlan,
@@ -107,7 +108,7 @@ class Engine:
             if not records:
                 continue
             system, kind = records[0].ref.system, records[0].ref.kind
-            role = MARKETING if system == self.marketing.system else "crm"
+            role = MARKETING if system == self.marketing.system else CRM
             for start in range(0, len(records), self.chunk):
                 chunk = records[start : start + self.chunk]
                 links = self.store.links_for(obj, role, [r.ref.id for r in chunk])
@@ -206,7 +207,7 @@ class Engine:
                         return count, settled_count
             return count, settled_count
 
-        sides = ((MARKETING, self.marketing), ("crm", self.crm))
+        sides = ((MARKETING, self.marketing), (CRM, self.crm))
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="pull") as pool:
             counts = [pool.submit(read, role, connector) for role, connector in sides]
             for (_, connector), answer in zip(sides, counts, strict=True):
@@ -265,7 +266,7 @@ class Engine:
         Returns the keys of the plans a system refused (dead-lettered).
         """
         rules = self.rules[obj]
-        targets = {MARKETING: self.marketing, "crm": self.crm}
+        targets = {MARKETING: self.marketing, CRM: self.crm}
         plans = canonical.to_native(self.store, rules, [plan for plan, _ in items], targets)
         items = [(plan, rows) for plan, (_, rows) in zip(plans, items, strict=True)]
         if dry_run:

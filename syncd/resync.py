@@ -28,7 +28,7 @@ from sqlalchemy import select, update
 
 from syncd.abc import Connector
 from syncd.model import Cursor, Record, RecordRef, email_key
-from syncd.reconcile import MARKETING, LinkState
+from syncd.reconcile import CRM, MARKETING, LinkState
 from syncd.state.store import Store, aware
 from syncd.state.tables import resync_requests
 
@@ -106,7 +106,7 @@ def run(engine: Engine, obj: str, selector: Mapping[str, Any]) -> CycleReport:
     scan = bool(selector.get("all") or selector.get("since") or selector.get("until"))
     named = [] if scan else _named(engine.store, obj, selector)
     batches: dict[tuple[str, str], list[Record]] = {}
-    for role, connector in ((MARKETING, engine.marketing), ("crm", engine.crm)):
+    for role, connector in ((MARKETING, engine.marketing), (CRM, engine.crm)):
         found = _scan(obj, selector, connector) if scan else _fetch(role, connector, named)
         for record in found:
             batches.setdefault((connector.system, record.ref.kind), []).append(record)
@@ -134,9 +134,7 @@ def _named(store: Store, obj: str, selector: Mapping[str, Any]) -> list[LinkStat
         text = str(raw)
         parts = text.split(":", 2) if text.count(":") == 2 else None
         wanted = parts[2] if parts else text
-        linked = [
-            link for side in (MARKETING, "crm") if (link := store.find_link(obj, side, wanted))
-        ]
+        linked = [link for side in (MARKETING, CRM) if (link := store.find_link(obj, side, wanted))]
         named.extend(linked)
         if not linked and parts:
             named.append(RecordRef(parts[0], parts[1], wanted))
