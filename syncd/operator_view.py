@@ -107,7 +107,7 @@ def describe(entry: Mapping[str, Any], roles: Mapping[str, str]) -> str:
         code = f" ({detail['code']})" if detail.get("code") else ""
         target = " ".join(str(change[k]) for k in ("op", "kind", "id") if change.get(k))
         return f"refused by {system}: {detail.get('message')}{code}; the write: {target}: {written}"
-    if action == "skip":
+    if action in ("skip", "ignored"):
         return f"skipped {detail.get('record', '')}: {detail.get('reason')}"
     if action in ("converted", "converted_deal", "conversion left alone"):
         why = f": {detail['reason']}" if detail.get("reason") else ""

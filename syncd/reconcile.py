@@ -14,11 +14,14 @@ from datetime import datetime
 
 from syncd.model import Change, Record, RecordRef, Value
 from syncd.settings import FieldRule
-from syncd.vocabulary import Vocabulary
+from syncd.vocabulary import IGNORED, Vocabulary
+from syncd.vocabulary import UNMAPPED as NOT_MAPPED
 
 MARKETING, CRM = "marketing", "crm"
 UNMAPPED = "?"
 """The base stage of a pair one of whose sides holds a stage outside the vocabulary."""
+HELD_BACK = (IGNORED + ":", NOT_MAPPED + ":")
+"""How the skip reason of a record held back by its stage starts (journaled as ignored)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +171,9 @@ def plan_pair(
             return PairPlan(key, link, marketing, crm, skip=f"deleted in {record.ref.system}")
     if link.tombstoned:
         return PairPlan(key, link, marketing, crm, skip="link tombstoned")
+    held = _held_back(link, marketing, crm, rules)
+    if held:
+        return PairPlan(key, link, marketing, crm, skip=held)
     base = dict(link.base)
     m_at = marketing.modified_at if marketing else None
     c_at = crm.modified_at if crm else None
@@ -201,7 +207,7 @@ def plan_pair(
     if unmapped or blind:
         stage, transitions = UNMAPPED, []
         notes.extend(
-            f"stage {dict(r.stage)} of {r.ref} is in no stage of the vocabulary: stages left alone"
+            f"stage {dict(r.stage)} of {r.ref} is {_outside(r, rules)}: stages left alone"
             for r in unmapped
         )
     if (
@@ -298,12 +304,47 @@ def _side_change(
     return None
 
 
-def _unmapped_stage(record: Record, rules: Rules) -> bool:
-    """The record holds a native stage the vocabulary does not know (never overwrite it)."""
+def _stage_class(record: Record, rules: Rules) -> str | None:
+    """What the record's native stage is to the vocabulary; None: it holds none."""
     if rules.vocabulary is None or not any(record.stage.values()):
-        return False
+        return None
     system = rules.marketing if record.ref.system == rules.marketing else rules.crm
-    return rules.vocabulary.to_canonical(system, record.stage) is None
+    return rules.vocabulary.classify(system, record.stage)
+
+
+def _unmapped_stage(record: Record, rules: Rules) -> bool:
+    """The record holds a native stage that is ignored or that the vocabulary does not
+    know (never overwrite it)."""
+    return _stage_class(record, rules) in (IGNORED, NOT_MAPPED)
+
+
+def _outside(record: Record, rules: Rules) -> str:
+    if _stage_class(record, rules) == IGNORED:
+        return "ignored in stages.yaml"
+    return "in no stage of the vocabulary"
+
+
+def _held_back(
+    link: LinkState, marketing: Record | None, crm: Record | None, rules: Rules
+) -> str | None:
+    """Why a record is not created on the other side: its stage is ignored or unmapped.
+
+    Only a record with no partner yet is held back; a linked one keeps its fields
+    syncing, its stage left alone (see ``plan_pair``).
+    """
+    for record, partner_ref, partner, other in (
+        (marketing, link.crm, crm, rules.crm),
+        (crm, link.marketing, marketing, rules.marketing),
+    ):
+        if record is None or partner_ref is not None or partner is not None:
+            continue
+        kind = _stage_class(record, rules)
+        if kind in (IGNORED, NOT_MAPPED):
+            return (
+                f"{kind}: stage {dict(record.stage)} of {record.ref} is {_outside(record, rules)}:"
+                f" not created in {other}"
+            )
+    return None
 
 
 def _partner_missing(record: Record | None, partner: RecordRef | None) -> bool:

@@ -137,7 +137,11 @@ def object_rules(config: Config, obj: str) -> Rules:
     return Rules(
         fields=fields,
         stage_rule=stage_rule,
-        vocabulary=Vocabulary(stages, config.moves.get(obj, "forward")) if stages else None,
+        vocabulary=(
+            Vocabulary(stages, config.moves.get(obj, "forward"), config.readings.get(obj))
+            if stages
+            else None
+        ),
         marketing=config.syncd.marketing,
         crm=config.syncd.crm,
         marketing_create_kind=marketing_kind,

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from syncd.errors import ConfigError, ConfigProblem
 from syncd.model import FieldMap, FieldType
+from syncd.stage_reading import StageReading, holders_of, parse_reading
 from syncd.yamlfile import YamlDocument, load_yaml, validate
 
 Direction = Literal["both", "to_crm", "to_marketing"]
@@ -161,6 +162,8 @@ class Config:
     secrets: Mapping[str, str]
     moves: Mapping[str, str] = field(default_factory=dict)
     """Per object, how stages may move: ``forward`` (the default) or ``any``."""
+    readings: Mapping[str, StageReading] = field(default_factory=dict)
+    """Per object, how shared native values read and which are ignored (stages.yaml)."""
 
     @property
     def store_url(self) -> str:
@@ -257,20 +260,29 @@ def _fields(doc: YamlDocument, systems: set[str]) -> tuple[dict, list[ConfigProb
 
 def _stages(
     doc: YamlDocument, systems: set[str]
-) -> tuple[dict, dict[str, str], list[ConfigProblem]]:
+) -> tuple[dict, dict[str, str], dict[str, StageReading], list[ConfigProblem]]:
+    """Per object: its stages, how they move, how their native values read.
+
+    An object is a list of stages, or ``{moves, read, ignore, stages}`` (see
+    ``syncd.stage_reading`` for ``read`` and ``ignore``).
+    """
     problems: list[ConfigProblem] = []
     result: dict[str, tuple[StageDef, ...]] = {}
     moves: dict[str, str] = {}
+    readings: dict[str, StageReading] = {}
     root = doc.root if isinstance(doc.root, dict) else {}
     for obj in root:
         if obj not in OBJECTS:
             problems.append(doc.problem([obj], f"unknown object (known: {', '.join(OBJECTS)})"))
             continue
         items, at = root[obj], [obj]
-        if isinstance(items, dict):  # {moves: forward | any, stages: [...]}
-            unknown = set(items) - {"moves", "stages"}
+        node = items if isinstance(items, dict) else {}
+        if isinstance(items, dict):  # {moves: forward | any, read, ignore, stages: [...]}
+            unknown = set(items) - {"moves", "stages", "read", "ignore"}
             for key in sorted(unknown):
-                problems.append(doc.problem([obj, key], "unknown key (known: moves, stages)"))
+                problems.append(
+                    doc.problem([obj, key], "unknown key (known: moves, read, ignore, stages)")
+                )
             moves[obj] = str(items.get("moves", "forward"))
             if moves[obj] not in ("forward", "any"):
                 problems.append(doc.problem([obj, "moves"], "forward or any"))
@@ -311,7 +323,9 @@ def _stages(
                 problems.append(doc.problem([*at, index, "name"], f"duplicate stage {stage.name}"))
             stages.append(stage)
         result[obj] = tuple(stages)
-    return result, moves, problems
+        readings[obj], found = parse_reading(doc, obj, node, holders_of(stages), systems)
+        problems += found
+    return result, moves, readings, problems
 
 
 def load_config(path: str | Path) -> Config:
@@ -331,6 +345,7 @@ def load_config(path: str | Path) -> Config:
     fields: dict = {}
     stages: dict = {}
     moves: dict[str, str] = {}
+    readings: dict[str, StageReading] = {}
     fields_doc, found = load_yaml(path.parent / settings.fields)
     problems += found
     if fields_doc is not None:
@@ -339,7 +354,7 @@ def load_config(path: str | Path) -> Config:
     stages_doc, found = load_yaml(path.parent / settings.stages)
     problems += found
     if stages_doc is not None:
-        stages, moves, found = _stages(stages_doc, systems)
+        stages, moves, readings, found = _stages(stages_doc, systems)
         problems += found
         problems += _cross_check(stages_doc, stages, settings)
     reason = settings.people.recycle_reason_field
@@ -356,7 +371,7 @@ def load_config(path: str | Path) -> Config:
             problems.append(doc.problem(["secrets_file"], f"cannot read: {error.strerror}"))
     if problems:
         raise ConfigError(problems)
-    return Config(path, settings, fields, stages, secrets, moves)
+    return Config(path, settings, fields, stages, secrets, moves, readings)
 
 
 def _cross_check(

@@ -9,7 +9,10 @@ partly when its first field does (better when the others are blank than when the
 other values); full beats partial, more fields beat fewer. The current stage is kept
 when it still matches fully and nothing matches better: several stages may share one
 native value (HubSpot's ``subscriber`` and ``lead`` are both "Open - Not Contacted" in
-Salesforce), and that must not read as a move.
+Salesforce), and that must not read as a move. Otherwise, among the stages that match
+equally well, the admin's reading table decides (``read`` in stages.yaml: the stage a
+shared value reads as, or write-only: the current stage is kept), else the earliest.
+A value under ``ignore`` reads as no stage, as does a value no stage holds.
 """
 
 from __future__ import annotations
@@ -17,14 +20,24 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from syncd.settings import StageDef
+from syncd.stage_reading import StageReading
+
+MAPPED, WRITE_ONLY, IGNORED, UNMAPPED = "mapped", "write-only", "ignored", "unmapped"
+"""What a native value is to a vocabulary (``Vocabulary.classify``)."""
 
 
 class Vocabulary:
     """The ordered stages of one object."""
 
-    def __init__(self, stages: Sequence[StageDef], moves: str = "forward") -> None:
+    def __init__(
+        self,
+        stages: Sequence[StageDef],
+        moves: str = "forward",
+        reading: StageReading | None = None,
+    ) -> None:
         self.stages = tuple(stages)
         self.moves = moves
+        self.reading = reading or StageReading()
         self._by_name = {s.name: s for s in self.stages}
         linear = [s.name for s in self.stages if not s.recycle]
         self._rank = {name: i for i, name in enumerate(linear)}
@@ -96,44 +109,124 @@ class Vocabulary:
     ) -> str | None:
         """The canonical stage that ``native`` values mean, given the current stage.
 
-        A full match beats a partial one; among equal full matches the first one after the
-        current stage wins (a converted lead, "Closed - Converted", moves an MQL on to
-        opportunity, not to evangelist), else the later stage (Salesforce "Open - Not
-        Contacted" reads as lead rather than subscriber); among equal partial ones the
-        earlier (a HubSpot sales-qualified lead with no lead status reads as the first such
-        stage, never promoted further).
+        A full match beats a partial one. The current stage is kept while it matches
+        fully and nothing matches better. Among stages that match equally well, the
+        reading table decides (a write-only value keeps ``current``), else the earliest:
+        a new Salesforce lead in "Open - Not Contacted" never reads as a later stage
+        that shares it. Ignored and unmapped values read as None.
         """
         key = (system, tuple(sorted(native.items())), current)
         if key not in self._read:
             self._read[key] = self._read_stage(system, native, current)
         return self._read[key]
 
+    def classify(self, system: str, native: Mapping[str, str]) -> str:
+        """MAPPED, WRITE_ONLY, IGNORED or UNMAPPED: what ``native`` is to this vocabulary."""
+        if self.reading.ignored(system, native) is not None:
+            return IGNORED
+        tied, _ = self._best(system, native)
+        if not tied:
+            return UNMAPPED
+        return WRITE_ONLY if self._chosen(system, native, tied) is None else MAPPED
+
+    def _best(self, system: str, native: Mapping[str, str]) -> tuple[list[str], tuple[int, int]]:
+        """The stages matching ``native`` best, in funnel order, and their score."""
+        tied: list[str] = []
+        best_score = (0, 0)
+        for stage in self.stages:
+            score = self._score(system, stage.name, native)
+            if score[0] and score > best_score:
+                tied, best_score = [stage.name], score
+            elif score[0] and score == best_score:
+                tied.append(stage.name)
+        return tied, best_score
+
+    def _chosen(self, system: str, native: Mapping[str, str], tied: Sequence[str]) -> str | None:
+        """Which of ``tied`` the value reads as: the table's choice, else the earliest.
+
+        None: the table marks the value write-only (it reads as no stage).
+        """
+        wanted = self._by_name[tied[0]].values.get(system, {})
+        for name in wanted:
+            key = (system, name, native.get(name, ""))
+            if key in self.reading.read and all(
+                self._by_name[t].values.get(system, {}).get(name) == key[2] for t in tied
+            ):
+                target = self.reading.read[key]
+                if target is None or target in tied:
+                    return target
+        return tied[0]
+
     def _read_stage(
         self, system: str, native: Mapping[str, str], current: str | None
     ) -> str | None:
-        best, best_score = None, (0, 0)
-        tied: list[str] = []
-        for stage in self.stages:
-            score = self._score(system, stage.name, native)
-            if score[0] and (score > best_score or (score == best_score and score[0] == 3)):
-                tied = [*tied, stage.name] if score == best_score else [stage.name]
-                best, best_score = stage.name, score
-        ahead = self._next_after(current, tied)
-        if ahead is not None and self._score(system, current or "", native) < best_score:
-            best = ahead
-        if current in self._by_name and best is not None:
+        if self.reading.ignored(system, native) is not None:
+            return None
+        tied, best_score = self._best(system, native)
+        if not tied:
+            return None
+        if current in self._by_name:
             current_score = self._score(system, current, native)
             if current_score[0] == 3 and current_score >= best_score:
                 return current
-        return best
+        chosen = self._chosen(system, native, tied)
+        return current if chosen is None else chosen
 
-    def _next_after(self, current: str | None, names: Sequence[str]) -> str | None:
-        """The first of ``names`` after ``current`` in the funnel (a step, not a leap)."""
-        rank = self.rank(current) if current in self._by_name else None
-        if rank is None or len(names) < 2:
-            return None
-        ahead = [n for n in names if (self.rank(n) or -1) > rank]
-        return min(ahead, key=lambda n: self.rank(n) or 0) if ahead else None
+    def read_table(self, system: str) -> list[tuple[str, str, str]]:
+        """(native values, reads as, why) for every distinct native value of ``system``:
+        what a record holding it reads as the first time syncd sees it."""
+        rows: list[tuple[str, str, str]] = []
+        seen: set[tuple[tuple[str, str], ...]] = set()
+        for stage in self.stages:
+            native = stage.values.get(system, {})
+            key = tuple(native.items())
+            if not native or key in seen:
+                continue
+            seen.add(key)
+            shared = [s.name for s in self.stages if s.values.get(system) == native]
+            reads = self.to_canonical(system, native)
+            why = f"shared by {', '.join(shared)}" if len(shared) > 1 else ""
+            if any(k in self.reading.read for k in ((system, f, v) for f, v in key)):
+                why = "; ".join(x for x in (why, "as stages.yaml reads it") if x)
+            elif len(shared) > 1:
+                why += ": the earliest"
+            text = ", ".join(f"{f}={v}" for f, v in key)
+            rows.append((text, reads or WRITE_ONLY, why or "its own value"))
+        for (sys_, name), values in sorted(self.reading.ignore.items()):
+            if sys_ == system:
+                rows.extend((f"{name}={v}", IGNORED, "left alone") for v in sorted(values))
+        return rows
+
+    def check_coverage(
+        self, system: str, live: Sequence[Mapping[str, str]]
+    ) -> list[tuple[str, str, str]]:
+        """(field, value, where) for each live native value neither mapped nor ignored.
+
+        ``live`` holds the system's native stage values (a HubSpot deal stage with its
+        pipeline, a Salesforce Lead.Status); those naming no field of this vocabulary
+        belong to another object. A value of a later field no stage holds (a HubSpot
+        pipeline) is reported once, not once per stage in it.
+        """
+        fields = self.fields(system)
+        held = {(f, v) for s in self.stages for f, v in s.values.get(system, {}).items()}
+        missing: list[tuple[str, str, str]] = []
+        for native in live:
+            if not native or not set(native) <= set(fields):
+                continue
+            if self.reading.ignored(system, native) is not None:
+                continue
+            first, *later = sorted(native, key=fields.index)
+            outer = [(f, native[f]) for f in later if (f, native[f]) not in held]
+            if outer:
+                entry = (outer[0][0], outer[0][1], "")
+            elif any(self._score(system, s.name, native)[0] == 3 for s in self.stages):
+                continue
+            else:
+                where = ", ".join(f"{f} {native[f]}" for f in later)
+                entry = (first, native[first], f" ({where})" if where else "")
+            if entry not in missing:
+                missing.append(entry)
+        return missing
 
     def check_outcomes(
         self, system: str, outcomes: Mapping[tuple[str, str], str]

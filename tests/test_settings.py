@@ -48,7 +48,7 @@ def test_every_bad_key_is_reported_with_its_line(config_dir: Path) -> None:
     fields.write_text(text)
     stages = config_dir / "stages.yaml"
     stages.write_text(
-        stages.read_text().replace("  - name: mql\n", "  - name: mql\n    pardot: {x: y}\n")
+        stages.read_text().replace("    - name: mql\n", "    - name: mql\n      pardot: {x: y}\n")
     )
     syncd = config_dir / "syncd.yaml"
     syncd.write_text(syncd.read_text().replace("crm: salesforce", "crm: dynamics"))
@@ -58,7 +58,7 @@ def test_every_bad_key_is_reported_with_its_line(config_dir: Path) -> None:
     conflict = found[("fields.yaml", "person.company.conflict")]
     assert conflict.line == _line_of(fields, "sales_wins")
     assert "crm_wins" in conflict.message
-    pardot = found[("stages.yaml", "person.2.pardot")]
+    pardot = found[("stages.yaml", "person.stages.2.pardot")]
     assert pardot.line == _line_of(stages, "pardot") and pardot.message == "unknown system"
     assert found[("syncd.yaml", "crm")].line == _line_of(syncd, "crm: dynamics")
     assert "syncd.yaml:" in str(caught.value)
@@ -73,11 +73,20 @@ def test_a_missing_file_is_named(config_dir: Path) -> None:
     )
 
 
+def _people() -> Vocabulary:
+    config = load_config(CONFIG / "syncd.yaml")
+    return Vocabulary(config.stages["person"], reading=config.readings["person"])
+
+
 def test_the_vocabulary_keeps_a_shared_native_value_as_the_current_stage() -> None:
-    vocabulary = Vocabulary(load_config(CONFIG / "syncd.yaml").stages["person"])
+    vocabulary = _people()
     open_status = {"Status": "Open - Not Contacted"}
     assert vocabulary.to_canonical("salesforce", open_status, "subscriber") == "subscriber"
+    # read for the first time: as the shipped stages.yaml reads it (`read:`), not the
+    # latest stage sharing it; without a reading table, the earliest
     assert vocabulary.to_canonical("salesforce", open_status, None) == "lead"
+    plain = Vocabulary(load_config(CONFIG / "syncd.yaml").stages["person"])
+    assert plain.to_canonical("salesforce", open_status, None) == "subscriber"
     nurture = {"lifecyclestage": "lead", "hs_lead_status": "BAD_TIMING"}
     assert vocabulary.to_canonical("hubspot", nurture, "lead") == "nurture"
     assert vocabulary.to_canonical("hubspot", {"lifecyclestage": "lead"}, "lead") == "lead"
@@ -103,19 +112,22 @@ def _line_of(path: Path, needle: str) -> int:
     return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if needle in line)
 
 
-def test_converted_reads_as_the_next_stage_among_those_sharing_its_value() -> None:
-    vocabulary = Vocabulary(load_config(CONFIG / "syncd.yaml").stages["person"])
+def test_converted_reads_as_the_stage_the_table_names_among_those_sharing_it() -> None:
+    vocabulary = _people()
     converted = {"Status": "Closed - Converted"}  # opportunity, customer and evangelist
     assert vocabulary.to_canonical("salesforce", converted, "mql") == "opportunity"
     assert vocabulary.to_canonical("salesforce", converted, "opportunity") == "opportunity"
     assert vocabulary.to_canonical("salesforce", converted, "customer") == "customer"
-    assert vocabulary.to_canonical("salesforce", converted, None) == "evangelist"
+    # read for the first time: opportunity (stages.yaml), no longer the latest (evangelist)
+    assert vocabulary.to_canonical("salesforce", converted, None) == "opportunity"
 
 
 def test_deal_stages_move_any_way_and_know_their_outcomes() -> None:
     config = load_config(CONFIG / "syncd.yaml")
     deals = Vocabulary(config.stages["deal"], config.moves["deal"])
-    assert config.moves == {"deal": "any"} and deals.allows("closed_won", "discovery")
+    assert config.moves == {"person": "forward", "deal": "any"} and deals.allows(
+        "closed_won", "discovery"
+    )
     won = deals.stage("closed_won")
     assert won is not None and (won.outcome, won.people) == ("won", "customer")
     said = {("StageName", "Closed Won"): "won", ("StageName", "Closed Lost"): "lost"}

@@ -11,7 +11,7 @@ import orjson
 from sqlalchemy import Connection, bindparam, delete, select, update
 
 from syncd.model import Change, Outcome, email_key
-from syncd.reconcile import Conflict, PairPlan, same_base
+from syncd.reconcile import HELD_BACK, Conflict, PairPlan, same_base
 from syncd.state.store import Store
 from syncd.state.tables import bases, dead_letters, inbox, journal, links, stage_history
 
@@ -132,7 +132,9 @@ def _skip(connection: Connection, batch: _Batch, plan: PairPlan, label: str) -> 
             .where(links.c.id == plan.link.id, links.c.tombstoned_at.is_(None))
             .values(tombstoned_at=batch.now, tombstone_reason=plan.skip, updated_at=batch.now)
         )
-    batch.note(plan.link.id, None, None, "skip", {"reason": plan.skip, "record": label})
+    # A record held back by its stage is journaled as "ignored", once per change of it.
+    action = "ignored" if plan.skip and plan.skip.startswith(HELD_BACK) else "skip"
+    batch.note(plan.link.id, None, None, action, {"reason": plan.skip, "record": label})
 
 
 def _land_or_fail(
