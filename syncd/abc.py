@@ -59,6 +59,15 @@ class Connector(Protocol):
     def stage_outcomes(self) -> Mapping[tuple[str, str], str]:
         """The stage values that close a deal: (field, value) -> "won" or "lost"."""
 
+    def stage_values(self) -> Sequence[Mapping[str, str]]:
+        """Every native stage value the live system offers, each with the fields that
+        make it one (a HubSpot deal stage with its pipeline; a Salesforce Lead.Status or
+        StageName value): stages.yaml must map or ignore each."""
+
+    def unwritable_stages(self, kind: str) -> Mapping[str, frozenset[str]]:
+        """Native stage values that must never be written to records of ``kind``, by
+        field (a converted Lead.Status on a lead): syncd leaves those fields out."""
+
     def api_calls(self) -> Mapping[str, int]:
         """API calls made so far, by endpoint label (for metrics and the benchmark)."""
 

@@ -128,19 +128,32 @@ def to_native(
                 change = _translate(plan, role, change, refs, natives[role], targets[role])
                 change = change and _unmap(rules, plan, role, change, maps, system)
             if change is not None and change.stage:
-                change = _holdable_stage(plan, role, change, targets[role])
+                change, note = _holdable_stage(plan, role, change, targets[role])
+                if note:
+                    plan = replace(plan, notes=(*plan.notes, note))
             sides[role] = change
         result.append(replace(plan, marketing_change=sides[MARKETING], crm_change=sides[CRM]))
     return result
 
 
-def _holdable_stage(plan: PairPlan, role: str, change: Change, target: Connector) -> Change | None:
+def _holdable_stage(
+    plan: PairPlan, role: str, change: Change, target: Connector
+) -> tuple[Change | None, str | None]:
+    """The change without the stage fields its kind cannot be given, and why, if a value
+    was one the system must never be given (a converted status on a lead)."""
     held = target.stage_fields(change.kind)
-    stage = {f: v for f, v in change.stage.items() if f in held}
+    barred = target.unwritable_stages(change.kind) if held else {}
+    stage = {f: v for f, v in change.stage.items() if f in held and v not in barred.get(f, ())}
     if stage == change.stage:
-        return change
+        return change, None
+    refused = {f: v for f, v in change.stage.items() if f in held and f not in stage}
+    note = (
+        f"{change.kind} cannot be given {refused}: stage {plan.stage} not written to it"
+        if refused
+        else None
+    )
     record = plan.marketing if role == MARKETING else plan.crm
-    return _unless_empty(record, replace(change, stage=stage))
+    return _unless_empty(record, replace(change, stage=stage)), note
 
 
 def _change(plan: PairPlan, role: str) -> Change | None:

@@ -150,14 +150,15 @@ def validate(
     cfg = load_config(config)
     problems: list[str] = []
     checked: list[str] = []
+    rules = registry.rules(cfg)
     if not offline:
-        rules = registry.rules(cfg)
         for name in (cfg.syncd.marketing, cfg.syncd.crm):
             connector = registry.connector(cfg, name)
             try:
                 connector.check()
                 picklists = connector.picklists()
                 outcomes = connector.stage_outcomes()
+                live = connector.stage_values()
                 checked.append(name)
                 stages_file = cfg.path.parent / cfg.syncd.stages
                 for obj, obj_rules in rules.items():
@@ -172,13 +173,33 @@ def validate(
                     if obj == "deal":
                         for stage, message in vocabulary.check_outcomes(name, outcomes):
                             problems.append(f"{stages_file}: {obj}.{stage}.{name}: {message}")
+                    for field, value, where in vocabulary.check_coverage(name, live):
+                        problems.append(
+                            f"{stages_file}: {obj}: {name} {field} {value!r}{where} is live"
+                            f" but in no stage of {obj}: map it to a stage or list it under"
+                            f" {obj}.ignore.{name}.{field}"
+                        )
             except ConnectorError as error:
                 problems.append(f"{name}: not reachable: {error}")
             finally:
                 connector.close()
+    table = _read_rows(cfg, rules)
     if as_json:
-        dump({"ok": not problems, "problems": problems, "systems_checked": checked})
+        dump(
+            {
+                "ok": not problems,
+                "problems": problems,
+                "systems_checked": checked,
+                "read_table": table,
+            }
+        )
     else:
+        shown = Table(title=f"How native stage values read ({cfg.syncd.stages})")
+        for column in ("object", "system", "native value", "reads as", "why"):
+            shown.add_column(column)
+        for row in table:
+            shown.add_row(*(escape(str(v)) for v in row.values()))
+        console.print(shown)
         for problem in problems:
             err.print(f"[red]✗[/red] {problem}")
         if not problems:
@@ -188,6 +209,25 @@ def validate(
             )
     if problems:
         raise typer.Exit(1)
+
+
+def _read_rows(cfg: Config, rules: dict[str, Any]) -> list[dict[str, str]]:
+    """The read table of every object: what each native stage value reads as."""
+    rows = []
+    for obj, obj_rules in rules.items():
+        vocabulary = obj_rules.vocabulary
+        for system in (cfg.syncd.marketing, cfg.syncd.crm):
+            for native, reads_as, why in vocabulary.read_table(system) if vocabulary else ():
+                rows.append(
+                    {
+                        "object": obj,
+                        "system": system,
+                        "value": native,
+                        "reads_as": reads_as,
+                        "why": why,
+                    }
+                )
+    return rows
 
 
 @app.command()

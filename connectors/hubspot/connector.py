@@ -387,6 +387,24 @@ class HubSpotConnector:
                     outcomes[("dealstage", str(stage["id"]))] = "won" if probability else "lost"
         return outcomes
 
+    def stage_values(self) -> list[dict[str, str]]:
+        """Every stage of every deal pipeline, with its pipeline (when deals are synced).
+
+        Lifecycle stages and lead statuses are left out: portals refine them freely and
+        the vocabulary reads them by their lifecycle stage.
+        """
+        if "deals" not in self.mappings:
+            return []
+        return [
+            {"dealstage": str(stage["id"]), "pipeline": str(pipeline["id"])}
+            for pipeline in self._deal_pipelines()
+            for stage in pipeline.get("stages") or []
+        ]
+
+    def unwritable_stages(self, kind: str) -> Mapping[str, frozenset[str]]:
+        """HubSpot takes every stage value it offers."""
+        return {}
+
     def _deal_pipelines(self) -> list[Answer]:
         answer = self._call(PIPELINES, partial(self._pipelines.get_all, "deals"))
         return list(answer.get("results") or [])

@@ -95,6 +95,7 @@ class SalesforceConnector:
             k: tuple(v) for k, v in (stage_fields or {"Lead": ["Status"]}).items()
         }
         self.partner_id_field = partner_id_field
+        self._converted_statuses: frozenset[str] | None = None
         self.api_version = api_version
         self.retry = retry
         self.page_size = page_size
@@ -221,6 +222,35 @@ class SalesforceConnector:
             for row in rows
             if row.get("IsClosed")
         }
+
+    def stage_values(self) -> list[dict[str, str]]:
+        """Every active value of every stage field of the synced kinds (Lead.Status,
+        Opportunity.StageName), from describe."""
+        found: list[dict[str, str]] = []
+        for kind in self.field_map:
+            meta = self._kind(kind)
+            for name in meta.stage_fields:
+                for value in meta.fields.get(name, {}).get("picklistValues") or []:
+                    entry = {name: str(value["value"])}
+                    if value.get("active", True) and entry not in found:
+                        found.append(entry)
+        return found
+
+    def unwritable_stages(self, kind: str) -> Mapping[str, frozenset[str]]:
+        """For leads, the converted statuses (``LeadStatus.IsConverted``, by ApiName).
+
+        Conversion is not a write: an update that sets a converted status is accepted
+        and leaves the lead unconverted (IsConverted false), a lead that only looks
+        converted. One query, the first time a lead's stage is written.
+        """
+        if kind != "Lead":
+            return {}
+        if self._converted_statuses is None:
+            soql = "SELECT ApiName FROM LeadStatus WHERE IsConverted = true"
+            self._converted_statuses = frozenset(
+                str(row["ApiName"]) for rows in self._pages(soql) for row in rows
+            )
+        return {"Status": self._converted_statuses}
 
     def api_calls(self) -> Mapping[str, int]:
         return dict(self._meter.calls)

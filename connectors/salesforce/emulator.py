@@ -12,7 +12,10 @@ counters, synthetic leads, UI-like edits and lead conversion (account, contact,
 opportunity and its contact role).
 
 Objects: Lead, Contact, Account, Opportunity, OpportunityContactRole and the read-only
-OpportunityStage (the StageName picklist with IsWon/IsClosed), see ``emulator_schema``.
+OpportunityStage (the StageName picklist with IsWon/IsClosed) and LeadStatus (the
+Lead.Status picklist with IsConverted), see ``emulator_schema``. A lead update that sets
+a converted status is accepted and leaves the lead unconverted, as a real org does (see
+``emulator_schema.CONVERTED_STATUSES`` for the source and what is not confirmed).
 
 Run it in its own process with ``python -m connectors.salesforce.emulator --port 0``: it
 prints its URL, then the CA file's path, and serves until terminated.

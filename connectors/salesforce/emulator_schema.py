@@ -17,6 +17,17 @@ LEAD_STATUSES = (
     "Closed - Converted",
     "Closed - Not Converted",
 )
+CONVERTED_STATUSES = frozenset({"Closed - Converted"})
+"""The ``LeadStatus`` values with ``IsConverted`` true. Conversion is a separate call
+(convertLead); an update that sets one of these on a lead is accepted and leaves the lead
+unconverted (IsConverted false): a scratch-org test shows it, Database.update succeeding,
+no account, contact or opportunity created (github.com/berardo/apex-windfarm,
+force-app/main/default/classes/DatabaseConvertTest.cls, testsetLeadStatusToConverted).
+The LeadStatus object and its fields: developer.salesforce.com/docs/atlas.en-us.
+object_reference.meta/object_reference/sforce_api_objects_leadstatus.htm (ApiName since
+API 36.0; the object is read-only through the API). Not confirmed: whether the REST
+API answers the same as Apex DML there (the same save path is assumed); whether a Lead
+Process (record types) narrows which statuses an update may set."""
 LEAD_SOURCES = (
     "Web",
     "Phone Inquiry",
@@ -105,6 +116,7 @@ PREFIXES = {
     "Opportunity": "006",
     "OpportunityContactRole": "00K",
     "OpportunityStage": "01J",
+    "LeadStatus": "01J",
     "User": "005",
 }
 NUMERIC = ("double", "currency", "percent", "int")
@@ -360,6 +372,18 @@ OBJECTS: dict[str, SObject] = {
         ],
         createable=False,
     ),
+    "LeadStatus": _sobject(
+        "LeadStatus",
+        "Lead Status",
+        [
+            Field("MasterLabel", "Master Label", length=255, writable=False),
+            Field("ApiName", "API Name", length=255, writable=False),
+            Field("IsConverted", "Is Converted", "boolean", writable=False),
+            Field("IsDefault", "Is Default", "boolean", writable=False),
+            Field("SortOrder", "Sort Order", "int", writable=False),
+        ],
+        createable=False,
+    ),
 }
 USER_ID = "0055g00000EmuLatAAA"
 """The emulated API user: owner of the records it creates (its token's ``id`` names it)."""
@@ -391,6 +415,25 @@ def stage_rows(stamp: str) -> list[dict[str, Any]]:
             "IsDeleted": False,
         }
         for order, stage in enumerate(STAGES, 1)
+    ]
+
+
+def lead_status_rows(stamp: str) -> list[dict[str, Any]]:
+    """The ``LeadStatus`` records matching the Lead.Status picklist, stamped ``stamp``."""
+    return [
+        {
+            "Id": make_id(PREFIXES["LeadStatus"], 100 + order),
+            "MasterLabel": status,
+            "ApiName": status,
+            "IsConverted": status in CONVERTED_STATUSES,
+            "IsDefault": order == 1,
+            "SortOrder": order,
+            "CreatedDate": stamp,
+            "LastModifiedDate": stamp,
+            "SystemModstamp": stamp,
+            "IsDeleted": False,
+        }
+        for order, status in enumerate(LEAD_STATUSES, 1)
     ]
 
 

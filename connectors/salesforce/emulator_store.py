@@ -24,6 +24,7 @@ from connectors.salesforce.emulator_schema import (
     SObject,
     derive,
     error,
+    lead_status_rows,
     make_id,
     stage_rows,
 )
@@ -112,6 +113,7 @@ class Store:
         self.last_ms = 0
         self.bulk_load("OpportunityStage", stage_rows(_SETUP_STAMP))
         self.numbers[PREFIXES["OpportunityStage"]] = len(self.rows["OpportunityStage"])
+        self.bulk_load("LeadStatus", lead_status_rows(_SETUP_STAMP))
 
     # --- writes --------------------------------------------------------------------------
 
