@@ -19,7 +19,16 @@ from dataclasses import replace
 
 from syncd.abc import Connector
 from syncd.model import Change, Record, RecordRef, Value
-from syncd.reconcile import CRM, MARKETING, PairPlan, Rules, join_ids, split_ids
+from syncd.reconcile import (
+    CRM,
+    KEPT_STAGE,
+    MARKETING,
+    PairPlan,
+    Rules,
+    join_ids,
+    split_ids,
+    stage_text,
+)
 from syncd.state.store import Store
 
 
@@ -129,8 +138,7 @@ def to_native(
                 change = change and _unmap(rules, plan, role, change, maps, system)
             if change is not None and change.stage:
                 change, note = _holdable_stage(plan, role, change, targets[role])
-                if note:
-                    plan = replace(plan, notes=(*plan.notes, note))
+                plan = _keep_unwritten(rules, plan, role, note, change)
             sides[role] = change
         result.append(replace(plan, marketing_change=sides[MARKETING], crm_change=sides[CRM]))
     return result
@@ -154,6 +162,30 @@ def _holdable_stage(
     )
     record = plan.marketing if role == MARKETING else plan.crm
     return _unless_empty(record, replace(change, stage=stage)), note
+
+
+def _keep_unwritten(
+    rules: Rules, plan: PairPlan, role: str, note: str | None, change: Change | None
+) -> PairPlan:
+    """Remember in the base what a side holds when the pair's stage could not be written
+    to it (``note`` says why), so that its stale value is not read as a move later;
+    forget it once a stage is written to that side."""
+    key = KEPT_STAGE[role]
+    if note is None:
+        if change is not None and change.stage and key in plan.base:
+            base = {k: v for k, v in plan.base.items() if k != key}
+            return replace(plan, base=base)
+        return plan
+    record = plan.marketing if role == MARKETING else plan.crm
+    system = rules.marketing if role == MARKETING else rules.crm
+    held: Value = plan.base.get(key)
+    if record is not None and record.stage:
+        held = stage_text(record.stage)
+    elif held is None and rules.vocabulary and plan.link.stage in rules.vocabulary.names:
+        # not read this cycle (a closed-loop move): it holds what syncd last gave it
+        held = stage_text(rules.vocabulary.to_native(system, str(plan.link.stage)))
+    base = {**plan.base, key: held} if held else dict(plan.base)
+    return replace(plan, notes=(*plan.notes, note), base=base)
 
 
 def _change(plan: PairPlan, role: str) -> Change | None:

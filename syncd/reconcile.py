@@ -22,6 +22,14 @@ UNMAPPED = "?"
 """The base stage of a pair one of whose sides holds a stage outside the vocabulary."""
 HELD_BACK = (IGNORED + ":", NOT_MAPPED + ":")
 """How the skip reason of a record held back by its stage starts (journaled as ignored)."""
+KEPT_STAGE = {MARKETING: "~unwritten_stage_marketing", CRM: "~unwritten_stage_crm"}
+"""Base keys: the native stage a side held when the pair's stage could not be written to
+it (a converted status on a lead). That stale value is no move when read again."""
+
+
+def stage_text(native: Mapping[str, str]) -> str:
+    """A native stage as one comparable text (for ``KEPT_STAGE``)."""
+    return "; ".join(f"{k}={v}" for k, v in sorted(native.items()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,9 +162,13 @@ def _decide(
 
 
 def _side_stage(
-    record: Record | None, system: str, rules: Rules, current: str | None
+    record: Record | None, system: str, rules: Rules, current: str | None, kept: Value = None
 ) -> tuple[str | None, bool]:
+    """What the side's stage reads as and whether that is a move; a value the side kept
+    because the pair's stage could not be written to it (``kept``) says nothing."""
     if record is None or rules.vocabulary is None or not record.stage:
+        return current, False
+    if kept is not None and stage_text(record.stage) == kept:
         return current, False
     stage = rules.vocabulary.to_canonical(system, record.stage, current)
     return stage, stage is not None and stage != current
@@ -218,8 +230,8 @@ def plan_pair(
     ):
         m_native = rules.vocabulary.to_native(rules.marketing, stage)
         c_native = rules.vocabulary.to_native(rules.crm, stage)
-        m_reads = _side_stage(marketing, rules.marketing, rules, stage)[0]
-        c_reads = _side_stage(crm, rules.crm, rules, stage)[0]
+        m_reads = _side_stage(marketing, rules.marketing, rules, stage, _kept(link, MARKETING))[0]
+        c_reads = _side_stage(crm, rules.crm, rules, stage, _kept(link, CRM))[0]
         if _flows(rules.stage_rule, MARKETING) and _stage_differs(
             marketing, link.marketing, m_reads, link.stage, stage
         ):
@@ -324,6 +336,10 @@ def _outside(record: Record, rules: Rules) -> str:
     return "in no stage of the vocabulary"
 
 
+def _kept(link: LinkState, role: str) -> Value:
+    return link.base.get(KEPT_STAGE[role])
+
+
 def _held_back(
     link: LinkState, marketing: Record | None, crm: Record | None, rules: Rules
 ) -> str | None:
@@ -359,11 +375,13 @@ def _merge_stage(
     vocabulary, rule = rules.vocabulary, rules.stage_rule
     if vocabulary is None or rule is None:
         return current, [], []
-    m_stage, m_changed = _side_stage(marketing, rules.marketing, rules, current)
+    m_stage, m_changed = _side_stage(
+        marketing, rules.marketing, rules, current, _kept(link, MARKETING)
+    )
     # A new pair reads the CRM's values in the light of the marketing stage, so that a
     # native value both stages share ("Open - Not Contacted") is no conflict.
     hint = current if current is not None or not m_changed else m_stage
-    c_stage, c_changed = _side_stage(crm, rules.crm, rules, hint)
+    c_stage, c_changed = _side_stage(crm, rules.crm, rules, hint, _kept(link, CRM))
     if link.marketing is None and marketing is None:
         m_changed = False
     if link.crm is None and crm is None:
@@ -437,8 +455,9 @@ def at_base(record: Record, link: LinkState, rules: Rules) -> bool:
             return False
     if rules.vocabulary is not None and any(record.stage.values()):
         system = rules.marketing if marketing_side else rules.crm
+        kept = _kept(link, MARKETING if marketing_side else CRM)
         read = rules.vocabulary.to_canonical(system, record.stage, link.stage)
-        if read is None or read != link.stage:
+        if (read is None or read != link.stage) and stage_text(record.stage) != kept:
             return False
     return True
 

@@ -39,9 +39,10 @@ def test_the_benchmark_runs_and_stays_near_the_call_floor() -> None:
     # HubSpot records are created in Salesforce; nothing but their ids goes back
     assert written["person"] == {"hubspot": 0, "salesforce": 4000}
     assert written["company"] == {"hubspot": 0, "salesforce": 400}
-    # deals: created in Salesforce; the people of closed deals move in both systems
+    # deals: created in Salesforce; the people of closed deals move in both systems, but
+    # a lead is never given a converted status (a won deal's people who are still leads)
     closing = written["deal"]["salesforce"] - 400
-    assert 0 < closing == written["deal"]["hubspot"] < 400
+    assert 0 < closing < written["deal"]["hubspot"] < 400
     assert backfill["rejected"] == {"hubspot": 0, "salesforce": 0}
     for system in ("hubspot", "salesforce"):
         calls, floor = backfill["api_calls"][system], backfill["api_calls_floor"][system]

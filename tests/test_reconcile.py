@@ -8,6 +8,8 @@ from hypothesis import strategies as st
 from syncd.closed_loop import plan_stage_move
 from syncd.model import RecordRef, normalize
 from syncd.reconcile import (
+    CRM,
+    KEPT_STAGE,
     UNMAPPED,
     LinkState,
     at_base,
@@ -16,6 +18,7 @@ from syncd.reconcile import (
     plan_pair,
     same_base,
     split_ids,
+    stage_text,
     union,
 )
 from syncd.settings import FieldRule
@@ -359,3 +362,19 @@ def test_websites_read_as_their_domain() -> None:
     assert normalize("https://www.Acme.com/about?x=1", "domain") == "acme.com"
     assert normalize("acme.com:8443", "domain") == "acme.com"
     assert normalize("  ", "domain") is None and normalize("WWW.globex.io", "domain") == "globex.io"
+
+
+def test_a_stage_the_crm_could_not_be_given_leaves_its_stale_value_unread() -> None:
+    """The lead kept "Nurture" when its pair moved on (a converted status is never
+    written to a lead): reading that value again is no move back into nurture."""
+    kept = {**SYNCED, KEPT_STAGE[CRM]: stage_text({"Status": "Nurture"})}
+    link = LinkState(7, LINK.marketing, LINK.crm, kept, "sql")
+    stale = salesforce("00Q1", 5, {"Status": "Nurture"}, "1", **{**SYNCED, "phone": "2"})
+    plan = plan_pair("k", link, None, stale, rules())
+    assert plan.stage == "sql" and plan.transitions == ()
+    assert plan.marketing_change is not None and plan.marketing_change.stage == {}
+    assert at_base(salesforce("00Q1", 5, {"Status": "Nurture"}, "1", **SYNCED), link, rules())
+    # a new value the CRM side sets is read again
+    moved = salesforce("00Q1", 6, {"Status": "Nurture"}, "1", **SYNCED)
+    fresh = LinkState(7, LINK.marketing, LINK.crm, SYNCED, "sql")
+    assert plan_pair("k", fresh, None, moved, rules()).stage == "nurture"
