@@ -36,7 +36,13 @@ def test_validate_names_file_line_and_key_of_a_broken_file(tmp_path: Path) -> No
 def test_validate_offline_accepts_the_shipped_configuration() -> None:
     answer = _syncd("validate", "--offline", "--json")
     assert answer.returncode == 0, answer.stderr
-    assert json.loads(answer.stdout)["ok"] is True
+    result = json.loads(answer.stdout)
+    assert result["ok"] is True
+    # the read table, from the files: what each native value reads as the first time
+    table = {(r["object"], r["system"], r["value"]): r["reads_as"] for r in result["read_table"]}
+    assert table[("person", "salesforce", "Status=Open - Not Contacted")] == "lead"
+    assert table[("person", "salesforce", "Status=Closed - Converted")] == "opportunity"
+    assert table[("deal", "hubspot", "pipeline=renewals")] == "ignored"
 
 
 def test_status_reports_an_empty_store_as_json(tmp_path: Path) -> None:

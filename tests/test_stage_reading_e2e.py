@@ -105,6 +105,13 @@ def _deal_in(world: World, pipeline: str, stage: str) -> str:
     )
 
 
+def _writes(world: World) -> list[str]:
+    """The write calls both emulators received (reads, searches and tokens left out)."""
+    calls = [*world.salesforce.calls(), *world.hubspot.calls()]
+    reads = ("GET ", "oauth2/token", "/search", "/batch/read")
+    return [c for c in calls if not any(r in c for r in reads)]
+
+
 def _journal(world: World, action: str) -> list[dict[str, Any]]:
     with world.store.engine.connect() as connection:
         rows = connection.execute(select(journal.c.detail).where(journal.c.action == action))
@@ -117,10 +124,13 @@ def _left_alone_over_two_cycles(world: World, why: str) -> None:
         "Opportunity",
         {"Name": "Value deal", "StageName": "Value Proposition", "CloseDate": "2027-02-01"},
     )
+    world.salesforce.reset_calls()
+    world.hubspot.reset_calls()
     for _ in range(2):
         report = world.cycle()
         deals = report.objects["deal"]
         assert deals.created == {} and deals.updated == {} and deals.rejected == {}
+    assert _writes(world) == [], _writes(world)
     assert world.store.dead_letters() == []
     assert [o["Name"] for o in world.salesforce.records("Opportunity")] == ["Value deal"]
     assert [d["id"] for d in world.hubspot.deals()] == [deal]
