@@ -177,10 +177,12 @@ def test_apply_lands_good_inputs_and_reports_hubspots_own_error(
     assert outcomes[3].created and outcomes[3].id
     assert emulator.get_contact(a)["properties"]["jobtitle"] == "Boss"  # type: ignore[index]
     assert emulator.get_contact(b)["properties"]["lead_source"] == "Web"  # type: ignore[index]
+    # batch update refuses the whole batch: [k1 k2 k3] -> [k1] lands, [k2 k3] -> [k2], [k3]
     assert emulator.calls() == {
-        "POST /crm/v3/objects/contacts/batch/update": 1,
+        "POST /crm/v3/objects/contacts/batch/update": 5,
         "POST /crm/v3/objects/contacts/batch/upsert": 1,
     }
+    assert connector.split_calls() == 4
 
 
 def test_replayed_create_finds_the_contact_it_created(

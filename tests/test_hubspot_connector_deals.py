@@ -292,8 +292,11 @@ def test_a_refused_association_fails_its_change_after_the_deal_landed(
         f"POST {DEALS}/batch/upsert": 1,
         f"POST {DEALS}/batch/create": 1,
         f"POST {V4}/companies/batch/create": 1,
-        f"POST {V4}/contacts/batch/create": 1,  # one call for both deals' contacts
+        # one call for both deals' contacts, refused as a whole, then split:
+        # [(bad p0) (bad 424242) (good p1)] -> [(bad p0)], [(bad 424242) (good p1)] -> ...
+        f"POST {V4}/contacts/batch/create": 5,
     }
+    assert connector.split_calls() == 4
 
 
 def test_a_refused_deal_write_makes_no_association_call(
@@ -381,7 +384,8 @@ def test_failures_of_the_deal_v4_and_pipeline_apis_are_translated_and_retried(
 def test_an_association_batch_refused_as_a_whole_fails_each_of_its_changes(
     emulator: HubSpotEmulator, connector: HubSpotConnector, company: str, people: list[str]
 ) -> None:
-    emulator.fail_next(400, path_contains="/contacts/batch/create")
+    # refused as a whole, then each half alone: every call answers 400
+    emulator.fail_next(400, count=3, path_contains="/contacts/batch/create")
     first, second = connector.apply(
         [
             deal_change("a", name="A", company=company, contacts=people[0]),

@@ -48,6 +48,7 @@ from connectors.hubspot.writes import ObjectWriter
 from syncd.errors import TransientError
 from syncd.model import Change, Cursor, FieldMap, FieldType, Outcome, Page, Record, RecordRef
 from syncd.retry import RetryPolicy, call_with_retry
+from syncd.split import Splitter
 
 PACKAGES: dict[str, Any] = {"contacts": contacts, "companies": companies, "deals": deals}
 """Each object type's package of the client (its APIs, models and ApiException)."""
@@ -124,7 +125,8 @@ class HubSpotConnector:
         self._properties = client.crm.properties.core_api
         self._pipelines = client.crm.pipelines.pipelines_api
         association_api = client.crm.associations.v4.batch_api
-        self._associations = Associations(association_api, self._call)
+        self._splitter = Splitter()
+        self._associations = Associations(association_api, self._call, self._splitter)
         self._clients = [
             *(apis.basic.api_client for apis in self._objects.values()),
             self._properties.api_client,
@@ -145,6 +147,7 @@ class HubSpotConnector:
             associations=self._associations,
             call=self._call,
             batch_size=self.batch_size,
+            splitter=self._splitter,
         )
 
     def _call(self, label: str, request: Callable[..., Any]) -> Answer:
@@ -407,6 +410,11 @@ class HubSpotConnector:
     def api_calls(self) -> Mapping[str, int]:
         """HTTP requests sent (retries included), by "METHOD path"."""
         return dict(self._calls)
+
+    def split_calls(self) -> int:
+        """Calls made beyond one per batch, splitting batches HubSpot refused as a whole
+        to find the refused inputs (``syncd.split``); 0 while nothing is refused."""
+        return self._splitter.extra_calls
 
     def close(self) -> None:
         for api_client in self._clients:
