@@ -68,6 +68,7 @@ class _Failure:
     status: int
     remaining: int
     path_contains: str | None = None
+    method: str | None = None
 
 
 class _Server(ThreadingHTTPServer):
@@ -246,6 +247,7 @@ class SalesforceEmulator:
         with self.lock:
             for rule in self._lose:
                 wanted = rule.path_contains is None or rule.path_contains in request.path
+                wanted = wanted and request.method == (rule.method or request.method)
                 if rule.remaining > 0 and wanted and request.method != "GET":
                     rule.remaining -= 1
                     return True
@@ -291,12 +293,14 @@ class SalesforceEmulator:
         with self.lock:
             self._fail_at.append(_Failure(status, n))
 
-    def land_then_drop(self, path_contains: str | None = None, count: int = 1) -> None:
-        """Handle the next ``count`` writes (not GETs) whose path contains
-        ``path_contains``, then close the connection without answering: the write
-        landed, the client sees a connection error (as after a read timeout)."""
+    def land_then_drop(
+        self, path_contains: str | None = None, count: int = 1, method: str | None = None
+    ) -> None:
+        """Handle the next ``count`` writes (not GETs; ``method`` only, if given) whose
+        path contains ``path_contains``, then close the connection without answering:
+        the write landed, the client sees a connection error (as after a read timeout)."""
         with self.lock:
-            self._lose.append(_Failure(0, count, path_contains))
+            self._lose.append(_Failure(0, count, path_contains, method))
 
     def add_validation_rule(
         self, obj: str, field: str, pattern: str, message: str, name: str = "Syncd_Test_Rule"

@@ -10,7 +10,7 @@ synthetic data.
                                             {"status", "at_call"}
     POST  /_emulator/expire_tokens
     POST  /_emulator/latency                {"ms": n}
-    POST  /_emulator/land_then_drop         {"path_contains", "count"}: handle, lose answer
+    POST  /_emulator/land_then_drop         {"path_contains", "count", "method"}: lose answers
     POST  /_emulator/rules                  {"validation": [{"object", "field", "pattern",
                                             "message"}], "duplicate": [{"object",
                                             "fields", "action"}], "read_only": [["Lead",
@@ -72,7 +72,9 @@ def control(emulator: SalesforceEmulator, request: Request) -> Answer:
             emulator.fail_next(int(body["status"]), count, body.get("path_contains"))
         return Answer(200, {})
     if (method, head) == ("POST", "land_then_drop"):
-        emulator.land_then_drop(body.get("path_contains"), int(body.get("count", 1)))
+        emulator.land_then_drop(
+            body.get("path_contains"), int(body.get("count", 1)), body.get("method")
+        )
         return Answer(200, {})
     if head == "rules" and method in ("POST", "DELETE"):
         _rules(emulator, body if method == "POST" else None)
