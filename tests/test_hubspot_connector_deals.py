@@ -400,3 +400,20 @@ def test_an_association_batch_refused_as_a_whole_fails_each_of_its_changes(
         )
     assert emulator.associations("deals", first.id or "", "companies") == [company]
     assert emulator.associations("deals", second.id or "", "contacts") == []
+
+
+def test_one_bad_association_in_a_batch_of_100_costs_only_its_deal(
+    emulator: HubSpotEmulator, connector: HubSpotConnector, people: list[str]
+) -> None:
+    changes = [
+        deal_change(f"k{n}", name=f"Deal {n}", contacts="424242" if n == 42 else people[n % 3])
+        for n in range(100)
+    ]
+    emulator.reset_calls()
+    outcomes = connector.apply(changes)
+    assert [n for n, o in enumerate(outcomes) if not o.ok] == [42]
+    assert outcomes[42].error == "No contacts with id 424242 exists"  # HubSpot's own words
+    linked = [emulator.associations("deals", o.id or "", "contacts") for o in outcomes]
+    assert sum(1 for ids in linked if ids) == 99
+    extra = emulator.calls()[f"POST {V4}/contacts/batch/create"] - 1
+    assert extra == connector.split_calls() and 0 < extra <= 2 * math.ceil(math.log2(100))
