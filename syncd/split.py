@@ -51,12 +51,13 @@ class Splitter:
         items: Sequence[T],
         send: Callable[[list[T]], R],
         refusal: type[Exception] | tuple[type[Exception], ...],
-        splits: Callable[[Exception], bool] = lambda _: True,
+        splits: Callable[[Exception, list[T]], bool] = lambda _error, _batch: True,
     ) -> list[Answered[T, R] | Refused[T]]:
         """``send(items)``; when it raises ``refusal``, send each half the same way.
 
-        ``splits`` says whether a refusal may be about some inputs only; when it says no,
-        every input of the batch is refused with that error, as an input alone is.
+        ``splits(error, batch)`` says whether a refusal may be about some inputs only
+        (not about the request, or about something every input carries); when it says
+        no, every input of the batch is refused with that error, as an input alone is.
         Answers come in the order of the inputs. Any other error propagates (what was
         answered before it has landed).
         """
@@ -71,7 +72,7 @@ class Splitter:
             try:
                 results.append(Answered(batch, send(batch)))
             except refusal as exc:
-                if len(batch) == 1 or not splits(exc):
+                if len(batch) == 1 or not splits(exc, batch):
                     results.extend(Refused(item, exc) for item in batch)
                 else:
                     middle = len(batch) // 2

@@ -391,3 +391,27 @@ def test_writes_are_batched_at_the_batch_size(
     assert [o.key for o in outcomes] == [f"k{n}" for n in range(250)]
     assert emulator.calls() == {"POST /crm/v3/objects/contacts/batch/update": 3}
     assert emulator.get_contact(everyone[-1])["properties"]["jobtitle"] == "T249"  # type: ignore[index]
+
+
+def test_a_batch_refused_for_its_key_property_is_not_split(emulator: HubSpotEmulator) -> None:
+    # every input shares the key property: no half would fare better, so one call
+    connector = connector_for(emulator, partner_id_field="firstname")
+    emulator.reset_calls()
+    changes = [
+        Change(
+            "create",
+            "contacts",
+            f"k{n}",
+            fields={"email": f"p{n}@example.com"},
+            partner_id=f"00Q{n}",
+        )
+        for n in range(10)
+    ]
+    outcomes = connector.apply(changes)
+    assert not any(o.ok for o in outcomes)
+    assert "Unable to perform update/upsert by non-unique 0-1 property firstname" in (
+        outcomes[0].error or ""
+    )
+    assert emulator.calls() == {"POST /crm/v3/objects/contacts/batch/upsert": 1}
+    assert connector.split_calls() == 0
+    connector.close()

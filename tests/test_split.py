@@ -51,7 +51,7 @@ def test_every_input_bad_costs_at_most_two_n_calls() -> None:
 def test_a_refusal_not_about_inputs_refuses_the_batch_without_splitting() -> None:
     calls: list[list[int]] = []
     splitter = Splitter()
-    results = splitter.send(list(range(10)), _sender({3}, calls), Refusal, lambda _: False)
+    results = splitter.send(list(range(10)), _sender({3}, calls), Refusal, lambda _e, _b: False)
     assert [r.item for r in results if isinstance(r, Refused)] == list(range(10))
     assert len(calls) == 1 and splitter.extra_calls == 0
 

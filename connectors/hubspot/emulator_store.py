@@ -32,6 +32,8 @@ from connectors.hubspot.emulator_schema import (
 
 Answer = tuple[int, dict[str, Any] | None]
 """An HTTP status and its JSON body (None: no content)."""
+PORTAL_ID = 62515
+"""The emulated portal's id, as error messages name it."""
 MULTI_STATUS = frozenset({"create"})
 """The batch writes that answer 207 with per-input errors when every input carries an
 ``objectWriteTraceId``; the others refuse the whole batch for one bad input (its status,
@@ -268,7 +270,12 @@ class ObjectStore:
         def plan(item: dict[str, Any], claims: dict[tuple[str, str], int]) -> Planned:
             key_property, id_text = item.get("idProperty"), str(item.get("id", ""))
             if key_property not in self._keys:
-                message = f"idProperty {key_property} is not a property with unique values"
+                # HubSpot's words, as reported in segmentio/action-destinations#3957 and
+                # HubSpot/hubspot-api-nodejs#548 (the type id, then the property)
+                message = (
+                    f"Unable to perform update/upsert by non-unique {self.schema.type_id} "
+                    f"property {key_property} in portal ID {PORTAL_ID}"
+                )
                 return Problem(400, "VALIDATION_ERROR", message)
             props, problem = check_values(
                 {**(item.get("properties") or {}), key_property: id_text}, self.schema

@@ -124,7 +124,7 @@ class ObjectWriter:
             return self._call(label, partial(write, model(inputs=part)))
 
         outcomes: dict[str, Outcome] = {}
-        for sent in self._splitter.send(inputs, send, HubSpotRequestError):
+        for sent in self._splitter.send(inputs, send, HubSpotRequestError, about_inputs):
             if isinstance(sent, Refused):
                 error = sent.error
                 assert isinstance(error, HubSpotRequestError)
@@ -212,6 +212,13 @@ class ObjectWriter:
                     outcomes[key] = replace(
                         outcomes[key], ok=False, error=refusal.message, code=refusal.code
                     )
+
+
+def about_inputs(error: Exception, batch: Sequence[Any]) -> bool:
+    """Whether a batch refused as a whole may be about some of its inputs (worth
+    splitting): not when it is about the key property itself ("Unable to perform
+    update/upsert by non-unique ... property"), which every input shares."""
+    return "non-unique" not in str(getattr(error, "detail", error))
 
 
 def _refused_stage(outcome: Outcome | None) -> bool:

@@ -32,6 +32,7 @@ from connectors.salesforce.errors import (
     SalesforceRequestError,
     is_expired_session,
     translate,
+    worth_splitting,
 )
 from connectors.salesforce.roles import ROLES, ContactRoles
 from connectors.salesforce.session import Meter, login, session
@@ -417,7 +418,10 @@ class SalesforceConnector:
                 lambda sf: sf.restful(path, method=method, json=payload, headers=self.write_headers)
             )
 
-        for answered in self._splitter.send(items, send, SalesforceRequestError, _whole):
+        def splits(error: Exception, part: list[Any]) -> bool:
+            return worth_splitting(error, (body for _, body in part))
+
+        for answered in self._splitter.send(items, send, SalesforceRequestError, splits):
             if isinstance(answered, Refused):  # refused alone, or a request refused as a whole
                 (index, change, _), _body = answered.item
                 error = answered.error
@@ -462,11 +466,6 @@ class SalesforceConnector:
 
 
 _INVALID = object()
-
-
-def _whole(error: Exception) -> bool:
-    """A refusal worth splitting: a 400 may be about one record of the collection."""
-    return getattr(error, "status", None) == 400
 
 
 def _outcome(how: str, change: Change, stage: dict[str, str], result: Mapping[str, Any]) -> Outcome:

@@ -20,7 +20,7 @@ from typing import Any
 
 from simple_salesforce import Salesforce, format_soql
 
-from connectors.salesforce.errors import SalesforceRequestError
+from connectors.salesforce.errors import SalesforceRequestError, worth_splitting
 from syncd.model import Outcome, Record
 from syncd.retry import RetryPolicy, call_with_retry
 from syncd.split import Refused, Splitter
@@ -90,7 +90,7 @@ class ContactRoles:
         ]
         for start in range(0, len(bodies), self._batch_size):
             chunk = bodies[start : start + self._batch_size]
-            for sent in self._splitter.send(chunk, self._insert, SalesforceRequestError, _whole):
+            for sent in self._splitter.send(chunk, self._insert, SalesforceRequestError, _splits):
                 if isinstance(sent, Refused):
                     error = sent.error
                     code = error.code if isinstance(error, SalesforceRequestError) else None
@@ -164,6 +164,5 @@ def _pair(role: Mapping[str, Any]) -> tuple[str, str]:
     return (str(role["OpportunityId"])[:15], str(role["ContactId"])[:15])
 
 
-def _whole(error: Exception) -> bool:
-    """A refusal worth splitting: a 400 may be about one record of the collection."""
-    return getattr(error, "status", None) == 400
+def _splits(error: Exception, roles: list[Role]) -> bool:
+    return worth_splitting(error, (body for _, body in roles))
