@@ -415,3 +415,10 @@ def test_a_batch_refused_for_its_key_property_is_not_split(emulator: HubSpotEmul
     assert emulator.calls() == {"POST /crm/v3/objects/contacts/batch/upsert": 1}
     assert connector.split_calls() == 0
     connector.close()
+
+
+def test_fetch_reads_a_404_for_a_batch_of_unknown_ids_as_none_found(
+    emulator: HubSpotEmulator, connector: HubSpotConnector
+) -> None:
+    emulator.fail_next(404, path_contains="batch/read")
+    assert connector.fetch([RecordRef("hubspot", "contacts", "999999")]) == []

@@ -42,7 +42,7 @@ from hubspot.crm import companies, contacts, deals
 from urllib3.util.retry import Retry
 
 from connectors.hubspot.associations import Associations, type_id
-from connectors.hubspot.errors import SYSTEM, VENDOR_ERRORS, translate
+from connectors.hubspot.errors import SYSTEM, VENDOR_ERRORS, HubSpotRequestError, translate
 from connectors.hubspot.mapping import OBJECT_TYPES, ObjectMapping, epoch_ms, seen
 from connectors.hubspot.writes import ObjectWriter
 from syncd.errors import TransientError
@@ -320,10 +320,15 @@ class HubSpotConnector:
                     properties=mapping.read_properties,
                     properties_with_history=[],
                 )
-                answer = self._call(
-                    f"POST /crm/v3/objects/{kind}/batch/read",
-                    partial(batch.read, request, archived=False),
-                )
+                try:
+                    answer = self._call(
+                        f"POST /crm/v3/objects/{kind}/batch/read",
+                        partial(batch.read, request, archived=False),
+                    )
+                except HubSpotRequestError as exc:
+                    if exc.status != 404:  # some ids missing: 207; all of them: 404 (reported)
+                        raise
+                    answer = {}
                 found = [mapping.record(o) for o in answer.get("results") or []]
                 records.extend(self._linked(mapping, found))
         order = {key: n for n, key in enumerate(wanted)}

@@ -300,6 +300,11 @@ class ObjectStore:
         return self._batch("upsert", inputs, plan, 200, duplicates=key)
 
     def batch_read(self, body: dict[str, Any], archived: bool) -> Answer:
+        """200 with every record found, or 207 with ``errors`` naming the ids not found
+        (https://github.com/HubSpot/hubspot-api-php/issues/619, with ``idProperty``).
+        A third party reports 404 when *no* id is found
+        (https://github.com/bruin-data/ingestr/pull/1203): not confirmed, not modelled
+        (the emulator answers 207 with no results); the connector takes both."""
         inputs = body.get("inputs") or []
         if len(inputs) > MAX_BATCH:
             return _too_many(len(inputs))
