@@ -4,9 +4,12 @@
 Reads are incremental searches on each type's modified date (contacts
 ``lastmodifieddate``, companies and deals ``hs_lastmodifieddate``); writes are batch
 upserts (keyed on the partner-id property, so a replay finds what it created) and batch
-updates in multi-status mode, so that one refused record does not fail its batch, then
-the associations they add (``connectors.hubspot.writes`` lists the calls of a write).
-Every call goes through ``syncd.retry`` after ``connectors.hubspot.errors.translate``.
+updates with a trace id on every input, then the associations they add; one refused
+record costs only itself: a batch HubSpot refuses as a whole (update, upsert, v4
+association create) is split until the refused input stands alone (``syncd.split``),
+and a batch create answers per input (207). ``connectors.hubspot.writes`` lists the
+calls of a write. Every call goes through ``syncd.retry`` after
+``connectors.hubspot.errors.translate``.
 
 Calls of one scan (``changes``) of a type with N changed records, P to a page
 (``page_size``) and A associated types (the distinct "@" targets of its field map):
@@ -337,8 +340,8 @@ class HubSpotConnector:
     # -- writes -----------------------------------------------------------------------
 
     def apply(self, changes: Sequence[Change]) -> list[Outcome]:
-        """Upserts (creates) and updates, batched per type, multi-status, then associations;
-        one outcome per change (``connectors.hubspot.writes`` lists the calls)."""
+        """Upserts (creates) and updates, batched per type, then associations; one outcome
+        per change (``connectors.hubspot.writes`` lists the calls)."""
         return self._writer.apply(changes)
 
     # -- the rest ---------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""HubSpot writes: batch upserts, creates and updates in multi-status mode, then associations.
+"""HubSpot writes: batch upserts, creates and updates, then associations.
 
 Calls, per object type and operation, for each batch of at most ``batch_size`` (100)
 changes:
