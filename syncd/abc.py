@@ -77,5 +77,9 @@ class Connector(Protocol):
     def api_statuses(self) -> Mapping[int, int]:
         """HTTP answers by status code, retries included (0: no answer at all)."""
 
+    def split_calls(self) -> int:
+        """Calls made so far beyond one per batch, splitting batches the system refused as
+        a whole to find the refused records (``syncd.split``)."""
+
     def close(self) -> None:
         """Release connections."""

@@ -3,6 +3,12 @@
 Each size runs in a fresh Python process (``python -m syncd.bench --child N``) so that
 peak RSS is that run's own; the emulators run in processes of their own, so that their
 memory is not counted. API calls are read from the emulators' own counters.
+
+The extra calls of batch splitting (``syncd.split``: a batch refused as a whole is split
+until the refused record stands alone) are read from the connectors: 0 in the backfill
+and the steady state, where nothing is refused; then one more round edits a batch of
+100 leads, one of them with a lead source HubSpot refuses, and reports what that one
+record cost (at most 2 x ceil(log2 100) = 14 calls).
 """
 
 from __future__ import annotations
@@ -184,6 +190,8 @@ def run_child(people: int) -> dict[str, Any]:
         steady = [engine.run_once()]
         steady_s = time.perf_counter() - started
         steady_calls = {k: v - before[k] for k, v in _calls(endpoints).items()}
+        split_calls = _split_calls(marketing, crm)
+        refused = _refused_round(engine, store, endpoints)
         marketing.close()
         crm.close()
         store.close()
@@ -210,11 +218,48 @@ def run_child(people: int) -> dict[str, Any]:
             "rejected": {system: sum(r.rejected[system] for r in backfill) for system in PAGE},
         },
         "steady_state": _phase(len(pairs), steady_s, steady_calls, _floor(steady)),
+        "split_calls": split_calls,
+        "refused_batch": refused,
         "records_per_s": round(records / backfill_s, 1),
         "api_calls": {k: backfill_calls[k] + steady_calls[k] for k in backfill_calls},
         "api_calls_floor": {k: _floor(backfill)[k] + _floor(steady)[k] for k in backfill_calls},
         "peak_rss_mb": round(peak, 1),
         "cpu_seconds": cpu,
+    }
+
+
+def _split_calls(*connectors: Any) -> dict[str, int]:
+    """Extra calls each connector made splitting refused batches, so far."""
+    return {c.system: int(getattr(c, "split_calls", lambda: 0)()) for c in connectors}
+
+
+BAD_LEAD_SOURCE = "Purchased List"
+"""A Salesforce lead source HubSpot's picklist does not hold: HubSpot refuses it."""
+
+
+def _refused_round(engine: Engine, store: Store, endpoints: dict[str, Any]) -> dict[str, Any]:
+    """Edit one batch of leads, one with a value HubSpot refuses; one cycle; its cost."""
+    with store.engine.connect() as connection:
+        leads = connection.scalars(
+            select(links.c.crm_id)
+            .where(links.c.object == "person")
+            .order_by(links.c.id)
+            .limit(BATCH["hubspot"])
+        ).all()
+    sf = endpoints["salesforce"]
+    for index, lead in enumerate(leads):
+        edit = {"Title": f"Batch {index}"}
+        if index == len(leads) // 2:
+            edit["LeadSource"] = BAD_LEAD_SOURCE
+        _control(sf.url, "PATCH", f"/_emulator/records/Lead/{lead}", edit, ca=sf.ca_pem_path)
+    before = _split_calls(engine.marketing, engine.crm)
+    report = engine.run_once("person")
+    after = _split_calls(engine.marketing, engine.crm)
+    return {
+        "records": len(leads),
+        "bad": 1 if leads else 0,
+        "rejected": {system: report.rejected[system] for system in PAGE},
+        "split_calls": {system: after[system] - before[system] for system in PAGE},
     }
 
 

@@ -405,6 +405,7 @@ def bench(
         "HubSpot calls / floor",
         "Salesforce calls / floor",
         "steady 1% calls",
+        "split calls: 1 bad in 100",
         "peak RSS MB",
     ):
         table.add_column(column, justify="right")
@@ -420,6 +421,7 @@ def bench(
             f"{calls['hubspot']} / {floor['hubspot']}",
             f"{calls['salesforce']} / {floor['salesforce']}",
             f"{steady['hubspot']} + {steady['salesforce']}",
+            f"{result['refused_batch']['split_calls']['hubspot']}",
             f"{result['peak_rss_mb']:.0f}",
         )
     if not as_json:

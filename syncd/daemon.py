@@ -251,6 +251,8 @@ class Daemon:
         open_letters = self.store.open_letters_by_system()
         for system in (self.config.syncd.marketing, self.config.syncd.crm):
             self.metrics.dead_letters.labels(system).set(open_letters.get(system, 0))
+        for connector in list(self._connectors):
+            self.metrics.split_calls.labels(connector.system).set(connector.split_calls())
 
     def _api_statuses(self) -> dict[str, Mapping[int, int]]:
         return {c.system: c.api_statuses() for c in list(self._connectors)}

@@ -3,8 +3,8 @@
 Counters of what the cycles did (records read, written and rejected per system and
 object, conflicts by rule, failed cycles), cycle durations, and gauges read when
 Prometheus scrapes: open dead letters, API answers by system and status code, seconds
-since each object's last good cycle, the lease, and whether the last configuration
-reload failed.
+since each object's last good cycle, the lease, whether the last configuration
+reload failed, and the extra calls batch splitting made per system (``syncd.split``).
 """
 
 from __future__ import annotations
@@ -58,6 +58,12 @@ class Metrics:
         )
         self.budget = Gauge(
             "syncd_api_budget_remaining", "API calls left today", ["system"], registry=r
+        )
+        self.split_calls = Gauge(
+            "syncd_batch_split_calls",
+            "Extra calls since start splitting batches refused as a whole",
+            ["system"],
+            registry=r,
         )
         self.dead_letters = Gauge(
             "syncd_dead_letters_open", "Dead letters not resolved", ["system"], registry=r

@@ -92,7 +92,17 @@ def _salesforce(
         ca_bundle=ca_bundle,
         timeout=_timeout(options),
         retry=retry,
+        allow_save=_flag(name, options, "duplicate_rule_allow_save"),
     )
+
+
+def _flag(name: str, options: dict[str, Any], key: str, default: bool = False) -> bool:
+    """A true/false option of a system; anything else is a configuration error."""
+    value = options.get(key, default)
+    if not isinstance(value, bool):
+        problem = ConfigProblem("syncd.yaml", None, f"systems.{name}.{key}", "true or false")
+        raise ConfigError([problem])
+    return value
 
 
 BUILDERS: dict[str, Callable[[Config, str, SystemSettings, RetryPolicy], Connector]] = {

@@ -52,3 +52,8 @@ def test_the_benchmark_runs_and_stays_near_the_call_floor() -> None:
     assert steady["records"] == 80
     for system in ("hubspot", "salesforce"):
         assert steady["api_calls"][system] <= steady["api_calls_floor"][system] + 2
+    # nothing refused, nothing split; then one bad lead in a batch of 100 costs at most 14
+    assert result["split_calls"] == {"hubspot": 0, "salesforce": 0}
+    refused = result["refused_batch"]
+    assert refused["records"] == 100 and refused["rejected"] == {"hubspot": 1, "salesforce": 0}
+    assert 0 < refused["split_calls"]["hubspot"] <= 14

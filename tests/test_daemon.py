@@ -216,6 +216,7 @@ def test_the_daemon_syncs_notifies_pauses_and_stops_cleanly(
         assert samples["syncd_lease_held"] == 1 and samples["syncd_config_reload_failed"] == 0
         assert samples['syncd_seconds_since_last_cycle{object="person"}'] < 10
         assert samples['syncd_cycle_duration_seconds_count{object="deal"}'] >= 1
+        assert samples['syncd_batch_split_calls{system="hubspot"}'] == 0  # nothing refused
         assert daemon.stop() == 0
     daemon.wait_for(lambda: daemon.notified("STOPPING=1"), seconds=5)
     events = [json.loads(line) for line in daemon.lines if line.startswith("{")]

@@ -177,10 +177,12 @@ def test_apply_lands_good_inputs_and_reports_hubspots_own_error(
     assert outcomes[3].created and outcomes[3].id
     assert emulator.get_contact(a)["properties"]["jobtitle"] == "Boss"  # type: ignore[index]
     assert emulator.get_contact(b)["properties"]["lead_source"] == "Web"  # type: ignore[index]
+    # batch update refuses the whole batch: [k1 k2 k3] -> [k1] lands, [k2 k3] -> [k2], [k3]
     assert emulator.calls() == {
-        "POST /crm/v3/objects/contacts/batch/update": 1,
+        "POST /crm/v3/objects/contacts/batch/update": 5,
         "POST /crm/v3/objects/contacts/batch/upsert": 1,
     }
+    assert connector.split_calls() == 4
 
 
 def test_replayed_create_finds_the_contact_it_created(
@@ -389,3 +391,34 @@ def test_writes_are_batched_at_the_batch_size(
     assert [o.key for o in outcomes] == [f"k{n}" for n in range(250)]
     assert emulator.calls() == {"POST /crm/v3/objects/contacts/batch/update": 3}
     assert emulator.get_contact(everyone[-1])["properties"]["jobtitle"] == "T249"  # type: ignore[index]
+
+
+def test_a_batch_refused_for_its_key_property_is_not_split(emulator: HubSpotEmulator) -> None:
+    # every input shares the key property: no half would fare better, so one call
+    connector = connector_for(emulator, partner_id_field="firstname")
+    emulator.reset_calls()
+    changes = [
+        Change(
+            "create",
+            "contacts",
+            f"k{n}",
+            fields={"email": f"p{n}@example.com"},
+            partner_id=f"00Q{n}",
+        )
+        for n in range(10)
+    ]
+    outcomes = connector.apply(changes)
+    assert not any(o.ok for o in outcomes)
+    assert "Unable to perform update/upsert by non-unique 0-1 property firstname" in (
+        outcomes[0].error or ""
+    )
+    assert emulator.calls() == {"POST /crm/v3/objects/contacts/batch/upsert": 1}
+    assert connector.split_calls() == 0
+    connector.close()
+
+
+def test_fetch_reads_a_404_for_a_batch_of_unknown_ids_as_none_found(
+    emulator: HubSpotEmulator, connector: HubSpotConnector
+) -> None:
+    emulator.fail_next(404, path_contains="batch/read")
+    assert connector.fetch([RecordRef("hubspot", "contacts", "999999")]) == []

@@ -292,8 +292,11 @@ def test_a_refused_association_fails_its_change_after_the_deal_landed(
         f"POST {DEALS}/batch/upsert": 1,
         f"POST {DEALS}/batch/create": 1,
         f"POST {V4}/companies/batch/create": 1,
-        f"POST {V4}/contacts/batch/create": 1,  # one call for both deals' contacts
+        # one call for both deals' contacts, refused as a whole, then split:
+        # [(bad p0) (bad 424242) (good p1)] -> [(bad p0)], [(bad 424242) (good p1)] -> ...
+        f"POST {V4}/contacts/batch/create": 5,
     }
+    assert connector.split_calls() == 4
 
 
 def test_a_refused_deal_write_makes_no_association_call(
@@ -381,7 +384,8 @@ def test_failures_of_the_deal_v4_and_pipeline_apis_are_translated_and_retried(
 def test_an_association_batch_refused_as_a_whole_fails_each_of_its_changes(
     emulator: HubSpotEmulator, connector: HubSpotConnector, company: str, people: list[str]
 ) -> None:
-    emulator.fail_next(400, path_contains="/contacts/batch/create")
+    # refused as a whole, then each half alone: every call answers 400
+    emulator.fail_next(400, count=3, path_contains="/contacts/batch/create")
     first, second = connector.apply(
         [
             deal_change("a", name="A", company=company, contacts=people[0]),
@@ -396,3 +400,20 @@ def test_an_association_batch_refused_as_a_whole_fails_each_of_its_changes(
         )
     assert emulator.associations("deals", first.id or "", "companies") == [company]
     assert emulator.associations("deals", second.id or "", "contacts") == []
+
+
+def test_one_bad_association_in_a_batch_of_100_costs_only_its_deal(
+    emulator: HubSpotEmulator, connector: HubSpotConnector, people: list[str]
+) -> None:
+    changes = [
+        deal_change(f"k{n}", name=f"Deal {n}", contacts="424242" if n == 42 else people[n % 3])
+        for n in range(100)
+    ]
+    emulator.reset_calls()
+    outcomes = connector.apply(changes)
+    assert [n for n, o in enumerate(outcomes) if not o.ok] == [42]
+    assert outcomes[42].error == "No contacts with id 424242 exists"  # HubSpot's own words
+    linked = [emulator.associations("deals", o.id or "", "contacts") for o in outcomes]
+    assert sum(1 for ids in linked if ids) == 99
+    extra = emulator.calls()[f"POST {V4}/contacts/batch/create"] - 1
+    assert extra == connector.split_calls() and 0 < extra <= 2 * math.ceil(math.log2(100))

@@ -424,3 +424,15 @@ def test_module_runs_in_the_foreground_and_prints_its_url_first() -> None:
     finally:
         process.terminate()
         assert process.wait(timeout=10) == 0
+
+
+def test_which_batch_writes_answer_per_input_is_switched_from_the_control_api(
+    emulator: HubSpotEmulator,
+) -> None:
+    assert emulator.store.multi_status == frozenset({"create"})  # HubSpot's documented one
+    body = {"endpoints": ["create", "update", "associations"]}
+    assert http(emulator, "POST", "/_emulator/multi_status", body, token=None)[0] == 200
+    assert emulator.store.multi_status == frozenset({"create", "update"})
+    assert emulator.links.multi_status
+    refused = http(emulator, "POST", "/_emulator/multi_status", {"endpoints": ["x"]}, token=None)
+    assert refused[0] == 400

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from hubspot import HubSpot
+from hubspot.crm.associations.v4 import ApiException as AssociationsApiException
 from hubspot.crm.associations.v4 import (
     BatchInputPublicAssociationMultiArchive,
     BatchInputPublicAssociationMultiPost,
@@ -131,22 +132,22 @@ def test_deal_batch_update_checks_the_stage_against_the_stored_pipeline(
 ) -> None:
     default_deal = emulator.add_deal(deal(1))
     renewal = emulator.add_deal(deal(2, pipeline="renewals", dealstage="71840211"))
-    answer = crm.deals.batch_api.update(
-        BatchInputSimplePublicObjectBatchInput(
-            inputs=[
-                {
-                    "id": default_deal,
-                    "properties": {"dealstage": "closedwon"},
-                    "objectWriteTraceId": "a",
-                },
-                {
-                    "id": renewal,
-                    "properties": {"dealstage": "closedlost"},
-                    "objectWriteTraceId": "b",
-                },
-            ]
-        )
+    both = BatchInputSimplePublicObjectBatchInput(
+        inputs=[
+            {
+                "id": default_deal,
+                "properties": {"dealstage": "closedwon"},
+                "objectWriteTraceId": "a",
+            },
+            {"id": renewal, "properties": {"dealstage": "closedlost"}, "objectWriteTraceId": "b"},
+        ]
     )
+    with pytest.raises(ApiException) as refused:  # batch update: all or nothing
+        crm.deals.batch_api.update(both)
+    assert refused.value.status == 400 and "closedlost" in refused.value.body
+    assert emulator.get_deal(default_deal)["properties"]["dealstage"] != "closedwon"  # type: ignore[index]
+    emulator.set_multi_status("create", "update")
+    answer = crm.deals.batch_api.update(both)
     assert isinstance(answer, BatchResponseSimplePublicObjectWithErrors)
     assert [d.id for d in answer.results] == [default_deal]
     assert answer.errors[0].context["objectWriteTraceId"] == ["b"]
@@ -291,26 +292,28 @@ def test_associations_are_created_and_read_both_ways(emulator: HubSpotEmulator, 
         ("HUBSPOT_DEFINED", 4)
     ]
 
-    mixed = batch.create(
-        "deals",
-        "companies",
-        BatchInputPublicAssociationMultiPost(
-            inputs=[
-                {
-                    "from": {"id": deal_id},
-                    "to": {"id": company},
-                    "types": [{**spec, "associationTypeId": 341}],
-                },
-                {
-                    "from": {"id": deal_id},
-                    "to": {"id": "404"},
-                    "types": [{**spec, "associationTypeId": 341}],
-                },
-                # 3 is deal->contact, not a deal->company type
-                {"from": {"id": deal_id}, "to": {"id": company}, "types": [spec]},
-            ]
-        ),
+    mixed_inputs = BatchInputPublicAssociationMultiPost(
+        inputs=[
+            {
+                "from": {"id": deal_id},
+                "to": {"id": company},
+                "types": [{**spec, "associationTypeId": 341}],
+            },
+            {
+                "from": {"id": deal_id},
+                "to": {"id": "404"},
+                "types": [{**spec, "associationTypeId": 341}],
+            },
+            # 3 is deal->contact, not a deal->company type
+            {"from": {"id": deal_id}, "to": {"id": company}, "types": [spec]},
+        ]
     )
+    with pytest.raises(AssociationsApiException) as refused:  # one bad input: nothing made
+        batch.create("deals", "companies", mixed_inputs)
+    assert refused.value.status == 400 and "No companies with id 404" in refused.value.body
+    assert emulator.associations("companies", company, "deals") == []
+    emulator.set_multi_status("create", "associations")
+    mixed = batch.create("deals", "companies", mixed_inputs)
     assert isinstance(mixed, BatchResponseLabelsBetweenObjectPairWithErrors)
     assert len(mixed.results) == 1 and len(mixed.errors) == 2
     assert emulator.associations("companies", company, "deals") == [deal_id]

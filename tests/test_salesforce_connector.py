@@ -13,7 +13,7 @@ import responses
 
 from connectors.salesforce.connector import SalesforceConnector
 from connectors.salesforce.emulator import SalesforceEmulator
-from connectors.salesforce.errors import SalesforceRequestError, translate
+from connectors.salesforce.errors import SalesforceRequestError, translate, worth_splitting
 from connectors.salesforce.testing import (
     PERSON_FIELDS,
     connector_for,
@@ -367,3 +367,16 @@ def test_simple_salesforce_errors_translate_by_status_and_code() -> None:
     assert isinstance(translate(SalesforceGeneralError("u", 503, "q", b"down")), TransientError)
     assert isinstance(translate(SalesforceGeneralError("u", 429, "q", b"")), RateLimitedError)
     assert isinstance(translate(requests.exceptions.SSLError("bad cert")), SalesforceRequestError)
+
+
+def test_a_collection_refused_for_a_field_every_record_carries_is_not_split() -> None:
+    hidden = SalesforceRequestError(
+        "composite/sobjects: INVALID_FIELD: No such column 'Lead_Score__c' on sobject of type Lead",
+        code="INVALID_FIELD",
+        status=400,
+    )
+    assert not worth_splitting(hidden, [{"Lead_Score__c": 1}, {"lead_score__c": None}])
+    assert worth_splitting(hidden, [{"Lead_Score__c": 1}, {"LastName": "Lovelace"}])
+    unreadable = SalesforceRequestError("JSON_PARSER_ERROR: ...", code="x", status=400)
+    assert worth_splitting(unreadable, [{}, {}])
+    assert not worth_splitting(SalesforceRequestError("gone", code=None, status=404), [{}, {}])

@@ -7,7 +7,9 @@ record's associations (HubSpot pages them: ``paging.next.after``, asked for agai
 answer (a 207 names them): they read as none.
 
 Writes: ``POST /crm/v4/associations/{from}/{to}/batch/create`` with the default,
-unlabeled ``HUBSPOT_DEFINED`` type of the pair, one call per 1,000 associations.
+unlabeled ``HUBSPOT_DEFINED`` type of the pair, one call per 1,000 associations. A batch
+refused as a whole for one bad input (a record gone since) is split until that input
+stands alone (``syncd.split``), so the others are created in the same call sequence.
 HubSpot keeps one association per pair and type, so creating one that exists already
 (a replayed change) changes nothing. Associations are never archived.
 """
@@ -27,6 +29,7 @@ from hubspot.crm.associations.v4 import (
 from connectors.hubspot.errors import HubSpotRequestError
 from connectors.hubspot.mapping import joined_ids
 from syncd.model import Value
+from syncd.split import Refused, Splitter
 
 V4 = "/crm/v4/associations"
 CATEGORY = "HUBSPOT_DEFINED"
@@ -60,9 +63,10 @@ class Refusal:
 class Associations:
     """Batch reads and creates of associations through the official client's v4 batch API."""
 
-    def __init__(self, batch_api: Any, call: Call) -> None:
+    def __init__(self, batch_api: Any, call: Call, splitter: Splitter | None = None) -> None:
         self._batch = batch_api
         self._call = call
+        self._splitter = splitter or Splitter()
 
     def read(self, from_type: str, to_type: str, ids: Sequence[str]) -> dict[str, Value]:
         """Per id, the ``to_type`` ids associated with it, joined (None when none)."""
@@ -98,24 +102,31 @@ class Associations:
         unique = list(dict.fromkeys(pairs))
         label = f"POST {V4}/{from_type}/{to_type}/batch/create"
         refused: dict[Pair, Refusal] = {}
+
+        def send(part: list[Pair]) -> Answer:
+            body = BatchInputPublicAssociationMultiPost(
+                inputs=[{"from": {"id": f}, "to": {"id": t}, "types": [spec]} for f, t in part]
+            )
+            return self._call(label, partial(self._batch.create, from_type, to_type, body))
+
         for start in range(0, len(unique), MAX_INPUTS):
             chunk = unique[start : start + MAX_INPUTS]
-            body = BatchInputPublicAssociationMultiPost(
-                inputs=[{"from": {"id": f}, "to": {"id": t}, "types": [spec]} for f, t in chunk]
-            )
-            try:
-                answer = self._call(label, partial(self._batch.create, from_type, to_type, body))
-            except HubSpotRequestError as exc:  # refused as a whole
-                refused.update((pair, Refusal(exc.detail, exc.category)) for pair in chunk)
-                continue
-            errors = answer.get("errors") or []
-            if not errors:
-                continue
-            made = {
-                (str(r.get("fromObjectId")), str(r.get("toObjectId")))
-                for r in answer.get("results") or []
-            }
-            refused.update((pair, _refusal(pair, errors)) for pair in chunk if pair not in made)
+            for sent in self._splitter.send(chunk, send, HubSpotRequestError):
+                if isinstance(sent, Refused):
+                    error = sent.error
+                    assert isinstance(error, HubSpotRequestError)
+                    refused[sent.item] = Refusal(error.detail, error.category)
+                    continue
+                errors = sent.answer.get("errors") or []
+                if not errors:
+                    continue
+                made = {
+                    (str(r.get("fromObjectId")), str(r.get("toObjectId")))
+                    for r in sent.answer.get("results") or []
+                }
+                refused.update(
+                    (pair, _refusal(pair, errors)) for pair in sent.items if pair not in made
+                )
         return refused
 
 

@@ -4,9 +4,12 @@
 Reads are incremental searches on each type's modified date (contacts
 ``lastmodifieddate``, companies and deals ``hs_lastmodifieddate``); writes are batch
 upserts (keyed on the partner-id property, so a replay finds what it created) and batch
-updates in multi-status mode, so that one refused record does not fail its batch, then
-the associations they add (``connectors.hubspot.writes`` lists the calls of a write).
-Every call goes through ``syncd.retry`` after ``connectors.hubspot.errors.translate``.
+updates with a trace id on every input, then the associations they add; one refused
+record costs only itself: a batch HubSpot refuses as a whole (update, upsert, v4
+association create) is split until the refused input stands alone (``syncd.split``),
+and a batch create answers per input (207). ``connectors.hubspot.writes`` lists the
+calls of a write. Every call goes through ``syncd.retry`` after
+``connectors.hubspot.errors.translate``.
 
 Calls of one scan (``changes``) of a type with N changed records, P to a page
 (``page_size``) and A associated types (the distinct "@" targets of its field map):
@@ -42,12 +45,13 @@ from hubspot.crm import companies, contacts, deals
 from urllib3.util.retry import Retry
 
 from connectors.hubspot.associations import Associations, type_id
-from connectors.hubspot.errors import SYSTEM, VENDOR_ERRORS, translate
+from connectors.hubspot.errors import SYSTEM, VENDOR_ERRORS, HubSpotRequestError, translate
 from connectors.hubspot.mapping import OBJECT_TYPES, ObjectMapping, epoch_ms, seen
 from connectors.hubspot.writes import ObjectWriter
 from syncd.errors import TransientError
 from syncd.model import Change, Cursor, FieldMap, FieldType, Outcome, Page, Record, RecordRef
 from syncd.retry import RetryPolicy, call_with_retry
+from syncd.split import Splitter
 
 PACKAGES: dict[str, Any] = {"contacts": contacts, "companies": companies, "deals": deals}
 """Each object type's package of the client (its APIs, models and ApiException)."""
@@ -124,7 +128,8 @@ class HubSpotConnector:
         self._properties = client.crm.properties.core_api
         self._pipelines = client.crm.pipelines.pipelines_api
         association_api = client.crm.associations.v4.batch_api
-        self._associations = Associations(association_api, self._call)
+        self._splitter = Splitter()
+        self._associations = Associations(association_api, self._call, self._splitter)
         self._clients = [
             *(apis.basic.api_client for apis in self._objects.values()),
             self._properties.api_client,
@@ -145,6 +150,7 @@ class HubSpotConnector:
             associations=self._associations,
             call=self._call,
             batch_size=self.batch_size,
+            splitter=self._splitter,
         )
 
     def _call(self, label: str, request: Callable[..., Any]) -> Answer:
@@ -317,10 +323,15 @@ class HubSpotConnector:
                     properties=mapping.read_properties,
                     properties_with_history=[],
                 )
-                answer = self._call(
-                    f"POST /crm/v3/objects/{kind}/batch/read",
-                    partial(batch.read, request, archived=False),
-                )
+                try:
+                    answer = self._call(
+                        f"POST /crm/v3/objects/{kind}/batch/read",
+                        partial(batch.read, request, archived=False),
+                    )
+                except HubSpotRequestError as exc:
+                    if exc.status != 404:  # some ids missing: 207; all of them: 404 (reported)
+                        raise
+                    answer = {}
                 found = [mapping.record(o) for o in answer.get("results") or []]
                 records.extend(self._linked(mapping, found))
         order = {key: n for n, key in enumerate(wanted)}
@@ -329,8 +340,8 @@ class HubSpotConnector:
     # -- writes -----------------------------------------------------------------------
 
     def apply(self, changes: Sequence[Change]) -> list[Outcome]:
-        """Upserts (creates) and updates, batched per type, multi-status, then associations;
-        one outcome per change (``connectors.hubspot.writes`` lists the calls)."""
+        """Upserts (creates) and updates, batched per type, then associations; one outcome
+        per change (``connectors.hubspot.writes`` lists the calls)."""
         return self._writer.apply(changes)
 
     # -- the rest ---------------------------------------------------------------------
@@ -425,6 +436,11 @@ class HubSpotConnector:
     def api_calls(self) -> Mapping[str, int]:
         """HTTP requests sent (retries included), by "METHOD path"."""
         return dict(self._calls)
+
+    def split_calls(self) -> int:
+        """Calls made beyond one per batch, splitting batches HubSpot refused as a whole
+        to find the refused inputs (``syncd.split``); 0 while nothing is refused."""
+        return self._splitter.extra_calls
 
     def close(self) -> None:
         for api_client in self._clients:

@@ -8,9 +8,13 @@ a real HTTP server on loopback, data in memory.
 
 Paths, JSON shapes and status codes follow the real API as far as the official client
 parses them (201 for batch create, 207 multi-status, 204 for archive, 429 with
-Retry-After). Knobs are methods here and, for another process, an HTTP control API
-under ``/_emulator/`` that needs no token. ``python -m connectors.hubspot.emulator
---port 0 --seed-contacts N`` serves in the foreground and prints its URL first.
+Retry-After). One bad input refuses a whole batch update, upsert or v4 association
+create (400/404/409, nothing written); only batch create with a trace id on every input,
+and batch reads, answer 207 per input (``emulator_store.MULTI_STATUS`` cites the
+references; ``set_multi_status`` switches an endpoint).
+Knobs are methods here and, for another process, an HTTP control API under
+``/_emulator/`` that needs no token. ``python -m connectors.hubspot.emulator --port 0
+--seed-contacts N`` serves in the foreground and prints its URL first.
 
 Objects: ``/crm/v3/objects/{contacts|companies|deals}`` (list, search, batch
 read/create/update/upsert/archive, one by id), ``/crm/v3/properties/{type}``,
@@ -160,6 +164,18 @@ class HubSpotEmulator:
     def reset_calls(self) -> None:
         with self._lock:
             self.gate.reset()
+
+    def set_multi_status(self, *endpoints: str) -> None:
+        """The batch writes that answer 207 per input instead of refusing the batch:
+        any of "create", "update", "upsert" (objects, inputs with trace ids) and
+        "associations" (v4 create). Default: "create" only."""
+        unknown = set(endpoints) - {"create", "update", "upsert", "associations"}
+        if unknown:
+            raise ValueError(f"no batch endpoint {sorted(unknown)}")
+        with self._lock:
+            for store in self.stores.values():
+                store.multi_status = frozenset(endpoints) - {"associations"}
+            self.links.multi_status = "associations" in endpoints
 
     def set_search_cap(self, n: int) -> None:
         """Refuse searches paging past ``n`` results (HubSpot: 10,000)."""

@@ -8,6 +8,8 @@ POST   /_emulator/fail              {"status": 503, "count": 1, "path_contains":
                                      "retry_after": 1} or {"status": 500, "at_call": n}
 POST   /_emulator/latency           {"ms": 50}
 POST   /_emulator/search_cap        {"cap": 100}
+POST   /_emulator/multi_status      {"endpoints": ["create", "update", "upsert",
+                                     "associations"]}: the batch writes answering 207
 POST   /_emulator/rate_limit        {"max": 100, "interval_ms": 10000, "daily": null}
 GET    /_emulator/contacts          every live contact
 POST   /_emulator/contacts          {properties} (or {"properties": {...}}): add as a user
@@ -122,6 +124,9 @@ def _dispatch(emulator: HubSpotEmulator, method: str, action: str, body: dict[st
         return ok
     if (method, action) == ("POST", "latency"):
         emulator.set_latency(int(body["ms"]))
+        return ok
+    if (method, action) == ("POST", "multi_status"):
+        emulator.set_multi_status(*(str(e) for e in body.get("endpoints") or []))
         return ok
     if (method, action) == ("POST", "search_cap"):
         emulator.set_search_cap(int(body["cap"]))

@@ -32,6 +32,23 @@ from connectors.hubspot.emulator_schema import (
 
 Answer = tuple[int, dict[str, Any] | None]
 """An HTTP status and its JSON body (None: no content)."""
+PORTAL_ID = 62515
+"""The emulated portal's id, as error messages name it."""
+MULTI_STATUS = frozenset({"create"})
+"""The batch writes that answer 207 with per-input errors when every input carries an
+``objectWriteTraceId``; the others refuse the whole batch for one bad input (its status,
+400, 404 or 409, and its error) and write nothing.
+
+HubSpot documents multi-status only for "the object APIs' batch create endpoints"
+(https://developers.hubspot.com/docs/api-reference/error-handling, "Multi-status
+errors"); users report a whole batch refused for one bad input elsewhere
+(https://github.com/HubSpot/hubspot-api-python/issues/51: batch create without trace
+ids, one CONFLICT for the batch; https://github.com/Atlas-Authority/marketing-automation/issues/174:
+batch upsert stopped by one invalid email). The reference pages of batch update and
+upsert list ``objectWriteTraceId`` on inputs and an ``errors`` array in the answer
+schema, but no page says they answer 207: not confirmed either way, so the emulator
+takes the stricter reading and lets a test switch (``HubSpotEmulator.set_multi_status``).
+"""
 
 
 class Record:
@@ -104,6 +121,8 @@ class ObjectStore:
         self.check = check
         self.refuse_backward = False
         """Refuse a backward lifecycle move with a 400 instead of keeping the old stage."""
+        self.multi_status: frozenset[str] = MULTI_STATUS
+        """The batch writes answering 207 per input (see ``MULTI_STATUS``)."""
         self._keys = frozenset(schema.keys)
         self._folded = frozenset(schema.folded)
 
@@ -225,7 +244,7 @@ class ObjectStore:
                 return problem
             return lambda ms: self.insert(props, ms, new_id).to_json(props)
 
-        return self._batch(inputs, plan, 201)
+        return self._batch("create", inputs, plan, 201)
 
     def batch_update(self, inputs: list[Any]) -> Answer:
         def plan(item: dict[str, Any], claims: dict[tuple[str, str], int]) -> Planned:
@@ -245,13 +264,18 @@ class ObjectStore:
 
             return write
 
-        return self._batch(inputs, plan, 200, duplicates=lambda i: str(i.get("id")))
+        return self._batch("update", inputs, plan, 200, duplicates=lambda i: str(i.get("id")))
 
     def batch_upsert(self, inputs: list[Any]) -> Answer:
         def plan(item: dict[str, Any], claims: dict[tuple[str, str], int]) -> Planned:
             key_property, id_text = item.get("idProperty"), str(item.get("id", ""))
             if key_property not in self._keys:
-                message = f"idProperty {key_property} is not a property with unique values"
+                # HubSpot's words, as reported in segmentio/action-destinations#3957 and
+                # HubSpot/hubspot-api-nodejs#548 (the type id, then the property)
+                message = (
+                    f"Unable to perform update/upsert by non-unique {self.schema.type_id} "
+                    f"property {key_property} in portal ID {PORTAL_ID}"
+                )
                 return Problem(400, "VALIDATION_ERROR", message)
             props, problem = check_values(
                 {**(item.get("properties") or {}), key_property: id_text}, self.schema
@@ -273,9 +297,14 @@ class ObjectStore:
         def key(item: dict[str, Any]) -> str:
             return str(self._key(str(item.get("idProperty")), str(item.get("id"))))
 
-        return self._batch(inputs, plan, 200, duplicates=key)
+        return self._batch("upsert", inputs, plan, 200, duplicates=key)
 
     def batch_read(self, body: dict[str, Any], archived: bool) -> Answer:
+        """200 with every record found, or 207 with ``errors`` naming the ids not found
+        (https://github.com/HubSpot/hubspot-api-php/issues/619, with ``idProperty``).
+        A third party reports 404 when *no* id is found
+        (https://github.com/bruin-data/ingestr/pull/1203): not confirmed, not modelled
+        (the emulator answers 207 with no results); the connector takes both."""
         inputs = body.get("inputs") or []
         if len(inputs) > MAX_BATCH:
             return _too_many(len(inputs))
@@ -310,12 +339,14 @@ class ObjectStore:
 
     def _batch(
         self,
+        action: str,
         inputs: list[Any],
         plan: Callable[[dict[str, Any], dict[tuple[str, str], int]], Planned],
         ok_status: int,
         duplicates: Callable[[dict[str, Any]], str] | None = None,
     ) -> Answer:
-        """Validate every input, then write: all or nothing, or per input (multi-status)."""
+        """Validate every input, then write: all or nothing, or per input (multi-status,
+        for the actions in ``multi_status`` when every input carries a trace id)."""
         if len(inputs) > MAX_BATCH:
             return _too_many(len(inputs))
         if not all(isinstance(item, dict) for item in inputs):
@@ -326,7 +357,8 @@ class ObjectStore:
             if repeated:
                 message = f"Duplicate IDs found in batch input: {repeated}. IDs must be unique"
                 return 400, error_body("VALIDATION_ERROR", message)
-        multi = bool(inputs) and all(item.get("objectWriteTraceId") for item in inputs)
+        traced = bool(inputs) and all(item.get("objectWriteTraceId") for item in inputs)
+        multi = traced and action in self.multi_status
         started = iso(now_ms())
         with self.lock:
             claims: dict[tuple[str, str], int] = {}

@@ -1,4 +1,4 @@
-"""HubSpot writes: batch upserts, creates and updates in multi-status mode, then associations.
+"""HubSpot writes: batch upserts, creates and updates, then associations.
 
 Calls, per object type and operation, for each batch of at most ``batch_size`` (100)
 changes:
@@ -6,7 +6,10 @@ changes:
 - one ``POST /crm/v3/objects/{type}/batch/{upsert|create|update}``; creates with a
   partner id are upserts keyed on the partner-id property (``idProperty``), so that a
   replay finds what it created; every input carries ``objectWriteTraceId`` = the
-  change's key, so one refused input does not fail its batch (207);
+  change's key, so one refused input does not fail a batch *create* (207). Update and
+  upsert refuse the whole batch for one bad input (400/409): the batch is split in
+  halves until each refused input stands alone (``syncd.split``: about 2 x log2(100)
+  = 14 calls more per refused input), so the others land in the same cycle;
 - contacts only: one more of the same when the portal refused a backward lifecycle
   stage outright (the rest is written without the stage), then, for the contacts whose
   lifecycle stage HubSpot kept, one update clearing it and one setting it (and one
@@ -27,6 +30,7 @@ from connectors.hubspot.associations import Associations, Call
 from connectors.hubspot.errors import HubSpotRequestError
 from connectors.hubspot.mapping import OBJECT_TYPES, ObjectMapping, chunked
 from syncd.model import Change, Outcome
+from syncd.split import Refused, Splitter
 
 LIFECYCLE = "lifecyclestage"
 MODELS = {
@@ -50,10 +54,12 @@ class ObjectWriter:
         associations: Associations,
         call: Call,
         batch_size: int,
+        splitter: Splitter,
     ) -> None:
         self._batch_apis, self._packages = batch_apis, packages
         self._mappings, self._associations = mappings, associations
         self._call, self.batch_size = call, batch_size
+        self._splitter = splitter
 
     def apply(self, changes: Sequence[Change]) -> list[Outcome]:
         unknown = sorted({c.kind for c in changes} - set(self._mappings))
@@ -108,16 +114,31 @@ class ObjectWriter:
         return item
 
     def _send(self, kind: str, op: str, inputs: list[dict[str, Any]]) -> dict[str, Outcome]:
-        """One batch write; an outcome per input, keyed by its objectWriteTraceId."""
+        """One batch write (split while refused as a whole); an outcome per input, keyed
+        by its objectWriteTraceId."""
+        label = f"POST /crm/v3/objects/{kind}/batch/{op}"
+        model = getattr(self._packages[kind], MODELS[op])
+        write = getattr(self._batch_apis[kind], op)
+
+        def send(part: list[dict[str, Any]]) -> dict[str, Any]:
+            return self._call(label, partial(write, model(inputs=part)))
+
+        outcomes: dict[str, Outcome] = {}
+        for sent in self._splitter.send(inputs, send, HubSpotRequestError, about_inputs):
+            if isinstance(sent, Refused):
+                error = sent.error
+                assert isinstance(error, HubSpotRequestError)
+                key = sent.item["objectWriteTraceId"]
+                outcomes[key] = _refused(op, sent.item, error.detail, error.category)
+            else:
+                outcomes.update(self._read_answer(kind, op, sent.items, sent.answer))
+        return outcomes
+
+    def _read_answer(
+        self, kind: str, op: str, inputs: list[dict[str, Any]], answer: dict[str, Any]
+    ) -> dict[str, Outcome]:
+        """The outcome of each input a batch answer (200, 201 or 207) names."""
         mapping = self._mappings[kind]
-        body = getattr(self._packages[kind], MODELS[op])(inputs=inputs)
-        request = partial(getattr(self._batch_apis[kind], op), body)
-        try:
-            answer = self._call(f"POST /crm/v3/objects/{kind}/batch/{op}", request)
-        except HubSpotRequestError as exc:  # refused as a whole: every input shares the error
-            return {
-                i["objectWriteTraceId"]: _refused(op, i, exc.detail, exc.category) for i in inputs
-            }
         by_id = {str(i.get("id")): i["objectWriteTraceId"] for i in inputs}
         outcomes: dict[str, Outcome] = {}
         for result in answer.get("results") or []:
@@ -191,6 +212,13 @@ class ObjectWriter:
                     outcomes[key] = replace(
                         outcomes[key], ok=False, error=refusal.message, code=refusal.code
                     )
+
+
+def about_inputs(error: Exception, batch: Sequence[Any]) -> bool:
+    """Whether a batch refused as a whole may be about some of its inputs (worth
+    splitting): not when it is about the key property itself ("Unable to perform
+    update/upsert by non-unique ... property"), which every input shares."""
+    return "non-unique" not in str(getattr(error, "detail", error))
 
 
 def _refused_stage(outcome: Outcome | None) -> bool:

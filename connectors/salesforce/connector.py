@@ -5,6 +5,14 @@ Id`` paged by ``nextRecordsUrl``; writes are sObject Collections of up to 200 re
 creates as upserts on the partner-id external id so that a replay finds what it wrote.
 Authentication is OAuth client credentials; a 401 gets one fresh token, then AuthError.
 Every call has a timeout and runs under ``syncd.retry``.
+
+Every write carries ``Sforce-Duplicate-Rule-Header: allowSave=true|false`` (syncd.yaml
+``duplicate_rule_allow_save``, default false): with true, records that an *alert*
+duplicate rule flags are saved anyway; with false they are refused
+(``DUPLICATES_DETECTED``) and dead-lettered. A collection refused as a whole (400: a
+record Salesforce cannot read) is split in halves until the refused record stands alone
+(``syncd.split``); records refused one by one (validation rules, read-only fields...)
+cost nothing more, as Salesforce saves the others.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from connectors.salesforce.errors import (
     SalesforceRequestError,
     is_expired_session,
     translate,
+    worth_splitting,
 )
 from connectors.salesforce.roles import ROLES, ContactRoles
 from connectors.salesforce.session import Meter, login, session
@@ -40,6 +49,7 @@ from syncd.model import (
     normalize,
 )
 from syncd.retry import RetryPolicy, call_with_retry
+from syncd.split import Refused, Splitter
 
 T = TypeVar("T")
 KINDS = {"person": ("Lead", "Contact"), "company": ("Account",), "deal": ("Opportunity",)}
@@ -49,6 +59,7 @@ CONVERTED = {"person": "ConvertedContactId", "company": "ConvertedAccountId"}
 CONVERTED |= {"deal": "ConvertedOpportunityId"}
 CONVERTED_KINDS = {"person": "Contact", "company": "Account", "deal": "Opportunity"}
 MAX_COLLECTION = 200  # sObject Collections take at most 200 records
+DUPLICATE_RULE_HEADER = "Sforce-Duplicate-Rule-Header"
 IDS_PER_QUERY = 200  # keeps ``Id IN (...)`` well under the URL length limit
 _NUMERIC = frozenset({"double", "currency", "percent", "int", "long"})
 
@@ -87,6 +98,7 @@ class SalesforceConnector:
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008 (a frozen value, safe to share)
         page_size: int = 2000,
         batch_size: int = 200,
+        allow_save: bool = False,
     ) -> None:
         self.login_url = login_url.rstrip("/")
         self.client_id, self.client_secret = client_id, client_secret
@@ -103,7 +115,18 @@ class SalesforceConnector:
         self._meter = Meter()
         self._session = session(ca_bundle, timeout, self._meter)
         self._sf: Salesforce | None = None
-        self._roles = ContactRoles(self._call, self._pages, self.batch_size)
+        self.write_headers = {DUPLICATE_RULE_HEADER: f"allowSave={str(allow_save).lower()}"}
+        """Headers of every write (the duplicate rule header)."""
+        self._splitter = Splitter()
+        self._roles = ContactRoles(
+            self._call,
+            self._attempt,
+            self._pages,
+            self.batch_size,
+            retry=retry,
+            splitter=self._splitter,
+            headers=self.write_headers,
+        )
         self._kinds: dict[str, _Kind] = {}
 
     # --- the protocol --------------------------------------------------------------------
@@ -263,6 +286,11 @@ class SalesforceConnector:
         """(API requests used, daily limit) from the last ``Sforce-Limit-Info`` seen."""
         return self._meter.usage
 
+    def split_calls(self) -> int:
+        """Calls made beyond one per collection, splitting collections Salesforce refused
+        as a whole to find the refused records (``syncd.split``)."""
+        return self._splitter.extra_calls
+
     def close(self) -> None:
         self._session.close()
 
@@ -280,30 +308,31 @@ class SalesforceConnector:
         return self._sf
 
     def _call(self, fn: Callable[[Salesforce], T]) -> T:
-        """``fn`` with retries; a 401 gets one fresh token, a second 401 is an AuthError."""
+        """``fn`` with retries (``_attempt`` under ``syncd.retry``)."""
+        return call_with_retry(self.retry, lambda: self._attempt(fn))
 
-        def attempt() -> T:
+    def _attempt(self, fn: Callable[[Salesforce], T]) -> T:
+        """``fn`` once, errors translated; a 401 gets one fresh token, a second 401 is an
+        AuthError. For writes that must not be repeated blindly (contact roles)."""
+        try:
             try:
-                try:
-                    return fn(self._sf or self._login())
-                except SalesforceError as exc:
-                    if not is_expired_session(exc):
-                        raise
-                sf = self._login()
-                try:
-                    return fn(sf)
-                except SalesforceError as exc:
-                    if is_expired_session(exc):
-                        raise AuthError(
-                            SYSTEM, f"session refused right after a new token: {exc}", status=401
-                        ) from exc
+                return fn(self._sf or self._login())
+            except SalesforceError as exc:
+                if not is_expired_session(exc):
                     raise
-            except ConnectorError:
+            sf = self._login()
+            try:
+                return fn(sf)
+            except SalesforceError as exc:
+                if is_expired_session(exc):
+                    raise AuthError(
+                        SYSTEM, f"session refused right after a new token: {exc}", status=401
+                    ) from exc
                 raise
-            except (SalesforceError, requests.RequestException) as exc:
-                raise translate(exc) from exc
-
-        return call_with_retry(self.retry, attempt)
+        except ConnectorError:
+            raise
+        except (SalesforceError, requests.RequestException) as exc:
+            raise translate(exc) from exc
 
     def _pages(self, soql: str) -> Iterator[list[dict[str, Any]]]:
         """The records of a queryAll, one API page at a time."""
@@ -411,30 +440,27 @@ class SalesforceConnector:
             "insert": ("composite/sobjects", "POST"),
             "update": ("composite/sobjects", "PATCH"),
         }[how]
-        payload = {"allOrNone": False, "records": bodies}
-        try:
-            results = self._call(lambda sf: sf.restful(path, method=method, json=payload))
-        except SalesforceRequestError as exc:  # the request as a whole was refused
-            for index, change, _ in sent:
-                outcomes[index] = Outcome(
-                    change.key, False, change.id, error=str(exc), code=exc.code
-                )
-            return outcomes
-        for (index, change, stage), result in zip(sent, results or [], strict=True):
-            if result.get("success"):
-                created = bool(result.get("created", how == "insert"))
-                outcomes[index] = Outcome(
-                    change.key, True, result.get("id") or change.id, created=created, stage=stage
-                )
-            else:
-                errors = result.get("errors") or [{}]
-                outcomes[index] = Outcome(
-                    change.key,
-                    False,
-                    change.id,
-                    error="; ".join(str(e.get("message", "rejected")) for e in errors),
-                    code=errors[0].get("statusCode"),
-                )
+        items = [(entry, body) for entry, body in zip(sent, bodies, strict=True)]
+
+        def send(part: list[tuple[tuple[int, Change, dict[str, str]], dict[str, Any]]]) -> Any:
+            payload = {"allOrNone": False, "records": [body for _, body in part]}
+            return self._call(
+                lambda sf: sf.restful(path, method=method, json=payload, headers=self.write_headers)
+            )
+
+        def splits(error: Exception, part: list[Any]) -> bool:
+            return worth_splitting(error, (body for _, body in part))
+
+        for answered in self._splitter.send(items, send, SalesforceRequestError, splits):
+            if isinstance(answered, Refused):  # refused alone, or a request refused as a whole
+                (index, change, _), _body = answered.item
+                error = answered.error
+                code = error.code if isinstance(error, SalesforceRequestError) else None
+                outcomes[index] = Outcome(change.key, False, change.id, error=str(error), code=code)
+                continue
+            part = [entry for entry, _ in answered.items]
+            for (index, change, stage), result in zip(part, answered.answer or [], strict=True):
+                outcomes[index] = _outcome(how, change, stage, result)
         return outcomes
 
     def _body(
@@ -470,6 +496,23 @@ class SalesforceConnector:
 
 
 _INVALID = object()
+
+
+def _outcome(how: str, change: Change, stage: dict[str, str], result: Mapping[str, Any]) -> Outcome:
+    """The outcome of one record from its save result."""
+    if result.get("success"):
+        created = bool(result.get("created", how == "insert"))
+        return Outcome(
+            change.key, True, result.get("id") or change.id, created=created, stage=stage
+        )
+    errors = result.get("errors") or [{}]
+    return Outcome(
+        change.key,
+        False,
+        change.id,
+        error="; ".join(str(e.get("message", "rejected")) for e in errors),
+        code=errors[0].get("statusCode"),
+    )
 
 
 def _to_native(value: str | None, field_type: str) -> Any:

@@ -9,7 +9,9 @@ single-record resources, with Salesforce's error bodies, ``Sforce-Limit-Info`` a
 daily limit (403 ``REQUEST_LIMIT_EXCEEDED``). Knobs, as methods and under ``/_emulator/``
 (no auth, not counted): latency, injected failures, token expiry, the daily limit, call
 counters, synthetic leads, UI-like edits and lead conversion (account, contact,
-opportunity and its contact role).
+opportunity and its contact role), answers lost after the write landed
+(``land_then_drop``), and the org's rules: validation and duplicate rules, read-only and
+required fields (``emulator_rules``).
 
 Objects: Lead, Contact, Account, Opportunity, OpportunityContactRole and the read-only
 OpportunityStage (the StageName picklist with IsWon/IsClosed) and LeadStatus (the
@@ -46,6 +48,7 @@ import trustme
 
 from connectors.salesforce.emulator_api import Answer, Request, RestApi, fault, label
 from connectors.salesforce.emulator_control import control, synthetic_leads
+from connectors.salesforce.emulator_rules import DuplicateRule, ValidationRule
 from connectors.salesforce.emulator_schema import OBJECTS, SObject, error, sobject
 from connectors.salesforce.emulator_store import Store, WriteError
 
@@ -68,6 +71,7 @@ class _Failure:
     status: int
     remaining: int
     path_contains: str | None = None
+    method: str | None = None
 
 
 class _Server(ThreadingHTTPServer):
@@ -107,6 +111,10 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # a bug of the emulator: say so as Salesforce would
             traceback.print_exc()
             answer = fault(500, "UNKNOWN_EXCEPTION", f"emulator error: {exc!r}")
+        if answer.lost:  # the write landed; the client sees the connection end unanswered
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
         headers = {"Content-Type": "application/json;charset=UTF-8", **answer.headers}
         if isinstance(answer.body, str) and headers["Content-Type"] == "text/html":
             body = answer.body.encode("utf-8")
@@ -157,6 +165,7 @@ class SalesforceEmulator:
         self._calls: Counter[str] = Counter()
         self._fail_next: list[_Failure] = []
         self._fail_at: list[_Failure] = []  # remaining: calls to go
+        self._lose: list[_Failure] = []  # answers to lose after handling (status unused)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -232,8 +241,20 @@ class SalesforceEmulator:
                 if counted
                 else fault(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
             )
+            answer.lost = counted and self._loses(request)
         answer.headers["Sforce-Limit-Info"] = usage  # on every data API answer
         return answer
+
+    def _loses(self, request: Request) -> bool:
+        """Whether a ``land_then_drop`` rule takes this request's answer."""
+        with self.lock:
+            for rule in self._lose:
+                wanted = rule.path_contains is None or rule.path_contains in request.path
+                wanted = wanted and request.method == (rule.method or request.method)
+                if rule.remaining > 0 and wanted and request.method != "GET":
+                    rule.remaining -= 1
+                    return True
+        return False
 
     def _injected(self, request: Request) -> Answer | None:
         status = None
@@ -274,6 +295,54 @@ class SalesforceEmulator:
         """Answer the ``n``-th API call from now (1 = the next one) with ``status``."""
         with self.lock:
             self._fail_at.append(_Failure(status, n))
+
+    def land_then_drop(
+        self, path_contains: str | None = None, count: int = 1, method: str | None = None
+    ) -> None:
+        """Handle the next ``count`` writes (not GETs; ``method`` only, if given) whose
+        path contains ``path_contains``, then close the connection without answering:
+        the write landed, the client sees a connection error (as after a read timeout)."""
+        with self.lock:
+            self._lose.append(_Failure(0, count, path_contains, method))
+
+    def add_validation_rule(
+        self, obj: str, field: str, pattern: str, message: str, name: str = "Syncd_Test_Rule"
+    ) -> None:
+        """A validation rule refusing a record of ``obj`` whose ``field`` fully matches
+        the regular expression ``pattern`` ("" for blank), with ``message``."""
+        target = _object(obj)
+        if target.field(field) is None:
+            raise ValueError(f"{target.name} has no field {field}")
+        with self.lock:
+            rule = ValidationRule(name, target.name, field, pattern, message)
+            self.store.rules.validation.append(rule)
+
+    def add_duplicate_rule(
+        self, obj: str, fields: list[str], action: str = "alert", name: str = "Syncd_Test_Dupes"
+    ) -> None:
+        """A duplicate rule on ``obj`` matching records whose ``fields`` all equal
+        (ignoring case); "alert" yields to ``allowSave=true``, "block" never does."""
+        if action not in ("alert", "block"):
+            raise ValueError(f"duplicate rule action {action!r}: alert or block")
+        target = _object(obj)
+        with self.lock:
+            rule = DuplicateRule(name, target.name, tuple(fields), action)
+            self.store.rules.duplicates.append(rule)
+
+    def set_read_only(self, obj: str, field: str) -> None:
+        """Field-level security: the integration user may read ``field`` but not edit it."""
+        with self.lock:
+            self.store.rules.read_only.add((_object(obj).name, _field(obj, field)))
+
+    def set_required(self, obj: str, field: str) -> None:
+        """Make ``field`` required: a write leaving it blank is refused."""
+        with self.lock:
+            self.store.rules.required.add((_object(obj).name, _field(obj, field)))
+
+    def clear_rules(self) -> None:
+        """Remove every validation and duplicate rule, read-only and required field."""
+        with self.lock:
+            self.store.rules.clear()
 
     def expire_tokens(self) -> None:
         """Invalidate every token issued: the next data call answers 401 INVALID_SESSION_ID."""
@@ -422,6 +491,13 @@ _CONVERTED_FIELDS = (
     "Syncd_HubSpot_Id__c",
 )
 """Lead fields a conversion copies to the new contact."""
+
+
+def _field(obj: str, name: str) -> str:
+    found = _object(obj).field(name)
+    if found is None:
+        raise ValueError(f"{obj} has no field {name}")
+    return found.name
 
 
 def _object(name: str) -> SObject:

@@ -3,6 +3,18 @@ and single-record resources, answering with Salesforce's status codes and bodies
 
 Authentication, the daily limit, injected failures and latency are the server's
 (``emulator.py``); this module turns one authenticated request into one answer.
+
+sObject Collections (``allOrNone: false``) save what they can and answer 200 with one
+save result per record: a record refused by a rule of the org (``emulator_rules``)
+costs only itself. A request that cannot be read is refused as a whole, 400, nothing
+saved ("If the request isn't well formed, the API returns a 400 Bad Request":
+https://developer.salesforce.com/docs/platform/api-rest/guide/resources-composite-sobjects-collections-create.html).
+The emulator counts as unreadable a record naming a field the object does not have
+(``INVALID_FIELD`` "No such column 'X' on sobject of type Lead") and a date, date-time or
+number the JSON parser cannot turn into one (``JSON_PARSER_ERROR`` "Cannot deserialize
+instance of date from VALUE_STRING value ..."). Which record contents fail the whole
+request rather than the one record is not stated on a public page: these two are the
+emulator's reading, taken from how the REST API deserializes a body before saving.
 """
 
 from __future__ import annotations
@@ -16,10 +28,18 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from connectors.salesforce.emulator_schema import OBJECTS, SOQL_TYPES, SObject, sobject
+from connectors.salesforce.emulator_rules import allow_save
+from connectors.salesforce.emulator_schema import (
+    NUMERIC,
+    OBJECTS,
+    SOQL_TYPES,
+    SObject,
+    sobject,
+)
 from connectors.salesforce.emulator_store import Row, Store
 from connectors.salesforce.soql import SoqlError, parse
 
@@ -44,6 +64,8 @@ class Answer:
     status: int
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    lost: bool = False
+    """Handled, then the answer is lost: the server closes the connection unanswered."""
 
 
 def fault(status: int, code: str, message: str) -> Answer:
@@ -242,13 +264,18 @@ class RestApi:
             if obj is None:
                 return fault(400, "INVALID_TYPE", "Each record must have a valid type attribute")
             types.append(obj)
+        for obj, record in zip(types, records, strict=True):
+            unreadable = _unreadable(obj, record)
+            if unreadable is not None:
+                return unreadable
+        save = allow_save(request.headers)
         if method == "POST" and not rest:
             operations = [
-                self._create(obj, record) for obj, record in zip(types, records, strict=True)
+                self._create(obj, record, save) for obj, record in zip(types, records, strict=True)
             ]
         elif method == "PATCH" and not rest:
             operations = [
-                self.store.update(obj, _get(record, "Id"), record)
+                self.store.update(obj, _get(record, "Id"), record, allow_save=save)
                 if _get(record, "Id")
                 else _missing_id
                 for obj, record in zip(types, records, strict=True)
@@ -265,12 +292,14 @@ class RestApi:
                     f"Field name provided, {rest[1]} is not an "
                     f"External ID or indexed field for {target.name}",
                 )
-            operations = [self.store.upsert(target, ext.name, record) for record in records]
+            operations = [
+                self.store.upsert(target, ext.name, record, allow_save=save) for record in records
+            ]
         else:
             return _method_not_allowed(method)
         return Answer(200, self.store.write(operations, all_or_none=bool(body.get("allOrNone"))))
 
-    def _create(self, obj: SObject, record: dict[str, Any]) -> Any:
+    def _create(self, obj: SObject, record: dict[str, Any], save: bool) -> Any:
         if _get(record, "Id"):
             return lambda _batch: {
                 "success": False,
@@ -282,7 +311,7 @@ class RestApi:
                     }
                 ],
             }
-        return self.store.create(obj, record)
+        return self.store.create(obj, record, allow_save=save)
 
     def single(self, request: Request, version: str, parts: list[str]) -> Answer:
         obj = sobject(parts[0])
@@ -290,7 +319,8 @@ class RestApi:
             return fault(404, *NOT_FOUND)
         method = request.method
         if parts[1:] == ["describe"] and method == "GET":
-            return Answer(200, obj.describe(version))
+            with self.store.lock:
+                return Answer(200, self.store.rules.describe(obj.name, obj.describe(version)))
         if len(parts) == 1 and method == "POST":
             return _single_answer(
                 self.store.write([self.store.create(obj, request.json())], all_or_none=True)[0], 201
@@ -328,6 +358,53 @@ class RestApi:
             result = self.store.write([operation], all_or_none=True)[0]
             return _single_answer(result, 204)
         return _method_not_allowed(method)
+
+
+def _unreadable(obj: SObject, record: Mapping[str, Any]) -> Answer | None:
+    """The 400 refusing a whole collection for a record it cannot read, if any."""
+    for name, value in record.items():
+        if name == "attributes":
+            continue
+        field = obj.field(name)
+        if field is None:
+            return fault(
+                400, "INVALID_FIELD", f"No such column '{name}' on sobject of type {obj.name}"
+            )
+        if value is None or value == "":
+            continue
+        kind = "double" if field.kind in NUMERIC else field.kind
+        if kind in ("date", "datetime", "double") and not _parses(kind, value):
+            return fault(
+                400,
+                "JSON_PARSER_ERROR",
+                f"Cannot deserialize instance of {kind} from VALUE_STRING value {value} or"
+                " request may be missing a required field",
+            )
+    return None
+
+
+def _parses(kind: str, value: Any) -> bool:
+    if kind == "double":
+        if isinstance(value, bool):
+            return False
+        try:
+            float(value)
+        except (TypeError, ValueError):
+            return False
+        return True
+    text = str(value)
+    pattern = (
+        r"\d{4}-\d{2}-\d{2}"
+        if kind == "date"
+        else r"\d{4}-\d{2}-\d{2}T[\d:.]+(Z|[+-]\d{2}:?\d{2})?"
+    )
+    if not re.fullmatch(pattern, text):
+        return False
+    try:
+        date.fromisoformat(text[:10])
+    except ValueError:
+        return False
+    return True
 
 
 def _get(record: Mapping[str, Any], name: str) -> Any:

@@ -10,6 +10,12 @@ synthetic data.
                                             {"status", "at_call"}
     POST  /_emulator/expire_tokens
     POST  /_emulator/latency                {"ms": n}
+    POST  /_emulator/land_then_drop         {"path_contains", "count", "method"}: lose answers
+    POST  /_emulator/rules                  {"validation": [{"object", "field", "pattern",
+                                            "message"}], "duplicate": [{"object",
+                                            "fields", "action"}], "read_only": [["Lead",
+                                            "Title"]], "required": [["Lead", "Phone"]]}
+    DELETE /_emulator/rules                 clear them all
     GET   /_emulator/records/{Object}[/{Id}]
     POST  /_emulator/records/{Object}       fields -> {"id"}
     PATCH /_emulator/records/{Object}/{Id}  fields
@@ -65,6 +71,14 @@ def control(emulator: SalesforceEmulator, request: Request) -> Answer:
             count = int(body.get("count", 1))
             emulator.fail_next(int(body["status"]), count, body.get("path_contains"))
         return Answer(200, {})
+    if (method, head) == ("POST", "land_then_drop"):
+        emulator.land_then_drop(
+            body.get("path_contains"), int(body.get("count", 1)), body.get("method")
+        )
+        return Answer(200, {})
+    if head == "rules" and method in ("POST", "DELETE"):
+        _rules(emulator, body if method == "POST" else None)
+        return Answer(200, {})
     if (method, head) == ("POST", "convert") and len(parts) == 2:
         unknown = set(body) - _CONVERT_OPTIONS
         if unknown:
@@ -73,6 +87,25 @@ def control(emulator: SalesforceEmulator, request: Request) -> Answer:
     if head == "records" and len(parts) in (2, 3):
         return _records(emulator, method, parts[1], parts[2:], body)
     return fault(404, "NOT_FOUND", f"no control endpoint {method} {request.path}")
+
+
+def _rules(emulator: SalesforceEmulator, body: dict[str, Any] | None) -> None:
+    """Add the org rules in ``body``; None clears them all."""
+    if body is None:
+        emulator.clear_rules()
+        return
+    for rule in body.get("validation") or []:
+        emulator.add_validation_rule(
+            rule["object"], rule["field"], rule.get("pattern", ""), rule["message"]
+        )
+    for rule in body.get("duplicate") or []:
+        emulator.add_duplicate_rule(
+            rule["object"], list(rule["fields"]), rule.get("action", "alert")
+        )
+    for obj, field in body.get("read_only") or []:
+        emulator.set_read_only(obj, field)
+    for obj, field in body.get("required") or []:
+        emulator.set_required(obj, field)
 
 
 def _records(

@@ -13,10 +13,12 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sortedcontainers import SortedList
 
+from connectors.salesforce.emulator_rules import OrgRules
 from connectors.salesforce.emulator_schema import (
     OBJECTS,
     PREFIXES,
@@ -85,6 +87,12 @@ class _Batch:
                 self.external[(obj, value)] = owner
         self.rows[(obj, row["Id"])] = row
 
+    def live_rows(self, obj: str) -> list[Row]:
+        """Every live row of ``obj`` as this batch leaves it."""
+        merged = dict(self.store.rows[obj])
+        merged.update((i, r) for (o, i), r in self.rows.items() if o == obj)
+        return [r for r in merged.values() if not r.get("IsDeleted")]
+
     def live(self, obj: str, field: str, value: str) -> list[Row]:
         """The live rows of ``obj`` (as this batch leaves them) whose ``field`` is ``value``."""
         merged = dict(self.store.rows[obj])
@@ -110,6 +118,8 @@ class Store:
         self.external: dict[str, dict[str, str]] = {name: {} for name in OBJECTS}
         self.numbers: dict[str, int] = {}
         self.cursors: OrderedDict[str, QueryCursor] = OrderedDict()
+        self.rules = OrgRules()
+        """The org's validation and duplicate rules, read-only and required fields."""
         self.last_ms = 0
         self.bulk_load("OpportunityStage", stage_rows(_SETUP_STAMP))
         self.numbers[PREFIXES["OpportunityStage"]] = len(self.rows["OpportunityStage"])
@@ -166,19 +176,29 @@ class Store:
             else:
                 self.external[obj][key] = owner
 
-    def create(self, obj: SObject, values: Row, *, system: bool = False) -> Callable[..., Result]:
-        """An operation creating one record."""
+    def create(
+        self, obj: SObject, values: Row, *, system: bool = False, allow_save: bool = False
+    ) -> Callable[..., Result]:
+        """An operation creating one record (``allow_save``: the duplicate rule header's)."""
 
         def run(batch: _Batch) -> Result:
             clean, errors = validate_values(obj, values, creating=True, system=system)
+            errors += self.rules.field_errors(obj, values, creating=True, system=system)
             errors += _unique(batch, obj, clean, None) + self._references(batch, obj, clean)
             if errors:
                 return {"success": False, "errors": errors}
             row: dict[str, Any] = dict.fromkeys(obj.fields)
             row.update(clean)
-            row.update(Id=self.next_id(obj.prefix), IsDeleted=False, CreatedDate=batch.stamp)
+            row.update(Id=None, IsDeleted=False, CreatedDate=batch.stamp)
             row.update(LastModifiedDate=batch.stamp, SystemModstamp=batch.stamp)
             derive(obj, row, clean)
+            if not system:
+                errors = self.rules.row_errors(
+                    obj.name, row, partial(batch.live_rows, obj.name), allow_save=allow_save
+                )
+                if errors:
+                    return {"success": False, "errors": errors}
+            row["Id"] = self.next_id(obj.prefix)
             batch.put(obj.name, row)
             self._one_primary(batch, obj, row)
             return {"id": row["Id"], "success": True, "errors": []}
@@ -186,9 +206,16 @@ class Store:
         return run
 
     def update(
-        self, obj: SObject, id_: Any, values: Row, *, system: bool = False
+        self,
+        obj: SObject,
+        id_: Any,
+        values: Row,
+        *,
+        system: bool = False,
+        allow_save: bool = False,
     ) -> Callable[..., Result]:
-        """An operation updating one record by id."""
+        """An operation updating one record by id (``allow_save``: the duplicate rule
+        header's)."""
 
         values = {k: v for k, v in values.items() if k.lower() != "id"}
 
@@ -201,19 +228,28 @@ class Store:
                 problem = error("CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead")
                 return {"id": id_, "success": False, "errors": [problem]}
             clean, errors = validate_values(obj, values, creating=False, system=system)
+            errors += self.rules.field_errors(obj, values, creating=False, system=system)
             errors += _unique(batch, obj, clean, found["Id"]) + self._references(batch, obj, clean)
             if errors:
                 return {"id": id_, "success": False, "errors": errors}
             row = {**found, **clean, "LastModifiedDate": batch.stamp}
             row["SystemModstamp"] = batch.stamp
             derive(obj, row, clean)
+            if not system:
+                errors = self.rules.row_errors(
+                    obj.name, row, partial(batch.live_rows, obj.name), allow_save=allow_save
+                )
+                if errors:
+                    return {"id": id_, "success": False, "errors": errors}
             batch.put(obj.name, row)
             self._one_primary(batch, obj, row)
             return {"id": found["Id"], "success": True, "errors": []}
 
         return run
 
-    def upsert(self, obj: SObject, field: str, values: Row) -> Callable[..., Result]:
+    def upsert(
+        self, obj: SObject, field: str, values: Row, *, allow_save: bool = False
+    ) -> Callable[..., Result]:
         """An operation upserting one record keyed on the external id ``field``."""
 
         def run(batch: _Batch) -> Result:
@@ -223,8 +259,9 @@ class Store:
                 return {"success": False, "errors": [problem]}
             owner = batch.owner(obj.name, str(key).lower())
             if owner is None:
-                return {**self.create(obj, values)(batch), "created": True}
-            return {**self.update(obj, owner, values)(batch), "created": False}
+                return {**self.create(obj, values, allow_save=allow_save)(batch), "created": True}
+            updated = self.update(obj, owner, values, allow_save=allow_save)(batch)
+            return {**updated, "created": False}
 
         return run
 

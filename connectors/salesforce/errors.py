@@ -12,7 +12,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import requests
@@ -90,6 +91,22 @@ def _from_status(status: int, content: Any, what: str) -> ConnectorError:
     if status >= 500:
         return TransientError(SYSTEM, text, status=status)
     return SalesforceRequestError(text, code=code, status=status)
+
+
+_NO_SUCH_COLUMN = re.compile(r"No such column '([^']+)'")
+
+
+def worth_splitting(error: Exception, records: Iterable[Mapping[str, Any]]) -> bool:
+    """Whether a collection refused as a whole may be refused for some of its records:
+    a 400, unless it names a field every record carries (a field the integration user
+    cannot see: no half would fare better)."""
+    if getattr(error, "status", None) != 400:
+        return False
+    column = _NO_SUCH_COLUMN.search(str(error))
+    if column is None:
+        return True
+    name = column.group(1).lower()
+    return not all(any(k.lower() == name for k in record) for record in records)
 
 
 def is_expired_session(exc: Exception) -> bool:
