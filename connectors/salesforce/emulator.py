@@ -296,6 +296,36 @@ class SalesforceEmulator:
         with self.lock:
             self._calls.clear()
 
+    # --- the org's setup as the integration user sees it ------------------------------
+    # (``emulator_access`` says what describe, SOQL and writes then answer)
+
+    def drop_field(self, obj: str, field: str) -> None:
+        """Remove a field for the integration user (deleted, or hidden by field-level
+        security): gone from describe, SOQL and writes."""
+        self.api.access.drop(_object(obj).name, field)
+
+    def make_read_only(self, obj: str, field: str) -> None:
+        """Field-level security: the integration user may read the field, not edit it."""
+        self.api.access.read_only(_object(obj).name, field)
+
+    def make_not_unique(self, obj: str, field: str) -> None:
+        """The External ID field loses its Unique attribute (describe ``unique: false``)."""
+        self.api.access.not_unique(_object(obj).name, field)
+
+    def reset_access(self) -> None:
+        """Every field visible and as built again."""
+        self.api.access.reset()
+
+    def relabel_stage(self, api_name: str, label: str) -> None:
+        """Rename an opportunity stage's label (``MasterLabel``), as an admin does in Setup;
+        its API name, the value ``StageName`` holds, stays."""
+        with self.lock:
+            rows = self.store.rows["OpportunityStage"]
+            found = next((i for i, r in rows.items() if r["ApiName"] == api_name), None)
+            if found is None:
+                raise KeyError(f"no opportunity stage {api_name!r}")
+            rows[found] = {**rows[found], "MasterLabel": label}
+
     # --- data as a user in the Salesforce UI sees it -------------------------------------
 
     def add(self, obj: str, fields: dict[str, Any]) -> str:

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from connectors.salesforce.emulator_schema import OBJECTS, SOQL_TYPES, SObject, sobject
+from connectors.salesforce.emulator_access import FieldAccess
+from connectors.salesforce.emulator_schema import OBJECTS, SObject, sobject
 from connectors.salesforce.emulator_store import Row, Store
 from connectors.salesforce.soql import SoqlError, parse
 
@@ -82,6 +83,8 @@ class RestApi:
         self.batch_min = batch_min
         self.tokens: set[str] = set()
         self.instance_url = ""
+        self.access = FieldAccess()
+        """What the integration user may see and edit (describe, SOQL, writes)."""
 
     # --- OAuth ---------------------------------------------------------------------------
 
@@ -162,7 +165,7 @@ class RestApi:
     def query(self, request: Request, version: str, *, include_deleted: bool) -> Answer:
         text = (request.params.get("q") or [""])[-1]
         try:
-            query = parse(text, SOQL_TYPES)
+            query = parse(text, self.access.soql_types())
         except SoqlError as exc:
             return fault(400, exc.code, exc.message)
         rows = self.store.select(query, include_deleted=include_deleted)
@@ -242,6 +245,10 @@ class RestApi:
             if obj is None:
                 return fault(400, "INVALID_TYPE", "Each record must have a valid type attribute")
             types.append(obj)
+        if method == "PATCH" and len(rest) == 2 and not self.access.visible(rest[0], rest[1]):
+            return fault(
+                404, "NOT_FOUND", f"The requested resource does not exist: {rest[0]}/{rest[1]}"
+            )
         if method == "POST" and not rest:
             operations = [
                 self._create(obj, record) for obj, record in zip(types, records, strict=True)
@@ -268,7 +275,18 @@ class RestApi:
             operations = [self.store.upsert(target, ext.name, record) for record in records]
         else:
             return _method_not_allowed(method)
+        operations = [
+            self._allowed(obj, record, operation)
+            for obj, record, operation in zip(types, records, operations, strict=True)
+        ]
         return Answer(200, self.store.write(operations, all_or_none=bool(body.get("allOrNone"))))
+
+    def _allowed(self, obj: SObject, record: dict[str, Any], operation: Any) -> Any:
+        """``operation``, or its refusal when it writes a field the user may not write."""
+        refusals = self.access.refusals(obj, {k: v for k, v in record.items() if k != "attributes"})
+        if not refusals:
+            return operation
+        return lambda _batch: {"id": None, "success": False, "errors": refusals}
 
     def _create(self, obj: SObject, record: dict[str, Any]) -> Any:
         if _get(record, "Id"):
@@ -290,7 +308,7 @@ class RestApi:
             return fault(404, *NOT_FOUND)
         method = request.method
         if parts[1:] == ["describe"] and method == "GET":
-            return Answer(200, obj.describe(version))
+            return Answer(200, self.access.describe(obj, obj.describe(version)))
         if len(parts) == 1 and method == "POST":
             return _single_answer(
                 self.store.write([self.store.create(obj, request.json())], all_or_none=True)[0], 201
