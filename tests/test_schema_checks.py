@@ -51,7 +51,7 @@ def test_describe_answers_as_the_integration_user_sees_the_fields(salesforce) ->
     salesforce.make_not_unique("Contact", "Syncd_HubSpot_Id__c")
     salesforce.make_read_only("Lead", "Title")
     salesforce.drop_field("Account", "Syncd_HubSpot_Id__c")
-    assert field("Contact", "Syncd_HubSpot_Id__c")["unique"] is False  # type: ignore[index]
+    assert field("Contact", "Syncd_HubSpot_Id__c")["unique"] is False
     title = field("Lead", "Title")
     assert title is not None and not title["createable"] and not title["updateable"]
     assert field("Account", "Syncd_HubSpot_Id__c") is None
