@@ -358,7 +358,7 @@ class Daemon:
             log.exception("draining resync requests failed")
 
     def status_line(self) -> str:
-        role = "active" if self.active else "standby"
+        role = "active" if self.active else "blocked" if self.blocked else "standby"
         if self.reload_failed:
             role += "; configuration reload FAILED, old one running"
         if self.budget_note:
