@@ -85,6 +85,9 @@ def once(
     with _engine(cfg) as engine:
         checks = preflight.gate(cfg, engine)
         if checks.blocking and not dry_run:
+            if as_json:
+                dump({"written": False, "checks_failed": [p.as_dict() for p in checks.blocking]})
+                raise typer.Exit(1)
             raise SetupError([str(p) for p in checks.blocking])
         report = engine.run_once(obj, dry_run=dry_run)
     if as_json:

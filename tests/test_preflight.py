@@ -167,15 +167,19 @@ def _syncd(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize("case", BROKEN, ids=[c.name for c in BROKEN])
-def test_validate_and_once_refuse_a_broken_setup(tmp_path: Path, case: Broken) -> None:
-    with sandbox.start(tmp_path, sample=True) as box:
+def test_validate_and_once_refuse_a_broken_setup(
+    tmp_path: Path, store_url: str, case: Broken
+) -> None:
+    with sandbox.start(tmp_path, sample=True, store=store_url) as box:
         case.apply(box.emulators["hubspot"], box.emulators["salesforce"], tmp_path)
         config = str(box.config_path)
         checked = _syncd("validate", "--json", "--config", config)
         text = _syncd("validate", "--config", config)
         before = _counts(box)
         once = _syncd("once", "--config", config)
+        once_json = _syncd("once", "--json", "--config", config)
         after, writes = _counts(box), _writes(box)
+        links = json.loads(_syncd("status", "--json", "--config", config).stdout)["links"]
     assert checked.returncode == 1, checked.stdout + checked.stderr
     answer = json.loads(checked.stdout)
     assert answer["ok"] is False and answer["systems_checked"] == ["hubspot", "salesforce"]
@@ -187,7 +191,10 @@ def test_validate_and_once_refuse_a_broken_setup(tmp_path: Path, case: Broken) -
     assert f"{case.file}:{problem['line']}: {case.key}: " in line, line
     assert text.returncode == 1
     assert once.returncode == 1 and "nothing written" in once.stderr and case.key in once.stderr
-    assert after == before and writes == []
+    refused = json.loads(once_json.stdout)
+    assert once_json.returncode == 1 and refused["written"] is False
+    assert case.key in [p["key"] for p in refused["checks_failed"]]
+    assert after == before and writes == [] and links == {}
 
 
 def test_once_dry_run_plans_but_says_the_checks_fail(tmp_path: Path) -> None:

@@ -209,3 +209,47 @@ def test_syncd_yaml_accepts_a_partner_field_per_kind(tmp_path: Path) -> None:
     assert problem.file == str(box.config_path) and problem.line
     assert "partner_id_field" in box.config_path.read_text().splitlines()[problem.line - 1]
     assert json.loads(json.dumps(problem.as_dict()))["blocking"] is True
+
+
+# -- the switches from another process: the control endpoints ---------------------------
+
+
+def test_the_salesforce_switches_answer_on_the_control_api(salesforce) -> None:
+    http = sft.session_for(salesforce)
+    for path, body in (
+        ("drop_field", {"object": "Opportunity", "field": "Syncd_HubSpot_Id__c"}),
+        ("read_only_field", {"object": "Lead", "field": "Lead_Score__c"}),
+        ("not_unique_field", {"object": "Contact", "field": "Syncd_HubSpot_Id__c"}),
+        ("relabel_stage", {"api_name": "Closed Won", "label": "Won (signed)"}),
+    ):
+        answer = http.post(f"{salesforce.url}/_emulator/{path}", json=body)
+        assert answer.status_code == 200, answer.text
+    connector = sft.connector_for(
+        salesforce,
+        field_map={**sft.PERSON_FIELDS, "Opportunity": {"name": "Name"}},
+    )
+    found = {(p.kind, p.field) for p in connector.schema_problems({"Lead": {"lead_score"}})}
+    assert found == {("Opportunity", None), ("Lead", "lead_score"), ("Contact", None)}
+    assert connector.stage_outcomes()[("StageName", "Closed Won")] == "won"
+    assert http.post(f"{salesforce.url}/_emulator/reset_access").status_code == 200
+    assert connector.schema_problems({"Lead": {"lead_score"}}) == []
+    connector.close()
+
+
+def test_the_hubspot_switch_answers_on_the_control_api(hubspot) -> None:
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{hubspot.url}/_emulator/property",
+        data=json.dumps(
+            {"object_type": "deals", "name": "syncd_salesforce_id", "unique": False}
+        ).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        assert answer.status == 200
+    connector = hs.connector_for(hubspot, kinds=("deals",))
+    (problem,) = connector.schema_problems({})
+    assert (problem.kind, problem.field) == ("deals", None) and "hasUniqueValue" in problem.message
+    connector.close()
