@@ -89,6 +89,10 @@ def test_a_renamed_stage_keeps_its_api_name(salesforce) -> None:
     rows = client.query("SELECT MasterLabel, ApiName, IsWon FROM OpportunityStage")["records"]
     won = [r for r in rows if r["IsWon"]]
     assert [(r["ApiName"], r["MasterLabel"]) for r in won] == [("Closed Won", "Won (signed)")]
+    fields = client.restful("sobjects/Opportunity/describe")["fields"]
+    stage = next(f for f in fields if f["name"] == "StageName")
+    entry = next(v for v in stage["picklistValues"] if v["value"] == "Closed Won")
+    assert entry["label"] == "Won (signed)"
 
 
 def test_salesforce_schema_problems_name_the_kind_field_and_what_to_do(salesforce) -> None:

@@ -9,7 +9,9 @@ single-record resources, with Salesforce's error bodies, ``Sforce-Limit-Info`` a
 daily limit (403 ``REQUEST_LIMIT_EXCEEDED``). Knobs, as methods and under ``/_emulator/``
 (no auth, not counted): latency, injected failures, token expiry, the daily limit, call
 counters, synthetic leads, UI-like edits and lead conversion (account, contact,
-opportunity and its contact role).
+opportunity and its contact role), and an admin's setup as the integration user sees
+it: a field dropped, read-only by field-level security, an External ID not Unique
+(``emulator_access``), an opportunity stage whose label differs from its API name.
 
 Objects: Lead, Contact, Account, Opportunity, OpportunityContactRole and the read-only
 OpportunityStage (the StageName picklist with IsWon/IsClosed), see ``emulator_schema``.

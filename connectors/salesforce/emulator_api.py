@@ -308,7 +308,8 @@ class RestApi:
             return fault(404, *NOT_FOUND)
         method = request.method
         if parts[1:] == ["describe"] and method == "GET":
-            return Answer(200, self.access.describe(obj, obj.describe(version)))
+            answer = self.access.describe(obj, obj.describe(version))
+            return Answer(200, self._stage_labels(answer) if obj.name == "Opportunity" else answer)
         if len(parts) == 1 and method == "POST":
             return _single_answer(
                 self.store.write([self.store.create(obj, request.json())], all_or_none=True)[0], 201
@@ -346,6 +347,25 @@ class RestApi:
             result = self.store.write([operation], all_or_none=True)[0]
             return _single_answer(result, 204)
         return _method_not_allowed(method)
+
+    def _stage_labels(self, answer: dict[str, Any]) -> dict[str, Any]:
+        """``StageName``'s picklist entries carry each stage's current label (MasterLabel)
+        and, as ``value``, its API name: what a record's StageName holds."""
+        with self.store.lock:
+            labels = {
+                str(r["ApiName"]): str(r["MasterLabel"])
+                for r in self.store.rows["OpportunityStage"].values()
+            }
+        fields = []
+        for described in answer["fields"]:
+            if described["name"] == "StageName":
+                entries = [
+                    {**v, "label": labels.get(v["value"], v["label"])}
+                    for v in described["picklistValues"]
+                ]
+                described = {**described, "picklistValues": entries}
+            fields.append(described)
+        return {**answer, "fields": fields}
 
 
 def _get(record: Mapping[str, Any], name: str) -> Any:
