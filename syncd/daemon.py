@@ -5,12 +5,14 @@ systems answer ``check()``, run the setup checks (``syncd.preflight``), then tel
 systemd READY. While a blocking setup check fails the daemon schedules no cycle and
 writes nothing: it logs each problem, says so in STATUS and /healthz, and checks again
 every ``daemon.preflight_retry_seconds``, so that an admin's fix is picked up without a
-restart; a SIGHUP reload checks the new configuration the same way. Then, every ``tick``: take or
-renew the lease (only its holder schedules cycles; the others wait as standbys and say
-so), reload the configuration after SIGHUP, and tell systemd WATCHDOG and a STATUS line
-with the last cycle's result. SIGTERM and SIGINT stop it: the cycle in flight ends
-after the page or chunk it is on (committed), the lease is released, STOPPING is sent,
-and it exits 0, or 1 when the cycle did not end within ``shutdown_timeout_seconds``.
+restart; a SIGHUP reload checks the new configuration the same way.
+
+Then, every ``tick``: take or renew the lease (only its holder schedules cycles; the
+others wait as standbys and say so), reload the configuration after SIGHUP, and tell
+systemd WATCHDOG and a STATUS line with the last cycle's result. SIGTERM and SIGINT
+stop it: the cycle in flight ends after the page or chunk it is on (committed), the
+lease is released, STOPPING is sent, and it exits 0, or 1 when the cycle did not end
+within ``shutdown_timeout_seconds``.
 
 Without ``NOTIFY_SOCKET`` (a plain terminal) it runs the same and notifies nobody.
 """
@@ -122,10 +124,7 @@ class Daemon:
             if self.hup.is_set():
                 self.hup.clear()
                 self.reload()
-            elif (
-                self.blocked
-                and time.monotonic() - self._checked_at >= settings.preflight_retry_seconds
-            ):
+            elif self.blocked and self._setup_check_due():
                 self.check_setup()
             if store_answered:  # an unreachable store withholds the ping: systemd restarts
                 self.notify("WATCHDOG=1", f"STATUS={self.status_line()}")
