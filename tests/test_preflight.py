@@ -208,3 +208,22 @@ def test_once_dry_run_plans_but_says_the_checks_fail(tmp_path: Path) -> None:
     (failed,) = answer["checks_failed"]
     assert failed["key"] == "systems.hubspot.partner_id_field"
     assert leads == 2  # as seeded: nothing written
+
+
+def test_a_system_that_refuses_the_credentials_is_a_problem_of_that_system(tmp_path: Path) -> None:
+    with sandbox.start(tmp_path, sample=False) as box:
+        secrets = tmp_path / "secrets.env"
+        secrets.write_text(
+            "\n".join(
+                "HUBSPOT_ACCESS_TOKEN=wrong" if line.startswith("HUBSPOT_ACCESS_TOKEN=") else line
+                for line in secrets.read_text().splitlines()
+            )
+        )
+        checked = _syncd("validate", "--json", "--config", str(box.config_path))
+    assert checked.returncode == 1
+    answer = json.loads(checked.stdout)
+    assert answer["systems_checked"] == ["salesforce"]
+    (problem,) = answer["problems"]
+    assert problem["system"] == "hubspot" and problem["blocking"] is True
+    assert (problem["file"], problem["line"], problem["key"]) == (None, None, None)
+    assert problem["message"].startswith("not reachable: ")
