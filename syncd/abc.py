@@ -9,10 +9,10 @@ is spent.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Protocol
 
-from syncd.model import Change, Cursor, Outcome, Page, Record, RecordRef
+from syncd.model import Change, Cursor, Outcome, Page, Record, RecordRef, SchemaProblem
 
 
 class Connector(Protocol):
@@ -67,6 +67,14 @@ class Connector(Protocol):
     def unwritable_stages(self, kind: str) -> Mapping[str, frozenset[str]]:
         """Native stage values that must never be written to records of ``kind``, by
         field (a converted Lead.Status on a lead): syncd leaves those fields out."""
+
+    def schema_problems(self, written: Mapping[str, Collection[str]]) -> list[SchemaProblem]:
+        """What the live schema lacks for the configured mapping, read as the integration
+        user sees it: mapped fields that do not exist on a kind, have an incompatible type,
+        or cannot be written where ``written`` (native kind -> canonical fields syncd
+        writes into this system) says they are written; the partner-id field missing,
+        not unique or not writable on a synced kind. Empty when all is in order.
+        """
 
     def api_calls(self) -> Mapping[str, int]:
         """API calls made so far, by endpoint label (for metrics and the benchmark)."""

@@ -18,12 +18,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from syncd import cli_daemon, registry, report_html, report_view, sandbox
+from syncd import cli_daemon, preflight, registry, report_html, report_view, sandbox
 from syncd.budget import Budgets
 from syncd.cli_common import ConfigOption, JsonOption, connected, console, dump, err, moment
 from syncd.cycle import CycleReport
 from syncd.engine import Engine
-from syncd.errors import ConfigError, ConnectorError, SyncdError
+from syncd.errors import ConfigError, SetupError, SyncdError
 from syncd.lease import current_holder
 from syncd.report import build, read_history
 from syncd.report_model import Period
@@ -83,12 +83,21 @@ def once(
     if obj is not None and obj not in cfg.fields:
         raise typer.BadParameter(f"{obj!r} is not an object of fields.yaml", param_hint="--object")
     with _engine(cfg) as engine:
+        checks = preflight.gate(cfg, engine)
+        if checks.blocking and not dry_run:
+            if as_json:
+                dump({"written": False, "checks_failed": [p.as_dict() for p in checks.blocking]})
+                raise typer.Exit(1)
+            raise SetupError([str(p) for p in checks.blocking])
         report = engine.run_once(obj, dry_run=dry_run)
     if as_json:
         result = report.as_dict()
         if dry_run:
             result["plan"] = [_plan_dict(p) for p in report.plans]
+            result["checks_failed"] = [p.as_dict() for p in checks.blocking]
         dump(result)
+        if checks.blocking:
+            raise typer.Exit(1)
         return
     if dry_run:
         plan = Table(title="Plan (dry run: nothing written)")
@@ -105,6 +114,11 @@ def once(
                 )
         console.print(plan)
     console.print(_report_table("Cycle " + report.cycle_id, report))
+    if checks.blocking:
+        err.print("[red]The setup checks fail: a run without --dry-run writes nothing[/red]")
+        for problem in checks.blocking:
+            err.print(f"[red]✗[/red] {escape(str(problem))}")
+        raise typer.Exit(1)
 
 
 def _change_text(change: Any) -> str:
@@ -146,50 +160,25 @@ def validate(
     offline: Annotated[bool, typer.Option(help="Check the files only.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Check the YAML files and, when reachable, the live picklists."""
+    """Check the YAML files and, unless --offline, both systems' live setup (the checks
+    `once` and `run` make before they write: see syncd.preflight)."""
     cfg = load_config(config)
-    problems: list[str] = []
-    checked: list[str] = []
-    rules = registry.rules(cfg)
+    result = preflight.Result()
     if not offline:
-        for name in (cfg.syncd.marketing, cfg.syncd.crm):
-            connector = registry.connector(cfg, name)
-            try:
-                connector.check()
-                picklists = connector.picklists()
-                outcomes = connector.stage_outcomes()
-                live = connector.stage_values()
-                checked.append(name)
-                stages_file = cfg.path.parent / cfg.syncd.stages
-                for obj, obj_rules in rules.items():
-                    vocabulary = obj_rules.vocabulary
-                    if vocabulary is None:
-                        continue
-                    for stage, field, value in vocabulary.check_picklists(name, picklists):
-                        problems.append(
-                            f"{stages_file}: {obj}.{stage}.{name}.{field}:"
-                            f" {value!r} is not a value of {name}'s {field} picklist"
-                        )
-                    if obj == "deal":
-                        for stage, message in vocabulary.check_outcomes(name, outcomes):
-                            problems.append(f"{stages_file}: {obj}.{stage}.{name}: {message}")
-                    for field, value, where in vocabulary.check_coverage(name, live):
-                        problems.append(
-                            f"{stages_file}: {obj}: {name} {field} {value!r}{where} is live"
-                            f" but in no stage of {obj}: map it to a stage or list it under"
-                            f" {obj}.ignore.{name}.{field}"
-                        )
-            except ConnectorError as error:
-                problems.append(f"{name}: not reachable: {error}")
-            finally:
+        connectors = [registry.connector(cfg, n) for n in (cfg.syncd.marketing, cfg.syncd.crm)]
+        try:
+            result = preflight.check(cfg, connectors)
+        finally:
+            for connector in connectors:
                 connector.close()
-    table = _read_rows(cfg, rules)
+    problems = result.problems
+    table = _read_rows(cfg, registry.rules(cfg))
     if as_json:
         dump(
             {
-                "ok": not problems,
-                "problems": problems,
-                "systems_checked": checked,
+                "ok": not result.blocking,
+                "problems": [p.as_dict() for p in problems],
+                "systems_checked": result.checked,
                 "read_table": table,
             }
         )
@@ -201,13 +190,14 @@ def validate(
             shown.add_row(*(escape(str(v)) for v in row.values()))
         console.print(shown)
         for problem in problems:
-            err.print(f"[red]✗[/red] {problem}")
-        if not problems:
+            mark = "[red]✗[/red]" if problem.blocking else "[yellow]![/yellow]"
+            err.print(f"{mark} {escape(str(problem))}")
+        if not result.blocking:
             console.print(
-                f"[green]✓[/green] configuration valid; live picklists checked: "
-                f"{', '.join(checked) or 'none (offline)'}"
+                f"[green]✓[/green] configuration valid; live setup checked: "
+                f"{', '.join(result.checked) or 'none (offline)'}"
             )
-    if problems:
+    if result.blocking:
         raise typer.Exit(1)
 
 
@@ -450,6 +440,11 @@ def main() -> None:
         for problem in error.problems:
             err.print(f"  {problem}")
         sys.exit(2)
+    except SetupError as error:
+        err.print("[red]Setup checks failed: nothing written[/red]")
+        for line in error.problems:
+            err.print(f"  {escape(line)}")
+        sys.exit(1)
     except SyncdError as error:
         err.print(f"[red]error:[/red] {error}")
         sys.exit(1)

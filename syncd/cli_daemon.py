@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from syncd import resync
+from syncd import preflight, resync
 from syncd.cli_common import (
     DEFAULT_CONFIG,
     ConfigOption,
@@ -128,6 +128,7 @@ def resync_command(
         request = resync.enqueue(store, obj, selector, datetime.now(UTC))
         if now:
             with connected(cfg, store) as engine:
+                preflight.gate(cfg, engine)  # a blocking setup problem fails the request
                 resync.drain(engine, only=request)
         elif wait:
             _wait(store, request, timeout)

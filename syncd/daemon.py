@@ -1,12 +1,18 @@
 """``syncd run``: the long-running daemon that systemd supervises.
 
 Start: load and validate the configuration, open (migrate) the store, wait until both
-systems answer ``check()``, then tell systemd READY. Then, every ``tick``: take or
-renew the lease (only its holder schedules cycles; the others wait as standbys and say
-so), reload the configuration after SIGHUP, and tell systemd WATCHDOG and a STATUS line
-with the last cycle's result. SIGTERM and SIGINT stop it: the cycle in flight ends
-after the page or chunk it is on (committed), the lease is released, STOPPING is sent,
-and it exits 0, or 1 when the cycle did not end within ``shutdown_timeout_seconds``.
+systems answer ``check()``, run the setup checks (``syncd.preflight``), then tell
+systemd READY. While a blocking setup check fails the daemon schedules no cycle and
+writes nothing: it logs each problem, says so in STATUS and /healthz, and checks again
+every ``daemon.preflight_retry_seconds``, so that an admin's fix is picked up without a
+restart; a SIGHUP reload checks the new configuration the same way.
+
+Then, every ``tick``: take or renew the lease (only its holder schedules cycles; the
+others wait as standbys and say so), reload the configuration after SIGHUP, and tell
+systemd WATCHDOG and a STATUS line with the last cycle's result. SIGTERM and SIGINT
+stop it: the cycle in flight ends after the page or chunk it is on (committed), the
+lease is released, STOPPING is sent, and it exits 0, or 1 when the cycle did not end
+within ``shutdown_timeout_seconds``.
 
 Without ``NOTIFY_SOCKET`` (a plain terminal) it runs the same and notifies nobody.
 """
@@ -27,7 +33,7 @@ from wsgiref.simple_server import WSGIServer
 
 from sdnotify import SystemdNotifier
 
-from syncd import budget, logs, metrics, registry, resync
+from syncd import budget, logs, metrics, preflight, registry, resync
 from syncd.abc import Connector
 from syncd.budget import Budgets
 from syncd.engine import Engine
@@ -89,6 +95,7 @@ class Daemon:
         self._ticked = time.monotonic()
         self._last_run: dict[str, float] = {}
         self.budget_note = ""
+        self._checked_at = 0.0
 
     # -- the process -------------------------------------------------------------------
 
@@ -107,6 +114,7 @@ class Daemon:
             self._server = metrics.serve(self.metrics, settings.metrics, self.health)
         if not self._connect():
             return self._finish(0)
+        self.check_setup()
         self.lease = lease_for(self.store, timedelta(seconds=settings.lease_seconds))
         self.notify("READY=1", f"STATUS=started; lease {self.lease.holder}")
         log.info("ready as %s", self.lease.holder)
@@ -116,6 +124,8 @@ class Daemon:
             if self.hup.is_set():
                 self.hup.clear()
                 self.reload()
+            elif self.blocked and self._setup_check_due():
+                self.check_setup()
             if store_answered:  # an unreachable store withholds the ping: systemd restarts
                 self.notify("WATCHDOG=1", f"STATUS={self.status_line()}")
                 self._ticked = time.monotonic()
@@ -167,7 +177,9 @@ class Daemon:
             log.error("lease check failed: %s", error)
             held, answered = False, False
         self.metrics.lease.set(1 if held else 0)
-        if held and not self.active:
+        if held and not self.active and self.blocked:
+            pass  # no cycles while a setup check fails; check_setup runs again
+        elif held and not self.active:
             log.info("active: this daemon holds the lease and schedules the cycles")
             self._start_scheduler()
             self.active, self._standby_logged = True, False
@@ -179,6 +191,38 @@ class Daemon:
             log.info("standby: another daemon holds the lease; waiting to take over")
             self._standby_logged = True
         return answered
+
+    # -- setup checks -----------------------------------------------------------------
+
+    @property
+    def blocked(self) -> tuple[str, ...]:
+        """The blocking setup problems found by the last check (none: writes allowed)."""
+        return self.engine.blocked if self.engine is not None else ()
+
+    def _setup_check_due(self) -> bool:
+        retry = self.config.syncd.daemon.preflight_retry_seconds
+        return time.monotonic() - self._checked_at >= retry
+
+    def check_setup(self) -> bool:
+        """Run the setup checks (``syncd.preflight``) and log every problem; True when
+        none blocks. The engine refuses writes until they pass."""
+        assert self.engine is not None
+        result = preflight.gate(self.config, self.engine)
+        self._checked_at = time.monotonic()
+        for problem in result.problems:
+            level = logging.ERROR if problem.blocking else logging.WARNING
+            log.log(level, "setup check: %s", problem)
+        if result.blocking:
+            retry = self.config.syncd.daemon.preflight_retry_seconds
+            log.error(
+                "writes blocked by %d setup problem(s); checking again in %.0f s",
+                len(result.blocking),
+                retry,
+            )
+            self.notify(f"STATUS={self.status_line()}")
+        else:
+            log.info("setup checks passed: %s", ", ".join(result.checked))
+        return not result.blocking
 
     # -- cycles ------------------------------------------------------------------------
 
@@ -262,7 +306,7 @@ class Daemon:
         quiet = time.monotonic() - self._ticked
         if quiet > 3 * 5.0 + 10:
             return False, f"no healthy loop for {quiet:.0f} s (the store does not answer?)"
-        if self.last and not self.last["ok"]:
+        if self.blocked or (self.last and not self.last["ok"]):
             return False, self.status_line()
         return True, self.status_line()
 
@@ -315,11 +359,13 @@ class Daemon:
             log.exception("draining resync requests failed")
 
     def status_line(self) -> str:
-        role = "active" if self.active else "standby"
+        role = "active" if self.active else "blocked" if self.blocked else "standby"
         if self.reload_failed:
             role += "; configuration reload FAILED, old one running"
         if self.budget_note:
             role += f"; {self.budget_note}"
+        if self.blocked:
+            role += f"; writes blocked by {len(self.blocked)} setup problem(s): {self.blocked[0]}"
         if not self.last:
             return role
         last = self.last
@@ -355,8 +401,10 @@ class Daemon:
         self.config = config
         self.budgets = Budgets.for_config(self.store, config)
         self._build(config)
-        if was_active:
+        if self.check_setup() and was_active:
             self._start_scheduler()
+        else:
+            self.active = False  # the lease check starts the cycles once the checks pass
         self.reload_failed = False
         self.metrics.reload_failed.set(0)
         log.info("configuration reloaded from %s", self.config_path)

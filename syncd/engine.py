@@ -28,6 +28,7 @@ from typing import Any
 from syncd import canonical, closed_loop, conversions, registry
 from syncd.abc import Connector
 from syncd.cycle import CycleReport, count
+from syncd.errors import SetupError
 from syncd.model import Change, Outcome, Page, Record, email_key
 from syncd.reconcile import (
     CRM,
@@ -68,6 +69,9 @@ class Engine:
     """Who hears of a deal's outcome (see ``syncd.closed_loop``)."""
     stopping: threading.Event = field(default_factory=threading.Event)
     """Set to stop after the page or chunk in flight (committed) instead of the cycle."""
+    blocked: tuple[str, ...] = ()
+    """Blocking setup problems (``syncd.preflight.gate`` sets them): while any is set, a
+    cycle that would write raises ``SetupError`` before reading anything."""
 
     @classmethod
     def for_config(
@@ -83,7 +87,11 @@ class Engine:
         )
 
     def run_once(self, obj: str | None = None, *, dry_run: bool = False) -> CycleReport:
-        """One cycle of ``obj``, or of every object in order; the report sums them."""
+        """One cycle of ``obj``, or of every object in order; the report sums them.
+
+        Raises ``SetupError`` while ``blocked`` holds problems, unless ``dry_run``."""
+        if self.blocked and not dry_run:
+            raise SetupError(list(self.blocked))
         report = CycleReport(uuid.uuid4().hex[:12], dry_run)
         for name in [obj] if obj else list(self.rules):
             if self.stopping.is_set():
@@ -102,6 +110,8 @@ class Engine:
     def remerge(self, obj: str, batches: Sequence[Sequence[Record]]) -> CycleReport:
         """Merge records read outside a scan (a resync): each batch of one system and
         kind goes to the inbox with its links, none settled as an echo, cursors kept."""
+        if self.blocked:
+            raise SetupError(list(self.blocked))
         report = CycleReport(uuid.uuid4().hex[:12])
         rules = self.rules[obj]
         for records in batches:

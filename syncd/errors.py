@@ -3,6 +3,8 @@
     SyncdError                      root of everything syncd raises on purpose
     ├── ConfigError                 fatal: fix the YAML (carries every problem found)
     ├── StoreError                  fatal: the state store is unusable
+    ├── SetupError                  no writes until a blocking setup check passes (carries
+    │                               every problem of ``syncd.preflight``)
     └── ConnectorError              raised at a connector's edge, never a vendor exception
         ├── TransientError          retry with backoff (5xx, connection reset, timeouts)
         │   └── RateLimitedError    retry after ``retry_after`` seconds (429, rate limits)
@@ -43,6 +45,16 @@ class ConfigError(SyncdError):
     def __init__(self, problems: list[ConfigProblem]) -> None:
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
+
+
+class SetupError(SyncdError):
+    """A blocking setup check failed: syncd writes nothing until it passes."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(
+            "writes refused until the setup is fixed:\n" + "\n".join(f"  {p}" for p in problems)
+        )
 
 
 class StoreError(SyncdError):

@@ -170,3 +170,26 @@ class Outcome:
 
 FieldMap = Mapping[str, Mapping[str, str]]
 """Per native kind, canonical field name -> native field name."""
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaProblem:
+    """A live system is not set up as the configuration needs (``Connector.schema_problems``).
+
+    ``field`` is the canonical field at fault, or None for the partner-id field; the
+    message says what the admin must create or change in the system.
+    """
+
+    kind: str
+    field: str | None
+    message: str
+    blocking: bool = True
+
+
+PartnerFields = str | Mapping[str, str]
+"""The partner-id field: one name for every native kind, or a name per kind."""
+
+
+def partner_field_of(partner: PartnerFields, kind: str) -> str | None:
+    """The partner-id field of ``kind`` (None: the mapping names none for it)."""
+    return partner if isinstance(partner, str) else partner.get(kind)

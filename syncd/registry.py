@@ -36,6 +36,20 @@ def _per_kind(config: Config, name: str) -> dict[str, Any]:
     return {"field_map": field_map, "field_types": types, "stage_fields": stages}
 
 
+def written_fields(config: Config, name: str) -> dict[str, set[str]]:
+    """Per native kind of system ``name``, the canonical fields syncd writes into it
+    (the field flows both ways, or towards this system's role)."""
+    towards = "to_crm" if name == config.syncd.crm else "to_marketing"
+    written: dict[str, set[str]] = {}
+    for obj, kinds in KINDS[config.syncd.systems[name].connector].items():
+        rules = config.fields.get(obj, {})
+        for kind, mapped in config.field_map(obj, name, kinds).items():
+            written[kind] = {
+                canonical for canonical in mapped if rules[canonical].direction in ("both", towards)
+            }
+    return written
+
+
 def _need(config: Config, system: str, options: dict[str, Any], key: str) -> str:
     env = options.get(key)
     value = config.secret(env) if env else None

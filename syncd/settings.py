@@ -35,7 +35,9 @@ class SystemSettings(BaseModel):
 
     model_config = ConfigDict(extra="allow", frozen=True)
     connector: str
-    partner_id_field: str
+    partner_id_field: str | dict[str, str]
+    """The field holding the other system's id: one name for every synced kind, or one
+    per native kind (``{Lead: X__c, Contact: X__c, Account: Y__c, Opportunity: Z__c}``)."""
 
     def options(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
@@ -80,6 +82,9 @@ class DaemonSettings(Strict):
     """A cycle that could not start within this of its time is skipped, not run late."""
     resync_poll_seconds: float = 2
     """How often the daemon looks for manual resync requests."""
+    preflight_retry_seconds: float = 60
+    """While a blocking setup check fails, the daemon writes nothing and checks again
+    this often, so that an admin's fix is picked up without a restart."""
     log_json: bool | None = None
     """One JSON object a log line; default: when stderr is not a terminal."""
     metrics: str | None = "127.0.0.1:9464"

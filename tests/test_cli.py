@@ -81,11 +81,13 @@ def test_validate_checks_deal_outcomes_against_won_and_closed_stages(tmp_path: P
         bad = _syncd("validate", "--json", "--config", str(box.config_path))
     assert bad.returncode == 1
     problems = json.loads(bad.stdout)["problems"]
-    lost = [p for p in problems if "deal.closed_lost" in p]
+    lost = [p for p in problems if p["key"].startswith("deal.closed_lost")]
     assert len(lost) == 2, problems
-    assert any("salesforce says {'StageName': 'Negotiation/Review'} is open" in p for p in lost)
-    assert any("hubspot says {'dealstage': 'closedwon'} is won" in p for p in lost)
-    assert not [p for p in problems if "deal.closed_won" in p or "person." in p]
+    assert all(p["file"].endswith("stages.yaml") and p["line"] and p["blocking"] for p in lost)
+    messages = [p["message"] for p in lost]
+    assert any("salesforce says {'StageName': 'Negotiation/Review'} is open" in m for m in messages)
+    assert any("hubspot says {'dealstage': 'closedwon'} is won" in m for m in messages)
+    assert not [p for p in problems if p["key"].startswith(("deal.closed_won", "person."))]
 
 
 def test_once_dry_run_prints_the_plan_and_writes_nothing(tmp_path: Path) -> None:

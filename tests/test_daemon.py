@@ -266,6 +266,39 @@ def test_sighup_keeps_the_old_config_when_the_new_one_is_broken(
         assert daemon.stop() == 0
 
 
+def test_a_blocking_setup_problem_stops_the_cycles_until_the_admin_fixes_it(
+    tmp_path: Path, start: Callable[[Path], Daemon]
+) -> None:
+    overrides = {**SETTINGS, "daemon": {**SETTINGS["daemon"], "preflight_retry_seconds": 1}}
+    with sandbox.start(tmp_path / "config", sample=False, overrides=overrides) as box:
+        salesforce = box.emulators["salesforce"]
+        salesforce.drop_field("Lead", "Syncd_HubSpot_Id__c")
+        waiting = _person(box, 4)
+        daemon = start(box.config_path)
+        daemon.wait_for(lambda: daemon.notified("READY=1") and daemon.logged("writes blocked"))
+        problem = next(line for line in daemon.lines if "setup check:" in line)
+        assert "systems.salesforce.partner_id_field" in problem and "Lead" in problem
+        daemon.wait_for(lambda: daemon.notified("writes blocked by 1 setup problem"))
+        status, health = daemon.scrape("/healthz")
+        assert status == 503 and "writes blocked" in health
+        time.sleep(2.5)  # a few cadences and checks: nothing cycles, nothing is written
+        assert not daemon.logged("cycle of person") and salesforce.records("Lead") == []
+        salesforce.reset_access()  # the admin creates the field: picked up without a restart
+        daemon.wait_for(lambda: daemon.logged("setup checks passed"), seconds=10)
+        daemon.wait_for(lambda: len(_leads(box, waiting)) == 1, seconds=10)
+        status, _ = daemon.scrape("/healthz")
+        assert status == 200
+        # a reload that breaks the setup stops the cycles again
+        salesforce.make_read_only("Lead", "Lead_Score__c")
+        daemon.process.send_signal(signal.SIGHUP)
+        daemon.wait_for(lambda: daemon.logged("person.lead_score.salesforce"), seconds=10)
+        daemon.wait_for(lambda: daemon.scrape("/healthz")[0] == 503, seconds=10)
+        later = _person(box, 5)
+        time.sleep(2.5)
+        assert _leads(box, later) == []
+        assert daemon.stop() == 0
+
+
 def test_sigterm_mid_backfill_loses_and_duplicates_nothing(
     tmp_path: Path, start: Callable[[Path], Daemon]
 ) -> None:

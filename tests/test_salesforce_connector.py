@@ -297,11 +297,15 @@ def test_a_timeout_and_a_refused_connection_are_transient(emulator, sleeps) -> N
     assert len(sleeps) == 2
 
 
-def test_a_mapped_field_salesforce_lacks_is_a_config_error(emulator) -> None:
+def test_a_mapped_field_salesforce_lacks_is_a_setup_problem_and_a_config_error(emulator) -> None:
     field_map = {**PERSON_FIELDS, "Contact": {**PERSON_FIELDS["Contact"], "score": "Score__c"}}
     connector = connector_for(emulator, field_map=field_map)
-    with pytest.raises(ConfigError, match="Score__c"):
-        connector.check()
+    connector.check()  # reachable: the preflight reports the field with the other problems
+    (problem,) = connector.schema_problems({"Contact": {"score"}})
+    assert (problem.kind, problem.field) == ("Contact", "score")
+    assert "no field 'Score__c'" in problem.message and problem.blocking
+    with pytest.raises(ConfigError, match="Score__c"):  # a read never selects it silently
+        scan(connector, "Contact", Cursor())
 
 
 def test_a_converted_lead_shows_its_contact_with_the_partner_id(sf, emulator) -> None:

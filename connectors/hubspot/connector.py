@@ -33,7 +33,7 @@ timestamp with dateutil: it took about 70% of a 100,000-contact scan.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -47,9 +47,22 @@ from urllib3.util.retry import Retry
 from connectors.hubspot.associations import Associations, type_id
 from connectors.hubspot.errors import SYSTEM, VENDOR_ERRORS, HubSpotRequestError, translate
 from connectors.hubspot.mapping import OBJECT_TYPES, ObjectMapping, epoch_ms, seen
+from connectors.hubspot.schema import problems as schema_problems
 from connectors.hubspot.writes import ObjectWriter
 from syncd.errors import TransientError
-from syncd.model import Change, Cursor, FieldMap, FieldType, Outcome, Page, Record, RecordRef
+from syncd.model import (
+    Change,
+    Cursor,
+    FieldMap,
+    FieldType,
+    Outcome,
+    Page,
+    PartnerFields,
+    Record,
+    RecordRef,
+    SchemaProblem,
+    partner_field_of,
+)
 from syncd.retry import RetryPolicy, call_with_retry
 from syncd.split import Splitter
 
@@ -96,7 +109,7 @@ class HubSpotConnector:
         field_map: FieldMap,
         field_types: Mapping[str, Mapping[str, FieldType]],
         stage_fields: Mapping[str, Sequence[str]] = DEFAULT_STAGE_FIELDS,
-        partner_id_field: str = "syncd_salesforce_id",
+        partner_id_field: PartnerFields = "syncd_salesforce_id",
         timeout: tuple[float, float] = (5.0, 30.0),
         retry: RetryPolicy = DEFAULT_RETRY,
         page_size: int = 200,
@@ -112,7 +125,7 @@ class HubSpotConnector:
                 dict(field_map[kind]),
                 dict(field_types.get(kind, {})),
                 tuple(stage_fields.get(kind, ())),
-                partner_id_field,
+                partner_field_of(partner_id_field, kind) or "",
             )
             for kind in OBJECT_TYPES
             if kind in field_map
@@ -415,6 +428,18 @@ class HubSpotConnector:
     def unwritable_stages(self, kind: str) -> Mapping[str, frozenset[str]]:
         """HubSpot takes every stage value it offers."""
         return {}
+
+    def schema_problems(self, written: Mapping[str, Collection[str]]) -> list[SchemaProblem]:
+        """Mapped properties missing, of an incompatible type or read-only where syncd
+        writes them; the partner-id property missing or not unique (one properties read
+        per synced type; ``connectors.hubspot.schema`` has the rules)."""
+        found: list[SchemaProblem] = []
+        for kind, mapping in self.mappings.items():
+            answer = self._call(
+                f"GET /crm/v3/properties/{kind}", partial(self._properties.get_all, kind)
+            )
+            found += schema_problems(mapping, answer.get("results") or [], written.get(kind, ()))
+        return found
 
     def _deal_pipelines(self) -> list[Answer]:
         answer = self._call(PIPELINES, partial(self._pipelines.get_all, "deals"))

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import random
 import re
@@ -195,6 +196,32 @@ class HubSpotEmulator:
         with self._lock:
             self.gate.rate_limit, self.gate.daily_limit = rate_limit, daily_limit
             self.gate.search_rate_limit = search_rate_limit
+
+    def change_property(
+        self,
+        object_type: str,
+        name: str,
+        *,
+        drop: bool = False,
+        unique: bool | None = None,
+        read_only: bool | None = None,
+    ) -> None:
+        """Change the portal's schema as an admin would: delete a property (``drop``: gone
+        from the properties API, and writes naming it are refused), or set its
+        ``hasUniqueValue`` / ``modificationMetadata.readOnlyValue``."""
+        store = self._store(object_type)
+        with self._lock:
+            properties = dict(store.schema.properties)
+            if drop:
+                properties.pop(name)
+            else:
+                found = properties[name]
+                properties[name] = dataclasses.replace(
+                    found,
+                    unique=found.unique if unique is None else unique,
+                    read_only=found.read_only if read_only is None else read_only,
+                )
+            store.set_schema(dataclasses.replace(store.schema, properties=properties))
 
     def seed_contacts(self, n: int, *, same_instant: bool = False) -> list[str]:
         """Add ``n`` synthetic contacts at once; ``same_instant`` gives them one timestamp."""

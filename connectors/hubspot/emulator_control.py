@@ -7,6 +7,8 @@ POST   /_emulator/seed              {"contacts": n, "companies": n, "deals": n,
 POST   /_emulator/fail              {"status": 503, "count": 1, "path_contains": "search",
                                      "retry_after": 1} or {"status": 500, "at_call": n}
 POST   /_emulator/latency           {"ms": 50}
+POST   /_emulator/property          {"object_type": "contacts", "name": "x", "drop": true}
+                                    or {..., "unique": false, "read_only": true}
 POST   /_emulator/search_cap        {"cap": 100}
 POST   /_emulator/multi_status      {"endpoints": ["create", "update", "upsert",
                                      "associations"]}: the batch writes answering 207
@@ -121,6 +123,15 @@ def _dispatch(emulator: HubSpotEmulator, method: str, action: str, body: dict[st
                 body.get("path_contains"),
                 float(body.get("retry_after", 1)),
             )
+        return ok
+    if (method, action) == ("POST", "property"):
+        emulator.change_property(
+            str(body["object_type"]),
+            str(body["name"]),
+            drop=bool(body.get("drop")),
+            unique=body.get("unique"),
+            read_only=body.get("read_only"),
+        )
         return ok
     if (method, action) == ("POST", "latency"):
         emulator.set_latency(int(body["ms"]))

@@ -55,7 +55,20 @@ DEFAULT_RETURNED = (
 
 @dataclass(frozen=True, slots=True)
 class PropertyDef:
-    """One contact property as the properties API describes it."""
+    """One property as ``GET /crm/v3/properties/{objectType}`` describes it.
+
+    The answer's fields (``type``, ``fieldType``, ``hasUniqueValue``,
+    ``modificationMetadata.readOnlyValue`` and the rest of ``to_json``) follow the
+    property model of HubSpot's reference,
+    https://developers.hubspot.com/docs/api-reference/latest/crm/properties/update-property
+    and the guide https://developers.hubspot.com/docs/api/crm/properties (``type``:
+    string, number, date, datetime, enumeration, bool, phone_number). ``unique`` is what
+    batch upsert may key on (``idProperty``); the changelog "Updating objects by custom
+    field" says unique-ID properties are those created with ``hasUniqueValue`` true.
+    Not confirmed: whether a portal lets an admin turn ``hasUniqueValue`` on for an
+    existing property (the emulator's ``change_property`` can, as a test switch), and
+    the exact error of a batch upsert keyed on a property that is not unique.
+    """
 
     name: str
     label: str

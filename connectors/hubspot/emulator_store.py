@@ -126,6 +126,12 @@ class ObjectStore:
         self._keys = frozenset(schema.keys)
         self._folded = frozenset(schema.folded)
 
+    def set_schema(self, schema: ObjectSchema) -> None:
+        """Replace the type's schema (a property deleted or changed by an admin)."""
+        with self.lock:
+            self.schema = schema
+            self._keys = frozenset(schema.keys)
+
     def _key(self, name: str, value: str) -> tuple[str, str]:
         return (name, value.lower() if name in self._folded else value)
 

@@ -108,7 +108,7 @@ class ObjectMapping:
     def read_properties(self) -> list[str]:
         """Every property a read asks for."""
         native = {n for n in self.fields.values() if not n.startswith(LINK)}
-        return sorted({*native, *self.stage_fields, self.partner_field, self.modified})
+        return sorted({*native, *self.stage_fields, self.partner_field, self.modified} - {""})
 
     def record(self, obj: Mapping[str, Any], *, deleted: bool = False) -> Record:
         """A record from an object as the API returns it (parsed JSON); association

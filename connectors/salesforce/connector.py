@@ -17,7 +17,7 @@ cost nothing more, as Salesforce saves the others.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -35,6 +35,7 @@ from connectors.salesforce.errors import (
     worth_splitting,
 )
 from connectors.salesforce.roles import ROLES, ContactRoles
+from connectors.salesforce.schema import problems as schema_problems
 from connectors.salesforce.session import Meter, login, session
 from syncd.errors import AuthError, ConfigError, ConfigProblem, ConnectorError
 from syncd.model import (
@@ -44,9 +45,12 @@ from syncd.model import (
     FieldType,
     Outcome,
     Page,
+    PartnerFields,
     Record,
     RecordRef,
+    SchemaProblem,
     normalize,
+    partner_field_of,
 )
 from syncd.retry import RetryPolicy, call_with_retry
 from syncd.split import Refused, Splitter
@@ -91,7 +95,7 @@ class SalesforceConnector:
         field_map: FieldMap,
         field_types: Mapping[str, Mapping[str, FieldType]],
         stage_fields: Mapping[str, Sequence[str]] | None = None,
-        partner_id_field: str = "Syncd_HubSpot_Id__c",
+        partner_id_field: PartnerFields = "Syncd_HubSpot_Id__c",
         api_version: str = "60.0",
         ca_bundle: str | None = None,
         timeout: tuple[float, float] = (5.0, 30.0),
@@ -128,14 +132,34 @@ class SalesforceConnector:
             headers=self.write_headers,
         )
         self._kinds: dict[str, _Kind] = {}
+        self._describes: dict[str, dict[str, Any]] = {}
 
     # --- the protocol --------------------------------------------------------------------
 
     def check(self) -> None:
-        """Fetch a token and describe every mapped kind (once; describes are cached)."""
+        """Fetch a token and describe every mapped kind (once; describes are cached).
+
+        A describe that lacks a mapped field is not an error here: ``schema_problems``
+        reports it, with every other setup problem."""
         call_with_retry(self.retry, self._login)
         for kind in self.field_map:
-            self._kind(kind)
+            self._describe(kind)
+
+    def schema_problems(self, written: Mapping[str, Collection[str]]) -> list[SchemaProblem]:
+        """Mapped fields missing, or not createable/updateable for the integration user
+        where syncd writes them; the partner-id field missing, not an External ID, not
+        unique or not writable (``connectors.salesforce.schema`` has the rules).
+
+        Describes are read afresh, so that an admin's fix shows without a restart."""
+        self._describes.clear()
+        self._kinds.clear()
+        found: list[SchemaProblem] = []
+        for kind, mapped in self.field_map.items():
+            partner = partner_field_of(self.partner_id_field, kind)
+            found += schema_problems(
+                kind, self._describe(kind), mapped, written.get(kind, ()), partner
+            )
+        return found
 
     def kinds(self, obj: str) -> Sequence[str]:
         return [kind for kind in KINDS.get(obj, ()) if kind in self.field_map]
@@ -192,14 +216,25 @@ class SalesforceConnector:
 
     def apply(self, changes: Sequence[Change]) -> list[Outcome]:
         groups: dict[tuple[str, str], list[tuple[int, Change]]] = {}
+        outcomes: dict[int, Outcome] = {}
         for index, change in enumerate(changes):
             meta = self._kind(change.kind)
             if change.op == "update":
                 how = "update"
+            elif meta.partner is None:
+                # no plain insert instead: a crash between it and the commit would let the
+                # next cycle create the record again (the preflight blocks this setup)
+                outcomes[index] = Outcome(
+                    change.key,
+                    False,
+                    None,
+                    error=f"Salesforce {change.kind} has no partner-id field to upsert on",
+                    code="PARTNER_FIELD_MISSING",
+                )
+                continue
             else:
-                how = "upsert" if meta.partner and change.partner_id else "insert"
+                how = "upsert" if change.partner_id else "insert"
             groups.setdefault((how, change.kind), []).append((index, change))
-        outcomes: dict[int, Outcome] = {}
         for (how, kind), items in groups.items():
             for chunk in _chunks(items, self.batch_size):
                 outcomes.update(self._write(how, self._kind(kind), chunk))
@@ -235,12 +270,14 @@ class SalesforceConnector:
         return {name: frozenset(found) for name, found in values.items()}
 
     def stage_outcomes(self) -> Mapping[tuple[str, str], str]:
-        """Closed ``StageName`` values, won or lost, from the ``OpportunityStage`` object."""
+        """Closed ``StageName`` values, won or lost, from the ``OpportunityStage`` object,
+        by ``ApiName`` (API v36+), the value ``StageName`` holds."""
         if "Opportunity" not in self.field_map:
             return {}
-        soql = "SELECT MasterLabel, IsClosed, IsWon FROM OpportunityStage WHERE IsActive = true"
+        # StageName holds a stage's API name; its label (MasterLabel) can be renamed
+        soql = "SELECT ApiName, IsClosed, IsWon FROM OpportunityStage WHERE IsActive = true"
         return {
-            ("StageName", str(row["MasterLabel"])): "won" if row.get("IsWon") else "lost"
+            ("StageName", str(row["ApiName"])): "won" if row.get("IsWon") else "lost"
             for rows in self._pages(soql)
             for row in rows
             if row.get("IsClosed")
@@ -351,10 +388,15 @@ class SalesforceConnector:
 
     # --- describe, records, writes -------------------------------------------------------
 
+    def _describe(self, kind: str) -> dict[str, Any]:
+        if kind not in self._describes:
+            answer = self._call(lambda sf: sf.restful(f"sobjects/{kind}/describe")) or {}
+            self._describes[kind] = answer
+        return self._describes[kind]
+
     def _kind(self, kind: str) -> _Kind:
         if kind not in self._kinds:
-            answer = self._call(lambda sf: sf.restful(f"sobjects/{kind}/describe")) or {}
-            fields = {f["name"]: f for f in answer["fields"]}
+            fields = {f["name"]: f for f in self._describe(kind)["fields"]}
             mapped = self.field_map.get(kind, {})
             roles = next((c for c, n in mapped.items() if n == "@" + ROLES), None)
             mapped = {c: n for c, n in mapped.items() if not n.startswith("@")}
@@ -371,7 +413,8 @@ class SalesforceConnector:
             if problems:
                 raise ConfigError(problems)
             stage = tuple(f for f in self._stage_fields.get(kind, ()) if f in fields)
-            partner = self.partner_id_field if self.partner_id_field in fields else None
+            partner = partner_field_of(self.partner_id_field, kind)
+            partner = partner if partner in fields else None
             extra = [f for f in ("IsConverted", *CONVERTED.values()) if f in fields]
             select = [*mapped.values(), *stage, *([partner] if partner else [])]
             select += ["Id", "SystemModstamp", "IsDeleted", *extra]

@@ -10,8 +10,10 @@ daily limit (403 ``REQUEST_LIMIT_EXCEEDED``). Knobs, as methods and under ``/_em
 (no auth, not counted): latency, injected failures, token expiry, the daily limit, call
 counters, synthetic leads, UI-like edits and lead conversion (account, contact,
 opportunity and its contact role), answers lost after the write landed
-(``land_then_drop``), and the org's rules: validation and duplicate rules, read-only and
-required fields (``emulator_rules``).
+(``land_then_drop``), the org's rules: validation and duplicate rules, read-only and
+required fields (``emulator_rules``), and an admin's setup as the integration user sees
+it: a field dropped, read-only by field-level security, an External ID not Unique
+(``emulator_access``), an opportunity stage whose label differs from its API name.
 
 Objects: Lead, Contact, Account, Opportunity, OpportunityContactRole and the read-only
 OpportunityStage (the StageName picklist with IsWon/IsClosed) and LeadStatus (the
@@ -367,6 +369,36 @@ class SalesforceEmulator:
     def reset_calls(self) -> None:
         with self.lock:
             self._calls.clear()
+
+    # --- the org's setup as the integration user sees it ------------------------------
+    # (``emulator_access`` says what describe, SOQL and writes then answer)
+
+    def drop_field(self, obj: str, field: str) -> None:
+        """Remove a field for the integration user (deleted, or hidden by field-level
+        security): gone from describe, SOQL and writes."""
+        self.api.access.drop(_object(obj).name, field)
+
+    def make_read_only(self, obj: str, field: str) -> None:
+        """Field-level security: the integration user may read the field, not edit it."""
+        self.api.access.read_only(_object(obj).name, field)
+
+    def make_not_unique(self, obj: str, field: str) -> None:
+        """The External ID field loses its Unique attribute (describe ``unique: false``)."""
+        self.api.access.not_unique(_object(obj).name, field)
+
+    def reset_access(self) -> None:
+        """Every field visible and as built again."""
+        self.api.access.reset()
+
+    def relabel_stage(self, api_name: str, label: str) -> None:
+        """Rename an opportunity stage's label (``MasterLabel``), as an admin does in Setup;
+        its API name, the value ``StageName`` holds, stays."""
+        with self.lock:
+            rows = self.store.rows["OpportunityStage"]
+            found = next((i for i, r in rows.items() if r["ApiName"] == api_name), None)
+            if found is None:
+                raise KeyError(f"no opportunity stage {api_name!r}")
+            rows[found] = {**rows[found], "MasterLabel": label}
 
     # --- data as a user in the Salesforce UI sees it -------------------------------------
 

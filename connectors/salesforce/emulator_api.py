@@ -32,11 +32,11 @@ from datetime import date
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
+from connectors.salesforce.emulator_access import FieldAccess
 from connectors.salesforce.emulator_rules import allow_save
 from connectors.salesforce.emulator_schema import (
     NUMERIC,
     OBJECTS,
-    SOQL_TYPES,
     SObject,
     sobject,
 )
@@ -104,6 +104,8 @@ class RestApi:
         self.batch_min = batch_min
         self.tokens: set[str] = set()
         self.instance_url = ""
+        self.access = FieldAccess()
+        """What the integration user may see and edit (describe, SOQL, writes)."""
 
     # --- OAuth ---------------------------------------------------------------------------
 
@@ -184,7 +186,7 @@ class RestApi:
     def query(self, request: Request, version: str, *, include_deleted: bool) -> Answer:
         text = (request.params.get("q") or [""])[-1]
         try:
-            query = parse(text, SOQL_TYPES)
+            query = parse(text, self.access.soql_types())
         except SoqlError as exc:
             return fault(400, exc.code, exc.message)
         rows = self.store.select(query, include_deleted=include_deleted)
@@ -269,6 +271,10 @@ class RestApi:
             if unreadable is not None:
                 return unreadable
         save = allow_save(request.headers)
+        if method == "PATCH" and len(rest) == 2 and not self.access.visible(rest[0], rest[1]):
+            return fault(
+                404, "NOT_FOUND", f"The requested resource does not exist: {rest[0]}/{rest[1]}"
+            )
         if method == "POST" and not rest:
             operations = [
                 self._create(obj, record, save) for obj, record in zip(types, records, strict=True)
@@ -297,7 +303,18 @@ class RestApi:
             ]
         else:
             return _method_not_allowed(method)
+        operations = [
+            self._allowed(obj, record, operation)
+            for obj, record, operation in zip(types, records, operations, strict=True)
+        ]
         return Answer(200, self.store.write(operations, all_or_none=bool(body.get("allOrNone"))))
+
+    def _allowed(self, obj: SObject, record: dict[str, Any], operation: Any) -> Any:
+        """``operation``, or its refusal when it writes a field the user may not write."""
+        refusals = self.access.refusals(obj, {k: v for k, v in record.items() if k != "attributes"})
+        if not refusals:
+            return operation
+        return lambda _batch: {"id": None, "success": False, "errors": refusals}
 
     def _create(self, obj: SObject, record: dict[str, Any], save: bool) -> Any:
         if _get(record, "Id"):
@@ -320,7 +337,10 @@ class RestApi:
         method = request.method
         if parts[1:] == ["describe"] and method == "GET":
             with self.store.lock:
-                return Answer(200, self.store.rules.describe(obj.name, obj.describe(version)))
+                answer = self.store.rules.describe(
+                    obj.name, self.access.describe(obj, obj.describe(version))
+                )
+            return Answer(200, self._stage_labels(answer) if obj.name == "Opportunity" else answer)
         if len(parts) == 1 and method == "POST":
             return _single_answer(
                 self.store.write([self.store.create(obj, request.json())], all_or_none=True)[0], 201
@@ -358,6 +378,25 @@ class RestApi:
             result = self.store.write([operation], all_or_none=True)[0]
             return _single_answer(result, 204)
         return _method_not_allowed(method)
+
+    def _stage_labels(self, answer: dict[str, Any]) -> dict[str, Any]:
+        """``StageName``'s picklist entries carry each stage's current label (MasterLabel)
+        and, as ``value``, its API name: what a record's StageName holds."""
+        with self.store.lock:
+            labels = {
+                str(r["ApiName"]): str(r["MasterLabel"])
+                for r in self.store.rows["OpportunityStage"].values()
+            }
+        fields = []
+        for described in answer["fields"]:
+            if described["name"] == "StageName":
+                entries = [
+                    {**v, "label": labels.get(v["value"], v["label"])}
+                    for v in described["picklistValues"]
+                ]
+                described = {**described, "picklistValues": entries}
+            fields.append(described)
+        return {**answer, "fields": fields}
 
 
 def _unreadable(obj: SObject, record: Mapping[str, Any]) -> Answer | None:

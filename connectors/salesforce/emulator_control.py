@@ -16,6 +16,11 @@ synthetic data.
                                             "fields", "action"}], "read_only": [["Lead",
                                             "Title"]], "required": [["Lead", "Phone"]]}
     DELETE /_emulator/rules                 clear them all
+    POST  /_emulator/drop_field             {"object", "field"}: gone for the API user
+    POST  /_emulator/read_only_field        {"object", "field"}: field-level security
+    POST  /_emulator/not_unique_field       {"object", "field"}: External ID, not Unique
+    POST  /_emulator/reset_access
+    POST  /_emulator/relabel_stage          {"api_name", "label"}: a new MasterLabel
     GET   /_emulator/records/{Object}[/{Id}]
     POST  /_emulator/records/{Object}       fields -> {"id"}
     PATCH /_emulator/records/{Object}/{Id}  fields
@@ -45,6 +50,11 @@ _SIMPLE = {
     "seed": ("seed_leads", ("leads",)),
     "latency": ("set_latency", ("ms",)),
     "daily_limit": ("set_daily_limit", ("limit",)),
+    "drop_field": ("drop_field", ("object", "field")),
+    "read_only_field": ("make_read_only", ("object", "field")),
+    "not_unique_field": ("make_not_unique", ("object", "field")),
+    "reset_access": ("reset_access", ()),
+    "relabel_stage": ("relabel_stage", ("api_name", "label")),
 }
 """Control endpoints that call one knob with arguments taken from the JSON body."""
 _CONVERT_OPTIONS = {"account_id", "create_opportunity", "opportunity_name"}

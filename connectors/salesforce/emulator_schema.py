@@ -89,13 +89,26 @@ CONTACT_ROLES = (
 
 @dataclass(frozen=True, slots=True)
 class Stage:
-    """One value of ``Opportunity.StageName`` as the ``OpportunityStage`` object holds it."""
+    """One value of ``Opportunity.StageName`` as the ``OpportunityStage`` object holds it.
+
+    ``StageName`` holds the stage's API name (``OpportunityStage.ApiName``, API v36+);
+    ``MasterLabel`` is the label an admin can rename (``label``; by default the same).
+    https://developer.salesforce.com/docs/platform/object-reference/references/standard-objects/object-opportunitystage.html
+    ("ApiName ... Uniquely identifies a picklist value so it can be retrieved without
+    using an id or master label").
+    """
 
     label: str
     probability: int
     forecast: str
     closed: bool = False
     won: bool = False
+    api_name: str = ""
+
+    @property
+    def api(self) -> str:
+        """The value ``StageName`` holds."""
+        return self.api_name or self.label
 
 
 STAGES = (
@@ -108,7 +121,7 @@ STAGES = (
     Stage("Closed Won", 100, "Closed", closed=True, won=True),
     Stage("Closed Lost", 0, "Omitted", closed=True),
 )
-STAGE_BY_NAME = {s.label: s for s in STAGES}
+STAGE_BY_NAME = {s.api: s for s in STAGES}
 PREFIXES = {
     "Lead": "00Q",
     "Contact": "003",
@@ -329,7 +342,7 @@ OBJECTS: dict[str, SObject] = {
                 "picklist",
                 255,
                 required=True,
-                picklist=tuple(s.label for s in STAGES),
+                picklist=tuple(s.api for s in STAGES),
             ),
             Field("IsWon", "Won", "boolean", writable=False),
             Field("IsClosed", "Closed", "boolean", writable=False),
@@ -402,7 +415,7 @@ def stage_rows(stamp: str) -> list[dict[str, Any]]:
         {
             "Id": make_id(PREFIXES["OpportunityStage"], order),
             "MasterLabel": stage.label,
-            "ApiName": stage.label,
+            "ApiName": stage.api,
             "IsActive": True,
             "SortOrder": order,
             "IsClosed": stage.closed,
