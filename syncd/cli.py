@@ -153,7 +153,11 @@ def validate(
     if not offline:
         rules = registry.rules(cfg)
         for name in (cfg.syncd.marketing, cfg.syncd.crm):
-            connector = registry.connector(cfg, name)
+            try:
+                connector = registry.connector(cfg, name)
+            except ConfigError as error:  # a missing credential: one line each, then go on
+                problems += [str(p) for p in error.problems]
+                continue
             try:
                 connector.check()
                 picklists = connector.picklists()

@@ -89,6 +89,9 @@ class TokenSource(Protocol):
         """After a 401: fetch a new token and return None (repeat the call), or return the
         error to raise, naming the credential to check."""
 
+    def api_calls(self) -> dict[str, int]:
+        """Requests this source sent itself (token refreshes), by "METHOD path"."""
+
 
 def _bearer(token: str) -> RequestAuth:
     return {"in": "header", "key": "Authorization", "value": f"Bearer {token}", "type": "oauth2"}
@@ -112,6 +115,9 @@ class StaticToken:
             status=refused.status,
         )
 
+    def api_calls(self) -> dict[str, int]:
+        return {}
+
 
 class OAuthToken:
     """An OAuth access token, refreshed with the app's refresh token before it expires."""
@@ -130,8 +136,7 @@ class OAuthToken:
         self._timeout, self._clock = timeout, clock
         self._auth: RequestAuth | None = None
         self._refresh_at = 0.0
-        self.refreshes = 0
-        """Tokens fetched so far."""
+        self._requests = 0
 
     def request_auth(self) -> RequestAuth:
         if self._auth is None or self._clock() >= self._refresh_at:
@@ -152,6 +157,7 @@ class OAuthToken:
             ("refresh_token", self._refresh_token),
         ]
         asked = self._clock()
+        self._requests += 1
         try:
             response = self._api_client.call_api(
                 credentials.token_path,
@@ -182,7 +188,9 @@ class OAuthToken:
         self._refresh_token = str(answer.get("refresh_token") or self._refresh_token)
         early = min(EARLY.total_seconds(), lifetime * EARLY_FRACTION)
         self._auth, self._refresh_at = _bearer(token), asked + lifetime - early
-        self.refreshes += 1
+
+    def api_calls(self) -> dict[str, int]:
+        return {f"POST {self._credentials.token_path}": self._requests} if self._requests else {}
 
     def _refused(self, error: OAuthApiException) -> Exception:
         status = int(error.status or 0)

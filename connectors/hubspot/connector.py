@@ -441,8 +441,8 @@ class HubSpotConnector:
         return dict(self._statuses)
 
     def api_calls(self) -> Mapping[str, int]:
-        """HTTP requests sent (retries included), by "METHOD path"."""
-        return dict(self._calls)
+        """HTTP requests sent (retries and token refreshes included), by "METHOD path"."""
+        return {**self._calls, **self._auth.api_calls()}
 
     def close(self) -> None:
         for api_client in self._clients:

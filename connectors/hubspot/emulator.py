@@ -207,10 +207,14 @@ class HubSpotEmulator:
         with self._lock:
             self.tokens.ttl = seconds
 
-    def expire_tokens(self) -> None:
-        """Every OAuth access token issued so far expires now."""
+    def expire_tokens(self, at_call: int | None = None) -> None:
+        """Every OAuth access token issued so far expires now, or just before the
+        ``at_call``-th API call (counted like ``fail_at_call``)."""
         with self._lock:
-            self.tokens.expire_issued()
+            if at_call is None:
+                self.tokens.expire_issued()
+            else:
+                self.tokens.expire_at_calls.add(at_call)
 
     def expire_static_token(self, in_seconds: float = 0.0) -> None:
         """The static token (service key, private app token) expires in ``in_seconds``."""
@@ -416,7 +420,8 @@ class HubSpotEmulator:
             return control(self, method, path, raw)
         label = f"{method} {_ID_PATH.sub(_id_label, path)}"
         with self._lock:
-            injected = self.gate.injected(label, self.gate.count(label))
+            ordinal = self.gate.count(label)
+            injected = self.gate.injected(label, ordinal)
         if self.latency_ms:
             time.sleep(self.latency_ms / 1000)
         if path in TOKEN_PATHS and method == "POST":
@@ -425,7 +430,7 @@ class HubSpotEmulator:
             with self._lock:
                 return (*self.tokens.grant(raw), {})
         with self._lock:
-            refused = self.tokens.refuse(authorization)
+            refused = self.tokens.refuse(authorization, ordinal)
         if refused is not None:
             return (*refused, {})
         if injected is not None:

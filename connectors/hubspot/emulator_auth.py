@@ -76,9 +76,15 @@ class Tokens:
         self.expiry: dict[str, float | None] = {static_token: None}
         """Every token ever accepted: when it expires (None: never)."""
         self.issued = 0
+        self.expire_at_calls: set[int] = set()
+        """API call ordinals (as the gate counts them) before which issued tokens expire."""
 
-    def refuse(self, authorization: str | None) -> Refusal | None:
-        """None when ``authorization`` carries a live token, else HubSpot's 401."""
+    def refuse(self, authorization: str | None, ordinal: int = 0) -> Refusal | None:
+        """None when ``authorization`` carries a live token, else HubSpot's 401 (call
+        ``ordinal`` may be one before which the issued tokens expire)."""
+        if ordinal in self.expire_at_calls:
+            self.expire_at_calls.discard(ordinal)
+            self.expire_issued()
         token = (authorization or "").removeprefix("Bearer ")
         if not authorization or token not in self.expiry:
             return 401, error_body("INVALID_AUTHENTICATION", NOT_FOUND)
