@@ -79,9 +79,9 @@ def test_validate_names_each_missing_oauth_credential_on_one_line(tmp_path: Path
         secrets = tmp_path / "secrets.env"
         kept = [line for line in secrets.read_text().splitlines() if "HUBSPOT_REFRESH" not in line]
         secrets.write_text("\n".join(kept) + "\n")
+        command = [sys.executable, "-c", "from syncd.cli import main; main()", "validate"]
         answer = subprocess.run(
-            [sys.executable, "-c", "from syncd.cli import main; main()", "validate"]
-            + ["--config", str(box.config_path)],
+            [*command, "--config", str(box.config_path)],
             capture_output=True,
             text=True,
             timeout=120,
