@@ -32,6 +32,7 @@ Sources (checked 2026-12-04):
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -137,15 +138,18 @@ class OAuthToken:
         self._auth: RequestAuth | None = None
         self._refresh_at = 0.0
         self._requests = 0
+        self._lock = threading.Lock()  # a connector may be called from a worker thread
 
     def request_auth(self) -> RequestAuth:
-        if self._auth is None or self._clock() >= self._refresh_at:
-            self._refresh()
-        assert self._auth is not None
-        return self._auth
+        with self._lock:
+            if self._auth is None or self._clock() >= self._refresh_at:
+                self._refresh()
+            assert self._auth is not None
+            return self._auth
 
     def renew(self, refused: AuthError) -> AuthError | None:
-        self._refresh()
+        with self._lock:
+            self._refresh()
         return None
 
     def _refresh(self) -> None:
