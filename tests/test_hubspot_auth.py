@@ -198,3 +198,12 @@ def test_the_control_api_sets_the_token_life() -> None:
         assert status == 200 and emulator.tokens.ttl == 5
         _post(emulator.url + "/_emulator/expire_tokens", b'{"at_call": 3}', "application/json")
         assert emulator.tokens.expire_at_calls == {3}
+
+
+def test_a_token_endpoint_that_fails_for_a_moment_is_retried() -> None:
+    with running_emulator() as emulator:
+        emulator.fail_next(503, path_contains="/oauth/")
+        connector = _oauth_connector(emulator)
+        connector.check()
+        assert connector.api_calls() == {TOKEN: 2, "GET /crm/v3/objects/contacts": 1}
+        connector.close()

@@ -184,8 +184,8 @@ class HubSpotConnector:
 
     def _attempts(self, label: str, request: Callable[..., Any]) -> Answer:
         def attempt() -> Answer:
+            auth = self._auth.request_auth()  # may refresh first: not a call of ``label``
             self._calls[label] += 1
-            auth = self._auth.request_auth()
             try:
                 response = request(
                     _preload_content=False, _request_timeout=self._timeout, _request_auth=auth
