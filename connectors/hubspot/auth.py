@@ -21,6 +21,8 @@ Sources (checked 2026-12-04):
   client_secret, refresh_token; answer access_token, refresh_token, expires_in (seconds):
   https://developers.hubspot.com/docs/api-reference/legacy/authentication/oauth-tokens/v1/migration-guide
   (v1 is deprecated on 2027-02-16; 2026-03 takes the same fields, in the body only).
+- Not confirmed: https://developers.hubspot.com/docs/methods/oauth2/oauth2-quickstart shows
+  a camelCase answer (accessToken, expiresIn); both spellings are read.
 - Access tokens live 30 minutes (expires_in 1800):
   https://useparagon.com/integration-error-solutions/hubspot-the-oauth-token-used-to-make-this-call-expired
   and https://github.com/airbytehq/airbyte/issues/74726.
@@ -186,10 +188,13 @@ class OAuthToken:
             raise self._refused(exc) from exc
         try:
             answer = orjson.loads(raw)
-            token, lifetime = str(answer["access_token"]), float(answer["expires_in"])
-        except (ValueError, KeyError, TypeError) as exc:
+            # snake_case per the migration guide; one reference page shows camelCase
+            token = str(answer.get("access_token") or answer["accessToken"])
+            lifetime = float(answer.get("expires_in") or answer["expiresIn"])
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise TransientError(SYSTEM, f"unreadable token answer: {exc}") from exc
-        self._refresh_token = str(answer.get("refresh_token") or self._refresh_token)
+        renewed = answer.get("refresh_token") or answer.get("refreshToken")
+        self._refresh_token = str(renewed or self._refresh_token)
         early = min(EARLY.total_seconds(), lifetime * EARLY_FRACTION)
         self._auth, self._refresh_at = _bearer(token), asked + lifetime - early
 

@@ -6,7 +6,9 @@ Reads are incremental searches on each type's modified date (contacts
 upserts (keyed on the partner-id property, so a replay finds what it created) and batch
 updates in multi-status mode, so that one refused record does not fail its batch, then
 the associations they add (``connectors.hubspot.writes`` lists the calls of a write).
-Every call goes through ``syncd.retry`` after ``connectors.hubspot.errors.translate``.
+Every call goes through ``syncd.retry`` after ``connectors.hubspot.errors.translate``, with
+the bearer token of ``connectors.hubspot.auth`` (a static token, or an OAuth app's token
+refreshed before it expires and once after a 401).
 
 Calls of one scan (``changes``) of a type with N changed records, P to a page
 (``page_size``) and A associated types (the distinct "@" targets of its field map):
