@@ -72,6 +72,7 @@ def _emulators(people: int, companies: int, deals: int) -> Iterator[dict[str, An
                 token="emulator-token",
                 client_id="syncd",
                 client_secret="emulator-secret",
+                refresh_token="emulator-refresh-token",  # HubSpot's OAuth app (auth: oauth)
             )
         yield endpoints
         endpoints["_cpu_s"] = {

@@ -164,13 +164,23 @@ def validate(
     `once` and `run` make before they write: see syncd.preflight)."""
     cfg = load_config(config)
     result = preflight.Result()
+    missing: list[preflight.Problem] = []
     if not offline:
-        connectors = [registry.connector(cfg, n) for n in (cfg.syncd.marketing, cfg.syncd.crm)]
+        connectors = []
+        for name in (cfg.syncd.marketing, cfg.syncd.crm):
+            try:
+                connectors.append(registry.connector(cfg, name))
+            except ConfigError as error:  # a missing credential: one line each, then go on
+                missing += [
+                    preflight.Problem(p.message, name, file=p.file, line=p.line, key=p.key)
+                    for p in error.problems
+                ]
         try:
             result = preflight.check(cfg, connectors)
         finally:
             for connector in connectors:
                 connector.close()
+    result = preflight.Result([*missing, *result.problems], result.checked)
     problems = result.problems
     table = _read_rows(cfg, registry.rules(cfg))
     if as_json:

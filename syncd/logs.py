@@ -18,7 +18,7 @@ from typing import TextIO
 from pythonjsonlogger.json import JsonFormatter
 
 TOKEN = re.compile(
-    r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?(?:bearer|basic)?\s*|bearer\s+|access_token[\"']?\s*[:=]\s*[\"']?|client_secret[\"']?\s*[:=]\s*[\"']?)([^\s\"',;&]+)"
+    r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?(?:bearer|basic)?\s*|bearer\s+|(?:access|refresh)_token[\"']?\s*[:=]\s*[\"']?|client_secret[\"']?\s*[:=]\s*[\"']?)([^\s\"',;&]+)"
 )
 
 

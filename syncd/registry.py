@@ -50,21 +50,37 @@ def written_fields(config: Config, name: str) -> dict[str, set[str]]:
     return written
 
 
-def _need(config: Config, system: str, options: dict[str, Any], key: str) -> str:
+def _need(config: Config, system: str, options: dict[str, Any], key: str, mode: str = "") -> str:
     env = options.get(key)
     value = config.secret(env) if env else None
     if not value:
-        raise ConfigError(
-            [
-                ConfigProblem(
-                    str(config.path),
-                    None,
-                    f"systems.{system}.{key}",
-                    f"credential not set: put {env or key} in the environment or secrets file",
-                )
-            ]
+        needs = f" (auth: {mode} needs it)" if mode else ""
+        message = (
+            f"credential not set{needs}: put {env} in the environment or secrets file"
+            if env
+            else f"not set{needs}: name the environment variable holding this credential"
         )
+        raise _problem(config, system, key, message)
     return value
+
+
+def _problem(config: Config, system: str, key: str, message: str) -> ConfigError:
+    return ConfigError([ConfigProblem(str(config.path), None, f"systems.{system}.{key}", message)])
+
+
+def _credentials(
+    config: Config, system: str, options: dict[str, Any], keys: list[str], mode: str
+) -> list[str]:
+    """The secrets named by ``keys`` (env var names), every missing one reported at once."""
+    values, problems = [], []
+    for key in keys:
+        try:
+            values.append(_need(config, system, options, key, mode))
+        except ConfigError as error:
+            problems += error.problems
+    if problems:
+        raise ConfigError(problems)
+    return values
 
 
 def _timeout(options: dict[str, Any]) -> tuple[float, float]:
@@ -73,12 +89,32 @@ def _timeout(options: dict[str, Any]) -> tuple[float, float]:
 
 
 def _hubspot(config: Config, name: str, settings: SystemSettings, retry: RetryPolicy) -> Connector:
+    from connectors.hubspot.auth import TOKEN_PATH, OAuthCredentials, StaticCredentials
     from connectors.hubspot.connector import HubSpotConnector
 
     options = settings.options()
+    auth = str(options.get("auth", "token"))
+    credentials: StaticCredentials | OAuthCredentials
+    if auth == "token":
+        (token,) = _credentials(config, name, options, ["access_token_env"], auth)
+        credentials = StaticCredentials(token, name=str(options["access_token_env"]))
+    elif auth == "oauth":
+        keys = ["client_id_env", "client_secret_env", "refresh_token_env"]
+        client_id, secret, refresh = _credentials(config, name, options, keys, auth)
+        credentials = OAuthCredentials(
+            client_id,
+            secret,
+            refresh,
+            client_id_name=str(options["client_id_env"]),
+            client_secret_name=str(options["client_secret_env"]),
+            refresh_token_name=str(options["refresh_token_env"]),
+            token_path=str(options.get("oauth_token_path", TOKEN_PATH)),
+        )
+    else:
+        raise _problem(config, name, "auth", f"{auth!r} is not an auth mode: token or oauth")
     return HubSpotConnector(
         host=str(options.get("host", "https://api.hubapi.com")).rstrip("/"),
-        access_token=_need(config, name, options, "access_token_env"),
+        credentials=credentials,
         **_per_kind(config, name),
         partner_id_field=settings.partner_id_field,
         timeout=_timeout(options),
@@ -191,6 +227,9 @@ def emulator_settings(
     hubspot, salesforce = emulators["hubspot"], emulators["salesforce"]
     secrets = {
         "HUBSPOT_ACCESS_TOKEN": hubspot.token,
+        "HUBSPOT_CLIENT_ID": hubspot.client_id,
+        "HUBSPOT_CLIENT_SECRET": hubspot.client_secret,
+        "HUBSPOT_REFRESH_TOKEN": hubspot.refresh_token,
         "SALESFORCE_CLIENT_ID": salesforce.client_id,
         "SALESFORCE_CLIENT_SECRET": salesforce.client_secret,
     }
@@ -198,7 +237,11 @@ def emulator_settings(
         "hubspot": {
             "connector": "hubspot",
             "host": hubspot.url,
+            "auth": "token",
             "access_token_env": "HUBSPOT_ACCESS_TOKEN",
+            "client_id_env": "HUBSPOT_CLIENT_ID",
+            "client_secret_env": "HUBSPOT_CLIENT_SECRET",
+            "refresh_token_env": "HUBSPOT_REFRESH_TOKEN",
             "partner_id_field": "syncd_salesforce_id",
             "search_settle_seconds": 0,
         },

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ruamel.yaml import YAML
 from sqlalchemy import func, select
 
 from syncd import registry, sandbox
@@ -61,8 +62,16 @@ def _props(contact: dict[str, Any]) -> dict[str, Any]:
     return props
 
 
-def make_world(tmp_path: Path, store_url: str) -> Iterator[World]:
+def make_world(
+    tmp_path: Path, store_url: str, hubspot: dict[str, Any] | None = None
+) -> Iterator[World]:
+    """The world; ``hubspot`` overrides settings of ``systems.hubspot`` (``{"auth": "oauth"}``)."""
     box = sandbox.start(tmp_path / "config", sample=False, store=store_url)
+    if hubspot:
+        raw = YAML(typ="safe").load(box.config_path.read_text("utf-8"))
+        raw["systems"]["hubspot"].update(hubspot)
+        with box.config_path.open("w", encoding="utf-8") as out:
+            YAML(typ="safe", pure=True).dump(raw, out)
     sleeps: list[float] = []
     config = load_config(box.config_path)
     store = Store.open(config.store_url)

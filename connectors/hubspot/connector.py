@@ -9,7 +9,9 @@ record costs only itself: a batch HubSpot refuses as a whole (update, upsert, v4
 association create) is split until the refused input stands alone (``syncd.split``),
 and a batch create answers per input (207). ``connectors.hubspot.writes`` lists the
 calls of a write. Every call goes through ``syncd.retry`` after
-``connectors.hubspot.errors.translate``.
+``connectors.hubspot.errors.translate``, with
+the bearer token of ``connectors.hubspot.auth`` (a static token, or an OAuth app's token
+refreshed before it expires and once after a 401).
 
 Calls of one scan (``changes``) of a type with N changed records, P to a page
 (``page_size``) and A associated types (the distinct "@" targets of its field map):
@@ -32,6 +34,7 @@ timestamp with dateutil: it took about 70% of a 100,000-contact scan.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -45,11 +48,18 @@ from hubspot.crm import companies, contacts, deals
 from urllib3.util.retry import Retry
 
 from connectors.hubspot.associations import Associations, type_id
+from connectors.hubspot.auth import (
+    Credentials,
+    OAuthCredentials,
+    StaticCredentials,
+    TokenSource,
+    token_source,
+)
 from connectors.hubspot.errors import SYSTEM, VENDOR_ERRORS, HubSpotRequestError, translate
 from connectors.hubspot.mapping import OBJECT_TYPES, ObjectMapping, epoch_ms, seen
 from connectors.hubspot.schema import problems as schema_problems
 from connectors.hubspot.writes import ObjectWriter
-from syncd.errors import TransientError
+from syncd.errors import AuthError, TransientError
 from syncd.model import (
     Change,
     Cursor,
@@ -105,7 +115,8 @@ class HubSpotConnector:
         self,
         *,
         host: str,
-        access_token: str,
+        access_token: str | None = None,
+        credentials: Credentials | None = None,
         field_map: FieldMap,
         field_types: Mapping[str, Mapping[str, FieldType]],
         stage_fields: Mapping[str, Sequence[str]] = DEFAULT_STAGE_FIELDS,
@@ -115,7 +126,14 @@ class HubSpotConnector:
         page_size: int = 200,
         batch_size: int = 100,
         settle: timedelta = timedelta(seconds=5),
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """``credentials`` (or a plain ``access_token``) say how to authenticate
+        (``connectors.hubspot.auth``); ``clock`` times the OAuth token's refresh."""
+        if credentials is None:
+            if access_token is None:
+                raise ValueError("the HubSpot connector needs credentials or an access_token")
+            credentials = StaticCredentials(access_token)
         unknown = sorted(set(field_map) - set(OBJECT_TYPES))
         if unknown:
             raise ValueError(f"the HubSpot connector syncs {OBJECT_TYPES}, not {unknown}")
@@ -133,7 +151,12 @@ class HubSpotConnector:
         for mapping in self.mappings.values():
             for target in mapping.link_types:
                 type_id(mapping.kind, target)  # an association we could not write: say so now
-        client = HubSpot(access_token=access_token, host=host.rstrip("/"), retry=Retry(0))
+        # No token in the client's configuration: each call carries the current one.
+        client = HubSpot(host=host.rstrip("/"), retry=Retry(0))
+        oauth = None
+        if isinstance(credentials, OAuthCredentials):
+            oauth = client.oauth.tokens_api.api_client
+        self._auth: TokenSource = token_source(credentials, oauth, timeout=timeout, clock=clock)
         self._check_kind = next(iter(self.mappings), "contacts")
         self._objects = {
             kind: ObjectApis.of(client, kind) for kind in {*self.mappings, self._check_kind}
@@ -148,6 +171,7 @@ class HubSpotConnector:
             self._properties.api_client,
             self._pipelines.api_client,
             association_api.api_client,
+            *([oauth] if oauth is not None else []),
         ]
         self._timeout, self._retry = timeout, retry
         self.page_size = max(1, min(page_size, 200))
@@ -167,12 +191,26 @@ class HubSpotConnector:
         )
 
     def _call(self, label: str, request: Callable[..., Any]) -> Answer:
-        """One API call as parsed JSON, translated to syncd errors and retried per policy."""
+        """One API call as parsed JSON, translated to syncd errors and retried per policy;
+        after a 401 the token source renews the token once and the call is made again."""
+        try:
+            return self._attempts(label, request)
+        except AuthError as refused:
+            if refused.status != 401:
+                raise
+            final = call_with_retry(self._retry, partial(self._auth.renew, refused))
+            if final is not None:
+                raise final from refused
+            return self._attempts(label, request)
 
+    def _attempts(self, label: str, request: Callable[..., Any]) -> Answer:
         def attempt() -> Answer:
+            auth = self._auth.request_auth()  # may refresh first: not a call of ``label``
             self._calls[label] += 1
             try:
-                response = request(_preload_content=False, _request_timeout=self._timeout)
+                response = request(
+                    _preload_content=False, _request_timeout=self._timeout, _request_auth=auth
+                )
                 try:
                     raw = response.data
                 finally:
@@ -459,8 +497,8 @@ class HubSpotConnector:
         return dict(self._statuses)
 
     def api_calls(self) -> Mapping[str, int]:
-        """HTTP requests sent (retries included), by "METHOD path"."""
-        return dict(self._calls)
+        """HTTP requests sent (retries and token refreshes included), by "METHOD path"."""
+        return {**self._calls, **self._auth.api_calls()}
 
     def split_calls(self) -> int:
         """Calls made beyond one per batch, splitting batches HubSpot refused as a whole

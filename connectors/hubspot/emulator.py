@@ -20,6 +20,11 @@ Objects: ``/crm/v3/objects/{contacts|companies|deals}`` (list, search, batch
 read/create/update/upsert/archive, one by id), ``/crm/v3/properties/{type}``,
 ``/crm/v3/pipelines/deals[/{pipelineId}]`` and
 ``/crm/v4/associations/{from}/{to}/batch/{create|read|archive}``.
+
+Authentication (``connectors.hubspot.emulator_auth``): the static ``token`` (a service key or
+private app token), and an OAuth app (``client_id``, ``client_secret``, ``refresh_token``)
+whose access tokens, fetched at ``/oauth/v1/token`` or ``/oauth/2026-03/token``, expire
+after ``token_ttl`` seconds on ``clock``.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from connectors.hubspot.emulator_associations import DEFAULT_TYPES, Associations, type_ids
+from connectors.hubspot.emulator_auth import DEFAULT_TTL, TOKEN_PATHS, Tokens
 from connectors.hubspot.emulator_control import control, synthetic_contact
 from connectors.hubspot.emulator_crm import (
     COMPANIES,
@@ -93,8 +99,12 @@ class HubSpotEmulator:
         search_rate_limit: tuple[int, int] | None = None,
         host: str = "127.0.0.1",
         lifecycle_backward: str = "keep",
+        token_ttl: float = DEFAULT_TTL,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.token, self.host, self.url = token, host, ""
+        self.tokens = Tokens(token, ttl=token_ttl, clock=clock)
+        """Accepted tokens; the OAuth app is ``tokens.client_id`` etc. (``clock``: expiry only)."""
         self.latency_ms = latency_ms
         self.search_cap = search_cap
         self.gate = Gate(rate_limit, daily_limit, search_rate_limit)
@@ -222,6 +232,42 @@ class HubSpotEmulator:
                     read_only=found.read_only if read_only is None else read_only,
                 )
             store.set_schema(dataclasses.replace(store.schema, properties=properties))
+
+    @property
+    def client_id(self) -> str:
+        return self.tokens.client_id
+
+    @property
+    def client_secret(self) -> str:
+        return self.tokens.client_secret
+
+    @property
+    def refresh_token(self) -> str:
+        return self.tokens.refresh_token
+
+    def set_token_ttl(self, seconds: float) -> None:
+        """OAuth access tokens issued from now on live ``seconds`` (HubSpot: 1800)."""
+        with self._lock:
+            self.tokens.ttl = seconds
+
+    def expire_tokens(self, at_call: int | None = None) -> None:
+        """Every OAuth access token issued so far expires now, or just before the
+        ``at_call``-th API call (counted like ``fail_at_call``)."""
+        with self._lock:
+            if at_call is None:
+                self.tokens.expire_issued()
+            else:
+                self.tokens.expire_at_calls.add(at_call)
+
+    def expire_static_token(self, in_seconds: float = 0.0) -> None:
+        """The static token (service key, private app token) expires in ``in_seconds``."""
+        with self._lock:
+            self.tokens.expire_static(self.token, in_seconds)
+
+    def revoke_refresh_token(self) -> None:
+        """The OAuth app's refresh token stops working (the app was uninstalled)."""
+        with self._lock:
+            self.tokens.refresh_token = "revoked-" + self.tokens.refresh_token
 
     def seed_contacts(self, n: int, *, same_instant: bool = False) -> list[str]:
         """Add ``n`` synthetic contacts at once; ``same_instant`` gives them one timestamp."""
@@ -417,15 +463,19 @@ class HubSpotEmulator:
             return control(self, method, path, raw)
         label = f"{method} {_ID_PATH.sub(_id_label, path)}"
         with self._lock:
-            injected = self.gate.injected(label, self.gate.count(label))
+            ordinal = self.gate.count(label)
+            injected = self.gate.injected(label, ordinal)
         if self.latency_ms:
             time.sleep(self.latency_ms / 1000)
-        if authorization != f"Bearer {self.token}":
-            message = (
-                "Authentication credentials not found. This API supports OAuth 2.0 authentication "
-                "and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview"
-            )
-            return 401, error_body("INVALID_AUTHENTICATION", message), {}
+        if path in TOKEN_PATHS and method == "POST":
+            if injected is not None:
+                return injected
+            with self._lock:
+                return (*self.tokens.grant(raw), {})
+        with self._lock:
+            refused = self.tokens.refuse(authorization, ordinal)
+        if refused is not None:
+            return (*refused, {})
         if injected is not None:
             return injected
         with self._lock:
@@ -604,6 +654,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--seed-sales", help="PEOPLE,COMPANIES,DEALS: deals associated with both (seed_sales)"
     )
+    parser.add_argument("--token-ttl", type=float, default=DEFAULT_TTL, help="OAuth token life, s")
     parser.add_argument("--latency-ms", type=int, default=0)
     parser.add_argument("--rate-limit", help="MAX/INTERVAL_MS, e.g. 190/10000")
     parser.add_argument("--daily-limit", type=int)
@@ -621,6 +672,7 @@ def main(argv: list[str] | None = None) -> int:
         rate_limit=rate,
         daily_limit=args.daily_limit,
         search_cap=args.search_cap,
+        token_ttl=args.token_ttl,
     )
     if args.seed_sales:
         people, companies, deals = (int(n) for n in args.seed_sales.split(","))

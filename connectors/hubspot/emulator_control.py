@@ -13,6 +13,11 @@ POST   /_emulator/search_cap        {"cap": 100}
 POST   /_emulator/multi_status      {"endpoints": ["create", "update", "upsert",
                                      "associations"]}: the batch writes answering 207
 POST   /_emulator/rate_limit        {"max": 100, "interval_ms": 10000, "daily": null}
+POST   /_emulator/token_ttl         {"seconds": 1800}: life of OAuth tokens issued from now
+POST   /_emulator/expire_tokens     every OAuth access token issued so far expires now
+                                    ({"at_call": n}: just before the n-th API call)
+POST   /_emulator/expire_static_token  {"in_seconds": 0}: the service key / private app token
+POST   /_emulator/revoke_refresh_token  the OAuth app's refresh token stops working
 GET    /_emulator/contacts          every live contact
 POST   /_emulator/contacts          {properties} (or {"properties": {...}}): add as a user
 GET    /_emulator/contacts/{id}
@@ -150,6 +155,19 @@ def _dispatch(emulator: HubSpotEmulator, method: str, action: str, body: dict[st
             int(body["daily"]) if body.get("daily") else None,
             (int(search), int(body.get("search_interval_ms", 1000))) if search else None,
         )
+        return ok
+    if (method, action) == ("POST", "token_ttl"):
+        emulator.set_token_ttl(float(body["seconds"]))
+        return ok
+    if (method, action) == ("POST", "expire_tokens"):
+        at_call = body.get("at_call")
+        emulator.expire_tokens(None if at_call is None else int(at_call))
+        return ok
+    if (method, action) == ("POST", "expire_static_token"):
+        emulator.expire_static_token(float(body.get("in_seconds", 0)))
+        return ok
+    if (method, action) == ("POST", "revoke_refresh_token"):
+        emulator.revoke_refresh_token()
         return ok
     if action == "associations" and method == "POST":
         type_id = body.get("type_id")
