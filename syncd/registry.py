@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from syncd.abc import Connector
 from syncd.errors import ConfigError, ConfigProblem
 from syncd.reconcile import Rules
 from syncd.retry import RetryPolicy
-from syncd.settings import OBJECTS, STAGE_FIELD, Config, SystemSettings
+from syncd.settings import OBJECTS, STAGE_FIELD, Config, SyncdSettings, SystemSettings
 from syncd.vocabulary import Vocabulary
+from syncd.yamlfile import YamlDocument, load_yaml
 
 KINDS = {
     "hubspot": {"company": ["companies"], "person": ["contacts"], "deal": ["deals"]},
@@ -82,17 +85,89 @@ def _salesforce(
     ca_bundle = options.get("ca_bundle")
     if ca_bundle:
         ca_bundle = str((config.path.parent / ca_bundle).resolve())
+    auth = _salesforce_auth(config, name, options)
     return SalesforceConnector(
-        login_url=str(options.get("login_url", "https://login.salesforce.com")).rstrip("/"),
-        client_id=_need(config, name, options, "client_id_env"),
-        client_secret=_need(config, name, options, "client_secret_env"),
+        login_url=auth.login_url.rstrip("/"),
+        grant=_salesforce_grant(config, name, auth),
         **_per_kind(config, name),
         partner_id_field=settings.partner_id_field,
         api_version=str(options.get("api_version", "60.0")),
         ca_bundle=ca_bundle,
+        connect_to=auth.connect_to,
         timeout=_timeout(options),
         retry=retry,
     )
+
+
+def _salesforce_auth(config: Config, name: str, options: dict[str, Any]) -> Any:
+    """The sign-in options of ``systems.<name>``, checked (load_config checked them too)."""
+    from connectors.salesforce.options import read
+
+    auth, found = read(options)
+    if auth is None:
+        doc, _ = load_yaml(config.path)
+        raise ConfigError(_located(doc, config.path, name, found))
+    return auth
+
+
+def _salesforce_grant(config: Config, name: str, auth: Any) -> Any:
+    """Client credentials or a JWT bearer grant, with what to check when it is refused."""
+    from connectors.salesforce.auth import ClientCredentials, JwtBearer, audience
+
+    options = auth.model_dump()
+    client_id = _need(config, name, options, "client_id_env")
+    if auth.auth == "client_credentials":
+        return ClientCredentials(
+            client_id,
+            _need(config, name, options, "client_secret_env"),
+            check=f"check {auth.client_id_env} / {auth.client_secret_env} and that the"
+            " connected app's client credentials flow has a run-as user",
+        )
+    key_path = config.path.parent / auth.private_key_file
+    try:
+        private_key = key_path.read_text(encoding="utf-8")
+    except OSError as error:
+        doc, _ = load_yaml(config.path)
+        found = [(("private_key_file",), f"cannot read {key_path}: {error.strerror}")]
+        raise ConfigError(_located(doc, config.path, name, found)) from error
+    return JwtBearer(
+        client_id,
+        auth.username,
+        private_key,
+        auth.audience or audience(auth.login_url),
+        check=f"check that the certificate uploaded to the connected app ({auth.client_id_env})"
+        f" matches private_key_file {auth.private_key_file}, the username {auth.username},"
+        " and that the user is pre-authorized for the app",
+    )
+
+
+def _located(
+    doc: YamlDocument | None,
+    path: Path,
+    name: str,
+    found: Sequence[tuple[tuple[str, ...], str]],
+) -> list[ConfigProblem]:
+    loc = ["systems", name]
+    if doc is None:
+        return [ConfigProblem(str(path), None, ".".join([*loc, *k]), m) for k, m in found]
+    return [doc.problem([*loc, *key], message) for key, message in found]
+
+
+OPTION_CHECKS: dict[str, str] = {"salesforce": "connectors.salesforce.options"}
+"""Connectors whose options module checks their section of syncd.yaml (``read``)."""
+
+
+def option_problems(doc: YamlDocument, settings: SyncdSettings) -> list[ConfigProblem]:
+    """Every system's connector options, checked by its connector, located to file:line:key."""
+    import importlib
+
+    problems: list[ConfigProblem] = []
+    for name, system in settings.systems.items():
+        module = OPTION_CHECKS.get(system.connector)
+        if module is not None:
+            _, found = importlib.import_module(module).read(system.options())
+            problems += _located(doc, doc.path, name, found)
+    return problems
 
 
 BUILDERS: dict[str, Callable[[Config, str, SystemSettings, RetryPolicy], Connector]] = {
@@ -176,11 +251,15 @@ def emulator_settings(
         },
         "salesforce": {
             "connector": "salesforce",
-            "login_url": salesforce.url,
+            "login_url": salesforce.my_domain_url,
             "client_id_env": "SALESFORCE_CLIENT_ID",
             "client_secret_env": "SALESFORCE_CLIENT_SECRET",
             "partner_id_field": "Syncd_HubSpot_Id__c",
             "ca_bundle": salesforce.ca_pem_path,
+            # no DNS names the emulator's My Domain: connect to its loopback address
+            "connect_to": {
+                urlsplit(salesforce.my_domain_url).netloc: urlsplit(salesforce.url).netloc
+            },
         },
     }
     return secrets, systems
