@@ -167,6 +167,7 @@ class SalesforceEmulator:
         self.ca_pem_path = ""
         self.api_used = 0
         self._calls: Counter[str] = Counter()
+        self._refused_sessions: Counter[str] = Counter()
         self._fail_next: list[_Failure] = []
         self._fail_at: list[_Failure] = []  # remaining: calls to go
         self._server: _Server | None = None
@@ -236,6 +237,8 @@ class SalesforceEmulator:
             return answer or fault(404, "NOT_FOUND", "The requested resource does not exist")
         if answer is None and not self.auth.authorized(request):
             answer = fault(401, "INVALID_SESSION_ID", "Session expired or invalid")
+            with self.lock:
+                self._refused_sessions[endpoint] += 1
         with self.lock:
             counted = answer is None and self.api_used < self.daily_limit
             self.api_used += 1 if counted else 0
@@ -327,6 +330,11 @@ class SalesforceEmulator:
         """API calls received by endpoint label (``GET query``, ``POST oauth2/token``, ...)."""
         with self.lock:
             return dict(self._calls)
+
+    def refused_sessions(self) -> dict[str, int]:
+        """Calls answered 401 for an expired or unknown token, by endpoint label."""
+        with self.lock:
+            return dict(self._refused_sessions)
 
     def reset_calls(self) -> None:
         with self.lock:
