@@ -10,19 +10,26 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import jwt
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from connectors.salesforce.auth import JwtBearer, audience
+from connectors.salesforce.auth import JWT_BEARER, JwtBearer, audience
 from connectors.salesforce.emulator import SalesforceEmulator
-from connectors.salesforce.testing import connector_for, running_emulator, sample_lead
+from connectors.salesforce.testing import (
+    connector_for,
+    running_emulator,
+    sample_lead,
+    session_for,
+)
 from syncd import registry, sandbox
 from syncd.errors import AuthError, ConfigError
 from syncd.model import Change, Cursor
@@ -195,6 +202,23 @@ def test_jwt_bearer_refusals_name_what_to_check(emulator, change: str, message: 
     with pytest.raises(AuthError, match=message) as refused:
         connector.check()
     assert "certificate uploaded to the connected app" in str(refused.value)
+
+
+def test_an_expired_assertion_is_refused(emulator) -> None:
+    key = _key()
+    emulator.set_jwt(_certificate(key), [USER])
+    claims = {"iss": emulator.client_id, "sub": USER, "aud": "https://login.salesforce.com"}
+    http = session_for(emulator)
+    url = f"{emulator.my_domain_url}/services/oauth2/token"
+    for exp, status in ((-10, 400), (60, 200)):
+        assertion = jwt.encode({**claims, "exp": int(time.time()) + exp}, _pem(key), "RS256")
+        answer = http.post(url, data={"grant_type": JWT_BEARER, "assertion": assertion})
+        assert answer.status_code == status
+    assert answer.json()["instance_url"] == emulator.my_domain_url
+    assert http.post(url, data={"grant_type": JWT_BEARER, "assertion": "x.y.z"}).json() == {
+        "error": "invalid_grant",
+        "error_description": "invalid assertion",
+    }
 
 
 def test_the_jwt_audience_follows_the_login_url() -> None:

@@ -15,8 +15,10 @@ What the real Salesforce does, as far as public references show (checked Decembe
 - Neither flow issues a refresh token: a client asks again when a session expires; an
   expired session answers 401 ``[{"message":"Session expired or invalid",
   "errorCode":"INVALID_SESSION_ID"}]`` (the REST API's error shape). Real sessions time
-  out per the org's Session Settings (15 minutes to 24 hours); here ``ttl`` seconds after
-  issue (None: never), on ``clock`` (monotonic by default, injectable).
+  out after inactivity per the connected app's or the org's session timeout, a successful
+  request resetting the timer (salesforce.stackexchange.com/questions/212976); here,
+  stricter, ``ttl`` seconds after issue (None: never), on ``clock`` (monotonic by default,
+  injectable), so that a busy client meets expiry too.
 - JWT bearer: ``grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`` and ``assertion``,
   an RS256 JWT with ``iss`` (consumer key), ``sub`` (username), ``aud`` and ``exp``,
   signed by the key whose certificate is uploaded to the connected app. ``aud`` is
@@ -28,10 +30,13 @@ What the real Salesforce does, as far as public references show (checked Decembe
   invalid" (salesforce.stackexchange.com/questions/184363); a bad signature:
   ``invalid_grant`` "invalid assertion" (frankkessler/salesforce-laravel-oauth2-rest#68);
   a user not pre-authorized for the app (also seen for a wrong username):
-  ``invalid_grant`` "user hasn't approved this consumer" (omniphx/forrest#278).
+  ``invalid_grant`` "user hasn't approved this consumer" (omniphx/forrest#278); an
+  assertion past its ``exp``: ``invalid_grant`` "expired authorization code"
+  (salesforce.stackexchange.com/questions/282513).
 - Not confirmed, modelled by analogy: an unknown consumer key answers ``invalid_client_id``
-  "client identifier invalid"; an expired ``exp`` answers "invalid assertion"; a wrong
-  consumer secret answers ``invalid_client`` "invalid client credentials".
+  "client identifier invalid"; a wrong consumer secret answers ``invalid_client``
+  "invalid client credentials"; Salesforce's limit on ``exp`` (3 minutes ahead, from
+  memory of its JWT flow page; one third-party page says 5) is not enforced.
 """
 
 from __future__ import annotations
@@ -40,9 +45,9 @@ import base64
 import hashlib
 import hmac
 import secrets
-import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -65,7 +70,7 @@ class Authority:
 
     def __init__(
         self,
-        lock: threading.RLock | Any,
+        lock: AbstractContextManager[Any],
         *,
         client_id: str,
         client_secret: str,
@@ -151,6 +156,8 @@ class Authority:
             )
         except jwt.InvalidAudienceError:
             return _refused("invalid_grant", "audience is invalid")
+        except jwt.ExpiredSignatureError:
+            return _refused("invalid_grant", "expired authorization code")
         except jwt.PyJWTError:
             return _refused("invalid_grant", "invalid assertion")
         if str(claims.get("sub", "")).lower() not in users:
