@@ -130,15 +130,20 @@ def _salesforce_grant(config: Config, name: str, auth: Any) -> Any:
         doc, _ = load_yaml(config.path)
         found = [(("private_key_file",), f"cannot read {key_path}: {error.strerror}")]
         raise ConfigError(_located(doc, config.path, name, found)) from error
-    return JwtBearer(
-        client_id,
-        auth.username,
-        private_key,
-        auth.audience or audience(auth.login_url),
-        check=f"check that the certificate uploaded to the connected app ({auth.client_id_env})"
-        f" matches private_key_file {auth.private_key_file}, the username {auth.username},"
-        " and that the user is pre-authorized for the app",
-    )
+    try:
+        return JwtBearer(
+            client_id,
+            auth.username,
+            private_key,
+            auth.audience or audience(auth.login_url),
+            check=f"check that the certificate uploaded to the connected app"
+            f" ({auth.client_id_env}) matches private_key_file {auth.private_key_file}, the"
+            f" username {auth.username}, and that the user is pre-authorized for the app",
+        )
+    except ValueError as error:
+        doc, _ = load_yaml(config.path)
+        found = [(("private_key_file",), f"{key_path}: {error}")]
+        raise ConfigError(_located(doc, config.path, name, found)) from error
 
 
 def _located(

@@ -245,6 +245,9 @@ def test_jwt_from_syncd_yaml_reads_the_key_file_beside_it(tmp_path: Path) -> Non
         connector = registry.connector(config, "salesforce")
         connector.check()
         connector.close()
+        (box.config_dir / "keys" / "syncd.key").write_text("not a key", encoding="utf-8")
+        with pytest.raises(ConfigError, match=r"systems\.salesforce\.private_key_file: .*PEM"):
+            registry.connector(load_config(box.config_path), "salesforce")
         (box.config_dir / "keys" / "syncd.key").write_text(_pem(_key()), encoding="utf-8")
         refused = registry.connector(load_config(box.config_path), "salesforce")
         with pytest.raises(AuthError, match=r"matches private_key_file keys/syncd\.key"):

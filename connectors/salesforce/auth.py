@@ -13,6 +13,8 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 ASSERTION_LIFETIME = 150
@@ -66,6 +68,15 @@ class JwtBearer:
         "check that the certificate uploaded to the connected app matches the private key,"
         " the username, and that the user is pre-authorized for the app"
     )
+
+    def __post_init__(self) -> None:
+        """Refuse a key that cannot sign, before any request (ValueError)."""
+        try:
+            key = serialization.load_pem_private_key(self.private_key.encode(), password=None)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"not an unencrypted PEM private key ({exc})") from exc
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise ValueError("not an RSA key: Salesforce verifies RS256 signatures")
 
     def form(self) -> dict[str, str]:
         claims = {
