@@ -166,6 +166,15 @@ def test_the_token_endpoint_refuses_client_credentials_off_the_my_domain(emulato
     assert connector_for(emulator).check() is None
 
 
+def test_the_my_domain_host_name_is_configurable() -> None:
+    with running_emulator(host_name="Acme--UAT.sandbox.my.salesforce.com") as emulator:
+        assert emulator.my_domain_url.startswith("https://acme--uat.sandbox.my.salesforce.com:")
+        connector = connector_for(emulator)
+        connector.check()
+        assert connector.api_calls()["POST oauth2/token"] == 1
+        connector.close()
+
+
 # --- the JWT bearer flow ----------------------------------------------------------------
 
 

@@ -480,12 +480,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency-ms", type=int, default=0)
     parser.add_argument("--daily-limit", type=int, default=15000)
     parser.add_argument("--batch-min", type=int, default=200)
+    parser.add_argument("--host-name", default="syncd-emulator.my.salesforce.com")
+    parser.add_argument("--token-ttl-seconds", type=float, default=None)
     args = parser.parse_args(argv)
     emulator = SalesforceEmulator(
         args.port,
         latency_ms=args.latency_ms,
         daily_limit=args.daily_limit,
         batch_min=args.batch_min,
+        host_name=args.host_name,
+        token_ttl_seconds=args.token_ttl_seconds,
     )
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with emulator.start():
