@@ -79,16 +79,23 @@ def _hubspot(config: Config, name: str, settings: SystemSettings, retry: RetryPo
 def _salesforce(
     config: Config, name: str, settings: SystemSettings, retry: RetryPolicy
 ) -> Connector:
+    from connectors.salesforce import options as sign_in
     from connectors.salesforce.connector import SalesforceConnector
 
     options = settings.options()
     ca_bundle = options.get("ca_bundle")
     if ca_bundle:
         ca_bundle = str((config.path.parent / ca_bundle).resolve())
-    auth = _salesforce_auth(config, name, options)
+    auth, found = sign_in.read(options)
+    grant = None
+    if auth is not None:
+        grant, found = sign_in.grant(auth, config.secret, config.path.parent)
+    if auth is None or grant is None:
+        doc, _ = load_yaml(config.path)
+        raise ConfigError(_located(doc, config.path, name, found))
     return SalesforceConnector(
         login_url=auth.login_url.rstrip("/"),
-        grant=_salesforce_grant(config, name, auth),
+        grant=grant,
         **_per_kind(config, name),
         partner_id_field=settings.partner_id_field,
         api_version=str(options.get("api_version", "60.0")),
@@ -99,59 +106,13 @@ def _salesforce(
     )
 
 
-def _salesforce_auth(config: Config, name: str, options: dict[str, Any]) -> Any:
-    """The sign-in options of ``systems.<name>``, checked (load_config checked them too)."""
-    from connectors.salesforce.options import read
-
-    auth, found = read(options)
-    if auth is None:
-        doc, _ = load_yaml(config.path)
-        raise ConfigError(_located(doc, config.path, name, found))
-    return auth
-
-
-def _salesforce_grant(config: Config, name: str, auth: Any) -> Any:
-    """Client credentials or a JWT bearer grant, with what to check when it is refused."""
-    from connectors.salesforce.auth import ClientCredentials, JwtBearer, audience
-
-    options = auth.model_dump()
-    client_id = _need(config, name, options, "client_id_env")
-    if auth.auth == "client_credentials":
-        return ClientCredentials(
-            client_id,
-            _need(config, name, options, "client_secret_env"),
-            check=f"check {auth.client_id_env} / {auth.client_secret_env} and that the"
-            " connected app's client credentials flow has a run-as user",
-        )
-    key_path = config.path.parent / auth.private_key_file
-    try:
-        private_key = key_path.read_text(encoding="utf-8")
-    except OSError as error:
-        doc, _ = load_yaml(config.path)
-        found = [(("private_key_file",), f"cannot read {key_path}: {error.strerror}")]
-        raise ConfigError(_located(doc, config.path, name, found)) from error
-    try:
-        return JwtBearer(
-            client_id,
-            auth.username,
-            private_key,
-            auth.audience or audience(auth.login_url),
-            check=f"check that the certificate uploaded to the connected app"
-            f" ({auth.client_id_env}) matches private_key_file {auth.private_key_file}, the"
-            f" username {auth.username}, and that the user is pre-authorized for the app",
-        )
-    except ValueError as error:
-        doc, _ = load_yaml(config.path)
-        found = [(("private_key_file",), f"{key_path}: {error}")]
-        raise ConfigError(_located(doc, config.path, name, found)) from error
-
-
 def _located(
     doc: YamlDocument | None,
     path: Path,
     name: str,
     found: Sequence[tuple[tuple[str, ...], str]],
 ) -> list[ConfigProblem]:
+    """Problems a connector found in its section (key path, message) at file:line:key."""
     loc = ["systems", name]
     if doc is None:
         return [ConfigProblem(str(path), None, ".".join([*loc, *k]), m) for k, m in found]
