@@ -149,6 +149,27 @@ def test_jwt_may_sign_in_at_login_salesforce_com_but_needs_a_user_and_key(tmp_pa
     assert load_config(path).syncd.systems["salesforce"].options()["username"] == USER
 
 
+def test_a_missing_credential_or_key_file_is_named_with_its_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SALESFORCE_CLIENT_SECRET", raising=False)
+    path = _config_with(tmp_path)
+    secrets = path.parent / "secrets.env"
+    kept = [s for s in secrets.read_text().splitlines() if "CLIENT_SECRET" not in s]
+    secrets.write_text("\n".join(kept) + "\n")
+    with pytest.raises(ConfigError) as refused:
+        registry.connector(load_config(path), "salesforce")
+    (problem,) = refused.value.problems
+    assert problem.key == "systems.salesforce.client_secret_env" and problem.line
+    assert "SALESFORCE_CLIENT_SECRET" in problem.message
+    path = _config_with(tmp_path / "2", auth="jwt", username=USER, private_key_file="gone.key")
+    with pytest.raises(ConfigError) as refused:
+        registry.connector(load_config(path), "salesforce")
+    (problem,) = refused.value.problems
+    assert problem.key == "systems.salesforce.private_key_file" and problem.line
+    assert "cannot read" in problem.message and "gone.key" in problem.message
+
+
 def test_the_shipped_configuration_suggests_no_login_host() -> None:
     shipped = (sandbox.CONFIG_DIR / "syncd.yaml").read_text(encoding="utf-8")
     readme = (sandbox.CONFIG_DIR.parent / "README.md").read_text(encoding="utf-8")
