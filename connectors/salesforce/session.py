@@ -4,8 +4,8 @@ optional ``connect_to`` map, and the OAuth 2.0 login that yields a simple-salesf
 ``connect_to`` works like curl's ``--connect-to``: ``{"NAME.my.salesforce.com:443":
 "10.0.0.5:8443"}`` opens the TCP connection to the right-hand address while the URL, the
 ``Host`` header, TLS SNI and the certificate check keep the left-hand name. The emulator
-uses it to serve a My Domain host name on loopback, where no DNS resolves one; a proxy or a
-private endpoint can use it in production.
+uses it to serve a My Domain host name on loopback, where no DNS resolves one; a private
+endpoint or a TCP forwarder can use it in production.
 """
 
 from __future__ import annotations
