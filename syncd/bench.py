@@ -65,9 +65,12 @@ def _emulators(people: int, companies: int, deals: int) -> Iterator[dict[str, An
             processes.append(process)
             assert process.stdout is not None
             url = process.stdout.readline().strip()
-            ca = process.stdout.readline().strip() if name == "salesforce" else None
+            ca = my_domain = None
+            if name == "salesforce":
+                ca, my_domain = (process.stdout.readline().strip() for _ in range(2))
             endpoints[name] = SimpleNamespace(
                 url=url,
+                my_domain_url=my_domain,
                 ca_pem_path=ca,
                 token="emulator-token",
                 client_id="syncd",

@@ -363,7 +363,11 @@ def emulate(
     """Run both emulators in the foreground with sample data and write a config for them."""
     box = sandbox.start(out)
     console.print(f"HubSpot emulator:    {box.emulators['hubspot'].url}")
-    console.print(f"Salesforce emulator: {box.emulators['salesforce'].url}")
+    salesforce = box.emulators["salesforce"]
+    console.print(
+        f"Salesforce emulator: {salesforce.url} (its My Domain {salesforce.my_domain_url},"
+        " reached by connect_to in the configuration)"
+    )
     console.print(f"Configuration:       {box.config_path}")
     console.print(f"Try:  syncd once --config {box.config_path}   (Ctrl-C stops the emulators)")
     stop = threading.Event()

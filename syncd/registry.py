@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from syncd.abc import Connector
 from syncd.errors import ConfigError, ConfigProblem
 from syncd.reconcile import Rules
 from syncd.retry import RetryPolicy
-from syncd.settings import OBJECTS, STAGE_FIELD, Config, SystemSettings
+from syncd.settings import OBJECTS, STAGE_FIELD, Config, SyncdSettings, SystemSettings
 from syncd.vocabulary import Vocabulary
+from syncd.yamlfile import YamlDocument, load_yaml
 
 KINDS = {
     "hubspot": {"company": ["companies"], "person": ["contacts"], "deal": ["deals"]},
@@ -126,20 +129,28 @@ def _hubspot(config: Config, name: str, settings: SystemSettings, retry: RetryPo
 def _salesforce(
     config: Config, name: str, settings: SystemSettings, retry: RetryPolicy
 ) -> Connector:
+    from connectors.salesforce import options as sign_in
     from connectors.salesforce.connector import SalesforceConnector
 
     options = settings.options()
     ca_bundle = options.get("ca_bundle")
     if ca_bundle:
         ca_bundle = str((config.path.parent / ca_bundle).resolve())
+    auth, found = sign_in.read(options)
+    grant = None
+    if auth is not None:
+        grant, found = sign_in.grant(auth, config.secret, config.path.parent)
+    if auth is None or grant is None:
+        doc, _ = load_yaml(config.path)
+        raise ConfigError(_located(doc, config.path, name, found))
     return SalesforceConnector(
-        login_url=str(options.get("login_url", "https://login.salesforce.com")).rstrip("/"),
-        client_id=_need(config, name, options, "client_id_env"),
-        client_secret=_need(config, name, options, "client_secret_env"),
+        login_url=auth.login_url.rstrip("/"),
+        grant=grant,
         **_per_kind(config, name),
         partner_id_field=settings.partner_id_field,
         api_version=str(options.get("api_version", "60.0")),
         ca_bundle=ca_bundle,
+        connect_to=auth.connect_to,
         timeout=_timeout(options),
         retry=retry,
         allow_save=_flag(name, options, "duplicate_rule_allow_save"),
@@ -153,6 +164,36 @@ def _flag(name: str, options: dict[str, Any], key: str, default: bool = False) -
         problem = ConfigProblem("syncd.yaml", None, f"systems.{name}.{key}", "true or false")
         raise ConfigError([problem])
     return value
+
+
+def _located(
+    doc: YamlDocument | None,
+    path: Path,
+    name: str,
+    found: Sequence[tuple[tuple[str, ...], str]],
+) -> list[ConfigProblem]:
+    """Problems a connector found in its section (key path, message) at file:line:key."""
+    loc = ["systems", name]
+    if doc is None:
+        return [ConfigProblem(str(path), None, ".".join([*loc, *k]), m) for k, m in found]
+    return [doc.problem([*loc, *key], message) for key, message in found]
+
+
+OPTION_CHECKS: dict[str, str] = {"salesforce": "connectors.salesforce.options"}
+"""Connectors whose options module checks their section of syncd.yaml (``read``)."""
+
+
+def option_problems(doc: YamlDocument, settings: SyncdSettings) -> list[ConfigProblem]:
+    """Every system's connector options, checked by its connector, located to file:line:key."""
+    import importlib
+
+    problems: list[ConfigProblem] = []
+    for name, system in settings.systems.items():
+        module = OPTION_CHECKS.get(system.connector)
+        if module is not None:
+            _, found = importlib.import_module(module).read(system.options())
+            problems += _located(doc, doc.path, name, found)
+    return problems
 
 
 BUILDERS: dict[str, Callable[[Config, str, SystemSettings, RetryPolicy], Connector]] = {
@@ -247,11 +288,15 @@ def emulator_settings(
         },
         "salesforce": {
             "connector": "salesforce",
-            "login_url": salesforce.url,
+            "login_url": salesforce.my_domain_url,
             "client_id_env": "SALESFORCE_CLIENT_ID",
             "client_secret_env": "SALESFORCE_CLIENT_SECRET",
             "partner_id_field": "Syncd_HubSpot_Id__c",
             "ca_bundle": salesforce.ca_pem_path,
+            # no DNS names the emulator's My Domain: connect to its loopback address
+            "connect_to": {
+                urlsplit(salesforce.my_domain_url).netloc: urlsplit(salesforce.url).netloc
+            },
         },
     }
     return secrets, systems

@@ -362,6 +362,11 @@ def load_config(path: str | Path) -> Config:
         stages, moves, readings, found = _stages(stages_doc, systems)
         problems += found
         problems += _cross_check(stages_doc, stages, settings)
+    # each connector checks its own options (sign-in URLs, flows); imported here because
+    # the registry, the only module that knows the connectors, imports this one
+    from syncd import registry
+
+    problems += registry.option_problems(doc, settings)
     reason = settings.people.recycle_reason_field
     if reason and fields and reason not in fields.get("person", {}):
         problems.append(

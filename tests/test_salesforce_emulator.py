@@ -21,6 +21,7 @@ from simple_salesforce.exceptions import (
 
 from connectors.salesforce.emulator import SalesforceEmulator
 from connectors.salesforce.emulator_store import WriteError
+from connectors.salesforce.session import session
 from connectors.salesforce.testing import (
     client_for,
     running_emulator,
@@ -67,15 +68,16 @@ def collection(
     return list(sf.restful(path, method=method, json=body) or [])
 
 
-def test_the_token_endpoint_grants_client_credentials_only(emulator) -> None:
+def test_the_token_endpoint_grants_client_credentials_at_the_my_domain(emulator) -> None:
     http = session_for(emulator)
-    answer = http.post(f"{emulator.url}/services/oauth2/token", data=FORM)
+    answer = http.post(f"{emulator.my_domain_url}/services/oauth2/token", data=FORM)
     token = answer.json()
-    assert answer.status_code == 200 and token["instance_url"] == emulator.url
+    assert answer.status_code == 200 and token["instance_url"] == emulator.my_domain_url
+    assert emulator.my_domain_url.startswith("https://syncd-emulator.my.salesforce.com:")
     assert token["token_type"] == "Bearer" and token["issued_at"].isdigit()
     assert {"access_token", "signature"} <= token.keys()
     wrong = http.post(
-        f"{emulator.url}/services/oauth2/token", data={**FORM, "client_secret": "nope"}
+        f"{emulator.my_domain_url}/services/oauth2/token", data={**FORM, "client_secret": "nope"}
     )
     assert wrong.status_code == 400
     assert wrong.json() == {
@@ -83,11 +85,61 @@ def test_the_token_endpoint_grants_client_credentials_only(emulator) -> None:
         "error_description": "invalid client credentials",
     }
     assert emulator.calls() == {"POST oauth2/token": 2}
-    anonymous = http.get(f"{emulator.url}/services/data/v60.0/sobjects/Lead/describe")
+    anonymous = http.get(f"{emulator.my_domain_url}/services/data/v60.0/sobjects/Lead/describe")
     assert anonymous.status_code == 401 and anonymous.headers["Sforce-Limit-Info"] == (
         "api-usage=0/15000"
     )
     assert anonymous.json()[0]["errorCode"] == "INVALID_SESSION_ID"
+
+
+def test_the_token_endpoint_refuses_a_host_that_is_not_the_my_domain(emulator) -> None:
+    """As login.salesforce.com and test.salesforce.com refuse client credentials."""
+    http = session_for(emulator)
+    for url in (emulator.url, emulator.url.replace("127.0.0.1", "localhost")):
+        answer = http.post(f"{url}/services/oauth2/token", data=FORM)
+        assert answer.status_code == 400
+        assert answer.json() == {
+            "error": "invalid_grant",
+            "error_description": "request not supported on this domain",
+        }
+    # the Host header decides, not the address connected to
+    spoofed = http.post(
+        f"{emulator.url}/services/oauth2/token",
+        data=FORM,
+        headers={"Host": emulator.my_domain_url.removeprefix("https://")},
+    )
+    assert spoofed.status_code == 200
+
+
+def test_the_my_domain_certificate_is_checked(emulator) -> None:
+    """connect_to keeps TLS verification for the My Domain name: a name the certificate
+    does not carry fails, although it connects to the same address."""
+    port = emulator.url.rsplit(":", 1)[1]
+    http = session(
+        emulator.ca_pem_path,
+        (5.0, 5.0),
+        connect_to={f"other.my.salesforce.com:{port}": f"127.0.0.1:{port}"},
+    )
+    with pytest.raises(requests.exceptions.SSLError):
+        http.post(f"https://other.my.salesforce.com:{port}/services/oauth2/token", data=FORM)
+
+
+def test_tokens_expire_on_the_clock(emulator) -> None:
+    now = [0.0]
+    emulator.auth.clock = lambda: now[0]
+    emulator.set_token_ttl(60)
+    sf = client_for(emulator)
+    assert sf.query("SELECT Id FROM Lead")["done"]
+    now[0] = 59.9
+    assert sf.query("SELECT Id FROM Lead")["done"]
+    now[0] = 60.0
+    with pytest.raises(SalesforceExpiredSession, match="INVALID_SESSION_ID"):
+        sf.query("SELECT Id FROM Lead")
+    assert client_for(emulator).query("SELECT Id FROM Lead")["done"]  # a new one works
+    fresh = client_for(emulator)
+    emulator.set_token_ttl(None)
+    now[0] = 1e9
+    assert fresh.query("SELECT Id FROM Lead")["done"]
 
 
 def test_describe_lists_fields_picklists_and_the_external_id(sf) -> None:
@@ -329,7 +381,12 @@ def test_the_control_api_needs_no_auth_and_is_not_counted(emulator) -> None:
     contacts = control("GET", "records/Contact")[1]
     assert [c["Title"] for c in contacts] == ["Chief", "CTO"]  # the seeded lead's title
     assert control("GET", "calls") == (200, {})
-    assert http.post(f"{emulator.url}/services/oauth2/token", data=FORM).status_code == 503
+    assert control("POST", "token_ttl", {"seconds": 3600}) == (200, {})
+    assert emulator.auth.ttl == 3600
+    assert control("POST", "client_secret", {"secret": "rotated"}) == (200, {})
+    assert emulator.client_secret == "rotated"
+    token_url = f"{emulator.my_domain_url}/services/oauth2/token"
+    assert http.post(token_url, data=FORM).status_code == 503
     assert control("GET", "calls") == (200, {"POST oauth2/token": 1})
     assert control("POST", "reset_calls")[0] == 200 and emulator.calls() == {}
 
@@ -350,10 +407,11 @@ def test_main_runs_in_the_foreground_and_prints_url_then_ca() -> None:
     )
     try:
         assert process.stdout is not None
-        url, ca = process.stdout.readline().strip(), process.stdout.readline().strip()
+        url, ca, my_domain = (process.stdout.readline().strip() for _ in range(3))
         http = requests.Session()
         http.verify, http.trust_env = ca, False
         assert url.startswith("https://127.0.0.1:")
+        assert my_domain == "https://syncd-emulator.my.salesforce.com:" + url.rsplit(":", 1)[1]
         assert len(http.get(f"{url}/_emulator/records/Lead").json()) == 7
     finally:
         process.terminate()

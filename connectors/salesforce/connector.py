@@ -3,7 +3,9 @@
 Reads are SOQL ``queryAll`` scans on ``SystemModstamp >= cursor ORDER BY SystemModstamp,
 Id`` paged by ``nextRecordsUrl``; writes are sObject Collections of up to 200 records,
 creates as upserts on the partner-id external id so that a replay finds what it wrote.
-Authentication is OAuth client credentials; a 401 gets one fresh token, then AuthError.
+Authentication is OAuth client credentials or the JWT bearer flow (``auth.py``); a 401
+on any call (query, queryMore, describe, collections, contact roles) gets one fresh token
+and the call again, then AuthError; a refused renewal is an AuthError naming what to check.
 Every call has a timeout and runs under ``syncd.retry``.
 
 Every write carries ``Sforce-Duplicate-Rule-Header: allowSave=true|false`` (syncd.yaml
@@ -27,6 +29,7 @@ import requests
 from simple_salesforce import Salesforce, format_soql
 from simple_salesforce.exceptions import SalesforceError
 
+from connectors.salesforce.auth import ClientCredentials, Grant
 from connectors.salesforce.errors import (
     SYSTEM,
     SalesforceRequestError,
@@ -90,14 +93,16 @@ class SalesforceConnector:
         self,
         *,
         login_url: str,
-        client_id: str,
-        client_secret: str,
         field_map: FieldMap,
+        grant: Grant | None = None,
+        client_id: str = "",
+        client_secret: str = "",
         field_types: Mapping[str, Mapping[str, FieldType]],
         stage_fields: Mapping[str, Sequence[str]] | None = None,
         partner_id_field: PartnerFields = "Syncd_HubSpot_Id__c",
         api_version: str = "60.0",
         ca_bundle: str | None = None,
+        connect_to: Mapping[str, str] | None = None,
         timeout: tuple[float, float] = (5.0, 30.0),
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008 (a frozen value, safe to share)
         page_size: int = 2000,
@@ -105,7 +110,7 @@ class SalesforceConnector:
         allow_save: bool = False,
     ) -> None:
         self.login_url = login_url.rstrip("/")
-        self.client_id, self.client_secret = client_id, client_secret
+        self.grant = grant or ClientCredentials(client_id, client_secret)
         self.field_map, self.field_types = field_map, field_types
         self._stage_fields = {
             k: tuple(v) for k, v in (stage_fields or {"Lead": ["Status"]}).items()
@@ -117,7 +122,7 @@ class SalesforceConnector:
         self.page_size = page_size
         self.batch_size = max(1, min(batch_size, MAX_COLLECTION))
         self._meter = Meter()
-        self._session = session(ca_bundle, timeout, self._meter)
+        self._session = session(ca_bundle, timeout, self._meter, connect_to)
         self._sf: Salesforce | None = None
         self.write_headers = {DUPLICATE_RULE_HEADER: f"allowSave={str(allow_save).lower()}"}
         """Headers of every write (the duplicate rule header)."""
@@ -334,14 +339,8 @@ class SalesforceConnector:
     # --- calls ---------------------------------------------------------------------------
 
     def _login(self) -> Salesforce:
-        """A fresh token (OAuth 2.0 client credentials) and a client built on it."""
-        self._sf = login(
-            self._session,
-            self.login_url,
-            self.client_id,
-            self.client_secret,
-            self.api_version,
-        )
+        """A fresh token (by the configured grant) and a client built on it."""
+        self._sf = login(self._session, self.login_url, self.grant, self.api_version)
         return self._sf
 
     def _call(self, fn: Callable[[Salesforce], T]) -> T:

@@ -3,17 +3,26 @@
     emulator = SalesforceEmulator().start()     # emulator.url, emulator.ca_pem_path
     session.verify = emulator.ca_pem_path; session.trust_env = False
 
-It serves the OAuth client-credentials token, describe, SOQL query/queryAll/queryMore
-(server-side cursors, ``Sforce-Query-Options: batchSize``), sObject Collections and
+It listens on loopback (``url``, where the control API answers) and plays the org's My
+Domain ``my_domain_url`` (``https://syncd-emulator.my.salesforce.com:PORT``): a client
+reaches it with ``connect_to`` (``{"syncd-emulator.my.salesforce.com:PORT":
+"127.0.0.1:PORT"}``, see ``session.py``), as curl does with ``--connect-to``, and the test
+certificate names both. The token endpoint answers only under the My Domain host name, as
+the real client-credentials flow does; tokens expire after ``token_ttl_seconds``.
+
+It serves the OAuth token (client credentials and JWT bearer, ``emulator_auth``), describe,
+SOQL query/queryAll/queryMore (server-side cursors, ``Sforce-Query-Options: batchSize``),
+sObject Collections and
 single-record resources, with Salesforce's error bodies, ``Sforce-Limit-Info`` and the
 daily limit (403 ``REQUEST_LIMIT_EXCEEDED``). Knobs, as methods and under ``/_emulator/``
 (no auth, not counted): latency, injected failures, token expiry, the daily limit, call
-counters, synthetic leads, UI-like edits and lead conversion (account, contact,
-opportunity and its contact role), answers lost after the write landed
-(``land_then_drop``), the org's rules: validation and duplicate rules, read-only and
-required fields (``emulator_rules``), and an admin's setup as the integration user sees
-it: a field dropped, read-only by field-level security, an External ID not Unique
-(``emulator_access``), an opportunity stage whose label differs from its API name.
+counters, the consumer secret, the JWT certificate and users, synthetic leads, UI-like edits
+and lead conversion (account, contact, opportunity and its contact role), answers lost
+after the write landed (``land_then_drop``), the org's rules: validation and duplicate
+rules, read-only and required fields (``emulator_rules``), and an admin's setup as the
+integration user sees it: a field dropped, read-only by field-level security, an External
+ID not Unique (``emulator_access``), an opportunity stage whose label differs from its API
+name.
 
 Objects: Lead, Contact, Account, Opportunity, OpportunityContactRole and the read-only
 OpportunityStage (the StageName picklist with IsWon/IsClosed) and LeadStatus (the
@@ -22,7 +31,8 @@ a converted status is accepted and leaves the lead unconverted, as a real org do
 ``emulator_schema.CONVERTED_STATUSES`` for the source and what is not confirmed).
 
 Run it in its own process with ``python -m connectors.salesforce.emulator --port 0``: it
-prints its URL, then the CA file's path, and serves until terminated.
+prints its URL, the CA file's path and its My Domain URL, one a line, and serves until
+terminated.
 """
 
 from __future__ import annotations
@@ -49,6 +59,7 @@ from urllib.parse import parse_qs
 import trustme
 
 from connectors.salesforce.emulator_api import Answer, Request, RestApi, fault, label
+from connectors.salesforce.emulator_auth import Authority
 from connectors.salesforce.emulator_control import control, synthetic_leads
 from connectors.salesforce.emulator_rules import DuplicateRule, ValidationRule
 from connectors.salesforce.emulator_schema import OBJECTS, SObject, error, sobject
@@ -150,21 +161,27 @@ class SalesforceEmulator:
         batch_min: int = 200,
         api_version: str = "60.0",
         clock: Callable[[], datetime] | None = None,
+        host_name: str = "syncd-emulator.my.salesforce.com",
+        token_ttl_seconds: float | None = None,
     ) -> None:
         self.port = port
+        self.host_name = host_name.lower()
         self.api_version = api_version  # for the control API's renders; the REST API takes any
         self.client_id, self.client_secret = client_id, client_secret
         self.latency_ms = latency_ms
         self.daily_limit = daily_limit
         self.store = Store(clock)
         self.lock = self.store.lock
-        self.api = RestApi(
-            self.store, client_id=client_id, client_secret=client_secret, batch_min=batch_min
+        self.auth = Authority(
+            self.lock, client_id=client_id, client_secret=client_secret, ttl=token_ttl_seconds
         )
+        self.api = RestApi(self.store, batch_min=batch_min)
         self.url = ""
+        self.my_domain_url = ""
         self.ca_pem_path = ""
         self.api_used = 0
         self._calls: Counter[str] = Counter()
+        self._refused_sessions: Counter[str] = Counter()
         self._fail_next: list[_Failure] = []
         self._fail_at: list[_Failure] = []  # remaining: calls to go
         self._lose: list[_Failure] = []  # answers to lose after handling (status unused)
@@ -174,13 +191,14 @@ class SalesforceEmulator:
     # --- lifecycle -----------------------------------------------------------------------
 
     def start(self) -> SalesforceEmulator:
-        """Serve on 127.0.0.1 over TLS with a fresh test CA; sets ``url`` and ``ca_pem_path``."""
+        """Serve on 127.0.0.1 over TLS with a fresh test CA; sets ``url``, ``my_domain_url``
+        and ``ca_pem_path``."""
         ca = trustme.CA()
         handle, self.ca_pem_path = tempfile.mkstemp(prefix="sf-emulator-ca-", suffix=".pem")
         with os.fdopen(handle, "wb") as pem:
             pem.write(ca.cert_pem.bytes())
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+        ca.issue_cert("127.0.0.1", "localhost", self.host_name).configure_cert(context)
         server = _Server(("127.0.0.1", self.port), _Handler)
         # the handshake happens on first read, in the connection's own thread
         server.socket = context.wrap_socket(
@@ -189,7 +207,8 @@ class SalesforceEmulator:
         server.emulator = self
         self._server = server
         self.url = f"https://127.0.0.1:{server.server_address[1]}"
-        self.api.instance_url = self.url
+        self.my_domain_url = f"https://{self.host_name}:{server.server_address[1]}"
+        self.auth.instance_url = self.my_domain_url
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -228,11 +247,13 @@ class SalesforceEmulator:
             self._calls[endpoint] += 1
             answer = self._injected(request)
         if answer is None and endpoint == "POST oauth2/token":
-            return self.api.token(request)
+            return self.auth.token(request, self._host(request))
         if not request.path.startswith("/services/data/"):
             return answer or fault(404, "NOT_FOUND", "The requested resource does not exist")
-        if answer is None and not self.api.authorized(request):
+        if answer is None and not self.auth.authorized(request):
             answer = fault(401, "INVALID_SESSION_ID", "Session expired or invalid")
+            with self.lock:
+                self._refused_sessions[endpoint] += 1
         with self.lock:
             counted = answer is None and self.api_used < self.daily_limit
             self.api_used += 1 if counted else 0
@@ -257,6 +278,12 @@ class SalesforceEmulator:
                     rule.remaining -= 1
                     return True
         return False
+
+    def _host(self, request: Request) -> bool:
+        """Whether the request names the My Domain host (its Host header, port aside)."""
+        host = next((v for k, v in request.headers.items() if k.lower() == "host"), "")
+        name, sep, port = host.rpartition(":")
+        return (name if sep and port.isdigit() else host).lower() == self.host_name
 
     def _injected(self, request: Request) -> Answer | None:
         status = None
@@ -348,8 +375,21 @@ class SalesforceEmulator:
 
     def expire_tokens(self) -> None:
         """Invalidate every token issued: the next data call answers 401 INVALID_SESSION_ID."""
-        with self.lock:
-            self.api.tokens.clear()
+        self.auth.expire_all()
+
+    def set_token_ttl(self, seconds: float | None) -> None:
+        """Tokens expire ``seconds`` after they were issued (None: never, the default)."""
+        self.auth.set_ttl(seconds)
+
+    def set_client_secret(self, secret: str) -> None:
+        """The admin rotated the consumer secret: token requests with the old one fail."""
+        self.client_secret = secret
+        self.auth.set_client_secret(secret)
+
+    def set_jwt(self, certificate: str, users: list[str]) -> None:
+        """The connected app's uploaded certificate (or public key), PEM, and the usernames
+        pre-authorized for the JWT bearer flow."""
+        self.auth.set_jwt(certificate, users)
 
     def set_daily_limit(self, n: int) -> None:
         """Set the daily API request limit (calls past it answer 403 REQUEST_LIMIT_EXCEEDED)."""
@@ -365,6 +405,11 @@ class SalesforceEmulator:
         """API calls received by endpoint label (``GET query``, ``POST oauth2/token``, ...)."""
         with self.lock:
             return dict(self._calls)
+
+    def refused_sessions(self) -> dict[str, int]:
+        """Calls answered 401 for an expired or unknown token, by endpoint label."""
+        with self.lock:
+            return dict(self._refused_sessions)
 
     def reset_calls(self) -> None:
         with self.lock:
@@ -540,19 +585,23 @@ def _object(name: str) -> SObject:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Serve in the foreground; print the URL, then the CA path, each on its own line."""
+    """Serve in the foreground; print the URL, the CA path and the My Domain URL, one a line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--seed-leads", type=int, default=0)
     parser.add_argument("--latency-ms", type=int, default=0)
     parser.add_argument("--daily-limit", type=int, default=15000)
     parser.add_argument("--batch-min", type=int, default=200)
+    parser.add_argument("--host-name", default="syncd-emulator.my.salesforce.com")
+    parser.add_argument("--token-ttl-seconds", type=float, default=None)
     args = parser.parse_args(argv)
     emulator = SalesforceEmulator(
         args.port,
         latency_ms=args.latency_ms,
         daily_limit=args.daily_limit,
         batch_min=args.batch_min,
+        host_name=args.host_name,
+        token_ttl_seconds=args.token_ttl_seconds,
     )
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with emulator.start():
@@ -560,6 +609,7 @@ def main(argv: list[str] | None = None) -> None:
             emulator.seed_leads(args.seed_leads)
         print(emulator.url, flush=True)
         print(emulator.ca_pem_path, flush=True)
+        print(emulator.my_domain_url, flush=True)
         threading.Event().wait()
 
 

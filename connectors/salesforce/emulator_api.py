@@ -1,8 +1,10 @@
-"""The emulated REST API: OAuth token, describe, SOQL query/queryMore, sObject Collections
-and single-record resources, answering with Salesforce's status codes and bodies.
+"""The emulated REST API: describe, SOQL query/queryMore, sObject Collections and
+single-record resources, answering with Salesforce's status codes and bodies.
 
-Authentication, the daily limit, injected failures and latency are the server's
-(``emulator.py``); this module turns one authenticated request into one answer.
+The OAuth token endpoint and token expiry are ``emulator_auth.py``'s (what the real one
+does, with the public references, is written there); the daily limit, injected failures
+and latency are the server's (``emulator.py``); this module turns one authenticated
+request into one answer.
 
 sObject Collections (``allOrNone: false``) save what they can and answer 200 with one
 save result per record: a record refused by a rule of the org (``emulator_rules``)
@@ -19,18 +21,13 @@ emulator's reading, taken from how the REST API deserializes a body before savin
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import re
-import secrets
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
-from urllib.parse import parse_qs, unquote
+from urllib.parse import unquote
 
 from connectors.salesforce.emulator_access import FieldAccess
 from connectors.salesforce.emulator_rules import allow_save
@@ -98,58 +95,11 @@ def label(method: str, path: str) -> str:
 class RestApi:
     """The REST resources of one emulated org."""
 
-    def __init__(self, store: Store, *, client_id: str, client_secret: str, batch_min: int) -> None:
+    def __init__(self, store: Store, *, batch_min: int) -> None:
         self.store = store
-        self.client_id, self.client_secret = client_id, client_secret
         self.batch_min = batch_min
-        self.tokens: set[str] = set()
-        self.instance_url = ""
         self.access = FieldAccess()
         """What the integration user may see and edit (describe, SOQL, writes)."""
-
-    # --- OAuth ---------------------------------------------------------------------------
-
-    def token(self, request: Request) -> Answer:
-        form = {k: v[-1] for k, v in parse_qs(request.body.decode("utf-8")).items()}
-        form.update({k: v[-1] for k, v in request.params.items() if k not in form})
-        if form.get("grant_type") != "client_credentials":
-            return Answer(
-                400,
-                {
-                    "error": "unsupported_grant_type",
-                    "error_description": "grant type not supported",
-                },
-            )
-        if (form.get("client_id"), form.get("client_secret")) != (
-            self.client_id,
-            self.client_secret,
-        ):
-            return Answer(
-                400, {"error": "invalid_client", "error_description": "invalid client credentials"}
-            )
-        token = "00D5g000004Emul!" + secrets.token_urlsafe(48)
-        with self.store.lock:
-            self.tokens.add(token)
-        issued_at = str(int(time.time() * 1000))
-        digest = hmac.new(
-            self.client_secret.encode(), (self.instance_url + issued_at).encode(), hashlib.sha256
-        ).digest()
-        return Answer(
-            200,
-            {
-                "access_token": token,
-                "instance_url": self.instance_url,
-                "id": f"{self.instance_url}/id/00D5g000004Emul/0055g00000EmuLat",
-                "token_type": "Bearer",
-                "issued_at": issued_at,
-                "signature": base64.b64encode(digest).decode(),
-            },
-        )
-
-    def authorized(self, request: Request) -> bool:
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        with self.store.lock:
-            return scheme in ("Bearer", "OAuth") and token in self.tokens
 
     # --- data ----------------------------------------------------------------------------
 

@@ -9,6 +9,9 @@ synthetic data.
     POST  /_emulator/fail                   {"status", "count", "path_contains"} or
                                             {"status", "at_call"}
     POST  /_emulator/expire_tokens
+    POST  /_emulator/token_ttl              {"seconds": n or null}: tokens expire n s after issue
+    POST  /_emulator/client_secret          {"secret": s}: the consumer secret was rotated
+    POST  /_emulator/jwt                    {"certificate": PEM, "users": [username, ...]}
     POST  /_emulator/latency                {"ms": n}
     POST  /_emulator/land_then_drop         {"path_contains", "count", "method"}: lose answers
     POST  /_emulator/rules                  {"validation": [{"object", "field", "pattern",
@@ -47,6 +50,9 @@ if TYPE_CHECKING:
 _SIMPLE = {
     "reset_calls": ("reset_calls", ()),
     "expire_tokens": ("expire_tokens", ()),
+    "token_ttl": ("set_token_ttl", ("seconds",)),
+    "client_secret": ("set_client_secret", ("secret",)),
+    "jwt": ("set_jwt", ("certificate", "users")),
     "seed": ("seed_leads", ("leads",)),
     "latency": ("set_latency", ("ms",)),
     "daily_limit": ("set_daily_limit", ("limit",)),

@@ -2,6 +2,7 @@
 ``syncd.errors`` out, with Salesforce's own error codes and messages kept.
 
     401 INVALID_SESSION_ID          AuthError (the connector logs in again once first)
+    400 invalid_client(_id), invalid_grant (token endpoint)   AuthError
     403 REQUEST_LIMIT_EXCEEDED      LimitExceededError (the daily API limit)
     429                             RateLimitedError
     5xx, connection reset, timeout  TransientError
@@ -79,10 +80,13 @@ def from_response(response: requests.Response, what: str) -> ConnectorError:
     return _from_status(response.status_code, response.content, what)
 
 
+_REFUSED_GRANT = ("invalid_client", "invalid_client_id", "invalid_grant")
+
+
 def _from_status(status: int, content: Any, what: str) -> ConnectorError:
     code, message = error_details(content)
     text = f"{what}: {code + ': ' if code else ''}{message}" if what else message
-    if status == 401 or (status == 400 and code in ("invalid_client", "invalid_grant")):
+    if status == 401 or (status == 400 and code in _REFUSED_GRANT):
         return AuthError(SYSTEM, text, status=status)
     if status == 403 and code == "REQUEST_LIMIT_EXCEEDED":
         return LimitExceededError(SYSTEM, text, status=status)

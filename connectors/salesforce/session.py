@@ -1,5 +1,11 @@
-"""The HTTP side of the connector: a requests session with timeouts and a meter, and the
-OAuth 2.0 client-credentials login that yields a simple-salesforce client.
+"""The HTTP side of the connector: a requests session with timeouts, a meter and an
+optional ``connect_to`` map, and the OAuth 2.0 login that yields a simple-salesforce client.
+
+``connect_to`` works like curl's ``--connect-to``: ``{"NAME.my.salesforce.com:443":
+"10.0.0.5:8443"}`` opens the TCP connection to the right-hand address while the URL, the
+``Host`` header, TLS SNI and the certificate check keep the left-hand name. The emulator
+uses it to serve a My Domain host name on loopback, where no DNS resolves one; a private
+endpoint or a TCP forwarder can use it in production.
 """
 
 from __future__ import annotations
@@ -14,18 +20,43 @@ import requests
 from requests.adapters import HTTPAdapter
 from simple_salesforce import Salesforce
 
+from connectors.salesforce.auth import Grant
 from connectors.salesforce.errors import SYSTEM, from_response, translate
 from syncd.errors import AuthError
 
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 
 
-class _TimeoutAdapter(HTTPAdapter):
-    """Gives every request a (connect, read) timeout: simple-salesforce sets none."""
+class _Transport(HTTPAdapter):
+    """Gives every request a (connect, read) timeout (simple-salesforce sets none) and
+    connects to the ``connect_to`` address of its host, if it has one."""
 
-    def __init__(self, timeout: tuple[float, float]) -> None:
+    def __init__(self, timeout: tuple[float, float], connect_to: Mapping[str, str]) -> None:
         super().__init__(max_retries=0)  # retries are syncd.retry's, visible and bounded
         self.timeout = timeout
+        self.connect_to = {_host_port(k): _host_port(v) for k, v in connect_to.items()}
+
+    def _target(self, url: str | None) -> tuple[str, int] | None:
+        split = urlsplit(url or "")
+        if not split.hostname:
+            return None
+        port = split.port or (443 if split.scheme == "https" else 80)
+        return self.connect_to.get((split.hostname.lower(), port))
+
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: bool | str, cert: Any = None
+    ) -> Any:
+        """The pool of the ``connect_to`` address, checking the certificate of the URL's name."""
+        found = super().build_connection_pool_key_attributes(request, verify, cert)
+        host_params: dict[str, Any] = dict(found[0])
+        pool_kwargs: dict[str, Any] = dict(found[1])
+        target = self._target(request.url)
+        if target is not None:
+            name = urlsplit(request.url or "").hostname
+            host_params.update(host=target[0], port=target[1])
+            if host_params.get("scheme") == "https":  # SNI and the certificate: the URL's name
+                pool_kwargs.update(server_hostname=name, assert_hostname=name)
+        return host_params, pool_kwargs
 
     def send(
         self,
@@ -36,6 +67,9 @@ class _TimeoutAdapter(HTTPAdapter):
         cert: Any = None,
         proxies: Mapping[str, str] | None = None,
     ) -> requests.Response:
+        if self._target(request.url) is not None and "Host" not in request.headers:
+            # http.client would name the connect_to address; the server must see the URL's
+            request.headers["Host"] = urlsplit(request.url or "").netloc
         return super().send(
             request,
             stream=stream,
@@ -63,32 +97,38 @@ class Meter:
             self.usage = (int(match.group(1)), int(match.group(2)))
 
 
-def session(ca_bundle: str | None, timeout: tuple[float, float], meter: Meter) -> requests.Session:
-    """A session that trusts ``ca_bundle`` (not the environment), times out, and is metered."""
+def session(
+    ca_bundle: str | None,
+    timeout: tuple[float, float],
+    meter: Meter | None = None,
+    connect_to: Mapping[str, str] | None = None,
+) -> requests.Session:
+    """A session that trusts ``ca_bundle`` (not the environment), times out, is metered, and
+    connects to the ``connect_to`` address of a ``host:port`` it names."""
     http = requests.Session()
     http.trust_env = False
     if ca_bundle:
         http.verify = ca_bundle
-    adapter = _TimeoutAdapter(timeout)
+    adapter = _Transport(timeout, connect_to or {})
     http.mount("https://", adapter)
     http.mount("http://", adapter)
-    http.hooks["response"].append(meter.observe)
+    if meter is not None:
+        http.hooks["response"].append(meter.observe)
     return http
 
 
-def login(
-    http: requests.Session, login_url: str, client_id: str, client_secret: str, version: str
-) -> Salesforce:
-    """OAuth 2.0 client credentials at ``login_url``; a client on the instance it names."""
-    form = {
-        "grant_type": "client_credentials",
-        "client_id": client_id,
-        "client_secret": client_secret,
-    }
+def login(http: requests.Session, login_url: str, grant: Grant, version: str) -> Salesforce:
+    """A token by ``grant`` at ``login_url``; a client on the instance it names.
+
+    A refused grant is an AuthError whose message says which credential to check."""
     try:
-        answer = http.post(f"{login_url}/services/oauth2/token", data=form)
+        answer = http.post(f"{login_url}/services/oauth2/token", data=grant.form())
         if answer.status_code != 200:
-            raise from_response(answer, "token request")
+            error = from_response(answer, "token request")
+            if isinstance(error, AuthError):
+                text = str(error).removeprefix(f"{SYSTEM}: ")
+                raise AuthError(SYSTEM, f"{text}; {grant.check}", status=error.status)
+            raise error
         body = answer.json()
         token, instance_url = body["access_token"], body["instance_url"]
     except requests.RequestException as exc:
@@ -96,6 +136,14 @@ def login(
     except (KeyError, TypeError) as exc:
         raise AuthError(SYSTEM, f"token answer without {exc}", status=200) from exc
     return Salesforce(instance_url=instance_url, session_id=token, session=http, version=version)
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    """``host:port`` (port 443 when left out) as a lower-case host and a number."""
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or not port.isdigit():
+        host, port = text.strip(), "443"
+    return host.strip("[]").lower(), int(port)
 
 
 def _label(method: str, url: str) -> str:

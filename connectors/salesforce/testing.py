@@ -11,12 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from simple_salesforce import Salesforce
 
 from connectors.salesforce.connector import SalesforceConnector
 from connectors.salesforce.emulator import SalesforceEmulator
+from connectors.salesforce.session import session
 from syncd.model import FieldMap, FieldType
 
 PERSON_FIELDS: FieldMap = {
@@ -91,7 +93,8 @@ def sample_contact(n: int = 1, **fields: Any) -> dict[str, Any]:
 def connector_for(emulator: SalesforceEmulator, **options: Any) -> SalesforceConnector:
     """A SalesforceConnector logged in to ``emulator`` with the shipped person mapping."""
     settings: dict[str, Any] = {
-        "login_url": emulator.url,
+        "login_url": emulator.my_domain_url,
+        "connect_to": connect_to(emulator),
         "client_id": emulator.client_id,
         "client_secret": emulator.client_secret,
         "field_map": PERSON_FIELDS,
@@ -102,11 +105,15 @@ def connector_for(emulator: SalesforceEmulator, **options: Any) -> SalesforceCon
     return SalesforceConnector(**settings)
 
 
+def connect_to(emulator: SalesforceEmulator) -> dict[str, str]:
+    """The emulator's My Domain ``host:port`` -> its loopback ``host:port``."""
+    return {urlsplit(emulator.my_domain_url).netloc: urlsplit(emulator.url).netloc}
+
+
 def session_for(emulator: SalesforceEmulator) -> requests.Session:
-    """A requests session that trusts the emulator's test CA, and nothing else."""
-    http = requests.Session()
-    http.verify, http.trust_env = emulator.ca_pem_path, False
-    return http
+    """A requests session that trusts the emulator's test CA, and nothing else, and reaches
+    its My Domain host name on loopback."""
+    return session(emulator.ca_pem_path, (5.0, 30.0), connect_to=connect_to(emulator))
 
 
 def client_for(emulator: SalesforceEmulator) -> Salesforce:
@@ -117,7 +124,7 @@ def client_for(emulator: SalesforceEmulator) -> Salesforce:
         "client_id": emulator.client_id,
         "client_secret": emulator.client_secret,
     }
-    token = http.post(f"{emulator.url}/services/oauth2/token", data=form).json()
+    token = http.post(f"{emulator.my_domain_url}/services/oauth2/token", data=form).json()
     return Salesforce(
         instance_url=token["instance_url"],
         session_id=token["access_token"],
