@@ -25,9 +25,11 @@ from sqlalchemy import (
 from sqlalchemy.exc import OperationalError
 
 from syncd.errors import StoreError
+from syncd.intake import Refusal
 from syncd.model import Cursor, Record, RecordRef, email_key
 from syncd.reconcile import LinkState
 from syncd.state.links import LINK_COLUMNS, LinkQueries, chunks, link_state
+from syncd.state.refusals import resolve_refusals, store_refusals
 from syncd.state.tables import bases, cursors, dead_letters, inbox, journal, links, stage_history
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -170,8 +172,12 @@ class Store(LinkQueries):
         links: Mapping[str, LinkState],
         settled: Set[str] = frozenset(),
         match: str | None = "email",
+        refused: Sequence[Refusal] = (),
     ) -> None:
         """Keep one page of read records and advance the cursor, in one transaction.
+
+        ``refused`` records of the page (``syncd.intake``) are dead-lettered instead;
+        the others resolve their own earlier refusals.
 
         Records in ``settled`` stand at their base (mostly syncd's own writes coming
         back): an older copy of them leaves the inbox and nothing takes its place.
@@ -180,6 +186,10 @@ class Store(LinkQueries):
         """
         with self.engine.begin() as connection:
             _put_rows(connection, obj, system, kind, records, links, settled, match)
+            now = datetime.now(UTC)
+            if refused:
+                store_refusals(connection, obj, refused, now)
+            resolve_refusals(connection, system, [str(r.ref) for r in records], now)
             if cursor is not None:
                 self.save_cursor(connection, system, kind, cursor)
 
