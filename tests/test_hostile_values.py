@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests import hostile
 from tests.world import World
 
+TO_SF, TO_HS = hostile.DIRECTIONS
 LONG_EMAIL = "a" * 309 + "@example.com"  # 321 characters
 assert len(LONG_EMAIL) == 321
 
@@ -59,3 +61,39 @@ def test_a_typed_partner_id_that_is_no_id_stops_no_one(world: World) -> None:
     letter = _letter(world)
     assert letter["source"] == f"hubspot:contacts:{bad}"
     assert "partner id" in letter["message"] and "70 characters" in letter["message"]
+
+
+EXPECTED = {
+    # (value, direction): "intact", or the start of the outcome
+    **{(name, way): "intact" for name in hostile.VALUES for way in hostile.DIRECTIONS},
+    ("100,000 characters", TO_SF): "dead-lettered by salesforce: STRING_TOO_LONG: Title",
+    ("100,000 characters", TO_HS): "cannot be entered in Salesforce: STRING_TOO_LONG",
+    ("NUL in a value too long", TO_SF): "dead-lettered by salesforce: STRING_TOO_LONG: Title",
+    ("NUL in a value too long", TO_HS): "cannot be entered in Salesforce: STRING_TOO_LONG",
+    ("email of 321 characters", TO_SF): "dead-lettered by syncd: SYNCD_KEY_TOO_LONG: email"
+    " longer than 320 characters cannot be matched",
+    ("email of 321 characters", TO_HS): "cannot be entered in Salesforce: STRING_TOO_LONG",
+    ("email with quote, % and _", TO_SF): "intact",
+    ("email with quote, % and _", TO_HS): "intact",
+    ("email with NUL", TO_SF): "dead-lettered by syncd: SYNCD_KEY_NUL: email",
+    ("email with NUL", TO_HS): "cannot be entered in Salesforce: INVALID_EMAIL_ADDRESS",
+    (hostile.PARTNER, TO_SF): "dead-lettered by syncd: SYNCD_BAD_PARTNER_ID: partner id"
+    " 'xxxxxxxxxxxxxxxxxxxxxxxx…' is not a salesforce id: 70 characters, ids have 15 or 18",
+    (hostile.PARTNER, TO_HS): "dead-lettered by syncd: SYNCD_BAD_PARTNER_ID: partner id"
+    " \"' OR Name != '\" is not a hubspot id: ids are digits only",
+}
+
+
+def test_hostile_values_arrive_intact_or_are_dead_lettered_alone(world: World) -> None:
+    rows = hostile.run(world)  # bystanders of the same cycles land (asserted inside)
+    outcomes = {(r.value, r.direction): r.outcome for r in rows}
+    assert set(outcomes) == set(EXPECTED)
+    wrong = {
+        key: outcome
+        for key, outcome in outcomes.items()
+        if not outcome.startswith(EXPECTED[key]) or (EXPECTED[key] == "intact" != outcome)
+    }
+    assert wrong == {}
+    letters = world.store.dead_letters()
+    assert all("\x00" not in x["message"] for x in letters)  # both stores say the same
+    world.cycle()  # and the cycles after go on
