@@ -6,8 +6,16 @@ the field; every other record of the cycle lands. Runs on both stores.
 
 from __future__ import annotations
 
+import logging
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import pytest
+
+from syncd import resync
 from tests import hostile
 from tests.world import World
 
@@ -97,3 +105,66 @@ def test_hostile_values_arrive_intact_or_are_dead_lettered_alone(world: World) -
     letters = world.store.dead_letters()
     assert all("\x00" not in x["message"] for x in letters)  # both stores say the same
     world.cycle()  # and the cycles after go on
+
+
+def _cli(world: World, *args: str) -> Any:
+    from typer.testing import CliRunner
+
+    from syncd.cli import app
+
+    return CliRunner().invoke(app, [*args, "--config", str(world.box.config_path)])
+
+
+def test_explain_with_a_very_long_argument_is_one_clear_line(world: World) -> None:
+    _bystanders(world, 1)
+    world.cycle()
+    for argument in ("x" * 100_000, "a" * 100_000 + "@example.com"):
+        answer = _cli(world, "explain", argument)
+        assert answer.exit_code == 2, answer.output
+        assert answer.exception is None or isinstance(answer.exception, SystemExit)
+        (line,) = answer.output.strip().splitlines()
+        assert line.startswith("syncd explain: ") and "too long to name a record" in line
+
+
+def test_explain_finds_a_record_refused_for_its_321_character_email(world: World) -> None:
+    bad = world.hubspot.add_contact({"email": LONG_EMAIL, "lastname": "Long", "company": "X"})
+    world.cycle()
+    answer = _cli(world, "explain", LONG_EMAIL.upper(), "--json")
+    assert answer.exit_code == 0, answer.output
+    assert f"hubspot:contacts:{bad}" in answer.output and "SYNCD_KEY_TOO_LONG" in answer.output
+
+
+def test_a_failed_resync_now_is_one_clear_line(world: World) -> None:
+    _bystanders(world, 1)
+    world.cycle()
+    world.hubspot.fail_next(401, count=1000)
+    # A process of its own: the logging a command sets up writes to the real stderr.
+    syncd = Path(sys.executable).parent / "syncd"
+    command = [str(syncd), "resync", "--email", "calm0@example.com", "--now"]
+    answer = subprocess.run(
+        [*command, "--config", str(world.box.config_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert answer.returncode == 1
+    output = answer.stdout + answer.stderr
+    assert "Traceback" not in output, output
+    (line,) = output.strip().splitlines()
+    assert "resync 1 failed" in line and "hubspot" in line
+
+
+def test_the_daemon_logs_a_failed_resync_in_one_line(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    _bystanders(world, 1)
+    world.cycle()
+    world.hubspot.fail_next(401, count=1000)
+    resync.enqueue(world.store, "person", {"emails": ["calm0@example.com"]}, datetime.now(UTC))
+    with caplog.at_level(logging.INFO, logger="syncd.resync"):
+        assert resync.drain(world.engine) == 1
+    (record,) = caplog.records
+    assert record.exc_info is None and "resync 1 failed: hubspot:" in record.getMessage()
+    (request,) = resync.requests(world.store)
+    assert request["state"] == "failed" and "401" in request["result"]["error"]
