@@ -121,7 +121,7 @@ class Engine:
             role = MARKETING if system == self.marketing.system else CRM
             connector = self.marketing if role == MARKETING else self.crm
             for start in range(0, len(records), self.chunk):
-                chunk, refused = self._admit(rules, connector, records[start : start + self.chunk])
+                chunk, refused = self.admit(obj, connector, records[start : start + self.chunk])
                 links = self.store.links_for(obj, role, [r.ref.id for r in chunk])
                 self.store.stage(
                     obj,
@@ -206,7 +206,7 @@ class Engine:
             for kind in connector.kinds(obj):
                 cursor = self.store.cursor(connector.system, kind)
                 for page in _batched(connector.changes(kind, cursor), self.chunk):
-                    records, refused = self._admit(rules, connector, page.records)
+                    records, refused = self.admit(obj, connector, page.records)
                     ids = [r.ref.id for r in records]
                     states = self.store.links_for(obj, role, ids)
                     resolved = canonical.resolve(self.store, rules, records)
@@ -237,14 +237,15 @@ class Engine:
                 report.read[connector.system] += count
                 report.unchanged += settled
 
-    def _admit(
-        self, rules: Rules, connector: Connector, records: Sequence[Record]
+    def admit(
+        self, obj: str, connector: Connector, records: Sequence[Record]
     ) -> tuple[list[Record], list[intake.Refusal]]:
-        """The records the inbox can take, and the refused ones (``syncd.intake``)."""
+        """The records of ``connector`` the inbox can take, and the refused ones
+        (``syncd.intake``)."""
         other = self.crm if connector is self.marketing else self.marketing
         return intake.admit(
             records,
-            match=rules.match_field,
+            match=self.rules[obj].match_field,
             partner=other.system,
             partner_id_problem=other.id_problem,
         )

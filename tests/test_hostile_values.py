@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from syncd import resync
+from syncd.state.tables import links
 from tests import hostile
 from tests.world import World
 
@@ -168,3 +170,26 @@ def test_the_daemon_logs_a_failed_resync_in_one_line(
     assert record.exc_info is None and "resync 1 failed: hubspot:" in record.getMessage()
     (request,) = resync.requests(world.store)
     assert request["state"] == "failed" and "401" in request["result"]["error"]
+
+
+def test_a_converted_lead_whose_contact_holds_no_id_waits_alone(world: World) -> None:
+    contact = world.hubspot.add_contact(
+        {"email": "conv@example.com", "lastname": "Conv", "company": "Acme"}
+    )
+    world.cycle()
+    lead = world.person("conv@example.com")["Id"]
+    ids = world.salesforce.convert_lead(lead, create_opportunity=False)
+    typed = "y" * 70  # a user types over the partner id the contact got from the lead
+    world.salesforce.update("Contact", ids["contactId"], {"Syncd_HubSpot_Id__c": typed})
+    _bystanders(world)
+    world.cycle()
+    _landed(world)
+    letter = _letter(world)
+    assert letter["source"] == f"salesforce:Contact:{ids['contactId']}"
+    assert letter["code"] == "SYNCD_BAD_PARTNER_ID" and "not a hubspot id" in letter["message"]
+    world.salesforce.update("Contact", ids["contactId"], {"Syncd_HubSpot_Id__c": contact})
+    world.cycle()
+    assert world.store.dead_letters() == []  # read again, taken in: the letter is resolved
+    with world.store.engine.connect() as connection:
+        crm_ids = set(connection.scalars(select(links.c.crm_id)))
+    assert ids["contactId"] in crm_ids and lead not in crm_ids  # the link moved at last

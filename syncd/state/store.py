@@ -36,6 +36,8 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 OPEN_LETTER = dead_letters.c.resolved_at.is_(None) & dead_letters.c.dismissed_at.is_(None)
 """A dead letter still to be dealt with: neither resolved nor dismissed."""
 T = TypeVar("T")
+HELD = datetime(9999, 1, 1, tzinfo=UTC)
+"""The ``not_before`` of an inbox row no merge takes (conversions read it every cycle)."""
 
 
 def aware(value: datetime | None) -> datetime | None:
@@ -203,12 +205,16 @@ class Store(LinkQueries):
         *,
         now: datetime,
         match: str | None,
+        refused: Sequence[Refusal] = (),
+        held: Sequence[int] = (),
     ) -> None:
         """Move links to the records they were converted into, in one transaction.
 
         ``moves``: (link id, role, new record). ``records`` are put in the inbox under
         their links (the converted-into record, and its partner), ``drop`` are inbox rows
-        done with (the converted records).
+        done with (the converted records); ``refused`` records are dead-lettered, and the
+        rows of the conversions into them are ``held``: out of the merge, read again by
+        the next cycle's conversions.
         """
         with self.engine.begin() as connection:
             for link_id, role, ref in moves:
@@ -237,6 +243,15 @@ class Store(LinkQueries):
                 connection.execute(delete(inbox).where(inbox.c.id.in_(chunk)))
             if journal_rows:
                 connection.execute(journal.insert(), list(journal_rows))
+            store_refusals(connection, obj, refused, now)
+            for chunk in chunks(list(held), 500):
+                connection.execute(
+                    update(inbox).where(inbox.c.id.in_(chunk)).values(not_before=HELD)
+                )
+            for chunk in chunks(list(held), 500):
+                connection.execute(
+                    update(inbox).where(inbox.c.id.in_(chunk)).values(not_before=HELD)
+                )
 
     def assign_pairs(self, obj: str, marketing: str, crm: str) -> None:
         """Give unlinked inbox rows a pair key: partner id first, then email, else alone.
