@@ -193,3 +193,13 @@ def test_a_converted_lead_whose_contact_holds_no_id_waits_alone(world: World) ->
     with world.store.engine.connect() as connection:
         crm_ids = set(connection.scalars(select(links.c.crm_id)))
     assert ids["contactId"] in crm_ids and lead not in crm_ids  # the link moved at last
+
+
+def test_hubspot_takes_65536_characters_through_the_api_and_any_length_from_a_form() -> None:
+    from connectors.hubspot.emulator_schema import VALUE_LIMIT, check_values
+
+    assert VALUE_LIMIT == 65_536
+    assert check_values({"jobtitle": "x" * VALUE_LIMIT})[1] is None
+    problem = check_values({"jobtitle": "x" * (VALUE_LIMIT + 1)})[1]
+    assert problem is not None and "at most 65536" in problem.message
+    assert check_values({"jobtitle": "x" * 100_000}, limit=None)[1] is None
