@@ -44,6 +44,10 @@ class Connector(Protocol):
         outcome with ``ok=False`` and the system's own message; the rest still land.
         """
 
+    def id_problem(self, value: str) -> str | None:
+        """Why ``value`` cannot be an id of this system (None: it can be one). Used on
+        partner ids read from the other system, where a user may have typed anything."""
+
     def stage_fields(self, kind: str) -> Sequence[str]:
         """The native stage fields records of ``kind`` hold (a Salesforce contact: none)."""
 

@@ -129,7 +129,7 @@ def resync_command(
         if now:
             with connected(cfg, store) as engine:
                 preflight.gate(cfg, engine)  # a blocking setup problem fails the request
-                resync.drain(engine, only=request)
+                resync.drain(engine, only=request, quiet=True)  # the answer is printed below
         elif wait:
             _wait(store, request, timeout)
         answer = next(r for r in resync.requests(store, 500) if r["id"] == request)

@@ -15,6 +15,7 @@ from syncd.operator_view import explanation_dict, letters_table, print_explanati
 from syncd.settings import load_config
 from syncd.state import operator
 from syncd.state.explain import explain as explain_record
+from syncd.state.explain import name_problem
 from syncd.state.operator import Letter
 from syncd.state.store import Store
 
@@ -159,6 +160,10 @@ def explain(
 ) -> None:
     """The link, the base, the stage history and the journal of one record: which side
     changed which field when, which rule decided, what was written where."""
+    problem = name_problem(record)
+    if problem is not None:
+        err.print(Text(f"syncd explain: {problem}"))
+        raise typer.Exit(2)
     cfg = load_config(config)
     marketing, crm = cfg.syncd.marketing, cfg.syncd.crm
     with Store.open(cfg.store_url) as store:

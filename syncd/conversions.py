@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from syncd.intake import Refusal
 from syncd.model import Record, RecordRef
 from syncd.reconcile import CRM, MARKETING, LinkState
 from syncd.state.store import record_from_row
@@ -38,6 +39,7 @@ def apply(engine: Engine, obj: str, report: CycleReport) -> None:
     moves: list[tuple[LinkState, str, Record, RecordRef]] = []
     journal: list[dict[str, Any]] = []
     claimed: set[str] = set()
+    row_of: dict[RecordRef, int] = {}
     for row in rows:
         record = record_from_row(row)
         drop.append(row.id)
@@ -54,6 +56,7 @@ def apply(engine: Engine, obj: str, report: CycleReport) -> None:
             continue
         claimed.add(target.id)
         moves.append((link, role, record, target))
+        row_of[target] = row.id
     staged: list[tuple[Record, LinkState]] = []
     for role, connector, other in (
         (CRM, engine.crm, engine.marketing),
@@ -78,6 +81,11 @@ def apply(engine: Engine, obj: str, report: CycleReport) -> None:
             deal = record.converted.get("deal")
             if deal is not None:  # who the opportunity came from, for its attribution
                 journal.append(_note(report, now, link.id, record, "converted_deal", deal, None))
+    staged, refused = _admit(engine, obj, staged)
+    # A conversion into a refused record is tried again each cycle until that record is
+    # fixed; its row is held out of the merge meanwhile (merged, it would be dropped).
+    held = [row_of[r.record.ref] for r in refused if r.record.ref in row_of]
+    drop = [row_id for row_id in drop if row_id not in held]
     moved = [(link.id, role, target) for link, role, _, target in moves if link.id is not None]
     done = {r.ref.id for r, _ in staged}
     moved = [m for m in moved if m[2].id in done]
@@ -89,7 +97,22 @@ def apply(engine: Engine, obj: str, report: CycleReport) -> None:
         journal,
         now=now,
         match=engine.rules[obj].match_field,
+        refused=refused,
+        held=held,
     )
+
+
+def _admit(
+    engine: Engine, obj: str, staged: list[tuple[Record, LinkState]]
+) -> tuple[list[tuple[Record, LinkState]], list[Refusal]]:
+    """The records the inbox can take (``syncd.intake``); a link does not move to a
+    refused one."""
+    refused: list[Refusal] = []
+    for connector in (engine.marketing, engine.crm):
+        mine = [record for record, _ in staged if record.ref.system == connector.system]
+        refused += engine.admit(obj, connector, mine)[1]
+    out = {r.record.ref for r in refused}
+    return [(record, link) for record, link in staged if record.ref not in out], refused
 
 
 def _partner(link: LinkState, role: str) -> RecordRef | None:

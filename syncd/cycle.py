@@ -21,6 +21,8 @@ class CycleReport:
     created: Counter[str] = field(default_factory=Counter)
     updated: Counter[str] = field(default_factory=Counter)
     rejected: Counter[str] = field(default_factory=Counter)
+    refused: Counter[str] = field(default_factory=Counter)
+    """Records kept out of the inbox (``syncd.intake``), by the system they were read from."""
     conflicts: int = 0
     conflict_rules: Counter[str] = field(default_factory=Counter)
     """Conflicts by the rule that decided them."""
@@ -35,7 +37,7 @@ class CycleReport:
     def add(self, obj: str, part: CycleReport) -> None:
         """Fold one object's report into this one."""
         self.objects[obj] = part
-        for name in ("read", "created", "updated", "rejected", "conflict_rules"):
+        for name in ("read", "created", "updated", "rejected", "refused", "conflict_rules"):
             getattr(self, name).update(getattr(part, name))
         for name in ("conflicts", "unchanged", "skipped", "duplicates", "converted"):
             setattr(self, name, getattr(self, name) + getattr(part, name))
@@ -55,6 +57,7 @@ class CycleReport:
             "created": dict(self.created),
             "updated": dict(self.updated),
             "rejected": dict(self.rejected),
+            "refused": dict(self.refused),
             "conflicts": self.conflicts,
             "conflicts_by_rule": dict(self.conflict_rules),
             "unchanged": self.unchanged,

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from syncd import canonical, closed_loop, conversions, registry
+from syncd import canonical, closed_loop, conversions, intake, registry
 from syncd.abc import Connector
 from syncd.cycle import CycleReport, count
 from syncd.errors import SetupError
@@ -119,12 +119,21 @@ class Engine:
                 continue
             system, kind = records[0].ref.system, records[0].ref.kind
             role = MARKETING if system == self.marketing.system else CRM
+            connector = self.marketing if role == MARKETING else self.crm
             for start in range(0, len(records), self.chunk):
-                chunk = records[start : start + self.chunk]
+                chunk, refused = self.admit(obj, connector, records[start : start + self.chunk])
                 links = self.store.links_for(obj, role, [r.ref.id for r in chunk])
                 self.store.stage(
-                    obj, system, kind, chunk, None, links=links, match=rules.match_field
+                    obj,
+                    system,
+                    kind,
+                    chunk,
+                    None,
+                    links=links,
+                    match=rules.match_field,
+                    refused=refused,
                 )
+                report.refused[system] += len(refused)
             report.read[system] += len(records)
         self._reconcile(obj, report, False)
         return report
@@ -197,22 +206,25 @@ class Engine:
             for kind in connector.kinds(obj):
                 cursor = self.store.cursor(connector.system, kind)
                 for page in _batched(connector.changes(kind, cursor), self.chunk):
-                    ids = [r.ref.id for r in page.records]
+                    records, refused = self.admit(obj, connector, page.records)
+                    ids = [r.ref.id for r in records]
                     states = self.store.links_for(obj, role, ids)
-                    resolved = canonical.resolve(self.store, rules, page.records)
+                    resolved = canonical.resolve(self.store, rules, records)
                     settled = {r.ref.id for r in resolved if self._settled(rules, r, states, role)}
                     self.store.stage(
                         obj,
                         connector.system,
                         kind,
-                        page.records,
+                        records,
                         None if dry_run else page.cursor,
                         links=states,
                         settled=settled,
                         match=rules.match_field,
+                        refused=() if dry_run else refused,
                     )
                     count += len(page.records)
                     settled_count += len(settled)
+                    report.refused[connector.system] += len(refused)
                     if self.stopping.is_set():  # the page and its cursor are kept
                         return count, settled_count
             return count, settled_count
@@ -224,6 +236,19 @@ class Engine:
                 count, settled = answer.result()
                 report.read[connector.system] += count
                 report.unchanged += settled
+
+    def admit(
+        self, obj: str, connector: Connector, records: Sequence[Record]
+    ) -> tuple[list[Record], list[intake.Refusal]]:
+        """The records of ``connector`` the inbox can take, and the refused ones
+        (``syncd.intake``)."""
+        other = self.crm if connector is self.marketing else self.marketing
+        return intake.admit(
+            records,
+            match=self.rules[obj].match_field,
+            partner=other.system,
+            partner_id_problem=other.id_problem,
+        )
 
     def _settled(
         self, rules: Rules, record: Record, states: Mapping[str, LinkState], role: str

@@ -27,6 +27,7 @@ import orjson
 from sqlalchemy import select, update
 
 from syncd.abc import Connector
+from syncd.errors import SyncdError
 from syncd.model import Cursor, Record, RecordRef, email_key
 from syncd.reconcile import CRM, MARKETING, LinkState
 from syncd.state.store import Store, aware
@@ -78,8 +79,12 @@ def requests(store: Store, limit: int = 50) -> list[dict[str, Any]]:
         ]
 
 
-def drain(engine: Engine, *, only: int | None = None) -> int:
-    """Run queued requests, oldest first (or request ``only``); how many ran."""
+def drain(engine: Engine, *, only: int | None = None, quiet: bool = False) -> int:
+    """Run queued requests, oldest first (or request ``only``); how many ran.
+
+    A failure is stored as the request's result and logged: one line for syncd's own
+    errors (a system refused, the store failed), with the traceback for anything else.
+    ``quiet``: the caller tells the outcome itself (``syncd resync --now``); no log."""
     ran = 0
     while not engine.stopping.is_set():
         request = _claim(engine.store, only)
@@ -89,11 +94,17 @@ def drain(engine: Engine, *, only: int | None = None) -> int:
         try:
             report = run(engine, request["object"], request["selector"])
         except Exception as error:  # the request fails; the daemon goes on and says so
-            log.exception("resync %s failed", request["id"])
+            if quiet:
+                pass
+            elif isinstance(error, SyncdError):
+                log.error("resync %s failed: %s", request["id"], error)
+            else:
+                log.exception("resync %s failed", request["id"])
             _finish(engine.store, request["id"], FAILED, {"error": str(error)})
         else:
             _finish(engine.store, request["id"], DONE, report.as_dict())
-            log.info("resync %s done: %s", request["id"], report.as_dict())
+            if not quiet:
+                log.info("resync %s done: %s", request["id"], report.as_dict())
         if only is not None:
             return ran
     return ran

@@ -397,6 +397,15 @@ class HubSpotConnector:
 
     # -- the rest ---------------------------------------------------------------------
 
+    def id_problem(self, value: str) -> str | None:
+        """Why ``value`` cannot be a HubSpot record id: ids are positive whole numbers
+        (``hs_object_id``), at most 19 digits (a signed 64-bit number)."""
+        if not (value.isascii() and value.isdigit()):
+            return f"ids are digits only ({len(value)} characters given)"
+        if len(value) > 19:
+            return f"{len(value)} digits, ids have at most 19"
+        return None
+
     def stage_fields(self, kind: str) -> Sequence[str]:
         mapping = self.mappings.get(kind)
         return tuple(mapping.stage_fields) if mapping else ()

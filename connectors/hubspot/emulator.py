@@ -445,7 +445,8 @@ class HubSpotEmulator:
     def _checked(
         self, store: ObjectStore, properties: dict[str, Any], record: Record | None
     ) -> dict[str, str]:
-        props, problem = check_values(properties, store.schema)
+        # a user's edit may come from a form, where HubSpot sets no length limit
+        props, problem = check_values(properties, store.schema, limit=None)
         if problem is None and store.check is not None:  # not the API's lifecycle rule
             problem = store.check(None if record is None else record.props, props)
         problem = problem or store.conflict(props, record.id if record else -1, {})

@@ -276,10 +276,21 @@ def invalid_value(name: str, value: str, error: str, message: str) -> Problem:
     return Problem(400, "VALIDATION_ERROR", text, {"propertyName": [name]})
 
 
+VALUE_LIMIT = 65_536
+"""Characters a text property value may hold when written through the CRM (the API):
+"When the value is added through the CRM, the character limit is 65,536 characters.
+When the value is submitted through a form, there is no limit."
+(https://knowledge.hubspot.com/contacts/property-field-types-in-hubspot). The error an
+API write past it gets could not be confirmed from the public references: the emulator
+answers HubSpot's usual "Property values were not valid" refusal of that one value."""
+
+
 def check_values(
-    properties: object, schema: ObjectSchema = CONTACTS
+    properties: object, schema: ObjectSchema = CONTACTS, *, limit: int | None = VALUE_LIMIT
 ) -> tuple[dict[str, str], Problem | None]:
-    """Coerce written values to text ("" clears) and check them against the schema."""
+    """Coerce written values to text ("" clears) and check them against the schema.
+
+    ``limit``: the longest value taken (None: no limit, as for a form submission)."""
     if not isinstance(properties, dict):
         return {}, Problem(400, "VALIDATION_ERROR", "properties must be an object")
     clean: dict[str, str] = {}
@@ -323,6 +334,13 @@ def check_values(
                     name, value, "INVALID_DATETIME", f"{value} was not a valid date-time."
                 )
             value = iso(ms)
+        if limit is not None and len(value) > limit:
+            return {}, invalid_value(
+                name,
+                value[:100],
+                "MAX_CHARACTERS",
+                f"{name} has {len(value)} characters; values may have at most {limit}",
+            )
         if value != "" and name == "email" and not _plausible_email(value):
             return {}, invalid_value(
                 name, value, "INVALID_EMAIL", f"Email address {value} is invalid"

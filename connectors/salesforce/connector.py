@@ -246,6 +246,15 @@ class SalesforceConnector:
         self._add_roles(changes, outcomes)
         return [outcomes[index] for index in range(len(changes))]
 
+    def id_problem(self, value: str) -> str | None:
+        """Why ``value`` cannot be a Salesforce id: ids are 15 (case-sensitive) or 18
+        letters and digits (the "ID Field Type" of the SOAP API developer guide)."""
+        if len(value) not in (15, 18):
+            return f"{len(value)} characters, ids have 15 or 18"
+        if not (value.isascii() and value.isalnum()):
+            return "ids hold only the letters A-Z, a-z and digits"
+        return None
+
     def stage_fields(self, kind: str) -> Sequence[str]:
         """The configured stage fields ``kind`` has (describe says which)."""
         return self._kind(kind).stage_fields

@@ -208,6 +208,13 @@ def _partner_id() -> Field:
 
 
 def _person() -> list[Field]:
+    """Lead and Contact fields syncd maps. Lengths from Salesforce's field reference
+    (https://developer.salesforce.com/docs/platform/field-reference/references/field-reference/salesforce-field-reference-lead.html:
+    Email 80, Company 255, FirstName 40, LastName 80; Title 128 is the describe length
+    reported for standard orgs, not confirmed from that page's excerpt). A longer value
+    is refused with STRING_TOO_LONG, that record alone (``allOrNone: false``). Whether
+    Salesforce keeps a NUL character in a text field could not be confirmed: the emulator
+    keeps it."""
     return [
         Field("FirstName", "First Name", length=40),
         Field("LastName", "Last Name", length=80, required=True),

@@ -10,10 +10,13 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, bindparam, delete, select, update
 
+from syncd.intake import column_length, printable
 from syncd.model import Change, Outcome, email_key
 from syncd.reconcile import HELD_BACK, Conflict, PairPlan, same_base
 from syncd.state.store import Store
 from syncd.state.tables import bases, dead_letters, inbox, journal, links, stage_history
+
+CODE_LENGTH = column_length(dead_letters.c.code)
 
 
 def _text(value: Any) -> str:
@@ -375,8 +378,10 @@ def _dead_letter(
     ).first()
     values = {
         "change": _text(change_json(change)),
-        "message": message,
-        "code": code,
+        # A system's message may quote the refused value (NUL included; PostgreSQL text
+        # refuses NUL) and its code is the system's too: stored as the columns hold them.
+        "message": printable(message),
+        "code": printable(code)[:CODE_LENGTH] if code else None,
         "last_at": now,
         "target_id": change.id,
         "resolved_at": None,

@@ -25,6 +25,23 @@ INBOX_COLUMNS: tuple[str, ...] = ("id", "object", "system", "kind", "record_id",
 INBOX_COLUMNS += ("modified_at", "attempts", "not_before")
 
 
+LONGEST_NAME = 1000
+"""The longest record name ``explain`` looks for. No email or id the store keeps is longer
+than 320 characters (a refused record's longer email is still found, in its dead
+letter's change); past this, SQLite refuses the LIKE patterns ("LIKE or GLOB pattern too
+complex", at 50,000 bytes) and nothing could match anyway."""
+
+
+def name_problem(record: str) -> str | None:
+    """Why ``record`` cannot name anything in the store (None: it can)."""
+    if len(record.strip()) > LONGEST_NAME:
+        return (
+            f"{len(record.strip())} characters is too long to name a record: an email or"
+            f" id syncd keeps has at most {LONGEST_NAME}"
+        )
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class LinkStory:
     """Everything the store knows about one link."""
@@ -58,7 +75,12 @@ class Explanation:
 def explain(
     store: Store, record: str, *, marketing: str, crm: str, journal_limit: int = 20
 ) -> Explanation:
-    """The stories of the links ``record`` matches, and its unlinked leftovers."""
+    """The stories of the links ``record`` matches, and its unlinked leftovers.
+
+    Raises ``ValueError`` when ``name_problem`` finds ``record`` unusable."""
+    problem = name_problem(record)
+    if problem is not None:
+        raise ValueError(problem)
     roles = {marketing: "marketing", crm: "crm"}
     with store.engine.connect() as connection:
         link_ids, rows, letter_match = _matches(connection, record.strip(), roles)

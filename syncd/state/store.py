@@ -25,15 +25,19 @@ from sqlalchemy import (
 from sqlalchemy.exc import OperationalError
 
 from syncd.errors import StoreError
+from syncd.intake import Refusal
 from syncd.model import Cursor, Record, RecordRef, email_key
 from syncd.reconcile import LinkState
 from syncd.state.links import LINK_COLUMNS, LinkQueries, chunks, link_state
+from syncd.state.refusals import resolve_refusals, store_refusals
 from syncd.state.tables import bases, cursors, dead_letters, inbox, journal, links, stage_history
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 OPEN_LETTER = dead_letters.c.resolved_at.is_(None) & dead_letters.c.dismissed_at.is_(None)
 """A dead letter still to be dealt with: neither resolved nor dismissed."""
 T = TypeVar("T")
+HELD = datetime(9999, 1, 1, tzinfo=UTC)
+"""The ``not_before`` of an inbox row no merge takes (conversions read it every cycle)."""
 
 
 def aware(value: datetime | None) -> datetime | None:
@@ -170,8 +174,12 @@ class Store(LinkQueries):
         links: Mapping[str, LinkState],
         settled: Set[str] = frozenset(),
         match: str | None = "email",
+        refused: Sequence[Refusal] = (),
     ) -> None:
         """Keep one page of read records and advance the cursor, in one transaction.
+
+        ``refused`` records of the page (``syncd.intake``) are dead-lettered instead;
+        the others resolve their own earlier refusals.
 
         Records in ``settled`` stand at their base (mostly syncd's own writes coming
         back): an older copy of them leaves the inbox and nothing takes its place.
@@ -180,6 +188,10 @@ class Store(LinkQueries):
         """
         with self.engine.begin() as connection:
             _put_rows(connection, obj, system, kind, records, links, settled, match)
+            now = datetime.now(UTC)
+            if refused:
+                store_refusals(connection, obj, refused, now)
+            resolve_refusals(connection, system, [str(r.ref) for r in records], now)
             if cursor is not None:
                 self.save_cursor(connection, system, kind, cursor)
 
@@ -193,12 +205,16 @@ class Store(LinkQueries):
         *,
         now: datetime,
         match: str | None,
+        refused: Sequence[Refusal] = (),
+        held: Sequence[int] = (),
     ) -> None:
         """Move links to the records they were converted into, in one transaction.
 
         ``moves``: (link id, role, new record). ``records`` are put in the inbox under
         their links (the converted-into record, and its partner), ``drop`` are inbox rows
-        done with (the converted records).
+        done with (the converted records); ``refused`` records are dead-lettered, and the
+        rows of the conversions into them are ``held``: out of the merge, read again by
+        the next cycle's conversions.
         """
         with self.engine.begin() as connection:
             for link_id, role, ref in moves:
@@ -227,6 +243,15 @@ class Store(LinkQueries):
                 connection.execute(delete(inbox).where(inbox.c.id.in_(chunk)))
             if journal_rows:
                 connection.execute(journal.insert(), list(journal_rows))
+            store_refusals(connection, obj, refused, now)
+            for chunk in chunks(list(held), 500):
+                connection.execute(
+                    update(inbox).where(inbox.c.id.in_(chunk)).values(not_before=HELD)
+                )
+            for chunk in chunks(list(held), 500):
+                connection.execute(
+                    update(inbox).where(inbox.c.id.in_(chunk)).values(not_before=HELD)
+                )
 
     def assign_pairs(self, obj: str, marketing: str, crm: str) -> None:
         """Give unlinked inbox rows a pair key: partner id first, then email, else alone.

@@ -1,4 +1,25 @@
-"""The state store's tables (SQLAlchemy Core). Alembic migrations create them."""
+"""The state store's tables (SQLAlchemy Core). Alembic migrations create them.
+
+Values read from a system reach these columns in two ways, and neither may fail a
+statement for everyone (PostgreSQL enforces ``String`` lengths and refuses NUL in text;
+SQLite does neither, so both are checked before the store sees them):
+
+- inside JSON text (``Text``): record payloads, bases, journal details, dead letters'
+  changes. JSON holds any value, NUL escaped, any length: nothing to check.
+- in bounded columns, compared and indexed: a record's id (``inbox.record_id``, and from
+  it ``links.*_id``, ``journal.record_id``, ``dead_letters.source``/``target_id``,
+  ``stage_history.source_record``), its partner id (``inbox.partner_id``) and matching
+  key (``inbox.email_key``, ``links.email_key``, ``inbox.pair_key``). These stay
+  bounded (an index entry has a size limit too) and ``syncd.intake`` refuses a record
+  whose value does not fit, before it reaches the inbox: that record alone is
+  dead-lettered, with a message naming the field and why.
+- a system's error message and code (``dead_letters.message``, ``code``): stored as the
+  columns hold them (``syncd.intake.printable``: NUL as ``\\x00``; the code cut to its
+  length), on both stores alike.
+
+Stage values, cycle ids, kinds and system names come from the configuration or from
+syncd itself, not from records.
+"""
 
 from __future__ import annotations
 
