@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from syncd import canonical, closed_loop, conversions, registry
+from syncd import canonical, closed_loop, conversions, killpoints, registry
 from syncd.abc import Connector
 from syncd.cycle import CycleReport, count
 from syncd.errors import SetupError
@@ -211,6 +211,7 @@ class Engine:
                         settled=settled,
                         match=rules.match_field,
                     )
+                    killpoints.reached("pull.page")
                     count += len(page.records)
                     settled_count += len(settled)
                     if self.stopping.is_set():  # the page and its cursor are kept
@@ -295,8 +296,10 @@ class Engine:
             for system, answer in writes:
                 for outcome in answer.result():
                     outcomes[(system, outcome.key)] = outcome
+        killpoints.reached("write.landed")
         self._write_partner_ids(plans, outcomes)
         count(report, plans, outcomes, self.marketing.system, self.crm.system)
+        killpoints.reached("write.before_commit")
         if self.before_commit is not None:
             self.before_commit()
         pending = {}
