@@ -26,6 +26,7 @@ def test_no_kill_point_duplicates_loses_or_leaves_unjournaled_or_unopenable(
     assert not dirty, dirty
     totals = result.totals()
     assert totals["trials"] == totals["clean"] == len(killsweep.POINTS)
+    assert totals["not killed"] == 0  # every point was reached: each trial is a kill
 
 
 def test_a_kill_point_names_its_pass() -> None:
