@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, insert, inspect
+from sqlalchemy import create_engine, insert, inspect, text
 
 from syncd.errors import StoreError
 from syncd.state.store import Store
@@ -65,3 +67,28 @@ def test_a_half_made_store_holding_rows_is_refused_in_one_line(store_url: str) -
     assert "\n" not in message
     assert "no schema version" in message and "links" in message
     assert "move the store aside" in message
+
+
+def test_a_store_of_an_unknown_revision_is_refused_in_one_line(store_url: str) -> None:
+    Store.open(store_url).close()
+    engine = create_engine(store_url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    engine.dispose()
+    with pytest.raises(StoreError) as refused:
+        Store.open(store_url)
+    assert "\n" not in str(refused.value) and "9999" in str(refused.value)
+
+
+def test_opening_an_up_to_date_sqlite_store_waits_for_no_writer(tmp_path: Path) -> None:
+    path = tmp_path / "syncd.db"
+    Store.open(f"sqlite:///{path}").close()
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # a daemon's commit in flight
+    try:
+        started = time.monotonic()
+        Store.open(f"sqlite:///{path}").close()
+        assert time.monotonic() - started < 5
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()

@@ -21,6 +21,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, event, func, inspect, select
 from sqlalchemy.exc import OperationalError
 
@@ -41,7 +43,12 @@ def migrate(engine: Engine) -> None:
     """Bring the store to the newest revision, in one transaction; ``StoreError`` when
     the store cannot be reached or holds a half-made schema with data in it."""
     config = alembic_config()
+    newest = ScriptDirectory.from_config(config).get_current_head()
     try:
+        with engine.connect() as connection:
+            # An up-to-date store is only read: opening it takes no write lock.
+            if MigrationContext.configure(connection).get_current_revision() == newest:
+                return
         with engine.connect() as connection:
             event.listen(connection, "after_cursor_execute", killpoints.on_statement("migrate.sql"))
             with transactional_ddl(connection):
@@ -50,6 +57,8 @@ def migrate(engine: Engine) -> None:
                 command.upgrade(config, "head")
     except OperationalError as error:
         raise StoreError(f"cannot open the state store: {error.orig}") from error
+    except CommandError as error:  # a revision this syncd does not know: a newer one's
+        raise StoreError(f"cannot migrate the state store: {error}") from error
 
 
 @contextmanager
