@@ -12,7 +12,9 @@ refers to is linked first:
 
 A crash after the remote writes and before the commit leaves the inbox rows in place:
 the next cycle plans them again, and creates are upserts keyed on the partner id, so
-nothing is created twice.
+nothing is created twice; a pair found again by the partner ids it holds is linked and
+journaled as recovered (``syncd.state.commit``). ``syncd.killsweep`` kills a real
+process at such points.
 """
 
 from __future__ import annotations

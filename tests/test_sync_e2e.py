@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from syncd.operator_view import describe
+from syncd.state.explain import explain
 from tests.world import World
 
 
@@ -174,6 +176,9 @@ def test_links_recovered_after_a_crash_before_the_commit_are_journaled(world: Wo
         detail = json.loads(linked["detail"])
         assert detail["matched_by"] == "partner id"
         assert "before a crash" in detail["recovered"]
+    (story,) = explain(world.store, "r0@example.com", marketing="hubspot", crm="salesforce").links
+    told = [describe(e, {"marketing": "hubspot", "crm": "salesforce"}) for e in story.journal]
+    assert any("matched by partner id; recovered: a write that landed" in t for t in told), told
 
 
 def test_a_rejected_record_is_dead_lettered_and_the_rest_land(world: World) -> None:
