@@ -28,6 +28,7 @@ from sqlalchemy import create_engine, func, select, text
 
 from syncd import killpoints, registry, sandbox
 from syncd.engine import Engine
+from syncd.errors import SyncdError
 from syncd.model import Cursor
 from syncd.retry import RetryPolicy
 from syncd.settings import load_config
@@ -99,11 +100,12 @@ class Sweep:
 def sweep(
     store: str, points: Sequence[str] = POINTS, *, workdir: Path | None = None, workers: int = 2
 ) -> Sweep:
-    """Run one trial per point on ``store`` ("sqlite" or a PostgreSQL URL)."""
+    """Run one trial per point on ``store`` ("sqlite" or a PostgreSQL URL); ``SyncdError``
+    when the run with no kill is not clean itself (nothing to compare the trials with)."""
     with tempfile.TemporaryDirectory(dir=workdir) as scratch:
         reference = trial(store, None, Path(scratch) / "reference")
         if reference.error or reference.missing or reference.unjournaled:
-            raise RuntimeError(f"the unkilled run is not clean: {reference}")
+            raise SyncdError(f"the kill sweep's unkilled run is not clean: {reference}")
         with ThreadPoolExecutor(max_workers=workers) as pool:
             runs = pool.map(
                 lambda n_point: trial(
