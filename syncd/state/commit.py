@@ -16,9 +16,7 @@ from syncd.reconcile import HELD_BACK, Conflict, PairPlan, same_base
 from syncd.state.store import Store
 from syncd.state.tables import bases, dead_letters, inbox, journal, links, stage_history
 
-RECOVERED = (
-    "a write that landed before a crash (the records name each other): linked, not created again"
-)
+RECOVERED = "a write that landed before a crash, found by its partner id: linked, not created again"
 """What the journal says of a link found again by the partner ids syncd wrote."""
 
 
@@ -315,7 +313,7 @@ def _store_landed(
 def _note_linked(batch: _Batch, item: _Landed) -> None:
     """Journal a new link that no create made: two records found to belong together.
 
-    Records that name each other by partner id were paired by syncd before: a write
+    A record naming the other by partner id was paired with it by syncd before: a write
     that landed before a crash (or a store older than the systems), found again and
     linked, not created twice.
     """
