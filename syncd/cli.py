@@ -445,6 +445,10 @@ app.add_typer(cli_ops.errors_app, name="errors")
 app.command()(cli_ops.retry)
 app.command()(cli_ops.explain)
 
+from syncd import cli_maintenance  # noqa: E402
+
+app.command(hidden=True)(cli_maintenance.killsweep)
+
 
 def main() -> None:
     try:

@@ -12,7 +12,9 @@ refers to is linked first:
 
 A crash after the remote writes and before the commit leaves the inbox rows in place:
 the next cycle plans them again, and creates are upserts keyed on the partner id, so
-nothing is created twice.
+nothing is created twice; a pair found again by the partner ids it holds is linked and
+journaled as recovered (``syncd.state.commit``). ``syncd.killsweep`` kills a real
+process at such points.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from syncd import canonical, closed_loop, conversions, intake, registry
+from syncd import canonical, closed_loop, conversions, intake, killpoints, registry
 from syncd.abc import Connector
 from syncd.cycle import CycleReport, count
 from syncd.errors import SetupError
@@ -222,6 +224,7 @@ class Engine:
                         match=rules.match_field,
                         refused=() if dry_run else refused,
                     )
+                    killpoints.reached("pull.page")
                     count += len(page.records)
                     settled_count += len(settled)
                     report.refused[connector.system] += len(refused)
@@ -320,8 +323,10 @@ class Engine:
             for system, answer in writes:
                 for outcome in answer.result():
                     outcomes[(system, outcome.key)] = outcome
+        killpoints.reached("write.landed")
         self._write_partner_ids(plans, outcomes)
         count(report, plans, outcomes, self.marketing.system, self.crm.system)
+        killpoints.reached("write.before_commit")
         if self.before_commit is not None:
             self.before_commit()
         pending = {}

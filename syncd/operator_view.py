@@ -107,6 +107,10 @@ def describe(entry: Mapping[str, Any], roles: Mapping[str, str]) -> str:
         code = f" ({detail['code']})" if detail.get("code") else ""
         target = " ".join(str(change[k]) for k in ("op", "kind", "id") if change.get(k))
         return f"refused by {system}: {detail.get('message')}{code}; the write: {target}: {written}"
+    if action == "linked":
+        why = f"; recovered: {detail['recovered']}" if detail.get("recovered") else ""
+        matched = f"by {detail.get('matched_by')}" if detail.get("matched_by") else "alone"
+        return f"linked {detail.get('marketing')} and {detail.get('crm')}, matched {matched}{why}"
     if action in ("skip", "ignored"):
         return f"skipped {detail.get('record', '')}: {detail.get('reason')}"
     if action in ("converted", "converted_deal", "conversion left alone"):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
+from syncd.operator_view import describe
+from syncd.state.explain import explain
 from tests.world import World
 
 
@@ -145,6 +148,37 @@ def test_a_crash_before_the_commit_leaves_no_duplicate(world: World) -> None:
     assert len(world.salesforce.records("Lead")) == 3
     assert len(world.hubspot.contacts()) == 3
     assert world.link_count() == 3
+
+
+def test_links_recovered_after_a_crash_before_the_commit_are_journaled(world: World) -> None:
+    for n in range(3):
+        world.hubspot.add_contact(
+            {
+                "email": f"r{n}@example.com",
+                "lastname": f"R{n}",
+                "company": "Acme",
+                "lifecyclestage": "marketingqualifiedlead",
+            }
+        )
+    world.engine.before_commit = _crash
+    with pytest.raises(Crash):
+        world.cycle()
+    world.engine.before_commit = None
+    world.cycle()
+    links = world.store.links_by_object()
+    assert links == {"person": 3}
+    by_link: dict[int, list[dict[str, Any]]] = {}
+    for entry in world.store.journal():
+        by_link.setdefault(entry["link_id"], []).append(entry)
+    assert len([k for k in by_link if k is not None]) == 3  # every link has its story
+    for entries in (v for k, v in by_link.items() if k is not None):
+        (linked,) = [e for e in entries if e["action"] == "linked"]
+        detail = json.loads(linked["detail"])
+        assert detail["matched_by"] == "partner id"
+        assert "before a crash" in detail["recovered"]
+    (story,) = explain(world.store, "r0@example.com", marketing="hubspot", crm="salesforce").links
+    told = [describe(e, {"marketing": "hubspot", "crm": "salesforce"}) for e in story.journal]
+    assert any("matched by partner id; recovered: a write that landed" in t for t in told), told
 
 
 def test_a_rejected_record_is_dead_lettered_and_the_rest_land(world: World) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, bindparam, delete, select, update
 
+from syncd import killpoints
 from syncd.intake import column_length, printable
 from syncd.model import Change, Outcome, email_key
 from syncd.reconcile import HELD_BACK, Conflict, PairPlan, same_base
@@ -17,6 +18,8 @@ from syncd.state.store import Store
 from syncd.state.tables import bases, dead_letters, inbox, journal, links, stage_history
 
 CODE_LENGTH = column_length(dead_letters.c.code)
+RECOVERED = "a write that landed before a crash, found by its partner id: linked, not created again"
+"""What the journal says of a link found again by the partner ids syncd wrote."""
 
 
 def _text(value: Any) -> str:
@@ -126,6 +129,7 @@ def commit_chunk(
         for start in range(0, len(batch.done_rows), 500):
             chunk = batch.done_rows[start : start + 500]
             connection.execute(delete(inbox).where(inbox.c.id.in_(chunk)))
+    killpoints.reached("commit.done")
 
 
 def _skip(connection: Connection, batch: _Batch, plan: PairPlan, label: str) -> None:
@@ -234,6 +238,8 @@ def _store_landed(
                 for i in fresh
             ],
         )
+    for item in fresh:
+        _note_linked(batch, item)
     fresh_ids = {id(item) for item in fresh}
     # Most pairs of a cycle are echoes of syncd's own writes: nothing to store for them.
     existing = [
@@ -304,6 +310,29 @@ def _store_landed(
             )
             .values(resolved_at=now)
         )
+
+
+def _note_linked(batch: _Batch, item: _Landed) -> None:
+    """Journal a new link that no create made: two records found to belong together.
+
+    A record naming the other by partner id was paired with it by syncd before: a write
+    that landed before a crash (or a store older than the systems), found again and
+    linked, not created twice.
+    """
+    plan = item.plan
+    if any(c is not None and c.op == "create" for c in (plan.marketing_change, plan.crm_change)):
+        return
+    m, c = plan.marketing, plan.crm
+    by_partner = bool(m and c and (m.partner_id == c.ref.id or c.partner_id == m.ref.id))
+    detail: dict[str, Any] = {
+        "record": item.source,
+        "marketing": str(m.ref) if m else None,
+        "crm": str(c.ref) if c else None,
+        "matched_by": "partner id" if by_partner else batch.match,
+    }
+    if by_partner:
+        detail["recovered"] = RECOVERED
+    batch.note(item.link_id, None, None, "linked", detail)
 
 
 def _find_links(

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence, Set
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import (
@@ -22,17 +19,16 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import OperationalError
 
-from syncd.errors import StoreError
 from syncd.intake import Refusal
 from syncd.model import Cursor, Record, RecordRef, email_key
 from syncd.reconcile import LinkState
+from syncd.state import schema
 from syncd.state.links import LINK_COLUMNS, LinkQueries, chunks, link_state
 from syncd.state.refusals import resolve_refusals, store_refusals
 from syncd.state.tables import bases, cursors, dead_letters, inbox, journal, links, stage_history
 
-MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATIONS = schema.MIGRATIONS
 OPEN_LETTER = dead_letters.c.resolved_at.is_(None) & dead_letters.c.dismissed_at.is_(None)
 """A dead letter still to be dealt with: neither resolved nor dismissed."""
 T = TypeVar("T")
@@ -100,20 +96,12 @@ class Store(LinkQueries):
         return store
 
     def migrate(self) -> None:
-        config = AlembicConfig()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        try:
-            with self.engine.begin() as connection:
-                config.attributes["connection"] = connection
-                command.upgrade(config, "head")
-        except OperationalError as error:
-            raise StoreError(f"cannot open the state store: {error.orig}") from error
+        """Bring the schema to the newest revision (see ``syncd.state.schema``)."""
+        schema.migrate(self.engine)
 
     def schema_version(self) -> tuple[str | None, str | None]:
         """(current, newest) Alembic revisions."""
-        config = AlembicConfig()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        newest = ScriptDirectory.from_config(config).get_current_head()
+        newest = ScriptDirectory.from_config(schema.alembic_config()).get_current_head()
         with self.engine.connect() as connection:
             current = MigrationContext.configure(connection).get_current_revision()
         return current, newest
@@ -244,10 +232,6 @@ class Store(LinkQueries):
             if journal_rows:
                 connection.execute(journal.insert(), list(journal_rows))
             store_refusals(connection, obj, refused, now)
-            for chunk in chunks(list(held), 500):
-                connection.execute(
-                    update(inbox).where(inbox.c.id.in_(chunk)).values(not_before=HELD)
-                )
             for chunk in chunks(list(held), 500):
                 connection.execute(
                     update(inbox).where(inbox.c.id.in_(chunk)).values(not_before=HELD)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from syncd import killpoints
 from syncd.state.tables import metadata
 
 connection = context.config.attributes["connection"]
@@ -11,6 +12,7 @@ context.configure(
     connection=connection,
     target_metadata=metadata,
     render_as_batch=connection.dialect.name == "sqlite",
+    on_version_apply=lambda **_: killpoints.reached("migrate.step"),
 )
 with context.begin_transaction():
     context.run_migrations()
