@@ -12,6 +12,7 @@ from syncd.errors import ConfigError, ConfigProblem
 from syncd.reconcile import Rules
 from syncd.retry import RetryPolicy
 from syncd.settings import OBJECTS, STAGE_FIELD, Config, SystemSettings
+from syncd.sweeps import SweepPeriods
 from syncd.vocabulary import Vocabulary
 
 KINDS = {
@@ -58,6 +59,10 @@ def _timeout(options: dict[str, Any]) -> tuple[float, float]:
     return (float(raw[0]), float(raw[1]))
 
 
+def _minutes(options: dict[str, Any], key: str, default: float) -> timedelta:
+    return timedelta(minutes=float(options.get(key, default)))
+
+
 def _hubspot(config: Config, name: str, settings: SystemSettings, retry: RetryPolicy) -> Connector:
     from connectors.hubspot.connector import HubSpotConnector
 
@@ -70,6 +75,7 @@ def _hubspot(config: Config, name: str, settings: SystemSettings, retry: RetryPo
         timeout=_timeout(options),
         retry=retry,
         settle=timedelta(seconds=float(options.get("search_settle_seconds", 5))),
+        overlap=_minutes(options, "overlap_minutes", 5),
     )
 
 
@@ -92,6 +98,7 @@ def _salesforce(
         ca_bundle=ca_bundle,
         timeout=_timeout(options),
         retry=retry,
+        overlap=_minutes(options, "overlap_minutes", 10),
     )
 
 
@@ -118,6 +125,20 @@ def connector(config: Config, name: str, retry: RetryPolicy | None = None) -> Co
             ]
         )
     return builder(config, name, settings, retry or RetryPolicy())
+
+
+def sweep_periods(config: Config) -> dict[str, SweepPeriods]:
+    """Per system, the sweep periods syncd.yaml sets (``*_sweep_minutes``)."""
+    periods = {}
+    for name, settings in config.syncd.systems.items():
+        options, default = settings.options(), SweepPeriods()
+        periods[name] = SweepPeriods(
+            _minutes(options, "deletion_sweep_minutes", default.deletions.total_seconds() / 60),
+            _minutes(
+                options, "association_sweep_minutes", default.associations.total_seconds() / 60
+            ),
+        )
+    return periods
 
 
 def rules(config: Config) -> dict[str, Rules]:

@@ -180,6 +180,51 @@ class HubSpotEmulator:
             self.gate.rate_limit, self.gate.daily_limit = rate_limit, daily_limit
             self.gate.search_rate_limit = search_rate_limit
 
+    def set_search_lag(self, ms: int) -> None:
+        """Search indexing lag: writes from now on (every type, API or control) become
+        visible to search ``ms`` later; reads by id, batch reads and lists see them at once.
+        Until then a new record is not found at all and an edited one is found where its
+        previous modified date put it (with its current values: how stale real search
+        results are is not confirmed). 0 (the default): search sees every write at once.
+
+        The real API: search "may take a few moments" to show a write (HubSpot's search
+        guide, https://developers.hubspot.com/docs/api-reference/2026-03/crm/search-the-crm);
+        Okta's HubSpot connector advises waiting 10 s after a create and 60 s after an
+        update (https://help.okta.com/wf/en-us/content/Topics/Workflows/connector-reference/hubspotcrm/actions/searchcontacts.htm);
+        other sync tools lost records this way (https://github.com/supaglue-labs/supaglue/issues/665).
+        Not confirmed: an upper bound on the lag.
+        """
+        with self._lock:
+            for store in self.stores.values():
+                store.search_lag_ms = max(0, int(ms))
+
+    def seed_archived_contacts(self, n: int) -> list[str]:
+        """Add ``n`` synthetic contacts that are archived already (cheaply: no search
+        index, no email index), for the deletion-cost benchmark.
+
+        The real archived list (``GET /crm/v3/objects/contacts?archived=true``) pages by
+        ``after`` in id order, and search never returns archived records (Okta's connector
+        reference above: "Archived HubSpot CRM objects don't appear in search results";
+        https://github.com/supaglue-labs/supaglue/pull/494, https://github.com/airbytehq/airbyte/issues/35017),
+        so a client finds recent archives only by reading the whole list or by asking
+        about ids it knows (batch read: archived ids answer 207 "may be deleted",
+        https://github.com/HubSpot/hubspot-api-php/issues/619). Not confirmed: that the
+        real list is ordered by id (it is undocumented); how long archived records stay
+        listed (HubSpot's UI restores deletions for 90 days).
+        """
+        store = self.stores["contacts"]
+        with self._lock:
+            ms = store.tick()
+            rng = random.Random(store.next_id)
+            ids = []
+            for _ in range(n):
+                record = Record(store.reserve_id(), {}, ms, store.schema)
+                record.props = synthetic_contact(record.id, rng)
+                record.archived_ms, record.search_ms = ms, None
+                store.archived[record.id] = record
+                ids.append(str(record.id))
+            return ids
+
     def seed_contacts(self, n: int, *, same_instant: bool = False) -> list[str]:
         """Add ``n`` synthetic contacts at once; ``same_instant`` gives them one timestamp."""
         return self._seed("contacts", n, same_instant, synthetic_contact)
@@ -558,6 +603,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed-contacts", type=int, default=0)
     parser.add_argument("--seed-companies", type=int, default=0)
     parser.add_argument("--seed-deals", type=int, default=0)
+    parser.add_argument("--seed-archived", type=int, default=0, help="archived contacts")
     parser.add_argument(
         "--seed-sales", help="PEOPLE,COMPANIES,DEALS: deals associated with both (seed_sales)"
     )
@@ -588,6 +634,8 @@ def main(argv: list[str] | None = None) -> int:
         emulator.seed_companies(args.seed_companies)
     if args.seed_deals:
         emulator.seed_deals(args.seed_deals)
+    if args.seed_archived:
+        emulator.seed_archived_contacts(args.seed_archived)
     emulator.start()
     print(emulator.url, flush=True)
     stopping = threading.Event()

@@ -8,6 +8,8 @@ POST   /_emulator/fail              {"status": 503, "count": 1, "path_contains":
                                      "retry_after": 1} or {"status": 500, "at_call": n}
 POST   /_emulator/latency           {"ms": 50}
 POST   /_emulator/search_cap        {"cap": 100}
+POST   /_emulator/search_lag        {"ms": 2000}: later writes reach search that late
+POST   /_emulator/seed_archived     {"contacts": n}: n contacts archived already
 POST   /_emulator/rate_limit        {"max": 100, "interval_ms": 10000, "daily": null}
 GET    /_emulator/contacts          every live contact
 POST   /_emulator/contacts          {properties} (or {"properties": {...}}): add as a user
@@ -123,6 +125,11 @@ def _dispatch(emulator: HubSpotEmulator, method: str, action: str, body: dict[st
     if (method, action) == ("POST", "latency"):
         emulator.set_latency(int(body["ms"]))
         return ok
+    if (method, action) == ("POST", "search_lag"):
+        emulator.set_search_lag(int(body["ms"]))
+        return ok
+    if (method, action) == ("POST", "seed_archived"):
+        return 200, _seeded(emulator.seed_archived_contacts(int(body["contacts"]))), {}
     if (method, action) == ("POST", "search_cap"):
         emulator.set_search_cap(int(body["cap"]))
         return ok

@@ -277,6 +277,20 @@ class SalesforceEmulator:
         with self.lock:
             self.api.tokens.clear()
 
+    def lag_commits(self, seconds: float, count: int = 1) -> None:
+        """Commit lag: the next ``count`` write transactions (API or control) are stamped
+        ``seconds`` before they commit, behind a scan that may have passed that instant.
+
+        Salesforce documents it for replication: ``getUpdated``'s ``latestDateCovered``
+        "is the start time of that long-running transaction until it completes", and a
+        replica should restart from it
+        (https://developer.salesforce.com/docs/atlas.en-us.api.meta/object_ref/sforce_api_calls_getupdated_getupdatedresult.htm).
+        Not confirmed: how long such transactions last in practice; whether
+        ``SystemModstamp`` itself (not just ``getUpdated``) is the start time (the guide
+        implies it: getUpdated reads ``SystemModstamp``).
+        """
+        self.store.lag_next(timedelta(seconds=float(seconds)), int(count))
+
     def set_daily_limit(self, n: int) -> None:
         """Set the daily API request limit (calls past it answer 403 REQUEST_LIMIT_EXCEEDED)."""
         with self.lock:

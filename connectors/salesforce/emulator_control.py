@@ -10,6 +10,9 @@ synthetic data.
                                             {"status", "at_call"}
     POST  /_emulator/expire_tokens
     POST  /_emulator/latency                {"ms": n}
+    POST  /_emulator/commit_lag             {"seconds": n, "count": 1}: the next ``count``
+                                            write transactions are stamped n s before
+                                            their commit (a long transaction)
     GET   /_emulator/records/{Object}[/{Id}]
     POST  /_emulator/records/{Object}       fields -> {"id"}
     PATCH /_emulator/records/{Object}/{Id}  fields
@@ -39,6 +42,7 @@ _SIMPLE = {
     "seed": ("seed_leads", ("leads",)),
     "latency": ("set_latency", ("ms",)),
     "daily_limit": ("set_daily_limit", ("limit",)),
+    "commit_lag": ("lag_commits", ("seconds", "count")),
 }
 """Control endpoints that call one knob with arguments taken from the JSON body."""
 _CONVERT_OPTIONS = {"account_id", "create_opportunity", "opportunity_name"}
@@ -56,7 +60,7 @@ def control(emulator: SalesforceEmulator, request: Request) -> Answer:
         return Answer(200, {"used": used, "limit": limit})
     if method == "POST" and head in _SIMPLE:
         name, arguments = _SIMPLE[head]
-        getattr(emulator, name)(*(body[k] for k in arguments))
+        getattr(emulator, name)(*(body[k] for k in arguments if k in body))
         return Answer(200, {})
     if (method, head) == ("POST", "fail"):
         if body.get("at_call"):

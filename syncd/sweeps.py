@@ -1,0 +1,117 @@
+"""Slow sweeps over linked records: what incremental scans cannot see.
+
+- ``deletions``: HubSpot search never returns archived records, and its archived list
+  is in id order, so reading it whole costs a call per 100 archived records every cycle.
+  Instead a slice of linked ids is checked with one batch read (``Connector.deletions``);
+  what is gone comes back as deleted records and tombstones its link in this cycle's
+  merge. Salesforce needs none: ``queryAll`` scans return deleted rows.
+- ``associations``: adding a contact to a HubSpot deal, or a contact role to an
+  opportunity, does not move the record's own modified date. A slice of linked ids has
+  its associations read (``Connector.associations``); an id whose associations would
+  change its link is read whole (``fetch``) into the inbox and merged this cycle.
+
+Pacing (per system in syncd.yaml: ``deletion_sweep_minutes``,
+``association_sweep_minutes``): a pass over a kind's N linked records is spread over
+that period, one slice (one call of the connector's slice size) at most per sweep and
+cycle. So a sweep costs at most one call per cycle and on average
+``ceil(N / slice) / (period / cadence)`` calls per cycle, and finds a change within
+``max(period, ceil(N / slice) x cadence)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from syncd import canonical
+from syncd.cycle import CycleReport
+from syncd.model import Record, RecordRef
+from syncd.reconcile import CRM, MARKETING, settles
+from syncd.state.sweeps import SweepState
+
+SWEEPS = ("deletions", "associations")
+
+
+@dataclass(frozen=True, slots=True)
+class SweepPeriods:
+    """How long one pass of each sweep over a system's linked records takes at least."""
+
+    deletions: timedelta = timedelta(minutes=60)
+    associations: timedelta = timedelta(minutes=360)
+
+    def of(self, sweep: str) -> timedelta:
+        return self.deletions if sweep == "deletions" else self.associations
+
+
+def run(engine: Any, obj: str, report: CycleReport) -> None:
+    """Every sweep of ``obj`` that is due: one slice each, its findings in the inbox."""
+    for role, connector in ((MARKETING, engine.marketing), (CRM, engine.crm)):
+        periods = engine.sweeps.get(connector.system, SweepPeriods())
+        for kind in connector.kinds(obj):
+            for sweep in SWEEPS:
+                size = connector.sweep_slice(kind, sweep)
+                if size > 0 and not engine.stopping.is_set():
+                    found = _slice(
+                        engine, obj, role, connector, kind, sweep, size, periods.of(sweep)
+                    )
+                    report.read[connector.system] += found
+
+
+def _slice(
+    engine: Any,
+    obj: str,
+    role: str,
+    connector: Any,
+    kind: str,
+    sweep: str,
+    size: int,
+    period: timedelta,
+) -> int:
+    """One slice of one sweep, if due; how many records it put in the inbox."""
+    store = engine.store
+    now: datetime = engine.clock()
+    state = store.sweep_state(connector.system, kind, sweep)
+    if state.due is not None and now < state.due:
+        return 0
+    pairs, total = store.linked_slice(obj, role, kind, state.after, size)
+    ids = [native for _, native in pairs]
+    states = store.links_for(obj, role, ids) if ids else {}
+    found: list[Record] = []
+    if ids and sweep == "deletions":
+        found = connector.deletions(kind, ids)
+    elif ids:
+        found = _changed_associations(engine, obj, role, connector, kind, ids, states, now)
+    share = len(pairs) / total if total else 1.0
+    after = pairs[-1][0] if len(pairs) == size else 0  # a short slice ends the pass
+    position = SweepState(after, now + period * share)
+    rules = engine.rules[obj]
+    store.save_sweep(obj, connector.system, kind, sweep, position, found, states, rules.match_field)
+    return len(found)
+
+
+def _changed_associations(
+    engine: Any,
+    obj: str,
+    role: str,
+    connector: Any,
+    kind: str,
+    ids: list[str],
+    states: dict[str, Any],
+    now: datetime,
+) -> list[Record]:
+    """The records among ``ids`` whose associations differ from their link's base, read
+    whole (their other fields may have moved on as well)."""
+    rules = engine.rules[obj]
+    values = connector.associations(kind, ids)
+    partial = []
+    for id_, fields in values.items():
+        link = states.get(id_)
+        partner = (link.crm if role == MARKETING else link.marketing) if link else None
+        ref = RecordRef(connector.system, kind, id_)
+        partial.append(Record(ref, dict(fields), now, partner_id=partner.id if partner else None))
+    resolved = canonical.resolve(engine.store, rules, partial)
+    changed = [r.ref for r in resolved if not settles(rules, r, states.get(r.ref.id), role)]
+    if not changed:
+        return []
+    return list(connector.fetch(changed))
