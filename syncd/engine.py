@@ -70,6 +70,8 @@ class Engine:
     """Set to stop after the page or chunk in flight (committed) instead of the cycle."""
     sweeps: Mapping[str, SweepPeriods] = field(default_factory=dict)
     """Per system, how long a pass of each slow sweep takes (``syncd.sweeps``)."""
+    sweep_budget: dict[tuple[str, str], float] = field(default_factory=dict, repr=False)
+    """Per (system, object), the calls the sweeps may still spend (``syncd.sweeps``)."""
 
     @classmethod
     def for_config(

@@ -207,9 +207,12 @@ def emulator_settings(
     return secrets, systems
 
 
-def emulator_commands(people: int, companies: int = 0, deals: int = 0) -> dict[str, list[str]]:
+def emulator_commands(
+    people: int, companies: int = 0, deals: int = 0, archived: int = 0
+) -> dict[str, list[str]]:
     """Commands that run each emulator in its own process, seeded in marketing: ``people``
-    contacts, ``companies`` and ``deals`` (each deal with one company and one contact)."""
+    contacts, ``companies`` and ``deals`` (each deal with one company and one contact),
+    and ``archived`` contacts archived already."""
     return {
         "hubspot": [
             sys.executable,
@@ -219,6 +222,8 @@ def emulator_commands(people: int, companies: int = 0, deals: int = 0) -> dict[s
             "0",
             "--seed-sales",
             f"{people},{companies},{deals}",
+            "--seed-archived",
+            str(archived),
         ],
         "salesforce": [sys.executable, "-m", "connectors.salesforce.emulator", "--port", "0"],
     }

@@ -12,16 +12,22 @@
 
 Pacing (per system in syncd.yaml: ``deletion_sweep_minutes``,
 ``association_sweep_minutes``): a pass over a kind's N linked records is spread over
-that period, one slice (one call of the connector's slice size) at most per sweep and
-cycle. So a sweep costs at most one call per cycle and on average
-``ceil(N / slice) / (period / cadence)`` calls per cycle, and finds a change within
-``max(period, ceil(N / slice) x cadence)``.
+that period, in slices of the connector's size (HubSpot: 100 ids a deletion slice, one
+call; 1,000 ids an association slice, one call per associated type; Salesforce: 200
+opportunities a contact-role query). On top of that, each system spends on the sweeps of
+an object at most one call per cycle on average (a budget of one call a cycle that is
+not saved up; a slice may overdraw it and the next cycles repay), the longest waiting
+sweep first. So an idle cycle costs the scan (one search or query per kind) plus at most
+one call on average, and a sweep finds a change within about
+``max(period, slices x cost / share)`` cycles, where ``slices = ceil(N / slice size)``,
+``cost`` its calls per slice and ``share`` the part of the budget it gets (all of it
+when it is the only sweep that is due).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from syncd import canonical
@@ -45,17 +51,28 @@ class SweepPeriods:
 
 
 def run(engine: Any, obj: str, report: CycleReport) -> None:
-    """Every sweep of ``obj`` that is due: one slice each, its findings in the inbox."""
+    """The due sweeps of ``obj``, one slice each, while the system's sweep budget for
+    ``obj`` lasts; what they find goes to the inbox."""
     for role, connector in ((MARKETING, engine.marketing), (CRM, engine.crm)):
         periods = engine.sweeps.get(connector.system, SweepPeriods())
+        key = (connector.system, obj)
+        budget = engine.sweep_budget
+        budget[key] = min(1.0, budget.get(key, 0.0) + 1.0)
+        due = []
         for kind in connector.kinds(obj):
             for sweep in SWEEPS:
                 size = connector.sweep_slice(kind, sweep)
-                if size > 0 and not engine.stopping.is_set():
-                    found = _slice(
-                        engine, obj, role, connector, kind, sweep, size, periods.of(sweep)
-                    )
-                    report.read[connector.system] += found
+                if size > 0:
+                    state = engine.store.sweep_state(connector.system, kind, sweep)
+                    due.append((state.due or datetime.min.replace(tzinfo=UTC), kind, sweep, size))
+        now = engine.clock()
+        for at, kind, sweep, size in sorted(due):  # the longest waiting first
+            if at > now or budget[key] < 1 or engine.stopping.is_set():
+                continue
+            before = sum(connector.api_calls().values())
+            found = _slice(engine, obj, role, connector, kind, sweep, size, periods.of(sweep))
+            budget[key] -= sum(connector.api_calls().values()) - before
+            report.read[connector.system] += found
 
 
 def _slice(
@@ -68,12 +85,10 @@ def _slice(
     size: int,
     period: timedelta,
 ) -> int:
-    """One slice of one sweep, if due; how many records it put in the inbox."""
+    """One slice of one sweep; how many records it put in the inbox."""
     store = engine.store
     now: datetime = engine.clock()
     state = store.sweep_state(connector.system, kind, sweep)
-    if state.due is not None and now < state.due:
-        return 0
     pairs, total = store.linked_slice(obj, role, kind, state.after, size)
     ids = [native for _, native in pairs]
     states = store.links_for(obj, role, ids) if ids else {}
@@ -84,7 +99,8 @@ def _slice(
         found = _changed_associations(engine, obj, role, connector, kind, ids, states, now)
     share = len(pairs) / total if total else 1.0
     after = pairs[-1][0] if len(pairs) == size else 0  # a short slice ends the pass
-    position = SweepState(after, now + period * share)
+    # nothing linked yet (a first cycle): look again next cycle, it costs no call
+    position = SweepState(after, now + period * share if pairs else None)
     rules = engine.rules[obj]
     store.save_sweep(obj, connector.system, kind, sweep, position, found, states, rules.match_field)
     return len(found)

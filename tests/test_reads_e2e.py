@@ -3,7 +3,6 @@ association-only changes, deletions among many archived records) and what they c
 
 from __future__ import annotations
 
-import math
 import time
 from datetime import timedelta
 from typing import Any
@@ -110,13 +109,20 @@ def test_a_contact_added_to_a_hubspot_deal_is_found_by_the_sweep(world: World) -
     modified = world.hubspot.get_deal(deal)["updatedAt"]
     world.hubspot.associate("deals", deal, "contacts", ada)
     assert world.hubspot.get_deal(deal)["updatedAt"] == modified  # no change to scan for
-    world.cycle()
-    roles = [
-        r
-        for r in world.salesforce.records("OpportunityContactRole")
-        if r["OpportunityId"] == opportunity and not r["IsDeleted"]
-    ]
-    assert [r["ContactId"] for r in roles] == [ada_sf]
+
+    def roles() -> list[str]:
+        return [
+            r["ContactId"]
+            for r in world.salesforce.records("OpportunityContactRole")
+            if r["OpportunityId"] == opportunity and not r["IsDeleted"]
+        ]
+
+    # The sweeps of deals take turns on a budget of one call a cycle: the association
+    # slice (two calls: companies, contacts) comes within three cycles.
+    for _ in range(3):
+        if not roles():
+            world.cycle()
+    assert roles() == [ada_sf]
     assert world.cycle().objects["deal"].updated == {}  # read again: settled
 
 
@@ -150,13 +156,18 @@ def test_a_deleted_contact_among_many_archived_is_found_within_the_bound(world: 
     for _ in range(3):
         world.cycle()
     world.hubspot.archive_contact(people[1])
-    # The bound: a slice of 100 linked ids a cycle, so within ceil(3 / 100) = 1 cycle.
-    spent = _spent(world, "person")
+    # The bound: a slice of 100 linked ids at least every other cycle (the deletion and the
+    # association sweep take turns on the budget), so within 2 cycles for 3 people.
+    spent = {"hubspot": 0, "salesforce": 0}
+    for _ in range(2):
+        if _link(world, "person", marketing_id=people[1]).tombstoned_at is None:
+            for system, count in _spent(world, "person").items():
+                spent[system] += count
     assert _link(world, "person", marketing_id=people[1]).tombstoned_at is not None
     assert _link(world, "person", marketing_id=people[0]).tombstoned_at is None
-    # One search, the linked ids' batch read, the archived one read as archived, and the
-    # contacts' companies (the association sweep): not one call per 100 archived.
-    assert spent["hubspot"] == 4
+    # A search a cycle, a sweep slice a cycle and the archived one read as archived: not
+    # one call per 100 archived.
+    assert spent["hubspot"] <= 2 * 2 + 1
 
 
 def test_an_idle_cycle_with_many_archived_contacts_stays_within_two_calls_an_object(
@@ -171,24 +182,19 @@ def test_an_idle_cycle_with_many_archived_contacts_stays_within_two_calls_an_obj
             "Lead", {"Email": f"s{i}@example.com", "LastName": f"S{i}", "Company": "Acme"}
         )
     world.cycle()
-    world.cycle()  # what the first cycle wrote, read back
-    first = {obj: _spent(world, obj) for obj in ("company", "person", "deal")}
-    idle = {obj: _spent(world, obj) for obj in ("company", "person", "deal")}
-    # An idle scan: one search per HubSpot object, one query per Salesforce kind.
-    assert idle == {
-        "company": {"hubspot": 1, "salesforce": 1},
-        "person": {"hubspot": 1, "salesforce": 2},
-        "deal": {"hubspot": 1, "salesforce": 1},
-    }
-    # The sweeps ran their slices in the first of these cycles (at most one call each) and
-    # are due again after their period: on average, over the shortest period (60 cycles of
-    # 60 s), an object costs at most 2 calls a cycle per system.
-    cycles = int(SweepPeriods().deletions / timedelta(seconds=60))
-    for obj in first:
-        for system in ("hubspot", "salesforce"):
-            kinds = idle[obj][system]
-            extra = first[obj][system] - kinds
-            assert extra <= 3  # deletions + one association read per associated type
-            average = (cycles * kinds + extra) / cycles / max(1, kinds)
-            assert average <= 2, (obj, system, average)
-    assert math.ceil(2000 / 100) > 2  # what reading the archived list would have cost
+    for _ in range(2):
+        world.cycle()  # what the first cycle wrote, read back
+    cycles = 12
+    spent = {obj: {"hubspot": 0, "salesforce": 0} for obj in ("company", "person", "deal")}
+    for _ in range(cycles):
+        for obj, calls in spent.items():
+            for system, count in _spent(world, obj).items():
+                calls[system] += count
+    # An idle scan costs one search per HubSpot object and one query per Salesforce kind;
+    # the sweeps (deletions, associations) at most one call more per cycle on average.
+    kinds = {"company": 1, "person": 2, "deal": 1}
+    for obj, calls in spent.items():
+        assert calls["hubspot"] <= 2 * cycles, (obj, calls)
+        assert calls["salesforce"] <= (kinds[obj] + 1) * cycles, (obj, calls)
+    assert spent["person"]["hubspot"] >= cycles  # the scan ran every cycle
+    assert 2000 / 100 > 2  # reading the archived list alone would cost 20 calls a cycle

@@ -8,19 +8,23 @@ updates in multi-status mode, so that one refused record does not fail its batch
 the associations they add (``connectors.hubspot.writes`` lists the calls of a write).
 Every call goes through ``syncd.retry`` after ``connectors.hubspot.errors.translate``.
 
-Calls of one scan (``changes``) of a type with N changed records, P to a page
+Calls of one scan (``changes``) of a type with N records changed or in the lookback
+window (read again ``overlap`` after a first read, see ``changes``), P to a page
 (``page_size``) and A associated types (the distinct "@" targets of its field map):
 
-- ``GET /crm/v3/objects/{type}?archived=true``: one per 100 archived records (at least one);
-- ``POST /crm/v3/objects/{type}/search``: one for the newest change (the window's end),
-  then, if anything changed, one per page of the window: max(1, ceil(N / P));
+- ``POST /crm/v3/objects/{type}/search``: one, newest first, a page of P (the new
+  changes OR the lookback window, two filter groups): when it holds them all (N <= P),
+  that is the whole scan; otherwise one more per page by id: 1 + ceil(N / P);
 - ``POST /crm/v4/associations/{type}/{target}/batch/read``: A for each page holding
-  records not read yet (a page's ids fit one read), more only for a record with more
-  associations than HubSpot returns at once. Archived records are not asked about.
+  records (a page's ids fit one read), more only for a record with more associations
+  than HubSpot returns at once.
 
-So a page of N <= P deals with a company and contacts costs 1 + 1 + 1 + 2 = 5 calls, and
-each further page 1 + 2. ``fetch`` costs one batch read per 100 ids of a type plus A
-association reads for each of those batches.
+So an idle scan costs one search; a page of N <= P deals with a company and contacts
+1 + 2 = 3 calls, and each further page 1 + 2. Archived records never come from search:
+the engine's deletion sweep hands ``deletions`` a slice of linked ids (one batch read of
+100, one more only when some are archived); its association sweep hands
+``associations`` a slice (A v4 reads of 1,000 ids). ``fetch`` costs one batch read per
+100 ids of a type plus A association reads for each of those batches.
 
 The client builds, authenticates and sends every request; answers are read as JSON
 (``_preload_content=False``) because the client's model deserialisation parses every
