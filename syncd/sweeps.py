@@ -15,9 +15,9 @@ Pacing (per system in syncd.yaml: ``deletion_sweep_minutes``,
 that period, in slices of the connector's size (HubSpot: 100 ids a deletion slice, one
 call; 1,000 ids an association slice, one call per associated type; Salesforce: 200
 opportunities a contact-role query). On top of that, each system spends on the sweeps of
-an object at most one call per cycle on average (a budget of one call a cycle that is
-not saved up; a slice may overdraw it and the next cycles repay), the longest waiting
-sweep first. So an idle cycle costs the scan (one search or query per kind) plus at most
+an object at most 0.9 calls per cycle on average (a budget that is not saved beyond one
+call; a slice may overdraw it and the next cycles repay), the longest waiting sweep
+first. So an idle cycle costs the scan (one search or query per kind) plus at most
 one call on average, and a sweep finds a change within about
 ``max(period, slices x cost / share)`` cycles, where ``slices = ceil(N / slice size)``,
 ``cost`` its calls per slice and ``share`` the part of the budget it gets (all of it
@@ -37,6 +37,11 @@ from syncd.reconcile import CRM, MARKETING, settles
 from syncd.state.sweeps import SweepState
 
 SWEEPS = ("deletions", "associations")
+CALLS_PER_CYCLE = 0.9
+"""What the sweeps of one object may spend per system and cycle on average: under one
+call, so that with the scan's one call an idle object stays under 2 calls a cycle even
+over a short window that starts with a full budget (a budget is never saved beyond one
+call)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +62,7 @@ def run(engine: Any, obj: str, report: CycleReport) -> None:
         periods = engine.sweeps.get(connector.system, SweepPeriods())
         key = (connector.system, obj)
         budget = engine.sweep_budget
-        budget[key] = min(1.0, budget.get(key, 0.0) + 1.0)
+        budget[key] = min(1.0, budget.get(key, 0.0) + CALLS_PER_CYCLE)
         due = []
         for kind in connector.kinds(obj):
             for sweep in SWEEPS:
@@ -67,7 +72,7 @@ def run(engine: Any, obj: str, report: CycleReport) -> None:
                     due.append((state.due or datetime.min.replace(tzinfo=UTC), kind, sweep, size))
         now = engine.clock()
         for at, kind, sweep, size in sorted(due):  # the longest waiting first
-            if at > now or budget[key] < 1 or engine.stopping.is_set():
+            if at > now or budget[key] <= 0 or engine.stopping.is_set():
                 continue
             before = sum(connector.api_calls().values())
             found = _slice(engine, obj, role, connector, kind, sweep, size, periods.of(sweep))
