@@ -26,14 +26,18 @@ when it is the only sweep that is due).
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Protocol
 
 from syncd import canonical
+from syncd.abc import Connector
 from syncd.cycle import CycleReport
 from syncd.model import Record, RecordRef
-from syncd.reconcile import CRM, MARKETING, settles
+from syncd.reconcile import CRM, MARKETING, LinkState, Rules, settles
+from syncd.state.store import Store
 from syncd.state.sweeps import SweepState
 
 SWEEPS = ("deletions", "associations")
@@ -55,7 +59,22 @@ class SweepPeriods:
         return self.deletions if sweep == "deletions" else self.associations
 
 
-def run(engine: Any, obj: str, report: CycleReport) -> None:
+class Sweeping(Protocol):
+    """What the sweeps need of the engine (``syncd.engine.Engine`` has it)."""
+
+    store: Store
+    marketing: Connector
+    crm: Connector
+    rules: Mapping[str, Rules]
+    stopping: threading.Event
+    sweeps: Mapping[str, SweepPeriods]
+    sweep_budget: dict[tuple[str, str], float]
+
+    @property
+    def clock(self) -> Callable[[], datetime]: ...
+
+
+def run(engine: Sweeping, obj: str, report: CycleReport) -> None:
     """The due sweeps of ``obj``, one slice each, while the system's sweep budget for
     ``obj`` lasts; what they find goes to the inbox."""
     for role, connector in ((MARKETING, engine.marketing), (CRM, engine.crm)):
@@ -63,7 +82,7 @@ def run(engine: Any, obj: str, report: CycleReport) -> None:
         key = (connector.system, obj)
         budget = engine.sweep_budget
         budget[key] = min(1.0, budget.get(key, 0.0) + CALLS_PER_CYCLE)
-        due = []
+        due: list[tuple[datetime, str, str, int]] = []
         for kind in connector.kinds(obj):
             for sweep in SWEEPS:
                 size = connector.sweep_slice(kind, sweep)
@@ -81,10 +100,10 @@ def run(engine: Any, obj: str, report: CycleReport) -> None:
 
 
 def _slice(
-    engine: Any,
+    engine: Sweeping,
     obj: str,
     role: str,
-    connector: Any,
+    connector: Connector,
     kind: str,
     sweep: str,
     size: int,
@@ -92,7 +111,7 @@ def _slice(
 ) -> int:
     """One slice of one sweep; how many records it put in the inbox."""
     store = engine.store
-    now: datetime = engine.clock()
+    now = engine.clock()
     state = store.sweep_state(connector.system, kind, sweep)
     pairs, total = store.linked_slice(obj, role, kind, state.after, size)
     ids = [native for _, native in pairs]
@@ -112,13 +131,13 @@ def _slice(
 
 
 def _changed_associations(
-    engine: Any,
+    engine: Sweeping,
     obj: str,
     role: str,
-    connector: Any,
+    connector: Connector,
     kind: str,
-    ids: list[str],
-    states: dict[str, Any],
+    ids: Sequence[str],
+    states: Mapping[str, LinkState],
     now: datetime,
 ) -> list[Record]:
     """The records among ``ids`` whose associations differ from their link's base, read

@@ -16,6 +16,11 @@ Objects: ``/crm/v3/objects/{contacts|companies|deals}`` (list, search, batch
 read/create/update/upsert/archive, one by id), ``/crm/v3/properties/{type}``,
 ``/crm/v3/pipelines/deals[/{pipelineId}]`` and
 ``/crm/v4/associations/{from}/{to}/batch/{create|read|archive}``.
+
+What the scans cannot see, modelled for the tests about it (sources in the methods'
+docstrings): search indexing lag (``set_search_lag``, off by default), archived
+records at scale (``seed_archived_contacts``; search never returns them), and
+associations that change without moving a record's modified date (``associate``).
 """
 
 from __future__ import annotations

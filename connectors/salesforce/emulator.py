@@ -8,8 +8,12 @@ It serves the OAuth client-credentials token, describe, SOQL query/queryAll/quer
 single-record resources, with Salesforce's error bodies, ``Sforce-Limit-Info`` and the
 daily limit (403 ``REQUEST_LIMIT_EXCEEDED``). Knobs, as methods and under ``/_emulator/``
 (no auth, not counted): latency, injected failures, token expiry, the daily limit, call
-counters, synthetic leads, UI-like edits and lead conversion (account, contact,
-opportunity and its contact role).
+counters, synthetic leads, UI-like edits, lead conversion (account, contact,
+opportunity and its contact role) and commit lag (``lag_commits``: a transaction's rows
+stamped with its start, behind a scan that passed it; sources there). Adding a contact
+role leaves the opportunity's ``SystemModstamp`` alone here; whether the real org moves
+it is not confirmed (the object reference lists no such effect:
+https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_opportunitycontactrole.htm).
 
 Objects: Lead, Contact, Account, Opportunity, OpportunityContactRole and the read-only
 OpportunityStage (the StageName picklist with IsWon/IsClosed), see ``emulator_schema``.
