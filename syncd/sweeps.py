@@ -36,7 +36,7 @@ from syncd import canonical
 from syncd.abc import Connector
 from syncd.cycle import CycleReport
 from syncd.model import Record, RecordRef
-from syncd.reconcile import CRM, MARKETING, LinkState, Rules, settles
+from syncd.reconcile import CRM, MARKETING, LinkState, Rules, split_ids
 from syncd.state.store import Store
 from syncd.state.sweeps import SweepState
 
@@ -140,18 +140,30 @@ def _changed_associations(
     states: Mapping[str, LinkState],
     now: datetime,
 ) -> list[Record]:
-    """The records among ``ids`` whose associations differ from their link's base, read
-    whole (their other fields may have moved on as well)."""
+    """The records among ``ids`` that hold an association their link's base lacks, read
+    whole (their other fields may have moved on as well).
+
+    Associations are only ever added, never removed (``syncd.canonical``), so a side
+    that holds fewer than the base has nothing to sync; and an association to a record
+    syncd does not link is left out by ``resolve``, as in any read.
+    """
     rules = engine.rules[obj]
+    refs = rules.refs()
     values = connector.associations(kind, ids)
-    partial = []
-    for id_, fields in values.items():
-        link = states.get(id_)
-        partner = (link.crm if role == MARKETING else link.marketing) if link else None
-        ref = RecordRef(connector.system, kind, id_)
-        partial.append(Record(ref, dict(fields), now, partner_id=partner.id if partner else None))
-    resolved = canonical.resolve(engine.store, rules, partial)
-    changed = [r.ref for r in resolved if not settles(rules, r, states.get(r.ref.id), role)]
-    if not changed:
-        return []
-    return list(connector.fetch(changed))
+    partial = [
+        Record(RecordRef(connector.system, kind, id_), dict(fields), now)
+        for id_, fields in values.items()
+    ]
+    changed = []
+    for record in canonical.resolve(engine.store, rules, partial):
+        link = states.get(record.ref.id)
+        if link is None or link.tombstoned:
+            continue
+        added = {
+            name
+            for name, value in record.fields.items()
+            if name in refs and set(split_ids(value)) - set(split_ids(link.base.get(name)))
+        }
+        if added:
+            changed.append(record.ref)
+    return list(connector.fetch(changed)) if changed else []
