@@ -236,12 +236,16 @@ def _lookback(engine: Engine, endpoints: dict[str, Any]) -> dict[str, Any]:
     second time (the connectors' overlap shortened to a second, then waited out; in
     production this is the cycle ``overlap`` after them): what it costs, and that all
     of it settles without a write."""
-    for connector in (engine.marketing, engine.crm):
+    connectors = (engine.marketing, engine.crm)
+    overlaps = [connector.overlap for connector in connectors]  # type: ignore[attr-defined]
+    for connector in connectors:
         connector.overlap = timedelta(seconds=1)  # type: ignore[attr-defined]
     time.sleep(1.5)
     before = _calls(endpoints)
     report = engine.run_once()
     calls = {k: v - before[k] for k, v in _calls(endpoints).items()}
+    for connector, overlap in zip(connectors, overlaps, strict=True):
+        connector.overlap = overlap  # type: ignore[attr-defined]
     return {
         "read_again": dict(report.read),
         "settled": report.unchanged,
