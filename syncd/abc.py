@@ -12,7 +12,16 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Protocol
 
-from syncd.model import Change, Cursor, Outcome, Page, Record, RecordRef, SchemaProblem
+from syncd.model import (
+    Change,
+    Cursor,
+    Outcome,
+    Page,
+    Record,
+    RecordRef,
+    SchemaProblem,
+    Value,
+)
 
 
 class Connector(Protocol):
@@ -33,6 +42,21 @@ class Connector(Protocol):
         Deleted (archived) records come with ``deleted=True``. Each page carries the
         cursor to store once the page is kept.
         """
+
+    def sweep_slice(self, kind: str, sweep: str) -> int:
+        """How many linked ids one call of a sweep of ``kind`` takes (0: none needed).
+
+        ``deletions``: records the scan cannot see go (HubSpot's archived ones);
+        ``associations``: associations whose change does not move the record's
+        modified date (a contact added to a deal, a contact role added).
+        """
+
+    def deletions(self, kind: str, ids: Sequence[str]) -> list[Record]:
+        """The records among ``ids`` the system has deleted, as ``deleted=True`` records."""
+
+    def associations(self, kind: str, ids: Sequence[str]) -> Mapping[str, Mapping[str, Value]]:
+        """Per id (those the system still holds), its association fields as they are now:
+        canonical name -> native ids, joined."""
 
     def fetch(self, refs: Sequence[RecordRef]) -> list[Record]:
         """Read records by id, batched; unknown ids are left out of the answer."""

@@ -1,4 +1,5 @@
-"""``syncd bench``: backfill, echo and steady-state rounds against emulators in other processes.
+"""``syncd bench``: backfill, echo, steady-state, lookback and idle rounds against
+emulators in other processes.
 
 Each size runs in a fresh Python process (``python -m syncd.bench --child N``) so that
 peak RSS is that run's own; the emulators run in processes of their own, so that their
@@ -25,6 +26,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -56,11 +58,14 @@ def _control(url: str, method: str, path: str, body: Any = None, ca: str | None 
 
 
 @contextmanager
-def _emulators(people: int, companies: int, deals: int) -> Iterator[dict[str, Any]]:
+def _emulators(
+    people: int, companies: int, deals: int, archived: int = 0
+) -> Iterator[dict[str, Any]]:
     processes = []
     endpoints: dict[str, Any] = {}
     try:
-        for name, command in registry.emulator_commands(people, companies, deals).items():
+        commands = registry.emulator_commands(people, companies, deals, archived)
+        for name, command in commands.items():
             process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
             processes.append(process)
             assert process.stdout is not None
@@ -104,8 +109,11 @@ def _calls(endpoints: dict[str, Any]) -> dict[str, int]:
 
 SCANS = {"hubspot": {"company": 2, "person": 2, "deal": 2}}
 SCANS["salesforce"] = {"company": 1, "person": 2, "deal": 1}
-"""Calls every scan of an object makes even when it reads nothing: HubSpot's search and
-archived list; Salesforce's query per kind (Lead and Contact for people)."""
+"""Calls every cycle of an object makes even when it reads nothing: HubSpot's search and
+a sweep slice (at most one call a cycle on average, ``syncd.sweeps``); Salesforce's
+query per kind (Lead and Contact for people)."""
+IDLE_CYCLES = 20
+CADENCE = timedelta(seconds=60)
 ASSOCIATION_READS = {
     ("hubspot", "person"): (1, 200),
     ("hubspot", "deal"): (2, 200),
@@ -136,16 +144,17 @@ def _floor(reports: list[CycleReport]) -> dict[str, int]:
     return floor
 
 
-def run_child(people: int) -> dict[str, Any]:
+def run_child(people: int, archived: int = 0) -> dict[str, Any]:
     """One benchmark run; returns the figures.
 
     HubSpot holds ``people`` contacts, a tenth as many companies and a tenth as many
-    deals (sales pipeline, random stages, each with one company and one contact).
+    deals (sales pipeline, random stages, each with one company and one contact), and
+    ``archived`` contacts archived already.
     """
     companies = deals = max(1, people // 10)
     with (
         tempfile.TemporaryDirectory(prefix="syncd-bench-") as directory,
-        _emulators(people, companies, deals) as endpoints,
+        _emulators(people, companies, deals, archived) as endpoints,
     ):
         path = sandbox.write_config(Path(directory), endpoints)
         config = load_config(path)
@@ -196,6 +205,8 @@ def run_child(people: int) -> dict[str, Any]:
         steady_calls = {k: v - before[k] for k, v in _calls(endpoints).items()}
         split_calls = _split_calls(marketing, crm)
         refused = _refused_round(engine, store, endpoints)
+        lookback = _lookback(engine, endpoints)
+        idle = _idle(engine, endpoints, archived)
         marketing.close()
         crm.close()
         store.close()
@@ -224,6 +235,8 @@ def run_child(people: int) -> dict[str, Any]:
         "steady_state": _phase(len(pairs), steady_s, steady_calls, _floor(steady)),
         "split_calls": split_calls,
         "refused_batch": refused,
+        "lookback": lookback,
+        "idle": idle,
         "records_per_s": round(records / backfill_s, 1),
         "api_calls": {k: backfill_calls[k] + steady_calls[k] for k in backfill_calls},
         "api_calls_floor": {k: _floor(backfill)[k] + _floor(steady)[k] for k in backfill_calls},
@@ -267,6 +280,59 @@ def _refused_round(engine: Engine, store: Store, endpoints: dict[str, Any]) -> d
     }
 
 
+def _lookback(engine: Engine, endpoints: dict[str, Any]) -> dict[str, Any]:
+    """The cycle in which the lookback reads the backfill and the steady-state round a
+    second time (the connectors' overlap shortened to a second, then waited out; in
+    production this is the cycle ``overlap`` after them): what it costs, and that all
+    of it settles without a write."""
+    connectors = (engine.marketing, engine.crm)
+    overlaps = [connector.overlap for connector in connectors]  # type: ignore[attr-defined]
+    for connector in connectors:
+        connector.overlap = timedelta(seconds=1)  # type: ignore[attr-defined]
+    time.sleep(1.5)
+    before = _calls(endpoints)
+    report = engine.run_once()
+    calls = {k: v - before[k] for k, v in _calls(endpoints).items()}
+    for connector, overlap in zip(connectors, overlaps, strict=True):
+        connector.overlap = overlap  # type: ignore[attr-defined]
+    return {
+        "read_again": dict(report.read),
+        "settled": report.unchanged,
+        "written": sum(report.created.values()) + sum(report.updated.values()),
+        "api_calls": calls,
+    }
+
+
+def _idle(engine: Engine, endpoints: dict[str, Any], archived: int) -> dict[str, Any]:
+    """``IDLE_CYCLES`` cycles with nothing to read, ``CADENCE`` apart on the engine's
+    clock (the sweeps' pacing), with ``archived`` archived contacts in HubSpot: the
+    calls per object and system, on average and at most in one cycle."""
+    now = [datetime.now(UTC)]
+    engine.clock = lambda: now[0]
+    total: dict[str, dict[str, int]] = {}
+    most: dict[str, dict[str, int]] = {}
+    for _ in range(IDLE_CYCLES):
+        now[0] += CADENCE
+        for obj in engine.rules:
+            before = _calls(endpoints)
+            engine.run_once(obj)
+            for system, count in _calls(endpoints).items():
+                spent = count - before[system]
+                total.setdefault(obj, {}).setdefault(system, 0)
+                total[obj][system] += spent
+                most.setdefault(obj, {})
+                most[obj][system] = max(most[obj].get(system, 0), spent)
+    return {
+        "archived_contacts": archived,
+        "cycles": IDLE_CYCLES,
+        "calls_per_cycle": {
+            obj: {system: round(n / IDLE_CYCLES, 2) for system, n in calls.items()}
+            for obj, calls in total.items()
+        },
+        "most_in_a_cycle": most,
+    }
+
+
 def _phase(records: int, seconds: float, calls: dict[str, int], floor: dict[str, int]) -> dict:
     return {
         "records": records,
@@ -278,11 +344,19 @@ def _phase(records: int, seconds: float, calls: dict[str, int], floor: dict[str,
     }
 
 
-def run(sizes: list[int]) -> Iterator[dict[str, Any]]:
+def run(sizes: list[int], archived: int = 100_000) -> Iterator[dict[str, Any]]:
     """Each size in a fresh process; yields its figures."""
     for people in sizes:
         answer = subprocess.run(
-            [sys.executable, "-m", "syncd.bench", "--child", str(people)],
+            [
+                sys.executable,
+                "-m",
+                "syncd.bench",
+                "--child",
+                str(people),
+                "--archived",
+                str(archived),
+            ],
             capture_output=True,
             text=True,
             check=False,
@@ -295,4 +369,6 @@ def run(sizes: list[int]) -> Iterator[dict[str, Any]]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--child", type=int, required=True)
-    print(json.dumps(run_child(parser.parse_args().child)))
+    parser.add_argument("--archived", type=int, default=0)
+    arguments = parser.parse_args()
+    print(json.dumps(run_child(arguments.child, arguments.archived)))

@@ -397,9 +397,13 @@ def bench(
     records: Annotated[
         list[int] | None, typer.Option("--records", "-n", help="People to sync (repeatable).")
     ] = None,
+    archived: Annotated[
+        int, typer.Option("--archived", help="Contacts archived in HubSpot already.")
+    ] = 100_000,
     as_json: JsonOption = False,
 ) -> None:
-    """Backfill, echo and steady-state rounds against emulators in other processes."""
+    """Backfill, echo, steady-state, lookback and idle rounds against emulators in other
+    processes."""
     from syncd.bench import run
 
     table = Table(title="syncd bench")
@@ -410,10 +414,11 @@ def bench(
         "Salesforce calls / floor",
         "steady 1% calls",
         "split calls: 1 bad in 100",
+        "idle calls/object (HubSpot, SF)",
         "peak RSS MB",
     ):
         table.add_column(column, justify="right")
-    for result in run(records or [10_000, 100_000]):
+    for result in run(records or [10_000, 100_000], archived):
         if as_json:
             print(json.dumps(result), flush=True)
             continue
@@ -426,6 +431,10 @@ def bench(
             f"{calls['salesforce']} / {floor['salesforce']}",
             f"{steady['hubspot']} + {steady['salesforce']}",
             f"{result['refused_batch']['split_calls']['hubspot']}",
+            ", ".join(
+                f"{obj} {c['hubspot']:g}+{c['salesforce']:g}"
+                for obj, c in result["idle"]["calls_per_cycle"].items()
+            ),
             f"{result['peak_rss_mb']:.0f}",
         )
     if not as_json:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from syncd import canonical, closed_loop, conversions, intake, killpoints, registry
+from syncd import canonical, closed_loop, conversions, intake, killpoints, registry, sweeps
 from syncd.abc import Connector
 from syncd.cycle import CycleReport, count
 from syncd.errors import SetupError
@@ -38,14 +38,14 @@ from syncd.reconcile import (
     LinkState,
     PairPlan,
     Rules,
-    at_base,
     pair_group,
     plan_pair,
-    same_base,
+    settles,
 )
 from syncd.settings import ATTRIBUTION_RULES, Config
 from syncd.state.commit import commit_chunk
 from syncd.state.store import Store, record_from_row
+from syncd.sweeps import SweepPeriods
 
 Clock = Callable[[], datetime]
 
@@ -74,6 +74,10 @@ class Engine:
     blocked: tuple[str, ...] = ()
     """Blocking setup problems (``syncd.preflight.gate`` sets them): while any is set, a
     cycle that would write raises ``SetupError`` before reading anything."""
+    sweeps: Mapping[str, SweepPeriods] = field(default_factory=dict)
+    """Per system, how long a pass of each slow sweep takes (``syncd.sweeps``)."""
+    sweep_budget: dict[tuple[str, str], float] = field(default_factory=dict, repr=False)
+    """Per (system, object), the calls the sweeps may still spend (``syncd.sweeps``)."""
 
     @classmethod
     def for_config(
@@ -86,6 +90,7 @@ class Engine:
             crm,
             registry.rules(config),
             attribution=config.syncd.deals.attribution,
+            sweeps=registry.sweep_periods(config),
         )
 
     def run_once(self, obj: str | None = None, *, dry_run: bool = False) -> CycleReport:
@@ -105,6 +110,8 @@ class Engine:
 
     def _run_object(self, obj: str, report: CycleReport, dry_run: bool) -> None:
         self.pull(obj, report, dry_run=dry_run)
+        if not dry_run and not self.stopping.is_set():
+            sweeps.run(self, obj, report)
         if self.stopping.is_set():  # what was read waits in the inbox for the next cycle
             return
         self._reconcile(obj, report, dry_run)
@@ -257,21 +264,7 @@ class Engine:
         self, rules: Rules, record: Record, states: Mapping[str, LinkState], role: str
     ) -> bool:
         """The record changes nothing: its link's base already holds all it says."""
-        link = states.get(record.ref.id)
-        if link is None or record.deleted or record.converted:
-            return False
-        if at_base(record, link, rules):
-            return True
-        m, c = (record, None) if role == MARKETING else (None, record)
-        plan = plan_pair("settled?", link, m, c, rules)
-        if plan.skip:
-            return plan.skip == "link tombstoned"
-        return (
-            not plan.changes
-            and not plan.transitions
-            and plan.stage == link.stage
-            and same_base(plan.base, link.base)
-        )
+        return settles(rules, record, states.get(record.ref.id), role)
 
     def _records(self, rules: Rules, groups: list[list[Any]]) -> dict[int, Record]:
         """The chunk's records by inbox row id, references resolved to links."""
@@ -385,15 +378,19 @@ _MISSING = Outcome("", False)
 
 
 def _batched(pages: Iterator[Page], size: int) -> Iterator[Page]:
-    """Consecutive pages joined until they hold ``size`` records (one transaction each)."""
+    """Consecutive pages joined until they hold ``size`` records (one transaction each);
+    a last page with no records still carries its cursor (a lookback that moved on)."""
     records: list[Record] = []
+    kept: Page | None = None
+    last: Page | None = None
     for page in pages:
         records.extend(page.records)
-        if len(records) >= size:
-            yield Page(records, page.cursor)
-            records = []
         last = page
-    if records:
+        if len(records) >= size:
+            kept = Page(records, page.cursor)
+            yield kept
+            records = []
+    if last is not None and (records or kept is None or kept.cursor != last.cursor):
         yield Page(records, last.cursor)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
@@ -93,15 +93,32 @@ class Record:
 
 @dataclass(frozen=True, slots=True)
 class Cursor:
-    """An incremental scan position: a closed start instant and the ids seen at it.
+    """An incremental scan position: a closed start instant and the ids seen at it,
+    and where the lookback (the overlap re-read) stands.
 
     A scan asks for ``modified >= since`` and skips ``tie_ids`` (already seen at exactly
     ``since``), so that records sharing one timestamp across a page boundary are
     neither lost nor read twice.
+
+    ``trail``: the systems can show a change late, stamped with an instant the cursor has
+    already passed (a Salesforce transaction commits rows stamped with its start; HubSpot
+    search indexes a write seconds or minutes after it). A scan therefore reads the
+    window ``[trail, min(now - overlap, since))`` a second time, and stores its end as
+    the new ``trail``: every instant is read twice, the second time ``overlap`` after it.
+    None: start that window at ``since - overlap``.
     """
 
     since: datetime | None = None
     tie_ids: frozenset[str] = frozenset()
+    trail: datetime | None = None
+
+    def lookback(self, now: datetime, overlap: timedelta) -> tuple[datetime, datetime] | None:
+        """The ``[start, end)`` window to read again at ``now``; None when there is none."""
+        if self.since is None or overlap <= timedelta(0):
+            return None
+        start = self.trail if self.trail is not None else self.since - overlap
+        end = min(now - overlap, self.since)
+        return (start, end) if start < end else None
 
     def advance(self, records: Sequence[Record]) -> Cursor:
         """The cursor after having read ``records`` (in ascending modified order)."""
@@ -109,14 +126,17 @@ class Cursor:
         for record in records:
             at = record.modified_at
             if cursor.since is None or at > cursor.since:
-                cursor = Cursor(at, frozenset({record.ref.id}))
+                cursor = Cursor(at, frozenset({record.ref.id}), self.trail)
             elif at == cursor.since:
-                cursor = Cursor(at, cursor.tie_ids | {record.ref.id})
+                cursor = Cursor(at, cursor.tie_ids | {record.ref.id}, self.trail)
         return cursor
 
     def dumps(self) -> str:
         since = self.since.astimezone(UTC).isoformat() if self.since else None
-        return json.dumps({"since": since, "tie_ids": sorted(self.tie_ids)})
+        value: dict[str, object] = {"since": since, "tie_ids": sorted(self.tie_ids)}
+        if self.trail is not None:
+            value["trail"] = self.trail.astimezone(UTC).isoformat()
+        return json.dumps(value)
 
     @classmethod
     def loads(cls, text: str | None) -> Cursor:
@@ -124,7 +144,8 @@ class Cursor:
             return cls()
         raw = json.loads(text)
         since = datetime.fromisoformat(raw["since"]) if raw.get("since") else None
-        return cls(since, frozenset(raw.get("tie_ids", ())))
+        trail = datetime.fromisoformat(raw["trail"]) if raw.get("trail") else None
+        return cls(since, frozenset(raw.get("tie_ids", ())), trail)
 
 
 @dataclass(frozen=True, slots=True)

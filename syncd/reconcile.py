@@ -436,6 +436,29 @@ def same_base(a: Mapping[str, Value], b: Mapping[str, Value]) -> bool:
     return all(a.get(name) == b.get(name) for name in a.keys() | b.keys())
 
 
+def settles(rules: Rules, record: Record, link: LinkState | None, role: str) -> bool:
+    """``record`` (read alone, by ``role``'s side) changes nothing of its ``link``: the
+    base already holds all it says (mostly syncd's own writes read back, and records
+    read again by a lookback or a sweep). A deleted record settles once its link is
+    tombstoned."""
+    if link is None or record.converted:
+        return False
+    if record.deleted:
+        return link.tombstoned
+    if at_base(record, link, rules):
+        return True
+    m, c = (record, None) if role == MARKETING else (None, record)
+    plan = plan_pair("settled?", link, m, c, rules)
+    if plan.skip:
+        return plan.skip == "link tombstoned"
+    return (
+        not plan.changes
+        and not plan.transitions
+        and plan.stage == link.stage
+        and same_base(plan.base, link.base)
+    )
+
+
 def at_base(record: Record, link: LinkState, rules: Rules) -> bool:
     """A quick, sufficient test that ``record`` (read alone) changes nothing of ``link``.
 

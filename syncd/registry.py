@@ -14,6 +14,7 @@ from syncd.errors import ConfigError, ConfigProblem
 from syncd.reconcile import Rules
 from syncd.retry import RetryPolicy
 from syncd.settings import OBJECTS, STAGE_FIELD, Config, SyncdSettings, SystemSettings
+from syncd.sweeps import SweepPeriods
 from syncd.vocabulary import Vocabulary
 from syncd.yamlfile import YamlDocument, load_yaml
 
@@ -91,6 +92,10 @@ def _timeout(options: dict[str, Any]) -> tuple[float, float]:
     return (float(raw[0]), float(raw[1]))
 
 
+def _minutes(options: dict[str, Any], key: str, default: float) -> timedelta:
+    return timedelta(minutes=float(options.get(key, default)))
+
+
 def _hubspot(config: Config, name: str, settings: SystemSettings, retry: RetryPolicy) -> Connector:
     from connectors.hubspot.auth import TOKEN_PATH, OAuthCredentials, StaticCredentials
     from connectors.hubspot.connector import HubSpotConnector
@@ -123,6 +128,7 @@ def _hubspot(config: Config, name: str, settings: SystemSettings, retry: RetryPo
         timeout=_timeout(options),
         retry=retry,
         settle=timedelta(seconds=float(options.get("search_settle_seconds", 5))),
+        overlap=_minutes(options, "overlap_minutes", 5),
     )
 
 
@@ -154,6 +160,7 @@ def _salesforce(
         timeout=_timeout(options),
         retry=retry,
         allow_save=_flag(name, options, "duplicate_rule_allow_save"),
+        overlap=_minutes(options, "overlap_minutes", 10),
     )
 
 
@@ -219,6 +226,20 @@ def connector(config: Config, name: str, retry: RetryPolicy | None = None) -> Co
             ]
         )
     return builder(config, name, settings, retry or RetryPolicy())
+
+
+def sweep_periods(config: Config) -> dict[str, SweepPeriods]:
+    """Per system, the sweep periods syncd.yaml sets (``*_sweep_minutes``)."""
+    periods = {}
+    for name, settings in config.syncd.systems.items():
+        options, default = settings.options(), SweepPeriods()
+        periods[name] = SweepPeriods(
+            _minutes(options, "deletion_sweep_minutes", default.deletions.total_seconds() / 60),
+            _minutes(
+                options, "association_sweep_minutes", default.associations.total_seconds() / 60
+            ),
+        )
+    return periods
 
 
 def rules(config: Config) -> dict[str, Rules]:
@@ -302,9 +323,12 @@ def emulator_settings(
     return secrets, systems
 
 
-def emulator_commands(people: int, companies: int = 0, deals: int = 0) -> dict[str, list[str]]:
+def emulator_commands(
+    people: int, companies: int = 0, deals: int = 0, archived: int = 0
+) -> dict[str, list[str]]:
     """Commands that run each emulator in its own process, seeded in marketing: ``people``
-    contacts, ``companies`` and ``deals`` (each deal with one company and one contact)."""
+    contacts, ``companies`` and ``deals`` (each deal with one company and one contact),
+    and ``archived`` contacts archived already."""
     return {
         "hubspot": [
             sys.executable,
@@ -314,6 +338,8 @@ def emulator_commands(people: int, companies: int = 0, deals: int = 0) -> dict[s
             "0",
             "--seed-sales",
             f"{people},{companies},{deals}",
+            "--seed-archived",
+            str(archived),
         ],
         "salesforce": [sys.executable, "-m", "connectors.salesforce.emulator", "--port", "0"],
     }

@@ -57,3 +57,11 @@ def test_the_benchmark_runs_and_stays_near_the_call_floor() -> None:
     refused = result["refused_batch"]
     assert refused["records"] == 100 and refused["rejected"] == {"hubspot": 1, "salesforce": 0}
     assert 0 < refused["split_calls"]["hubspot"] <= 14
+    # The lookback reads everything a second time and settles it all: nothing written.
+    assert result["lookback"]["written"] == 0 and result["lookback"]["settled"] > 0
+    # Idle, with 100,000 archived contacts: at most 2 calls per object and cycle on average.
+    idle = result["idle"]
+    assert idle["archived_contacts"] == 100_000
+    for obj, calls in idle["calls_per_cycle"].items():
+        assert calls["hubspot"] <= 2, (obj, calls)
+        assert calls["salesforce"] <= (2 if obj == "person" else 1) + 1, (obj, calls)

@@ -65,7 +65,7 @@ def test_incremental_scan_reads_ties_across_pages_once(
     assert all(p.cursor == Cursor() for p in pages[:-1])
     newest = max(r.modified_at for p in pages for r in p.records)
     assert end.since is not None and end.since > newest
-    assert scan(connector, Cursor.loads(end.dumps()))[0] == []
+    assert ids(scan(connector, Cursor.loads(end.dumps()))[0]) == []
     more = emulator.seed_contacts(3, same_instant=True)
     assert ids(scan(connector, end)[0]) == more
 
@@ -79,7 +79,7 @@ def test_scan_never_pages_toward_the_cap_even_through_a_big_tie_group(
     emulator.reset_calls()
     pages, end = scan(connector)
     assert ids(pages) == everyone
-    assert scan(connector, end)[0] == []
+    assert ids(scan(connector, end)[0]) == []
     # 10 a page: the tie group is read by id once a page holds it alone (one extra call).
     assert emulator.calls()[SEARCH] <= 14
 
@@ -105,11 +105,25 @@ def test_scan_pages_stay_full_and_cheap_on_distinct_instants(
     emulator.reset_calls()
     pages, _ = scan(connector)
     assert ids(pages) == everyone
-    assert emulator.calls()[SEARCH] == 11  # the newest change, then 10 full pages by id
-    assert emulator.calls()["GET /crm/v3/objects/contacts"] == 1  # the archived ones
+    assert emulator.calls()[SEARCH] == 11  # the newest page, then 10 full pages by id
+    assert "GET /crm/v3/objects/contacts" not in emulator.calls()  # no archived list
 
 
-def test_archived_contacts_come_last_as_deleted_records_once(
+def test_a_quiet_or_lightly_used_portal_costs_one_search_a_scan(
+    emulator: HubSpotEmulator, connector: HubSpotConnector
+) -> None:
+    everyone = emulator.seed_contacts(4)
+    _, end = scan(connector)
+    emulator.update_contact(everyone[2], {"jobtitle": "Lightly used"})
+    emulator.reset_calls()
+    pages, end = scan(connector, end)
+    assert ids(pages) == [everyone[2]]
+    pages, end = scan(connector, end)
+    assert ids(pages) == []
+    assert emulator.calls() == {SEARCH: 2}  # the first page held all there was, twice
+
+
+def test_archived_contacts_are_found_by_their_ids_not_by_the_scan(
     emulator: HubSpotEmulator, connector: HubSpotConnector
 ) -> None:
     everyone = emulator.seed_contacts(5)
@@ -118,14 +132,17 @@ def test_archived_contacts_come_last_as_deleted_records_once(
     emulator.update_contact(everyone[3], {"phone": "+1 555 0100"})
     emulator.archive_contact(everyone[4])
     pages, end = scan(connector, end)
-    records = [r for p in pages for r in p.records]
-    assert [(r.ref.id, r.deleted) for r in records] == [
-        (everyone[3], False),
-        (everyone[1], True),
-        (everyone[4], True),
-    ]  # live ones first, the archived last
-    assert end.since is not None and end.since > records[-1].modified_at
-    assert scan(connector, end)[0] == []
+    assert [(r.ref.id, r.deleted) for p in pages for r in p.records] == [(everyone[3], False)]
+    emulator.reset_calls()
+    gone = connector.deletions("contacts", everyone)
+    assert [(r.ref.id, r.deleted) for r in gone] == [(everyone[1], True), (everyone[4], True)]
+    assert gone[0].fields["email"] is not None  # read as archived, with its values
+    # One batch read of the ids (207 for the archived), one of the missing as archived.
+    assert emulator.calls() == {"POST /crm/v3/objects/contacts/batch/read": 2}
+    emulator.reset_calls()
+    assert connector.deletions("contacts", [everyone[0], everyone[2]]) == []
+    assert emulator.calls() == {"POST /crm/v3/objects/contacts/batch/read": 1}
+    assert connector.sweep_slice("contacts", "deletions") == 100
 
 
 def test_records_carry_canonical_fields_stage_and_partner_id(

@@ -107,7 +107,7 @@ def test_a_company_and_a_deal_are_scanned_incrementally_with_their_associations(
     assert deal.stage == {"dealstage": "qualifiedtobuy", "pipeline": "default"}
     assert deal.partner_id == "006A"
 
-    assert scan(connector, "deals", end)[0] == []
+    assert [r for p in scan(connector, "deals", end)[0] for r in p.records] == []
     emulator.update_deal(deal_id, {"amount": "1500", "closedate": "2026-03-31"})
     lonely = emulator.add_deal(sample_deal(2))
     pages, end = scan(connector, "deals", end)
@@ -119,7 +119,7 @@ def test_a_company_and_a_deal_are_scanned_incrementally_with_their_associations(
     )
     assert again.fields["contacts"] == f"{people[0]},{people[2]}"
     assert (other.ref.id, other.fields["company"], other.fields["contacts"]) == (lonely, None, None)
-    assert scan(connector, "companies", companies_end)[0] == []
+    assert [r for p in scan(connector, "companies", companies_end)[0] for r in p.records] == []
 
 
 def test_scan_reads_associations_once_per_page_and_type(
@@ -138,17 +138,17 @@ def test_scan_reads_associations_once_per_page_and_type(
         assert [r.ref.id for r in records] == deals
         assert all(r.fields["company"] == company for r in records)
         pages_read = math.ceil(count / PAGE)
-        # The call pattern of the connector's docstring: the archived list, the newest
-        # change, one search per page, one association read per page and associated type.
+        # The call pattern of the connector's docstring: the newest page (the whole scan
+        # when it holds them all), then one search per page by id, one association read
+        # per page and associated type.
         expected = {
-            f"GET {DEALS}": 1,
-            f"POST {DEALS}/search": 1 + pages_read,
+            f"POST {DEALS}/search": 1 + pages_read if count > PAGE else 1,
             f"POST {V4}/companies/batch/read": pages_read,
             f"POST {V4}/contacts/batch/read": pages_read,
         }
         assert emulator.calls() == expected
         assert connector.api_calls() == expected
-    assert sum(expected.values()) == 1 + 1 + 3 + 3 * 2
+    assert sum(expected.values()) == 1 + 3 + 3 * 2
 
 
 def test_a_deal_gone_before_its_associations_are_read_reads_as_unassociated(
@@ -173,13 +173,28 @@ def test_archived_deals_come_as_deleted_records_without_association_reads(
 ) -> None:
     deal_id = emulator.add_deal(sample_deal(1))
     emulator.associate("deals", deal_id, "companies", company)
-    _, end = scan(connector, "deals")
+    scan(connector, "deals")
     emulator.archive_deal(deal_id)
     emulator.reset_calls()
-    pages, _ = scan(connector, "deals", end)
-    (record,) = [r for p in pages for r in p.records]
+    (record,) = connector.deletions("deals", [deal_id])
     assert (record.ref.id, record.deleted, record.fields["company"]) == (deal_id, True, None)
-    assert emulator.calls() == {f"GET {DEALS}": 1, f"POST {DEALS}/search": 2}
+    assert emulator.calls() == {f"POST {DEALS}/batch/read": 2}
+
+
+def test_associations_are_read_by_id_for_the_sweep(
+    emulator: HubSpotEmulator, connector: HubSpotConnector, company: str, people: list[str]
+) -> None:
+    deal_id = emulator.add_deal(sample_deal(1))
+    emulator.associate("deals", deal_id, "contacts", people[1])
+    emulator.reset_calls()
+    assert connector.associations("deals", [deal_id]) == {
+        deal_id: {"company": None, "contacts": people[1]}
+    }
+    assert sorted(emulator.calls()) == [
+        f"POST {V4}/companies/batch/read",
+        f"POST {V4}/contacts/batch/read",
+    ]
+    assert connector.sweep_slice("deals", "associations") == 1000
 
 
 def test_fetch_reads_each_type_and_the_deals_associations_in_batches(

@@ -43,7 +43,9 @@ DEFAULT_TYPES: dict[tuple[str, str], int] = {
 }
 """The unlabeled association type id from one object type to another."""
 MAX_INPUTS = 1000
-"""Inputs per v4 batch call (HubSpot's smallest documented v4 batch limit)."""
+"""Inputs per v4 batch call (HubSpot's smallest documented v4 batch limit: batch read
+takes at most 1,000 ids since 2025-02-10, larger requests are refused,
+https://developers.hubspot.com/changelog/bug-fix-batch-read-limit-for-hubspot-associations-api)."""
 
 Answer = dict[str, Any]
 Call = Callable[[str, Callable[..., Any]], Answer]

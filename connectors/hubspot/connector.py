@@ -13,19 +13,23 @@ calls of a write. Every call goes through ``syncd.retry`` after
 the bearer token of ``connectors.hubspot.auth`` (a static token, or an OAuth app's token
 refreshed before it expires and once after a 401).
 
-Calls of one scan (``changes``) of a type with N changed records, P to a page
+Calls of one scan (``changes``) of a type with N records changed or in the lookback
+window (read again ``overlap`` after a first read, see ``changes``), P to a page
 (``page_size``) and A associated types (the distinct "@" targets of its field map):
 
-- ``GET /crm/v3/objects/{type}?archived=true``: one per 100 archived records (at least one);
-- ``POST /crm/v3/objects/{type}/search``: one for the newest change (the window's end),
-  then, if anything changed, one per page of the window: max(1, ceil(N / P));
+- ``POST /crm/v3/objects/{type}/search``: one, newest first, a page of P (the new
+  changes OR the lookback window, two filter groups): when it holds them all (N <= P),
+  that is the whole scan; otherwise one more per page by id: 1 + ceil(N / P);
 - ``POST /crm/v4/associations/{type}/{target}/batch/read``: A for each page holding
-  records not read yet (a page's ids fit one read), more only for a record with more
-  associations than HubSpot returns at once. Archived records are not asked about.
+  records (a page's ids fit one read), more only for a record with more associations
+  than HubSpot returns at once.
 
-So a page of N <= P deals with a company and contacts costs 1 + 1 + 1 + 2 = 5 calls, and
-each further page 1 + 2. ``fetch`` costs one batch read per 100 ids of a type plus A
-association reads for each of those batches.
+So an idle scan costs one search; a page of N <= P deals with a company and contacts
+1 + 2 = 3 calls, and each further page 1 + 2. Archived records never come from search:
+the engine's deletion sweep hands ``deletions`` a slice of linked ids (one batch read of
+100, one more only when some are archived); its association sweep hands
+``associations`` a slice (A v4 reads of 1,000 ids). ``fetch`` costs one batch read per
+100 ids of a type plus A association reads for each of those batches.
 
 The client builds, authenticates and sends every request; answers are read as JSON
 (``_preload_content=False``) because the client's model deserialisation parses every
@@ -37,7 +41,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -47,7 +51,7 @@ from hubspot import HubSpot
 from hubspot.crm import companies, contacts, deals
 from urllib3.util.retry import Retry
 
-from connectors.hubspot.associations import Associations, type_id
+from connectors.hubspot.associations import MAX_INPUTS, Associations, type_id
 from connectors.hubspot.auth import (
     Credentials,
     OAuthCredentials,
@@ -71,6 +75,7 @@ from syncd.model import (
     Record,
     RecordRef,
     SchemaProblem,
+    Value,
     partner_field_of,
 )
 from syncd.retry import RetryPolicy, call_with_retry
@@ -85,8 +90,8 @@ DEFAULT_STAGE_FIELDS: Mapping[str, Sequence[str]] = {
     "deals": ("dealstage", "pipeline"),
 }
 DEFAULT_RETRY = RetryPolicy()
-FIRST_SCAN_DELETION_MARGIN = timedelta(minutes=5)
-"""A first scan reports records archived since shortly before it began (clock skew)."""
+BATCH_READ = 100
+"""Ids per batch read of objects (HubSpot's batch limit)."""
 PIPELINES = "GET /crm/v3/pipelines/deals"
 Answer = dict[str, Any]
 
@@ -127,6 +132,7 @@ class HubSpotConnector:
         batch_size: int = 100,
         settle: timedelta = timedelta(seconds=5),
         clock: Callable[[], float] = time.time,
+        overlap: timedelta = timedelta(minutes=5),
     ) -> None:
         """``credentials`` (or a plain ``access_token``) say how to authenticate
         (``connectors.hubspot.auth``); ``clock`` times the OAuth token's refresh."""
@@ -180,6 +186,8 @@ class HubSpotConnector:
         self._statuses: Counter[int] = Counter()
         self._usage: tuple[int, int] | None = None
         self.settle = settle
+        self.overlap = overlap
+        """How long after a scan its window is searched again (``Cursor.trail``)."""
         self._writer = ObjectWriter(
             batch_apis={kind: self._objects[kind].batch for kind in self.mappings},
             packages=PACKAGES,
@@ -247,61 +255,85 @@ class HubSpotConnector:
     # -- reads ------------------------------------------------------------------------
 
     def changes(self, kind: str, cursor: Cursor) -> Iterator[Page]:
-        """Records of ``kind`` changed in one window from ``cursor.since``, then those
-        archived in it (the call pattern is in the module docstring).
+        """Records of ``kind`` changed in one window from ``cursor.since``, and those of
+        the lookback window read a second time (the call pattern is in the module
+        docstring). Archived records come from ``deletions``, not from here.
 
-        The window ends just after the newest change HubSpot holds (one search, newest
-        first: the server's clock, not ours), and ``settle`` before now at the latest,
-        because search is eventually consistent: a record written a moment ago may not
-        be indexed yet, and is read by the next scan instead of being lost.
+        The window ends just after the newest change HubSpot holds (the first search,
+        newest first: the server's clock, not ours), and ``settle`` before now at the
+        latest, because search is eventually consistent: a record written a moment ago
+        may not be indexed yet. A change indexed later than that, stamped behind the
+        cursor, would be lost for good: so each window is searched again ``overlap``
+        later (``Cursor.trail``), in the same search as the new changes (a second filter
+        group), and what that finds unchanged the engine settles against its base.
 
-        Inside the window, pages are keyed on ``hs_object_id`` (``id > last id``,
-        ascending), never on ``after``: an offset window shifts when a record already
-        read is edited during the scan and loses an unread one, and offsets stop at the
-        10,000-result cap; an id keyset does neither, and ties on the timestamp cost
-        nothing. Only the last page carries the advanced cursor, so a scan cut short
-        is read again whole (re-reading is harmless: the merge finds no change).
+        The first search asks for a full page: when it holds every match (a quiet or
+        lightly used portal), it is the whole scan. Otherwise pages are keyed on
+        ``hs_object_id`` (``id > last id``, ascending), never on ``after``: an offset
+        window shifts when a record already read is edited during the scan and loses an
+        unread one, and offsets stop at the 10,000-result cap; an id keyset does neither.
+        Only the last page carries the advanced cursor, so a scan cut short is read again
+        whole (re-reading is harmless: the merge finds no change).
         """
         mapping = self._mapping(kind)
         modified = mapping.modified
         began = datetime.now(UTC)
-        since = []
+        head: list[dict[str, str]] = []
         if cursor.since is not None:
-            since = [
-                {"propertyName": modified, "operator": "GTE", "value": str(epoch_ms(cursor.since))}
-            ]
-        deleted = self._archived_since(mapping, cursor, began)
-        newest = self._search_page(mapping, since, modified, descending=True, limit=1)
-        instants = [mapping.record(o).modified_at for o in newest.get("results") or []]
-        instants += [r.modified_at for r in deleted]
-        if not instants:
+            head = [_filter(modified, "GTE", cursor.since)]
+        lookback = cursor.lookback(began, self.overlap)
+        again: list[dict[str, str]] = []
+        if lookback is not None:
+            again = [_filter(modified, "GTE", lookback[0]), _filter(modified, "LT", lookback[1])]
+        trail = lookback[1] if lookback else cursor.trail
+        first = self._search_page(
+            mapping, [head, *([again] if again else [])], modified, descending=True
+        )
+        results = first.get("results") or []
+        if not results:
+            if trail != cursor.trail:
+                yield Page([], replace(cursor, trail=trail))
             return
-        upper = max(instants) + timedelta(milliseconds=1)
+        upper = mapping.record(results[0]).modified_at + timedelta(milliseconds=1)
         if self.settle:
             upper = min(upper, began - self.settle)
-        if cursor.since is not None and upper <= cursor.since:
+        since = cursor.since
+        moved = since is None or upper > since
+        end = Cursor(upper, trail=trail) if moved else replace(cursor, trail=trail)
+
+        def wanted(record: Record) -> bool:
+            if lookback is not None and lookback[0] <= record.modified_at < lookback[1]:
+                return True
+            if not moved or record.modified_at >= upper:
+                return False
+            return since is None or (record.modified_at >= since and not seen(cursor, record))
+
+        if not (first.get("paging") or {}).get("next"):  # the first page held them all
+            records = sorted(
+                filter(wanted, map(mapping.record, results)),
+                key=lambda r: (r.modified_at, int(r.ref.id)),
+            )
+            yield Page(self._linked(mapping, records), end)
             return
-        window = [
-            *since,
-            {"propertyName": modified, "operator": "LT", "value": str(epoch_ms(upper))},
-        ]
+        if not moved and not again:  # all it found is too new to read yet
+            if trail != cursor.trail:
+                yield Page([], end)
+            return
+        window = [*head, _filter(modified, "LT", upper)]
         last_id, pending = "0", list[Record]()
         while True:
-            filters = [
-                *window,
-                {"propertyName": "hs_object_id", "operator": "GT", "value": last_id},
-            ]
-            answer = self._search_page(mapping, filters, "hs_object_id")
+            after = _filter("hs_object_id", "GT", last_id)
+            groups = [[*window, after]] if moved else []
+            groups += [[*again, after]] if again else []
+            answer = self._search_page(mapping, groups, "hs_object_id")
             results = answer.get("results") or []
             if pending:
                 yield Page(pending, cursor)
-            unread = [r for r in map(mapping.record, results) if not seen(cursor, r)]
-            pending = self._linked(mapping, unread)
+            pending = self._linked(mapping, [r for r in map(mapping.record, results) if wanted(r)])
             if not results or not (answer.get("paging") or {}).get("next"):
                 break
             last_id = str(results[-1]["id"])
-        deleted = [r for r in deleted if r.modified_at < upper]
-        yield Page([*pending, *deleted], Cursor(upper))
+        yield Page(pending, end)
 
     def _linked(self, mapping: ObjectMapping, records: list[Record]) -> list[Record]:
         """Live records with their associations, read in one batch per associated type."""
@@ -314,14 +346,18 @@ class HubSpotConnector:
     def _search_page(
         self,
         mapping: ObjectMapping,
-        filters: list[dict[str, str]],
+        groups: list[list[dict[str, str]]],
         sort: str,
         *,
         descending: bool = False,
         limit: int | None = None,
     ) -> Answer:
+        """One search; ``groups`` are OR'ed filter groups (an empty group: every record;
+        no group at all is left out)."""
+        if any(not group for group in groups):
+            groups = []
         request = PACKAGES[mapping.kind].PublicObjectSearchRequest(
-            filter_groups=[{"filters": filters}] if filters else [],
+            filter_groups=[{"filters": group} for group in groups],
             sorts=[
                 {"propertyName": sort, "direction": "DESCENDING" if descending else "ASCENDING"}
             ],
@@ -333,32 +369,72 @@ class HubSpotConnector:
             f"POST /crm/v3/objects/{mapping.kind}/search", partial(search.do_search, request)
         )
 
-    def _archived_since(
-        self, mapping: ObjectMapping, cursor: Cursor, began: datetime
-    ) -> list[Record]:
-        """Archived records changed since ``cursor``, ascending (list endpoint, 100 a call)."""
-        since = cursor.since or (began - FIRST_SCAN_DELETION_MARGIN)
-        found: list[Record] = []
-        after: str | None = None
-        basic = self._objects[mapping.kind].basic
-        while True:
-            request = partial(
-                basic.get_page,
-                limit=100,
-                after=after,
-                properties=mapping.read_properties,
-                archived=True,
+    def sweep_slice(self, kind: str, sweep: str) -> int:
+        """Linked ids one call of a sweep takes: ``deletions`` 100 (a batch read),
+        ``associations`` 1,000 (a v4 batch read per associated type; kinds without
+        association fields: 0)."""
+        mapping = self.mappings.get(kind)
+        if mapping is None:
+            return 0
+        if sweep == "deletions":
+            return BATCH_READ
+        if sweep == "associations" and mapping.links:
+            return MAX_INPUTS
+        return 0
+
+    def deletions(self, kind: str, ids: Sequence[str]) -> list[Record]:
+        """The records among ``ids`` HubSpot has archived, as deleted records.
+
+        Search never returns archived records, and the archived list is ordered by id,
+        not by when a record was archived, so reading it whole costs a call per 100
+        archived records (forever: the list only grows). Instead the engine hands a
+        rotating slice of linked ids: one batch read (``archived=false``, 100 ids, one
+        property) finds the live ones (HubSpot answers 207 naming the others); only when
+        some are missing, one more batch read (``archived=true``) reads them as they were
+        archived. An id missing from both (merged away, or purged after 90 days) is left
+        out: nothing can be said of it.
+        """
+        mapping = self._mapping(kind)
+        missing: list[str] = []
+        for chunk in _chunks(list(dict.fromkeys(ids)), BATCH_READ):
+            answer = self._batch_read(mapping, chunk, ["hs_object_id"], archived=False)
+            live = {str(o.get("id")) for o in answer.get("results") or []}
+            missing += [i for i in chunk if i not in live]
+        gone: list[Record] = []
+        for chunk in _chunks(missing, BATCH_READ):
+            answer = self._batch_read(mapping, chunk, mapping.read_properties, archived=True)
+            gone += [mapping.record(o, deleted=True) for o in answer.get("results") or []]
+        return sorted(gone, key=lambda r: (r.modified_at, int(r.ref.id)))
+
+    def associations(self, kind: str, ids: Sequence[str]) -> dict[str, dict[str, Value]]:
+        """Per id, its association fields as HubSpot holds them now (canonical name ->
+        joined ids): one v4 batch read per associated type and 1,000 ids. Adding a
+        contact to a deal does not move the deal's modified date, so scans miss it."""
+        mapping = self._mapping(kind)
+        if not mapping.links or not ids:
+            return {}
+        linked = self._associations.read_all(kind, mapping.link_types, list(ids))
+        return {
+            i: {name: linked.get(target, {}).get(i) for name, target in mapping.links.items()}
+            for i in ids
+        }
+
+    def _batch_read(
+        self, mapping: ObjectMapping, ids: Sequence[str], properties: list[str], *, archived: bool
+    ) -> Answer:
+        request = PACKAGES[mapping.kind].BatchReadInputSimplePublicObjectId(
+            inputs=[{"id": i} for i in ids], properties=properties, properties_with_history=[]
+        )
+        batch = self._objects[mapping.kind].batch
+        try:
+            return self._call(
+                f"POST /crm/v3/objects/{mapping.kind}/batch/read",
+                partial(batch.read, request, archived=archived),
             )
-            answer = self._call(f"GET /crm/v3/objects/{mapping.kind}", request)
-            for obj in answer.get("results") or []:
-                record = mapping.record(obj, deleted=True)
-                if record.modified_at > since or (
-                    record.modified_at == since and record.ref.id not in cursor.tie_ids
-                ):
-                    found.append(record)
-            after = ((answer.get("paging") or {}).get("next") or {}).get("after")
-            if not after:
-                return sorted(found, key=lambda r: (r.modified_at, int(r.ref.id)))
+        except HubSpotRequestError as exc:
+            if exc.status != 404:  # some ids missing: 207; all of them: 404 (reported)
+                raise
+            return {}
 
     def fetch(self, refs: Sequence[RecordRef]) -> list[Record]:
         """Records by id with their associations, 100 a call per type; unknown and
@@ -367,22 +443,8 @@ class HubSpotConnector:
         records: list[Record] = []
         for kind, mapping in self.mappings.items():
             ids = [id_ for k, id_ in wanted if k == kind]
-            batch = self._objects[kind].batch
-            for start in range(0, len(ids), 100):
-                request = PACKAGES[kind].BatchReadInputSimplePublicObjectId(
-                    inputs=[{"id": i} for i in ids[start : start + 100]],
-                    properties=mapping.read_properties,
-                    properties_with_history=[],
-                )
-                try:
-                    answer = self._call(
-                        f"POST /crm/v3/objects/{kind}/batch/read",
-                        partial(batch.read, request, archived=False),
-                    )
-                except HubSpotRequestError as exc:
-                    if exc.status != 404:  # some ids missing: 207; all of them: 404 (reported)
-                        raise
-                    answer = {}
+            for chunk in _chunks(ids, BATCH_READ):
+                answer = self._batch_read(mapping, chunk, mapping.read_properties, archived=False)
                 found = [mapping.record(o) for o in answer.get("results") or []]
                 records.extend(self._linked(mapping, found))
         order = {key: n for n, key in enumerate(wanted)}
@@ -518,3 +580,14 @@ class HubSpotConnector:
         for api_client in self._clients:
             api_client.close()
             api_client.rest_client.pool_manager.clear()
+
+
+def _filter(name: str, operator: str, value: datetime | str) -> dict[str, str]:
+    """One search filter; instants as epoch milliseconds."""
+    text = str(epoch_ms(value)) if isinstance(value, datetime) else value
+    return {"propertyName": name, "operator": operator, "value": text}
+
+
+def _chunks(ids: Sequence[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(ids), size):
+        yield list(ids[start : start + size])

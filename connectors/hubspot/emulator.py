@@ -25,6 +25,11 @@ Authentication (``connectors.hubspot.emulator_auth``): the static ``token`` (a s
 private app token), and an OAuth app (``client_id``, ``client_secret``, ``refresh_token``)
 whose access tokens, fetched at ``/oauth/v1/token`` or ``/oauth/2026-03/token``, expire
 after ``token_ttl`` seconds on ``clock``.
+
+What the scans cannot see, modelled for the tests about it (sources in the methods'
+docstrings): search indexing lag (``set_search_lag``, off by default), archived
+records at scale (``seed_archived_contacts``; search never returns them), and
+associations that change without moving a record's modified date (``associate``).
 """
 
 from __future__ import annotations
@@ -268,6 +273,51 @@ class HubSpotEmulator:
         """The OAuth app's refresh token stops working (the app was uninstalled)."""
         with self._lock:
             self.tokens.refresh_token = "revoked-" + self.tokens.refresh_token
+
+    def set_search_lag(self, ms: int) -> None:
+        """Search indexing lag: writes from now on (every type, API or control) become
+        visible to search ``ms`` later; reads by id, batch reads and lists see them at once.
+        Until then a new record is not found at all and an edited one is found where its
+        previous modified date put it (with its current values: how stale real search
+        results are is not confirmed). 0 (the default): search sees every write at once.
+
+        The real API: search "may take a few moments" to show a write (HubSpot's search
+        guide, https://developers.hubspot.com/docs/api-reference/2026-03/crm/search-the-crm);
+        Okta's HubSpot connector advises waiting 10 s after a create and 60 s after an
+        update (https://help.okta.com/wf/en-us/content/Topics/Workflows/connector-reference/hubspotcrm/actions/searchcontacts.htm);
+        other sync tools lost records this way (https://github.com/supaglue-labs/supaglue/issues/665).
+        Not confirmed: an upper bound on the lag.
+        """
+        with self._lock:
+            for store in self.stores.values():
+                store.search_lag_ms = max(0, int(ms))
+
+    def seed_archived_contacts(self, n: int) -> list[str]:
+        """Add ``n`` synthetic contacts that are archived already (cheaply: no search
+        index, no email index), for the deletion-cost benchmark.
+
+        The real archived list (``GET /crm/v3/objects/contacts?archived=true``) pages by
+        ``after`` in id order, and search never returns archived records (Okta's connector
+        reference above: "Archived HubSpot CRM objects don't appear in search results";
+        https://github.com/supaglue-labs/supaglue/pull/494, https://github.com/airbytehq/airbyte/issues/35017),
+        so a client finds recent archives only by reading the whole list or by asking
+        about ids it knows (batch read: archived ids answer 207 "may be deleted",
+        https://github.com/HubSpot/hubspot-api-php/issues/619). Not confirmed: that the
+        real list is ordered by id (it is undocumented); how long archived records stay
+        listed (HubSpot's UI restores deletions for 90 days).
+        """
+        store = self.stores["contacts"]
+        with self._lock:
+            ms = store.tick()
+            rng = random.Random(store.next_id)
+            ids = []
+            for _ in range(n):
+                record = Record(store.reserve_id(), {}, ms, store.schema)
+                record.props = synthetic_contact(record.id, rng)
+                record.archived_ms, record.search_ms = ms, None
+                store.archived[record.id] = record
+                ids.append(str(record.id))
+            return ids
 
     def seed_contacts(self, n: int, *, same_instant: bool = False) -> list[str]:
         """Add ``n`` synthetic contacts at once; ``same_instant`` gives them one timestamp."""
@@ -652,6 +702,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed-contacts", type=int, default=0)
     parser.add_argument("--seed-companies", type=int, default=0)
     parser.add_argument("--seed-deals", type=int, default=0)
+    parser.add_argument("--seed-archived", type=int, default=0, help="archived contacts")
     parser.add_argument(
         "--seed-sales", help="PEOPLE,COMPANIES,DEALS: deals associated with both (seed_sales)"
     )
@@ -684,6 +735,8 @@ def main(argv: list[str] | None = None) -> int:
         emulator.seed_companies(args.seed_companies)
     if args.seed_deals:
         emulator.seed_deals(args.seed_deals)
+    if args.seed_archived:
+        emulator.seed_archived_contacts(args.seed_archived)
     emulator.start()
     print(emulator.url, flush=True)
     stopping = threading.Event()

@@ -12,6 +12,8 @@ POST   /_emulator/property          {"object_type": "contacts", "name": "x", "dr
 POST   /_emulator/search_cap        {"cap": 100}
 POST   /_emulator/multi_status      {"endpoints": ["create", "update", "upsert",
                                      "associations"]}: the batch writes answering 207
+POST   /_emulator/search_lag        {"ms": 2000}: later writes reach search that late
+POST   /_emulator/seed_archived     {"contacts": n}: n contacts archived already
 POST   /_emulator/rate_limit        {"max": 100, "interval_ms": 10000, "daily": null}
 POST   /_emulator/token_ttl         {"seconds": 1800}: life of OAuth tokens issued from now
 POST   /_emulator/expire_tokens     every OAuth access token issued so far expires now
@@ -144,6 +146,11 @@ def _dispatch(emulator: HubSpotEmulator, method: str, action: str, body: dict[st
     if (method, action) == ("POST", "multi_status"):
         emulator.set_multi_status(*(str(e) for e in body.get("endpoints") or []))
         return ok
+    if (method, action) == ("POST", "search_lag"):
+        emulator.set_search_lag(int(body["ms"]))
+        return ok
+    if (method, action) == ("POST", "seed_archived"):
+        return 200, _seeded(emulator.seed_archived_contacts(int(body["contacts"]))), {}
     if (method, action) == ("POST", "search_cap"):
         emulator.set_search_cap(int(body["cap"]))
         return ok

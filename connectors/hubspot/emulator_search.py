@@ -15,6 +15,7 @@ from connectors.hubspot.emulator_schema import (
     QUERY_PROPERTIES,
     ObjectSchema,
     error_body,
+    now_ms,
     parse_ms,
 )
 from connectors.hubspot.emulator_store import Answer, ObjectStore, Record
@@ -70,7 +71,7 @@ def _typed(schema: ObjectSchema, name: str, raw: object) -> Any:
 
 def _stored(contact: Record, name: str) -> Any:
     if name == contact.schema.modified:
-        return contact.modified_ms
+        return contact.search_ms  # as indexed: a write search has not seen yet is not there
     if name == "createdate":
         return contact.created_ms
     if name == "hs_object_id":
@@ -195,6 +196,7 @@ def search(store: ObjectStore, request: Any, cap: int) -> Answer:
         return 400, error_body("VALIDATION_ERROR", str(exc))
     names = request.get("properties") or None
     with store.lock:
+        store.reindex(now_ms())
         total, page = _select(store, groups, sort, after, limit, query)
         results = [c.to_json(names) for c in page]
     body: dict[str, Any] = {"total": total, "results": results}
@@ -240,9 +242,12 @@ def _select(
             found = []
             for key in store.live.irange(minimum=keyset, inclusive=(False, True)):
                 contact = store.live[key]
-                if lo is not None and contact.modified_ms < lo:
+                indexed = contact.search_ms
+                if indexed is None:
                     continue
-                if hi is not None and contact.modified_ms > hi:
+                if lo is not None and indexed < lo:
+                    continue
+                if hi is not None and indexed > hi:
                     continue
                 found.append(contact)
                 if len(found) == after + limit:
@@ -253,13 +258,29 @@ def _select(
         )
         groups = [rest] if rest else []
         ordered = prop == modified
+    elif groups and all(_window(g) is not None for g in groups):
+        # OR'ed time windows (a scan and its lookback): only the records in them
+        spans = []
+        for group in groups:
+            lo, hi, _ = _window(group) or (None, None, [])
+            i = index_start(store, lo) if lo is not None else 0
+            spans.append((i, max(i, index_start(store, hi + 1 if hi is not None else None))))
+        ids = {key[1] for i, j in spans for key in store.by_modified.islice(i, j)}
+        candidates = (store.live[i] for i in sorted(ids))
+        ordered = prop == "hs_object_id" and not descending
     else:
-        candidates = store.live.values()
+        candidates = (c for c in store.live.values() if c.search_ms is not None)
         ordered = prop == "hs_object_id" and not descending
     matches = list(_filtered(candidates, groups, query, store.schema.query_properties))
     if not ordered:
         matches.sort(key=_sort_key(prop), reverse=descending)
     return len(matches), matches[after : after + limit]
+
+
+def index_start(store: ObjectStore, ms: int | None) -> int:
+    """The position of instant ``ms`` in the (modified, id) index (None: its end)."""
+    index = store.by_modified
+    return int(index.bisect_left((ms, -1))) if ms is not None else len(index)
 
 
 def _id_keyset(rest: list[Filter]) -> int | None:

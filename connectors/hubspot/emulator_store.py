@@ -54,7 +54,7 @@ takes the stricter reading and lets a test switch (``HubSpotEmulator.set_multi_s
 class Record:
     """One CRM object: stored properties plus the instants the portal keeps itself."""
 
-    __slots__ = ("archived_ms", "created_ms", "id", "modified_ms", "props", "schema")
+    __slots__ = ("archived_ms", "created_ms", "id", "modified_ms", "props", "schema", "search_ms")
 
     def __init__(
         self, id_: int, props: dict[str, str], ms: int, schema: ObjectSchema = CONTACTS
@@ -65,6 +65,8 @@ class Record:
         self.created_ms = ms
         self.modified_ms = ms
         self.archived_ms: int | None = None
+        self.search_ms: int | None = ms
+        """The modified instant search has indexed (None: not indexed yet)."""
 
     def value(self, name: str) -> str | None:
         if name == "hs_object_id":
@@ -118,6 +120,10 @@ class ObjectStore:
         self.index: dict[tuple[str, str], int] = {}  # (identifying prop, value) -> id
         self.next_id = first_id
         self.last_ms = 0
+        self.search_lag_ms = 0
+        """How long after a write search sees it (``set_search_lag``)."""
+        self.unindexed: list[tuple[int, int]] = []
+        """(due instant, id) of writes search does not see yet, in due order."""
         self.check = check
         self.refuse_backward = False
         """Refuse a backward lifecycle move with a 400 instead of keeping the old stage."""
@@ -157,9 +163,26 @@ class ObjectStore:
         kept = {k: v for k, v in props.items() if v}
         contact = Record(id_ or self.reserve_id(), kept, ms, self.schema)
         self.live[contact.id] = contact
-        self.by_modified.add((ms, contact.id))
+        if self.search_lag_ms:
+            contact.search_ms = None
+            self.unindexed.append((ms + self.search_lag_ms, contact.id))
+            self.unindexed.sort()
+        else:
+            self.by_modified.add((ms, contact.id))
         self._index(contact, contact.props)
         return contact
+
+    def reindex(self, now: int) -> None:
+        """Let search see the writes whose indexing lag has passed (caller holds the lock)."""
+        while self.unindexed and self.unindexed[0][0] <= now:
+            _, id_ = self.unindexed.pop(0)
+            record = self.live.get(id_)
+            if record is None or record.search_ms == record.modified_ms:
+                continue
+            if record.search_ms is not None:
+                self.by_modified.discard((record.search_ms, id_))
+            record.search_ms = record.modified_ms
+            self.by_modified.add((record.modified_ms, id_))
 
     def modify(self, contact: Record, props: dict[str, str], ms: int, *, api: bool) -> None:
         """Write ``props``; through the API, lifecyclestage keeps an older value silently."""
@@ -175,13 +198,21 @@ class ObjectStore:
             else:
                 contact.props.pop(name, None)
         self._index(contact, changed)
-        self.by_modified.remove((contact.modified_ms, contact.id))
         contact.modified_ms = ms
+        if self.search_lag_ms:  # search keeps the record where it was, for now
+            self.unindexed.append((ms + self.search_lag_ms, contact.id))
+            self.unindexed.sort()
+            return
+        if contact.search_ms is not None:
+            self.by_modified.discard((contact.search_ms, contact.id))
+        contact.search_ms = ms
         self.by_modified.add((ms, contact.id))
 
     def archive(self, contact: Record, ms: int) -> None:
         self._unindex(contact, contact.props)
-        self.by_modified.remove((contact.modified_ms, contact.id))
+        if contact.search_ms is not None:
+            self.by_modified.discard((contact.search_ms, contact.id))
+        contact.search_ms = None
         del self.live[contact.id]
         contact.modified_ms = contact.archived_ms = ms
         self.archived[contact.id] = contact

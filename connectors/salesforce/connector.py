@@ -20,8 +20,8 @@ cost nothing more, as Salesforce saves the others.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
@@ -52,6 +52,7 @@ from syncd.model import (
     Record,
     RecordRef,
     SchemaProblem,
+    Value,
     normalize,
     partner_field_of,
 )
@@ -108,6 +109,7 @@ class SalesforceConnector:
         page_size: int = 2000,
         batch_size: int = 200,
         allow_save: bool = False,
+        overlap: timedelta = timedelta(minutes=10),
     ) -> None:
         self.login_url = login_url.rstrip("/")
         self.grant = grant or ClientCredentials(client_id, client_secret)
@@ -120,6 +122,8 @@ class SalesforceConnector:
         self.api_version = api_version
         self.retry = retry
         self.page_size = page_size
+        self.overlap = overlap
+        """How long after a scan its window is read again (``Cursor.trail``)."""
         self.batch_size = max(1, min(batch_size, MAX_COLLECTION))
         self._meter = Meter()
         self._session = session(ca_bundle, timeout, self._meter, connect_to)
@@ -170,13 +174,39 @@ class SalesforceConnector:
         return [kind for kind in KINDS.get(obj, ()) if kind in self.field_map]
 
     def changes(self, kind: str, cursor: Cursor) -> Iterator[Page]:
+        """Records changed since ``cursor`` (deleted ones too: queryAll), ascending by
+        ``SystemModstamp, Id``, plus the lookback window read a second time.
+
+        A long transaction commits rows stamped with its start, after a scan has passed
+        that instant (Salesforce's replication guide: ``latestDateCovered``). So every
+        window is read again ``overlap`` later, in the same query (one query per kind
+        for a quiet org): ``(SystemModstamp >= :trail AND SystemModstamp < :end) OR
+        SystemModstamp >= :since``. What a second read finds unchanged the engine
+        settles against its base without a merge.
+        """
         meta = self._kind(kind)
         select = ", ".join(meta.select)
+        window = cursor.lookback(datetime.now(UTC), self.overlap)
+        if window is not None:
+            # whole seconds, as format_soql writes them: the next window starts there too
+            window = (window[0].replace(microsecond=0), window[1].replace(microsecond=0))
         if cursor.since is None:
             soql = format_soql(
                 "SELECT {:literal} FROM {:literal} ORDER BY SystemModstamp, Id", select, kind
             )
+        elif window is not None and window[0] < window[1]:
+            soql = format_soql(
+                "SELECT {:literal} FROM {:literal} WHERE (SystemModstamp >= {}"
+                " AND SystemModstamp < {}) OR SystemModstamp >= {}"
+                " ORDER BY SystemModstamp, Id",
+                select,
+                kind,
+                window[0],
+                window[1],
+                cursor.since,
+            )
         else:
+            window = None
             # format_soql writes whole seconds: the few records between that second and
             # ``since`` come again and are skipped below, as are the ties already seen
             soql = format_soql(
@@ -187,16 +217,46 @@ class SalesforceConnector:
                 cursor.since,
             )
         start = cursor
+        trail = window[1] if window else cursor.trail
+        moved = False
         for raw_records in self._pages(soql):
             records = [
                 record
                 for record in (self._record(meta, raw) for raw in raw_records)
-                if not _seen(start, record)
+                if _in(window, record) or not _seen(start, record)
             ]
             records = self._with_roles(meta, records)
+            if records and (window is None or records[-1].modified_at >= window[1]):
+                moved = True  # the lookback window is behind: its end may be stored
             if records:
-                cursor = cursor.advance(records)
+                cursor = replace(cursor.advance(records), trail=trail if moved else cursor.trail)
                 yield Page(records, cursor)
+        if window is not None and cursor.trail != trail:
+            yield Page([], replace(cursor, trail=trail))
+
+    def sweep_slice(self, kind: str, sweep: str) -> int:
+        """Deletions need no sweep (``queryAll`` scans return deleted rows with a new
+        ``SystemModstamp``); an opportunity's contact roles do: 200 opportunities a query
+        (adding a role is not known to move the opportunity's ``SystemModstamp``)."""
+        if sweep == "associations" and kind in self.field_map and self._kind(kind).roles:
+            return IDS_PER_QUERY
+        return 0
+
+    def deletions(self, kind: str, ids: Sequence[str]) -> list[Record]:
+        """None: deleted rows come with the scans."""
+        return []
+
+    def associations(self, kind: str, ids: Sequence[str]) -> dict[str, dict[str, Value]]:
+        """Per opportunity, its contacts (contact roles): one query per 200 ids."""
+        meta = self._kind(kind)
+        if meta.roles is None or not ids:
+            return {}
+        at = datetime.now(UTC)
+        bare = [Record(RecordRef(self.system, kind, i), {}, at) for i in ids]
+        return {
+            r.ref.id: {meta.roles: r.fields.get(meta.roles)}
+            for r in self._roles.read(meta.roles, bare)
+        }
 
     def fetch(self, refs: Sequence[RecordRef]) -> list[Record]:
         ids: dict[str, list[str]] = {}
@@ -584,6 +644,11 @@ def _to_native(value: str | None, field_type: str) -> Any:
 def parse_datetime(text: str) -> datetime:
     """A Salesforce datetime (``2026-11-23T12:00:00.123+0000``) as an aware UTC datetime."""
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _in(window: tuple[datetime, datetime] | None, record: Record) -> bool:
+    """Inside the lookback window (read again on purpose)."""
+    return window is not None and window[0] <= record.modified_at < window[1]
 
 
 def _seen(start: Cursor, record: Record) -> bool:

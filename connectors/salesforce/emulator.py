@@ -22,7 +22,12 @@ after the write landed (``land_then_drop``), the org's rules: validation and dup
 rules, read-only and required fields (``emulator_rules``), and an admin's setup as the
 integration user sees it: a field dropped, read-only by field-level security, an External
 ID not Unique (``emulator_access``), an opportunity stage whose label differs from its API
-name.
+name, and commit lag
+(``lag_commits``: a transaction's rows stamped with its start, behind a scan that passed
+it; sources there). Adding a contact role leaves the opportunity's ``SystemModstamp``
+alone here; whether the real org moves it is not confirmed (the object reference lists no
+such effect:
+https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_opportunitycontactrole.htm).
 
 Objects: Lead, Contact, Account, Opportunity, OpportunityContactRole and the read-only
 OpportunityStage (the StageName picklist with IsWon/IsClosed) and LeadStatus (the
@@ -390,6 +395,20 @@ class SalesforceEmulator:
         """The connected app's uploaded certificate (or public key), PEM, and the usernames
         pre-authorized for the JWT bearer flow."""
         self.auth.set_jwt(certificate, users)
+
+    def lag_commits(self, seconds: float, count: int = 1) -> None:
+        """Commit lag: the next ``count`` write transactions (API or control) are stamped
+        ``seconds`` before they commit, behind a scan that may have passed that instant.
+
+        Salesforce documents it for replication: ``getUpdated``'s ``latestDateCovered``
+        "is the start time of that long-running transaction until it completes", and a
+        replica should restart from it
+        (https://developer.salesforce.com/docs/atlas.en-us.api.meta/object_ref/sforce_api_calls_getupdated_getupdatedresult.htm).
+        Not confirmed: how long such transactions last in practice; whether
+        ``SystemModstamp`` itself (not just ``getUpdated``) is the start time (the guide
+        implies it: getUpdated reads ``SystemModstamp``).
+        """
+        self.store.lag_next(timedelta(seconds=float(seconds)), int(count))
 
     def set_daily_limit(self, n: int) -> None:
         """Set the daily API request limit (calls past it answer 403 REQUEST_LIMIT_EXCEEDED)."""

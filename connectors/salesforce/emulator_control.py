@@ -24,6 +24,9 @@ synthetic data.
     POST  /_emulator/not_unique_field       {"object", "field"}: External ID, not Unique
     POST  /_emulator/reset_access
     POST  /_emulator/relabel_stage          {"api_name", "label"}: a new MasterLabel
+    POST  /_emulator/commit_lag             {"seconds": n, "count": 1}: the next ``count``
+                                            write transactions are stamped n s before
+                                            their commit (a long transaction)
     GET   /_emulator/records/{Object}[/{Id}]
     POST  /_emulator/records/{Object}       fields -> {"id"}
     PATCH /_emulator/records/{Object}/{Id}  fields
@@ -61,6 +64,7 @@ _SIMPLE = {
     "not_unique_field": ("make_not_unique", ("object", "field")),
     "reset_access": ("reset_access", ()),
     "relabel_stage": ("relabel_stage", ("api_name", "label")),
+    "commit_lag": ("lag_commits", ("seconds", "count")),
 }
 """Control endpoints that call one knob with arguments taken from the JSON body."""
 _CONVERT_OPTIONS = {"account_id", "create_opportunity", "opportunity_name"}
@@ -78,7 +82,7 @@ def control(emulator: SalesforceEmulator, request: Request) -> Answer:
         return Answer(200, {"used": used, "limit": limit})
     if method == "POST" and head in _SIMPLE:
         name, arguments = _SIMPLE[head]
-        getattr(emulator, name)(*(body[k] for k in arguments))
+        getattr(emulator, name)(*(body[k] for k in arguments if k in body))
         return Answer(200, {})
     if (method, head) == ("POST", "fail"):
         if body.get("at_call"):

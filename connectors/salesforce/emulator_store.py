@@ -31,7 +31,14 @@ from connectors.salesforce.emulator_schema import (
     stage_rows,
 )
 from connectors.salesforce.emulator_schema import validate as validate_values
-from connectors.salesforce.soql_tree import Compare, InList, Query, format_datetime, sort_rows
+from connectors.salesforce.soql_tree import (
+    Compare,
+    InList,
+    Junction,
+    Query,
+    format_datetime,
+    sort_rows,
+)
 
 Row = Mapping[str, Any]
 Result = dict[str, Any]
@@ -121,6 +128,8 @@ class Store:
         self.rules = OrgRules()
         """The org's validation and duplicate rules, read-only and required fields."""
         self.last_ms = 0
+        self.lagging: list[tuple[timedelta, int]] = []
+        """Commit lag for the next transactions: (how long before now, how many)."""
         self.bulk_load("OpportunityStage", stage_rows(_SETUP_STAMP))
         self.numbers[PREFIXES["OpportunityStage"]] = len(self.rows["OpportunityStage"])
         self.bulk_load("LeadStatus", lead_status_rows(_SETUP_STAMP))
@@ -128,11 +137,24 @@ class Store:
     # --- writes --------------------------------------------------------------------------
 
     def tick(self) -> str:
-        """The next SystemModstamp: now, or 1 ms after the last one when the clock stood."""
+        """The next SystemModstamp: now, or 1 ms after the last one when the clock stood.
+
+        With a commit lag pending (``lag_next``), the transaction's rows are stamped that
+        long before now instead, as a long transaction's rows carry its start time.
+        """
         with self.lock:
             now_ms = (self.clock() - _EPOCH) // timedelta(milliseconds=1)
+            if self.lagging:
+                lag, count = self.lagging[0]
+                self.lagging = [(lag, count - 1)] if count > 1 else []
+                return format_datetime(_EPOCH + timedelta(milliseconds=now_ms) - lag)
             self.last_ms = max(now_ms, self.last_ms + 1)
             return format_datetime(_EPOCH + timedelta(milliseconds=self.last_ms))
+
+    def lag_next(self, lag: timedelta, count: int = 1) -> None:
+        """Stamp the next ``count`` write transactions ``lag`` before their commit."""
+        with self.lock:
+            self.lagging = [(lag, count)] if count > 0 else []
 
     def next_id(self, prefix: str) -> str:
         self.numbers[prefix] = self.numbers.get(prefix, 0) + 1
@@ -385,14 +407,8 @@ class Store:
 
     def _stamp_range(self, query: Query) -> Any:
         index = self.by_stamp[query.object]
-        start = 0
-        for term in query.conjuncts():
-            if isinstance(term, Compare) and term.field == "SystemModstamp" and term.value:
-                if term.op == ">=":
-                    start = max(start, index.bisect_left((term.value, "")))
-                elif term.op == ">":
-                    start = max(start, index.bisect_right((term.value, "\uffff")))
-        return index.islice(start)
+        start = _stamp_start(index, query.where) if query.where is not None else None
+        return index.islice(start or 0)
 
     def open_cursor(self, query: Query, rows: list[Row], batch: int) -> str:
         """Keep ``rows`` server-side for queryMore; returns the locator id."""
@@ -428,6 +444,25 @@ def _unique(batch: _Batch, obj: SObject, clean: Row, own_id: str | None) -> list
             f" {owner}",
         )
     ]
+
+
+def _stamp_start(index: SortedList, condition: Any) -> int | None:
+    """Where in the (SystemModstamp, Id) index rows matching ``condition`` can start
+    (None: anywhere); an OR of lower bounds (a scan with its lookback) starts at the
+    lowest."""
+    if isinstance(condition, Compare) and condition.field == "SystemModstamp" and condition.value:
+        if condition.op == ">=":
+            return int(index.bisect_left((condition.value, "")))
+        if condition.op == ">":
+            return int(index.bisect_right((condition.value, "\uffff")))
+        return None
+    if isinstance(condition, Junction):
+        starts = [_stamp_start(index, item) for item in condition.items]
+        if condition.op == "and":
+            known = [s for s in starts if s is not None]
+            return max(known) if known else None
+        return None if any(s is None for s in starts) else min(s for s in starts if s is not None)
+    return None
 
 
 def _id_candidates(query: Query) -> list[str] | None:

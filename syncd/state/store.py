@@ -26,6 +26,7 @@ from syncd.reconcile import LinkState
 from syncd.state import schema
 from syncd.state.links import LINK_COLUMNS, LinkQueries, chunks, link_state
 from syncd.state.refusals import resolve_refusals, store_refusals
+from syncd.state.sweeps import SweepQueries, SweepState, sweep_kind
 from syncd.state.tables import bases, cursors, dead_letters, inbox, journal, links, stage_history
 
 MIGRATIONS = schema.MIGRATIONS
@@ -77,7 +78,7 @@ def _converted(record: Record) -> str | None:
     return orjson.dumps(refs).decode()
 
 
-class Store(LinkQueries):
+class Store(LinkQueries, SweepQueries):
     """One state store; ``open`` migrates it to the newest schema."""
 
     def __init__(self, engine: Engine) -> None:
@@ -133,6 +134,29 @@ class Store(LinkQueries):
         )
         if done.rowcount == 0:
             connection.execute(cursors.insert(), {"system": system, "kind": kind, **values})
+
+    def save_sweep(
+        self,
+        obj: str,
+        system: str,
+        kind: str,
+        sweep: str,
+        state: SweepState,
+        records: Sequence[Record],
+        links: Mapping[str, LinkState],
+        match: str | None,
+    ) -> None:
+        """Keep what a sweep slice found (in the inbox) and its new position, in one
+        transaction."""
+        with self.engine.begin() as connection:
+            if records:
+                _put_rows(connection, obj, system, kind, records, links, frozenset(), match)
+            values = {"value": state.dumps(), "updated_at": datetime.now(UTC)}
+            where = (cursors.c.system == system) & (cursors.c.kind == sweep_kind(kind, sweep))
+            if connection.execute(update(cursors).where(where), values).rowcount == 0:
+                connection.execute(
+                    cursors.insert(), {"system": system, "kind": sweep_kind(kind, sweep), **values}
+                )
 
     # -- the inbox ---------------------------------------------------------------
 
@@ -356,7 +380,7 @@ class Store(LinkQueries):
     def cursors(self) -> list[dict[str, Any]]:
         with self.engine.connect() as connection:
             rows = connection.execute(select(cursors).order_by(cursors.c.system, cursors.c.kind))
-            return [
+            return [  # sweep positions ("contacts#deletions") are no scan cursors
                 {
                     "system": r.system,
                     "kind": r.kind,
@@ -364,6 +388,7 @@ class Store(LinkQueries):
                     "updated_at": aware(r.updated_at),
                 }
                 for r in rows
+                if "#" not in r.kind
             ]
 
     def dead_letters(self, *, open_only: bool = True) -> list[dict[str, Any]]:
@@ -398,7 +423,24 @@ def _put_rows(
     settled: Set[str],
     match: str | None,
 ) -> None:
-    """Replace the inbox rows of ``records`` (leaving out the settled ones)."""
+    """Replace the inbox rows of ``records`` (leaving out the settled ones).
+
+    A row holding exactly what a record says (read again by a lookback while it waits,
+    e.g. for a retry) is kept as it is, with its attempts and retry time.
+    """
+    payloads = {r.ref.id: record_payload(r) for r in records}
+    waiting: set[str] = set()
+    for chunk in chunks(list(payloads), 500):
+        for row in connection.execute(
+            select(inbox.c.record_id, inbox.c.payload, inbox.c.link_id).where(
+                inbox.c.system == system, inbox.c.kind == kind, inbox.c.record_id.in_(chunk)
+            )
+        ):
+            link = links.get(row.record_id)
+            same_link = (link.id if link else None) == row.link_id
+            if payloads[row.record_id] == row.payload and same_link:
+                waiting.add(row.record_id)
+    records = [r for r in records if r.ref.id not in waiting or r.ref.id in settled]
     ids = [r.ref.id for r in records]
     for chunk in chunks(ids, 500):
         connection.execute(
