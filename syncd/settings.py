@@ -7,15 +7,17 @@ raises one ``ConfigError`` listing every problem with its file, line and key.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from syncd import store_url
 from syncd.errors import ConfigError, ConfigProblem
 from syncd.model import FieldMap, FieldType
+from syncd.settings_checks import did_you_mean, read_secrets, system_problems
 from syncd.stage_reading import StageReading, holders_of, parse_reading
 from syncd.yamlfile import YamlDocument, load_yaml, validate
 
@@ -24,6 +26,8 @@ ConflictRule = Literal["crm_wins", "marketing_wins", "latest"]
 OBJECTS = ("company", "person", "deal")
 """Synced objects, in the order a cycle runs them: parents exist before what refers to them."""
 STAGE_FIELD = "stage"
+MIN_CADENCE_SECONDS = 10
+"""Every cycle reads both systems, changed or not: a faster cadence spends API calls idle."""
 
 
 class Strict(BaseModel):
@@ -44,7 +48,7 @@ class SystemSettings(BaseModel):
 
 
 class PeopleSettings(Strict):
-    new_marketing_person_becomes: str = "Lead"
+    new_marketing_person_becomes: Literal["Lead", "Contact"] = "Lead"
     """The CRM kind a new marketing person is created as (Lead or Contact)."""
     recycle_reason_field: str | None = None
     """The person field holding why a person was recycled: read into the stage history
@@ -65,30 +69,43 @@ class DealSettings(Strict):
 class ReportSettings(Strict):
     handoff_stage: str = "mql"
     """The person stage at which marketing hands a lead to sales."""
-    speed_to_lead_sla_hours: float = 24
+    speed_to_lead_sla_hours: float = Field(default=24, gt=0)
     """A hand-off not followed up within this many hours is over the SLA."""
     source_field: str = "lead_source"
     """The person field the report groups by."""
-    days: int = 90
+    days: int = Field(default=90, gt=0)
     """The default period: the last ``days`` days."""
 
 
 class DaemonSettings(Strict):
-    lease_seconds: float = 30
+    lease_seconds: float = Field(default=30, gt=0)
     """A standby takes over at most this long after the active daemon died (SQLite)."""
-    shutdown_timeout_seconds: float = 60
+    shutdown_timeout_seconds: float = Field(default=60, gt=0)
     """SIGTERM: the batch in flight gets this long to finish and commit."""
-    misfire_grace_seconds: float = 30
+    misfire_grace_seconds: float = Field(default=30, gt=0)
     """A cycle that could not start within this of its time is skipped, not run late."""
-    resync_poll_seconds: float = 2
+    resync_poll_seconds: float = Field(default=2, gt=0)
     """How often the daemon looks for manual resync requests."""
-    preflight_retry_seconds: float = 60
+    preflight_retry_seconds: float = Field(default=60, gt=0)
     """While a blocking setup check fails, the daemon writes nothing and checks again
     this often, so that an admin's fix is picked up without a restart."""
     log_json: bool | None = None
     """One JSON object a log line; default: when stderr is not a terminal."""
     metrics: str | None = "127.0.0.1:9464"
     """Where /metrics (Prometheus) and /healthz listen, HOST:PORT; empty: nowhere."""
+
+    @field_validator("metrics")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if not value:
+            return value
+        host, colon, port = value.rpartition(":")
+        if not colon or not port.isdigit() or not 0 <= int(port) <= 65535 or " " in host:
+            raise ValueError(
+                f"{value!r} is no HOST:PORT address (e.g. 127.0.0.1:9464; port 0 to 65535);"
+                " empty turns the metrics off"
+            )
+        return value
 
 
 class SyncdSettings(Strict):
@@ -106,6 +123,29 @@ class SyncdSettings(Strict):
     secrets_file: str | None = None
     fields: str = "fields.yaml"
     stages: str = "stages.yaml"
+
+    @field_validator("store")
+    @classmethod
+    def _store(cls, value: str) -> str:
+        found = store_url.problem(value)
+        if found:
+            raise ValueError(found)
+        return value
+
+    @field_validator("cadence_seconds")
+    @classmethod
+    def _cadence(cls, value: dict[str, int]) -> dict[str, int]:
+        unknown = sorted(set(value) - set(OBJECTS))
+        if unknown:
+            raise ValueError(f"unknown object {', '.join(unknown)} (known: {', '.join(OBJECTS)})")
+        slow = sorted(obj for obj, seconds in value.items() if seconds < MIN_CADENCE_SECONDS)
+        if slow:
+            raise ValueError(
+                f"{', '.join(slow)}: at least {MIN_CADENCE_SECONDS} s; every cycle reads both"
+                " systems whether anything changed or not, so a shorter cadence spends API"
+                " calls doing nothing"
+            )
+        return value
 
 
 class FieldRule(BaseModel):
@@ -172,12 +212,28 @@ class Config:
 
     @property
     def store_url(self) -> str:
-        url = os.environ.get("SYNCD_STORE_URL") or self.syncd.store
-        if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-            relative = url.removeprefix("sqlite:///")
-            if relative and relative != ":memory:":
-                url = "sqlite:///" + str((self.path.parent / relative).resolve())
-        return url
+        """The store in effect: ``store:`` of syncd.yaml unless SYNCD_STORE_URL overrides it;
+        a relative SQLite path is relative to the folder of syncd.yaml."""
+        url = os.environ.get(store_url.ENV) or self.syncd.store
+        return store_url.resolve(url, self.path.parent)
+
+    @property
+    def store_source(self) -> str:
+        """Where the store in effect was named: the environment or syncd.yaml's line."""
+        if os.environ.get(store_url.ENV):
+            return f"{store_url.ENV} (environment; overrides store: in {self.path})"
+        doc, _ = load_yaml(self.path)
+        if doc is not None and isinstance(doc.root, dict) and "store" in doc.root:
+            return f"{self.path}:{doc.line_of(['store'])} (store:)"
+        return f"{self.path} (no store: there: the default)"
+
+    def problem(self, loc: Sequence[str | int], message: str) -> ConfigProblem:
+        """A problem of syncd.yaml at ``loc``, located to its line."""
+        doc, _ = load_yaml(self.path)
+        if doc is None:
+            key = ".".join(str(p) for p in loc)
+            return ConfigProblem(str(self.path), None, key, message)
+        return doc.problem(loc, message)
 
     def field_map(self, obj: str, system: str, kinds: list[str]) -> FieldMap:
         """Canonical -> native field names per native kind of ``system``."""
@@ -218,26 +274,21 @@ class Config:
         return os.environ.get(name) or self.secrets.get(name)
 
 
-def _read_secrets(path: Path) -> dict[str, str]:
-    secrets: dict[str, str] = {}
-    for raw in path.read_text(encoding="utf-8").splitlines():
-        line = raw.strip()
-        if line and not line.startswith("#") and "=" in line:
-            key, _, value = line.partition("=")
-            secrets[key.strip()] = value.strip().strip("'\"")
-    return secrets
-
-
 def _fields(doc: YamlDocument, systems: set[str]) -> tuple[dict, list[ConfigProblem]]:
     problems: list[ConfigProblem] = []
     result: dict[str, dict[str, FieldRule]] = {}
-    root = doc.root if isinstance(doc.root, dict) else {}
+    root, problems = _objects(doc, "fields")
     for obj in root:
         if obj not in OBJECTS:
-            problems.append(doc.problem([obj], f"unknown object (known: {', '.join(OBJECTS)})"))
+            problems.append(doc.problem([obj], _unknown_object(obj)))
             continue
         result[obj] = {}
-        for name in root[obj] or {}:
+        if not isinstance(root[obj], dict):
+            problems.append(
+                doc.problem([obj], "a mapping of field name: {hubspot, salesforce, ...}")
+            )
+            continue
+        for name in root[obj]:
             rule, found = validate(doc, FieldRule, [obj, name])
             problems += found
             if rule is None:
@@ -252,7 +303,7 @@ def _fields(doc: YamlDocument, systems: set[str]) -> tuple[dict, list[ConfigProb
                     )
             for system, native in rule.native().items():
                 if system not in systems:
-                    problems.append(doc.problem([obj, name, system], "unknown system"))
+                    problems.append(doc.problem([obj, name, system], _unknown_key(system, systems)))
                 elif not isinstance(native, str | dict):
                     problems.append(
                         doc.problem([obj, name, system], "a field name or {kind: field name}")
@@ -275,18 +326,23 @@ def _stages(
     result: dict[str, tuple[StageDef, ...]] = {}
     moves: dict[str, str] = {}
     readings: dict[str, StageReading] = {}
-    root = doc.root if isinstance(doc.root, dict) else {}
+    root, problems = _objects(doc, "stages")
     for obj in root:
         if obj not in OBJECTS:
-            problems.append(doc.problem([obj], f"unknown object (known: {', '.join(OBJECTS)})"))
+            problems.append(doc.problem([obj], _unknown_object(obj)))
             continue
         items, at = root[obj], [obj]
         node = items if isinstance(items, dict) else {}
         if isinstance(items, dict):  # {moves: forward | any, read, ignore, stages: [...]}
             unknown = set(items) - {"moves", "stages", "read", "ignore"}
             for key in sorted(unknown):
+                sections = ("moves", "read", "ignore", "stages")
                 problems.append(
-                    doc.problem([obj, key], "unknown key (known: moves, read, ignore, stages)")
+                    doc.problem(
+                        [obj, key],
+                        f"unknown key {key}{did_you_mean(str(key), sections)}"
+                        f" (known: {', '.join(sections)})",
+                    )
                 )
             moves[obj] = str(items.get("moves", "forward"))
             if moves[obj] not in ("forward", "any"):
@@ -300,12 +356,14 @@ def _stages(
             if not isinstance(item, dict):
                 problems.append(doc.problem([*at, index], "a stage needs a name"))
                 continue
-            known = {"name", "label", "recycle", "outcome", "people"}
+            known = ("name", "label", "recycle", "outcome", "people")
             raw = {k: item[k] for k in item if k in known}
             values = {str(k): item[k] for k in item if k not in known}
             for system, native in values.items():
                 if system not in systems:
-                    problems.append(doc.problem([*at, index, system], "unknown system"))
+                    problems.append(
+                        doc.problem([*at, index, system], _unknown_key(system, systems, known))
+                    )
                 elif not isinstance(native, dict) or not all(
                     isinstance(v, str | int) for v in native.values()
                 ):
@@ -334,18 +392,28 @@ def _stages(
 
 
 def load_config(path: str | Path) -> Config:
-    """Load and validate syncd.yaml and the fields and stages files it names."""
+    """Load and validate syncd.yaml and the fields and stages files it names; raise one
+    ``ConfigError`` with every problem found."""
     path = Path(path)
     doc, problems = load_yaml(path)
     settings = None
     if doc is not None:
-        settings, found = validate(doc, SyncdSettings)
+        settings, found = _settings(doc)
         problems += found
     if settings is None or doc is None:
         raise ConfigError(problems)
-    for role in ("marketing", "crm"):
-        if getattr(settings, role) not in settings.systems:
-            problems.append(doc.problem([role], "names no system under 'systems'"))
+    problems += _roles(doc, settings)
+    problems += system_problems(doc, settings.systems)
+    env_url = os.environ.get(store_url.ENV)
+    if env_url and store_url.problem(env_url):
+        problems.append(
+            ConfigProblem(
+                f"{store_url.ENV} (environment)",
+                None,
+                store_url.ENV,
+                str(store_url.problem(env_url)),
+            )
+        )
     systems = set(settings.systems)
     fields: dict = {}
     stages: dict = {}
@@ -361,7 +429,9 @@ def load_config(path: str | Path) -> Config:
     if stages_doc is not None:
         stages, moves, readings, found = _stages(stages_doc, systems)
         problems += found
-        problems += _cross_check(stages_doc, stages, settings)
+        problems += _cross_check(doc, stages_doc, stages, settings)
+        if fields_doc is not None:
+            problems += _stages_for_stage_fields(fields_doc, stages_doc, fields, stages)
     reason = settings.people.recycle_reason_field
     if reason and fields and reason not in fields.get("person", {}):
         problems.append(
@@ -369,18 +439,84 @@ def load_config(path: str | Path) -> Config:
         )
     secrets: dict[str, str] = {}
     if settings.secrets_file:
-        secrets_path = path.parent / settings.secrets_file
-        try:
-            secrets = _read_secrets(secrets_path)
-        except OSError as error:
-            problems.append(doc.problem(["secrets_file"], f"cannot read: {error.strerror}"))
+        secrets, problem = read_secrets(path.parent / settings.secrets_file)
+        if problem is not None:
+            problems.append(problem)
     if problems:
         raise ConfigError(problems)
     return Config(path, settings, fields, stages, secrets, moves, readings)
 
 
+def _settings(doc: YamlDocument) -> tuple[SyncdSettings | None, list[ConfigProblem]]:
+    """syncd.yaml validated; a refused optional section is set aside (its problems kept)
+    so that the other files are still checked and every problem reported at once."""
+    settings, problems = validate(doc, SyncdSettings)
+    if settings is not None or not isinstance(doc.root, dict):
+        return settings, problems
+    refused = {p.key.split(".")[0] for p in problems}
+    required = {n for n, f in SyncdSettings.model_fields.items() if f.is_required()}
+    if refused & required:
+        return None, problems
+    kept = YamlDocument(doc.path, {k: v for k, v in doc.root.items() if k not in refused})
+    settings, _ = validate(kept, SyncdSettings)
+    return settings, problems
+
+
+def _roles(doc: YamlDocument, settings: SyncdSettings) -> list[ConfigProblem]:
+    """marketing and crm name two different systems; a system is named after its connector."""
+    problems = []
+    for role in ("marketing", "crm"):
+        name = getattr(settings, role)
+        if name not in settings.systems:
+            problems.append(
+                doc.problem(
+                    [role],
+                    f"names no system under 'systems'{did_you_mean(name, settings.systems)}",
+                )
+            )
+    if settings.marketing == settings.crm:
+        problems.append(doc.problem(["crm"], "the CRM and the marketing system must differ"))
+    for name, system in settings.systems.items():
+        if system.connector != name:
+            problems.append(
+                doc.problem(
+                    ["systems", name, "connector"],
+                    f"connector {system.connector!r} under systems.{name}: a system is named"
+                    " after its connector",
+                )
+            )
+    return problems
+
+
+def _objects(doc: YamlDocument, what: str) -> tuple[dict[str, Any], list[ConfigProblem]]:
+    """The top of fields.yaml or stages.yaml: a mapping of objects, at least people."""
+    if not isinstance(doc.root, dict):
+        return {}, [
+            doc.problem([], f"a mapping of objects (company, person, deal) to their {what}")
+        ]
+    if not doc.root:
+        return {}, [doc.problem([], f"no objects: the file is empty; people need their {what}")]
+    return doc.root, []
+
+
+def _unknown_object(obj: object) -> str:
+    return f"unknown object {obj}{did_you_mean(str(obj), OBJECTS)} (known: {', '.join(OBJECTS)})"
+
+
+def _unknown_key(key: object, systems: set[str], keys: Sequence[str] | set[str] = ()) -> str:
+    """A key that is neither a known key nor a system: probably a misspelt key."""
+    keys = keys or [k for k in FieldRule.model_fields]
+    hint = did_you_mean(str(key), keys)
+    if hint:
+        return f"unknown key {key}{hint}"
+    return f"unknown system {key} (systems: {', '.join(sorted(systems))}; keys: {', '.join(keys)})"
+
+
 def _cross_check(
-    doc: YamlDocument, stages: Mapping[str, tuple[StageDef, ...]], settings: SyncdSettings
+    doc: YamlDocument,
+    stages_doc: YamlDocument,
+    stages: Mapping[str, tuple[StageDef, ...]],
+    settings: SyncdSettings,
 ) -> list[ConfigProblem]:
     """Deal stages name person stages that exist; so does the report's hand-off stage."""
     problems = []
@@ -388,12 +524,37 @@ def _cross_check(
     for index, stage in enumerate(stages.get("deal", ())):
         if stage.people is not None and stage.people not in people:
             problems.append(
-                doc.problem(["deal", "stages", index, "people"], f"no person stage {stage.people}")
+                stages_doc.problem(
+                    ["deal", "stages", index, "people"], f"no person stage {stage.people}"
+                )
             )
-    if people and settings.report.handoff_stage not in people:
+    handoff = settings.report.handoff_stage
+    if people and handoff not in people:
         problems.append(
             doc.problem(
-                ["person"], f"report.handoff_stage {settings.report.handoff_stage} is no stage here"
+                ["report", "handoff_stage"],
+                f"no person stage {handoff} in {settings.stages}{did_you_mean(handoff, people)}",
             )
         )
+    return problems
+
+
+def _stages_for_stage_fields(
+    fields_doc: YamlDocument,
+    stages_doc: YamlDocument,
+    fields: Mapping[str, Mapping[str, FieldRule]],
+    stages: Mapping[str, tuple[StageDef, ...]],
+) -> list[ConfigProblem]:
+    """An object with a stage field has its stages in stages.yaml."""
+    problems = []
+    for obj, rules in fields.items():
+        for name, rule in rules.items():
+            if rule.type == "stage" and not stages.get(obj):
+                problems.append(
+                    stages_doc.problem(
+                        [obj],
+                        f"no stages for {obj}, whose field {name} is a stage"
+                        f" ({fields_doc.path.name}:{fields_doc.line_of([obj, name])})",
+                    )
+                )
     return problems

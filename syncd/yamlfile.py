@@ -9,7 +9,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.reader import ReaderError
 
 from syncd.errors import ConfigProblem
 
@@ -44,10 +45,9 @@ class YamlDocument:
 
 def load_yaml(path: Path) -> tuple[YamlDocument | None, list[ConfigProblem]]:
     """Parse ``path``; on failure return the syntax problem with its line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        return None, [ConfigProblem(str(path), None, "(file)", f"cannot read: {error.strerror}")]
+    text, problem = read_text(path)
+    if text is None:
+        return None, [problem] if problem else []
     try:
         root = YAML(typ="rt").load(text)
     except MarkedYAMLError as error:
@@ -55,9 +55,30 @@ def load_yaml(path: Path) -> tuple[YamlDocument | None, list[ConfigProblem]]:
         line = mark.line + 1 if mark is not None else None
         message = " ".join(str(x) for x in (error.context, error.problem) if x)
         return None, [ConfigProblem(str(path), line, "(syntax)", message or str(error))]
+    except ReaderError as error:  # a control character: binary content, not YAML
+        line = text.count("\n", 0, error.position) + 1
+        message = f"character {error.character!r} is not allowed in YAML (binary content?)"
+        return None, [ConfigProblem(str(path), line, "(syntax)", message)]
+    except YAMLError as error:
+        return None, [ConfigProblem(str(path), None, "(syntax)", str(error).splitlines()[0])]
     if root is None:
         root = CommentedMap()
     return YamlDocument(path, root), []
+
+
+def read_text(path: Path) -> tuple[str | None, ConfigProblem | None]:
+    """The UTF-8 text of ``path``, or the problem that it cannot be read or is not UTF-8."""
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        return None, ConfigProblem(str(path), None, "(file)", f"cannot read: {error.strerror}")
+    try:
+        return raw.decode("utf-8"), None
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        byte = raw[error.start : error.start + 1].hex()
+        message = f"not UTF-8 text (byte 0x{byte} at offset {error.start}): save it as UTF-8"
+        return None, ConfigProblem(str(path), line, "(file)", message)
 
 
 def plain(node: Any) -> Any:
