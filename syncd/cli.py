@@ -18,9 +18,18 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from syncd import cli_daemon, preflight, registry, report_html, report_view, sandbox
+from syncd import cli_daemon, preflight, registry, report_html, report_view, sandbox, store_url
 from syncd.budget import Budgets
-from syncd.cli_common import ConfigOption, JsonOption, connected, console, dump, err, moment
+from syncd.cli_common import (
+    DEFAULT_CONFIG,
+    ConfigOption,
+    JsonOption,
+    connected,
+    console,
+    dump,
+    err,
+    moment,
+)
 from syncd.cycle import CycleReport
 from syncd.engine import Engine
 from syncd.errors import ConfigError, SetupError, SyncdError
@@ -69,7 +78,7 @@ def _report_table(title: str, report: CycleReport) -> Table:
 
 @app.command()
 def once(
-    config: ConfigOption = Path("config/syncd.yaml"),
+    config: ConfigOption = DEFAULT_CONFIG,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only; write nothing.")] = False,
     obj: Annotated[
         str | None,
@@ -156,7 +165,7 @@ def _plan_dict(plan: Any) -> dict[str, Any]:
 
 @app.command()
 def validate(
-    config: ConfigOption = Path("config/syncd.yaml"),
+    config: ConfigOption = DEFAULT_CONFIG,
     offline: Annotated[bool, typer.Option(help="Check the files only.")] = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -180,6 +189,7 @@ def validate(
                 "problems": [p.as_dict() for p in problems],
                 "systems_checked": result.checked,
                 "read_table": table,
+                "store": _store_in_effect(cfg),
             }
         )
     else:
@@ -192,6 +202,7 @@ def validate(
         for problem in problems:
             mark = "[red]✗[/red]" if problem.blocking else "[yellow]![/yellow]"
             err.print(f"{mark} {escape(str(problem))}")
+        console.print(_store_line(cfg))
         if not result.blocking:
             console.print(
                 f"[green]✓[/green] configuration valid; live setup checked: "
@@ -199,6 +210,16 @@ def validate(
             )
     if result.blocking:
         raise typer.Exit(1)
+
+
+def _store_in_effect(cfg: Config) -> dict[str, str]:
+    """The store every command and the daemon open with this configuration, and who named it."""
+    return {"url": store_url.shown(cfg.store_url), "from": cfg.store_source}
+
+
+def _store_line(cfg: Config) -> str:
+    store = _store_in_effect(cfg)
+    return f"Store: {escape(store['url'])} (named by {escape(store['from'])})"
 
 
 def _read_rows(cfg: Config, rules: dict[str, Any]) -> list[dict[str, str]]:
@@ -221,7 +242,7 @@ def _read_rows(cfg: Config, rules: dict[str, Any]) -> list[dict[str, str]]:
 
 
 @app.command()
-def status(config: ConfigOption = Path("config/syncd.yaml"), as_json: JsonOption = False) -> None:
+def status(config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption = False) -> None:
     """Cursors and counts from the store (no API calls)."""
     cfg = load_config(config)
     with Store.open(cfg.store_url) as store:
@@ -248,9 +269,11 @@ def status(config: ConfigOption = Path("config/syncd.yaml"), as_json: JsonOption
                 "last_cycles": cycles,
                 "api_calls_today": api_today,
                 "backlog": backlog,
+                "store": _store_in_effect(cfg),
             }
         )
         return
+    console.print(_store_line(cfg))
     for name, usage in api_today.items():
         limit = f" of {usage['budget']}" if usage["budget"] is not None else ""
         console.print(f"API calls today, {name}: {usage['calls']}{limit}")
@@ -300,7 +323,7 @@ def status(config: ConfigOption = Path("config/syncd.yaml"), as_json: JsonOption
 
 @app.command()
 def report(
-    config: ConfigOption = Path("config/syncd.yaml"),
+    config: ConfigOption = DEFAULT_CONFIG,
     since: Annotated[
         str | None,
         typer.Option(

@@ -54,17 +54,42 @@ def _need(config: Config, system: str, options: dict[str, Any], key: str) -> str
     env = options.get(key)
     value = config.secret(env) if env else None
     if not value:
-        raise ConfigError(
-            [
-                ConfigProblem(
-                    str(config.path),
-                    None,
-                    f"systems.{system}.{key}",
-                    f"credential not set: put {env or key} in the environment or secrets file",
-                )
-            ]
+        where = ["systems", system, key] if env else ["systems", system]
+        message = (
+            f"credential not set: put {env} in the environment or the secrets file"
+            if env
+            else f"missing: {key}, the environment variable holding this credential"
         )
+        raise ConfigError([config.problem(where, message)])
     return value
+
+
+def credential_problems(config: Config) -> list[ConfigProblem]:
+    """Every ``*_env`` variable of every system that is set nowhere: all at once."""
+    problems = []
+    for name, system in config.syncd.systems.items():
+        for key, env in system.options().items():
+            if str(key).endswith("_env") and isinstance(env, str) and not config.secret(env):
+                where = "the secrets file" if config.syncd.secrets_file else "a secrets_file"
+                problems.append(
+                    config.problem(
+                        ["systems", name, key],
+                        f"credential not set: {env} is neither in the environment nor in {where}",
+                    )
+                )
+    return problems
+
+
+def connector_problems(config: Config) -> list[ConfigProblem]:
+    """Systems whose connector syncd does not know (settings cannot: only this module may)."""
+    return [
+        config.problem(
+            ["systems", name, "connector"],
+            f"unknown connector {system.connector!r} (known: {', '.join(BUILDERS)})",
+        )
+        for name, system in config.syncd.systems.items()
+        if system.connector not in KINDS
+    ]
 
 
 def _timeout(options: dict[str, Any]) -> tuple[float, float]:
@@ -126,26 +151,20 @@ BUILDERS: dict[str, Callable[[Config, str, SystemSettings, RetryPolicy], Connect
 
 
 def connector(config: Config, name: str, retry: RetryPolicy | None = None) -> Connector:
-    """Build the connector configured under ``systems.<name>``."""
+    """Build the connector configured under ``systems.<name>``; a ``ConfigError`` names
+    every unknown connector and every credential set nowhere, of both systems, at once."""
+    problems = connector_problems(config) + credential_problems(config)
+    if problems:
+        raise ConfigError(problems)
     settings = config.syncd.systems[name]
-    builder = BUILDERS.get(settings.connector)
-    if builder is None or settings.connector != name:
-        raise ConfigError(
-            [
-                ConfigProblem(
-                    str(config.path),
-                    None,
-                    f"systems.{name}.connector",
-                    f"unknown connector {settings.connector!r} (known: {', '.join(BUILDERS)};"
-                    " a system is named after its connector)",
-                )
-            ]
-        )
-    return builder(config, name, settings, retry or RetryPolicy())
+    return BUILDERS[settings.connector](config, name, settings, retry or RetryPolicy())
 
 
 def rules(config: Config) -> dict[str, Rules]:
     """The merge rules of every configured object, in the order a cycle runs them."""
+    problems = connector_problems(config)
+    if problems:
+        raise ConfigError(problems)
     return {obj: object_rules(config, obj) for obj in OBJECTS if obj in config.fields}
 
 

@@ -221,11 +221,11 @@ class Config:
     def store_source(self) -> str:
         """Where the store in effect was named: the environment or syncd.yaml's line."""
         if os.environ.get(store_url.ENV):
-            return f"{store_url.ENV} (environment; overrides store: in {self.path})"
+            return f"{store_url.ENV} in the environment, overriding store: of {self.path}"
         doc, _ = load_yaml(self.path)
         if doc is not None and isinstance(doc.root, dict) and "store" in doc.root:
-            return f"{self.path}:{doc.line_of(['store'])} (store:)"
-        return f"{self.path} (no store: there: the default)"
+            return f"{self.path}:{doc.line_of(['store'])} (store)"
+        return f"the default: {self.path} names no store"
 
     def problem(self, loc: Sequence[str | int], message: str) -> ConfigProblem:
         """A problem of syncd.yaml at ``loc``, located to its line."""
