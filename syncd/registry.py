@@ -11,7 +11,7 @@ from syncd.abc import Connector
 from syncd.errors import ConfigError, ConfigProblem
 from syncd.reconcile import Rules
 from syncd.retry import RetryPolicy
-from syncd.settings import OBJECTS, STAGE_FIELD, Config, SystemSettings
+from syncd.settings import CHECKS, OBJECTS, STAGE_FIELD, Config, SystemSettings
 from syncd.vocabulary import Vocabulary
 
 KINDS = {
@@ -148,6 +148,8 @@ BUILDERS: dict[str, Callable[[Config, str, SystemSettings, RetryPolicy], Connect
     "hubspot": _hubspot,
     "salesforce": _salesforce,
 }
+if connector_problems not in CHECKS:  # reported by load_config with all the others
+    CHECKS.append(connector_problems)
 
 
 def connector(config: Config, name: str, retry: RetryPolicy | None = None) -> Connector:

@@ -7,7 +7,7 @@ raises one ``ConfigError`` listing every problem with its file, line and key.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -17,9 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from syncd import store_url
 from syncd.errors import ConfigError, ConfigProblem
 from syncd.model import FieldMap, FieldType
-from syncd.settings_checks import did_you_mean, read_secrets, system_problems
+from syncd.settings_checks import read_secrets, system_problems
 from syncd.stage_reading import StageReading, holders_of, parse_reading
-from syncd.yamlfile import YamlDocument, load_yaml, validate
+from syncd.yamlfile import YamlDocument, did_you_mean, load_yaml, validate
 
 Direction = Literal["both", "to_crm", "to_marketing"]
 ConflictRule = Literal["crm_wins", "marketing_wins", "latest"]
@@ -419,12 +419,12 @@ def load_config(path: str | Path) -> Config:
     stages: dict = {}
     moves: dict[str, str] = {}
     readings: dict[str, StageReading] = {}
-    fields_doc, found = load_yaml(path.parent / settings.fields)
+    fields_doc, found = _named_file(doc, "fields", path.parent / settings.fields)
     problems += found
     if fields_doc is not None:
         fields, found = _fields(fields_doc, systems)
         problems += found
-    stages_doc, found = load_yaml(path.parent / settings.stages)
+    stages_doc, found = _named_file(doc, "stages", path.parent / settings.stages)
     problems += found
     if stages_doc is not None:
         stages, moves, readings, found = _stages(stages_doc, systems)
@@ -440,11 +440,32 @@ def load_config(path: str | Path) -> Config:
     secrets: dict[str, str] = {}
     if settings.secrets_file:
         secrets, problem = read_secrets(path.parent / settings.secrets_file)
+        if problem is not None and problem.line is None:  # unreadable: blame the key naming it
+            problem = doc.problem(["secrets_file"], f"{problem.file}: {problem.message}")
         if problem is not None:
             problems.append(problem)
+    config = Config(path, settings, fields, stages, secrets, moves, readings)
+    for check in CHECKS:
+        problems += check(config)
     if problems:
         raise ConfigError(problems)
-    return Config(path, settings, fields, stages, secrets, moves, readings)
+    return config
+
+
+CHECKS: list[Callable[[Config], list[ConfigProblem]]] = []
+"""Checks that need what only another module knows, run by every ``load_config`` so that
+their problems come with all the others: ``syncd.registry`` adds the connectors' (it alone
+knows them by name, and imports this module)."""
+
+
+def _named_file(
+    doc: YamlDocument, key: str, path: Path
+) -> tuple[YamlDocument | None, list[ConfigProblem]]:
+    """The file syncd.yaml names under ``key``; one that cannot be read is blamed on the key."""
+    found, problems = load_yaml(path)
+    if found is None and problems and problems[0].line is None:
+        return None, [doc.problem([key], f"{path}: {problems[0].message}")]
+    return found, problems
 
 
 def _settings(doc: YamlDocument) -> tuple[SyncdSettings | None, list[ConfigProblem]]:

@@ -10,9 +10,8 @@ Keys a connector adds are left to that connector's builder.
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +24,6 @@ _NOT_A_VALUE = ("_env", "_file", "_url", "_field", "_seconds", "_minutes")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _URL_KEYS = ("host", "login_url")
 _FLAGS = ("duplicate_rule_allow_save",)
-
-
-def did_you_mean(word: str, known: Iterable[str]) -> str:
-    """`` (did you mean X?)`` when ``word`` looks like a misspelling of a known name."""
-    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.75)
-    return f" (did you mean {close[0]}?)" if close else ""
 
 
 def looks_like_secret_key(key: str) -> bool:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import difflib
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -102,6 +103,28 @@ def validate(
     except ValidationError as error:
         problems = []
         for item in error.errors():
-            where = [*loc, *(p for p in item["loc"] if isinstance(p, str | int))]
-            problems.append(doc.problem(where, item["msg"]))
+            inner = [p for p in item["loc"] if isinstance(p, str | int)]
+            message = item["msg"]
+            if item["type"] == "extra_forbidden" and inner:
+                known = _keys_at(model, inner[:-1])
+                message = f"unknown key {inner[-1]}{did_you_mean(str(inner[-1]), known)}"
+                message += f" (known: {', '.join(known)})" if known else ""
+            problems.append(doc.problem([*loc, *inner], message))
         return None, problems
+
+
+def did_you_mean(word: str, known: Iterable[str]) -> str:
+    """`` (did you mean X?)`` when ``word`` looks like a misspelling of a known name."""
+    close = difflib.get_close_matches(word, [str(k) for k in known], n=1, cutoff=0.75)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _keys_at(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
+    """The keys ``model`` knows at ``loc`` (through nested models), or none."""
+    for part in loc:
+        found = model.model_fields.get(part) if isinstance(part, str) else None
+        nested = found.annotation if found is not None else None
+        if not (isinstance(nested, type) and issubclass(nested, BaseModel)):
+            return []
+        model = nested
+    return list(model.model_fields)

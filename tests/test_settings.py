@@ -68,9 +68,10 @@ def test_a_missing_file_is_named(config_dir: Path) -> None:
     (config_dir / "stages.yaml").unlink()
     with pytest.raises(ConfigError) as caught:
         load_config(config_dir / "syncd.yaml")
-    assert any(
-        p.file.endswith("stages.yaml") and "cannot read" in p.message for p in caught.value.problems
-    )
+    # blamed on the key that names it, with its line
+    (problem,) = caught.value.problems
+    assert problem.file.endswith("syncd.yaml") and problem.key == "stages" and problem.line
+    assert "stages.yaml: cannot read" in problem.message
 
 
 def _people() -> Vocabulary:
