@@ -461,7 +461,7 @@ def main() -> None:
     except ConfigError as error:
         err.print("[red]Configuration error[/red]")
         for problem in error.problems:
-            err.print(f"  {problem}")
+            err.print(f"  {escape(str(problem))}")
         sys.exit(2)
     except SetupError as error:
         err.print("[red]Setup checks failed: nothing written[/red]")

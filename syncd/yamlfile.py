@@ -104,7 +104,7 @@ def validate(
         problems = []
         for item in error.errors():
             inner = [p for p in item["loc"] if isinstance(p, str | int)]
-            message = item["msg"]
+            message = str(item["msg"]).removeprefix("Value error, ")
             if item["type"] == "extra_forbidden" and inner:
                 known = _keys_at(model, inner[:-1])
                 message = f"unknown key {inner[-1]}{did_you_mean(str(inner[-1]), known)}"
