@@ -542,7 +542,12 @@ CASES = [
         replace("      recycle: true", "      recycle: maybe"),
         "person.stages.8.recycle",
     ),
-    Case("stage-outcome-tie", STAGES, replace("outcome: won", "outcome: tie"), "deal.stages.5.outcome"),
+    Case(
+        "stage-outcome-tie",
+        STAGES,
+        replace("outcome: won", "outcome: tie"),
+        "deal.stages.5.outcome",
+    ),
     Case(
         "stage-duplicate",
         STAGES,

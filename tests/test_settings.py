@@ -59,7 +59,8 @@ def test_every_bad_key_is_reported_with_its_line(config_dir: Path) -> None:
     assert conflict.line == _line_of(fields, "sales_wins")
     assert "crm_wins" in conflict.message
     pardot = found[("stages.yaml", "person.stages.2.pardot")]
-    assert pardot.line == _line_of(stages, "pardot") and pardot.message.startswith("unknown system pardot")
+    assert pardot.line == _line_of(stages, "pardot")
+    assert pardot.message.startswith("unknown system pardot")
     assert found[("syncd.yaml", "crm")].line == _line_of(syncd, "crm: dynamics")
     assert "syncd.yaml:" in str(caught.value)
 
