@@ -7,6 +7,7 @@ raises one ``ConfigError`` listing every problem with its file, line and key.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,10 @@ OBJECTS = ("company", "person", "deal")
 STAGE_FIELD = "stage"
 MIN_CADENCE_SECONDS = 10
 """Every cycle reads both systems, changed or not: a faster cadence spends API calls idle."""
+CADENCE_FLOOR = (
+    f"at least {MIN_CADENCE_SECONDS} s; every cycle reads both systems whether anything"
+    " changed or not, so a shorter cadence spends API calls doing nothing"
+)
 
 
 class Strict(BaseModel):
@@ -138,13 +143,9 @@ class SyncdSettings(Strict):
         unknown = sorted(set(value) - set(OBJECTS))
         if unknown:
             raise ValueError(f"unknown object {', '.join(unknown)} (known: {', '.join(OBJECTS)})")
-        slow = sorted(obj for obj, seconds in value.items() if seconds < MIN_CADENCE_SECONDS)
-        if slow:
-            raise ValueError(
-                f"{', '.join(slow)}: at least {MIN_CADENCE_SECONDS} s; every cycle reads both"
-                " systems whether anything changed or not, so a shorter cadence spends API"
-                " calls doing nothing"
-            )
+        idle = sorted(obj for obj, seconds in value.items() if seconds <= 0)
+        if idle:
+            raise ValueError(f"{', '.join(idle)}: {CADENCE_FLOOR}")
         return value
 
 
@@ -403,6 +404,7 @@ def load_config(path: str | Path) -> Config:
     if settings is None or doc is None:
         raise ConfigError(problems)
     problems += _roles(doc, settings)
+    problems += _cadence_floor(doc, settings)
     problems += system_problems(doc, settings.systems)
     env_url = os.environ.get(store_url.ENV)
     if env_url and store_url.problem(env_url):
@@ -430,8 +432,6 @@ def load_config(path: str | Path) -> Config:
         stages, moves, readings, found = _stages(stages_doc, systems)
         problems += found
         problems += _cross_check(doc, stages_doc, stages, settings)
-        if fields_doc is not None:
-            problems += _stages_for_stage_fields(fields_doc, stages_doc, fields, stages)
     reason = settings.people.recycle_reason_field
     if reason and fields and reason not in fields.get("person", {}):
         problems.append(
@@ -481,6 +481,28 @@ def _settings(doc: YamlDocument) -> tuple[SyncdSettings | None, list[ConfigProbl
     kept = YamlDocument(doc.path, {k: v for k, v in doc.root.items() if k not in refused})
     settings, _ = validate(kept, SyncdSettings)
     return settings, problems
+
+
+def _cadence_floor(doc: YamlDocument, settings: SyncdSettings) -> list[ConfigProblem]:
+    """A cadence below the floor, unless every system is on this machine (the emulators):
+    each cycle reads both systems whether anything changed or not, and real APIs count it."""
+    if settings.systems and all(_on_this_machine(s) for s in settings.systems.values()):
+        return []
+    return [
+        doc.problem(
+            ["cadence_seconds", obj],
+            f"{seconds} s: {CADENCE_FLOOR} (only systems on this machine, the emulators,"
+            " may go faster)",
+        )
+        for obj, seconds in settings.cadence_seconds.items()
+        if seconds < MIN_CADENCE_SECONDS
+    ]
+
+
+def _on_this_machine(system: SystemSettings) -> bool:
+    options = system.options()
+    address = str(options.get("host") or options.get("login_url") or "")
+    return re.match(r"https?://(127\.0\.0\.1|localhost|\[::1\])[:/]", address) is not None
 
 
 def _roles(doc: YamlDocument, settings: SyncdSettings) -> list[ConfigProblem]:
@@ -557,25 +579,4 @@ def _cross_check(
                 f"no person stage {handoff} in {settings.stages}{did_you_mean(handoff, people)}",
             )
         )
-    return problems
-
-
-def _stages_for_stage_fields(
-    fields_doc: YamlDocument,
-    stages_doc: YamlDocument,
-    fields: Mapping[str, Mapping[str, FieldRule]],
-    stages: Mapping[str, tuple[StageDef, ...]],
-) -> list[ConfigProblem]:
-    """An object with a stage field has its stages in stages.yaml."""
-    problems = []
-    for obj, rules in fields.items():
-        for name, rule in rules.items():
-            if rule.type == "stage" and not stages.get(obj):
-                problems.append(
-                    stages_doc.problem(
-                        [obj],
-                        f"no stages for {obj}, whose field {name} is a stage"
-                        f" ({fields_doc.path.name}:{fields_doc.line_of([obj, name])})",
-                    )
-                )
     return problems

@@ -165,3 +165,18 @@ def test_new_keys_are_checked_with_their_lines(config_dir: Path) -> None:
     champion = found[("stages.yaml", "deal.stages.5.people")]
     assert champion.line == _line_of(stages, "people: champion")
     assert "no person stage champion" in champion.message
+
+
+def test_a_fast_cadence_is_refused_unless_both_systems_are_on_this_machine(
+    config_dir: Path,
+) -> None:
+    syncd = config_dir / "syncd.yaml"
+    fast = syncd.read_text().replace("  person: 60", "  person: 1")
+    syncd.write_text(fast)
+    with pytest.raises(ConfigError) as caught:
+        load_config(syncd)
+    (problem,) = caught.value.problems
+    assert problem.key == "cadence_seconds.person" and "API calls" in problem.message
+    local = fast.replace("https://api.hubapi.com", "http://127.0.0.1:8080")
+    syncd.write_text(local.replace("https://login.salesforce.com", "https://localhost:8443"))
+    assert load_config(syncd).syncd.cadence_seconds["person"] == 1
