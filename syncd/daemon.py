@@ -172,6 +172,9 @@ class Daemon:
                 for connector in self._connectors:
                     connector.check()
                 return True
+            except ConfigError:  # an unset credential: waiting will not set it
+                self._close_connectors()
+                raise
             except SyncdError as error:
                 log.error("not ready: %s; trying again in 10 s", error)
                 self.notify(f"STATUS=waiting for the systems: {error}")

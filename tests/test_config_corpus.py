@@ -4,6 +4,7 @@ and prints no traceback."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import socket
@@ -759,6 +760,27 @@ def _busy_port() -> socket.socket:
     listener.bind(("127.0.0.1", 0))
     listener.listen()
     return listener
+
+
+def test_run_without_credentials_exits_at_once_naming_each(tmp_path: Path) -> None:
+    config = _write(
+        tmp_path, Case("", SYNCD, replace("metrics: 127.0.0.1:9464", "metrics: ''"), "")
+    )
+    env = {k: v for k, v in os.environ.items() if k not in CREDENTIALS}
+    answer = subprocess.run(
+        [sys.executable, "-c", "from syncd.cli import main; main()", "run", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+        env=env,
+    )
+    output = answer.stdout + answer.stderr
+    assert "Traceback" not in output
+    assert answer.returncode == 2, output
+    for name in CREDENTIALS:
+        assert re.search(rf"syncd\.yaml:\d+: systems\.\w+\.\w+_env: .*{name}", output), output
 
 
 @pytest.mark.parametrize("where", ["busy", "not-here"])
