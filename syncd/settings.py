@@ -7,7 +7,6 @@ raises one ``ConfigError`` listing every problem with its file, line and key.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from syncd import store_url
 from syncd.errors import ConfigError, ConfigProblem
 from syncd.model import FieldMap, FieldType
-from syncd.settings_checks import read_secrets, system_problems
+from syncd.settings_checks import (
+    CADENCE_FLOOR,
+    cadence_floor,
+    named_file,
+    objects,
+    read_secrets,
+    roles,
+    system_problems,
+)
 from syncd.stage_reading import StageReading, holders_of, parse_reading
 from syncd.yamlfile import YamlDocument, did_you_mean, load_yaml, validate
 
@@ -27,12 +34,6 @@ ConflictRule = Literal["crm_wins", "marketing_wins", "latest"]
 OBJECTS = ("company", "person", "deal")
 """Synced objects, in the order a cycle runs them: parents exist before what refers to them."""
 STAGE_FIELD = "stage"
-MIN_CADENCE_SECONDS = 10
-"""Every cycle reads both systems, changed or not: a faster cadence spends API calls idle."""
-CADENCE_FLOOR = (
-    f"at least {MIN_CADENCE_SECONDS} s; every cycle reads both systems whether anything"
-    " changed or not, so a shorter cadence spends API calls doing nothing"
-)
 
 
 class Strict(BaseModel):
@@ -278,7 +279,7 @@ class Config:
 def _fields(doc: YamlDocument, systems: set[str]) -> tuple[dict, list[ConfigProblem]]:
     problems: list[ConfigProblem] = []
     result: dict[str, dict[str, FieldRule]] = {}
-    root, problems = _objects(doc, "fields")
+    root, problems = objects(doc, "fields")
     for obj in root:
         if obj not in OBJECTS:
             problems.append(doc.problem([obj], _unknown_object(obj)))
@@ -327,7 +328,7 @@ def _stages(
     result: dict[str, tuple[StageDef, ...]] = {}
     moves: dict[str, str] = {}
     readings: dict[str, StageReading] = {}
-    root, problems = _objects(doc, "stages")
+    root, problems = objects(doc, "stages")
     for obj in root:
         if obj not in OBJECTS:
             problems.append(doc.problem([obj], _unknown_object(obj)))
@@ -403,8 +404,8 @@ def load_config(path: str | Path) -> Config:
         problems += found
     if settings is None or doc is None:
         raise ConfigError(problems)
-    problems += _roles(doc, settings)
-    problems += _cadence_floor(doc, settings)
+    problems += roles(doc, settings)
+    problems += cadence_floor(doc, settings)
     problems += system_problems(doc, settings.systems)
     env_url = os.environ.get(store_url.ENV)
     if env_url and store_url.problem(env_url):
@@ -421,12 +422,12 @@ def load_config(path: str | Path) -> Config:
     stages: dict = {}
     moves: dict[str, str] = {}
     readings: dict[str, StageReading] = {}
-    fields_doc, found = _named_file(doc, "fields", path.parent / settings.fields)
+    fields_doc, found = named_file(doc, "fields", path.parent / settings.fields)
     problems += found
     if fields_doc is not None:
         fields, found = _fields(fields_doc, systems)
         problems += found
-    stages_doc, found = _named_file(doc, "stages", path.parent / settings.stages)
+    stages_doc, found = named_file(doc, "stages", path.parent / settings.stages)
     problems += found
     if stages_doc is not None:
         stages, moves, readings, found = _stages(stages_doc, systems)
@@ -458,16 +459,6 @@ their problems come with all the others: ``syncd.registry`` adds the connectors'
 knows them by name, and imports this module)."""
 
 
-def _named_file(
-    doc: YamlDocument, key: str, path: Path
-) -> tuple[YamlDocument | None, list[ConfigProblem]]:
-    """The file syncd.yaml names under ``key``; one that cannot be read is blamed on the key."""
-    found, problems = load_yaml(path)
-    if found is None and problems and problems[0].line is None:
-        return None, [doc.problem([key], f"{path}: {problems[0].message}")]
-    return found, problems
-
-
 def _settings(doc: YamlDocument) -> tuple[SyncdSettings | None, list[ConfigProblem]]:
     """syncd.yaml validated; a refused optional section is set aside (its problems kept)
     so that the other files are still checked and every problem reported at once."""
@@ -481,65 +472,6 @@ def _settings(doc: YamlDocument) -> tuple[SyncdSettings | None, list[ConfigProbl
     kept = YamlDocument(doc.path, {k: v for k, v in doc.root.items() if k not in refused})
     settings, _ = validate(kept, SyncdSettings)
     return settings, problems
-
-
-def _cadence_floor(doc: YamlDocument, settings: SyncdSettings) -> list[ConfigProblem]:
-    """A cadence below the floor, unless every system is on this machine (the emulators):
-    each cycle reads both systems whether anything changed or not, and real APIs count it."""
-    if settings.systems and all(_on_this_machine(s) for s in settings.systems.values()):
-        return []
-    return [
-        doc.problem(
-            ["cadence_seconds", obj],
-            f"{seconds} s: {CADENCE_FLOOR} (only systems on this machine, the emulators,"
-            " may go faster)",
-        )
-        for obj, seconds in settings.cadence_seconds.items()
-        if seconds < MIN_CADENCE_SECONDS
-    ]
-
-
-def _on_this_machine(system: SystemSettings) -> bool:
-    options = system.options()
-    address = str(options.get("host") or options.get("login_url") or "")
-    return re.match(r"https?://(127\.0\.0\.1|localhost|\[::1\])[:/]", address) is not None
-
-
-def _roles(doc: YamlDocument, settings: SyncdSettings) -> list[ConfigProblem]:
-    """marketing and crm name two different systems; a system is named after its connector."""
-    problems = []
-    for role in ("marketing", "crm"):
-        name = getattr(settings, role)
-        if name not in settings.systems:
-            problems.append(
-                doc.problem(
-                    [role],
-                    f"names no system under 'systems'{did_you_mean(name, settings.systems)}",
-                )
-            )
-    if settings.marketing == settings.crm:
-        problems.append(doc.problem(["crm"], "the CRM and the marketing system must differ"))
-    for name, system in settings.systems.items():
-        if system.connector != name:
-            problems.append(
-                doc.problem(
-                    ["systems", name, "connector"],
-                    f"connector {system.connector!r} under systems.{name}: a system is named"
-                    " after its connector",
-                )
-            )
-    return problems
-
-
-def _objects(doc: YamlDocument, what: str) -> tuple[dict[str, Any], list[ConfigProblem]]:
-    """The top of fields.yaml or stages.yaml: a mapping of objects, at least people."""
-    if not isinstance(doc.root, dict):
-        return {}, [
-            doc.problem([], f"a mapping of objects (company, person, deal) to their {what}")
-        ]
-    if not doc.root:
-        return {}, [doc.problem([], f"no objects: the file is empty; people need their {what}")]
-    return doc.root, []
 
 
 def _unknown_object(obj: object) -> str:

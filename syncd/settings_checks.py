@@ -5,7 +5,9 @@ every connector shares are checked here: a secret pasted into the YAML is refuse
 (secrets belong in the environment or the secrets file), ``*_env`` keys name an
 environment variable, ``timeout`` is ``[connect, read]`` seconds, ``daily_budget``,
 ``search_settle_seconds``, URLs, ``ca_bundle`` and true/false flags are what they say.
-Keys a connector adds are left to that connector's builder.
+Keys a connector adds are left to that connector's builder. Also here: the checks of
+syncd.yaml as a whole (roles, the cadence floor) and of the files it names (readable,
+a mapping of objects).
 """
 
 from __future__ import annotations
@@ -13,10 +15,20 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from syncd.errors import ConfigProblem
-from syncd.yamlfile import YamlDocument, read_text
+from syncd.yamlfile import YamlDocument, did_you_mean, load_yaml, read_text
+
+if TYPE_CHECKING:  # settings imports this module
+    from syncd.settings import SyncdSettings, SystemSettings
+
+MIN_CADENCE_SECONDS = 10
+"""Every cycle reads both systems, changed or not: a faster cadence spends API calls idle."""
+CADENCE_FLOOR = (
+    f"at least {MIN_CADENCE_SECONDS} s; every cycle reads both systems whether anything"
+    " changed or not, so a shorter cadence spends API calls doing nothing"
+)
 
 _SECRET_WORDS = ("token", "secret", "password", "passwd", "api_key", "apikey", "private_key")
 _NOT_A_VALUE = ("_env", "_file", "_url", "_field", "_seconds", "_minutes")
@@ -127,3 +139,72 @@ def read_secrets(path: Path) -> tuple[dict[str, str], ConfigProblem | None]:
             key, _, value = line.partition("=")
             secrets[key.strip().removeprefix("export ").strip()] = value.strip().strip("'\"")
     return secrets, None
+
+
+def named_file(
+    doc: YamlDocument, key: str, path: Path
+) -> tuple[YamlDocument | None, list[ConfigProblem]]:
+    """The file syncd.yaml names under ``key``; one that cannot be read is blamed on the key."""
+    found, problems = load_yaml(path)
+    if found is None and problems and problems[0].line is None:
+        return None, [doc.problem([key], f"{path}: {problems[0].message}")]
+    return found, problems
+
+
+def cadence_floor(doc: YamlDocument, settings: SyncdSettings) -> list[ConfigProblem]:
+    """A cadence below the floor, unless every system is on this machine (the emulators):
+    each cycle reads both systems whether anything changed or not, and real APIs count it."""
+    if settings.systems and all(on_this_machine(s) for s in settings.systems.values()):
+        return []
+    return [
+        doc.problem(
+            ["cadence_seconds", obj],
+            f"{seconds} s: {CADENCE_FLOOR} (only systems on this machine, the emulators,"
+            " may go faster)",
+        )
+        for obj, seconds in settings.cadence_seconds.items()
+        if seconds < MIN_CADENCE_SECONDS
+    ]
+
+
+def on_this_machine(system: SystemSettings) -> bool:
+    options = system.options()
+    address = str(options.get("host") or options.get("login_url") or "")
+    return re.match(r"https?://(127\.0\.0\.1|localhost|\[::1\])[:/]", address) is not None
+
+
+def roles(doc: YamlDocument, settings: SyncdSettings) -> list[ConfigProblem]:
+    """marketing and crm name two different systems; a system is named after its connector."""
+    problems = []
+    for role in ("marketing", "crm"):
+        name = getattr(settings, role)
+        if name not in settings.systems:
+            problems.append(
+                doc.problem(
+                    [role],
+                    f"names no system under 'systems'{did_you_mean(name, settings.systems)}",
+                )
+            )
+    if settings.marketing == settings.crm:
+        problems.append(doc.problem(["crm"], "the CRM and the marketing system must differ"))
+    for name, system in settings.systems.items():
+        if system.connector != name:
+            problems.append(
+                doc.problem(
+                    ["systems", name, "connector"],
+                    f"connector {system.connector!r} under systems.{name}: a system is named"
+                    " after its connector",
+                )
+            )
+    return problems
+
+
+def objects(doc: YamlDocument, what: str) -> tuple[dict[str, Any], list[ConfigProblem]]:
+    """The top of fields.yaml or stages.yaml: a mapping of objects, at least people."""
+    if not isinstance(doc.root, dict):
+        return {}, [
+            doc.problem([], f"a mapping of objects (company, person, deal) to their {what}")
+        ]
+    if not doc.root:
+        return {}, [doc.problem([], f"no objects: the file is empty; people need their {what}")]
+    return doc.root, []
