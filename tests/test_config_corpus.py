@@ -58,6 +58,8 @@ class Case:
     env: dict[str, str] = field(default_factory=dict)
     line: bool = True
     """Whether the answer can give a line (not for an environment variable)."""
+    extra: dict[str, bytes] = field(default_factory=dict)
+    """More files written beside the three."""
 
 
 SYNCD = "syncd.yaml"
@@ -607,6 +609,30 @@ CASES = [
         ),
         "person.ignore.salesforce.Status.0",
     ),
+    # -- the secrets file ------------------------------------------------------------
+    Case(
+        "secrets-latin1",
+        SYNCD,
+        replace("# secrets_file: /etc/syncd/secrets.env", "secrets_file: secrets.env"),
+        "(file)",
+        blamed="secrets.env",
+        says="UTF-8",
+        extra={"secrets.env": b"HUBSPOT_ACCESS_TOKEN=abc\nSALESFORCE_CLIENT_SECRET=s\xe9cret\n"},
+    ),
+    Case(
+        "secrets-binary",
+        SYNCD,
+        replace("# secrets_file: /etc/syncd/secrets.env", "secrets_file: secrets.env"),
+        "(file)",
+        blamed="secrets.env",
+        extra={"secrets.env": bytes(range(256))},
+    ),
+    Case(
+        "secrets-a-folder",
+        SYNCD,
+        replace("# secrets_file: /etc/syncd/secrets.env", "secrets_file: ."),
+        "secrets_file",
+    ),
     # -- the environment -------------------------------------------------------------
     Case(
         "env-store-mysql",
@@ -678,6 +704,8 @@ CASES = [
 def _write(folder: Path, case: Case) -> Path:
     for name in FILES:
         shutil.copy(ROOT / "config" / name, folder / name)
+    for name, content in case.extra.items():
+        (folder / name).write_bytes(content)
     target = folder / case.file
     if isinstance(case.edit, bytes):
         target.write_bytes(case.edit)
