@@ -18,9 +18,18 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from syncd import cli_daemon, preflight, registry, report_html, report_view, sandbox
+from syncd import cli_daemon, preflight, registry, report_html, report_view, sandbox, store_url
 from syncd.budget import Budgets
-from syncd.cli_common import ConfigOption, JsonOption, connected, console, dump, err, moment
+from syncd.cli_common import (
+    DEFAULT_CONFIG,
+    ConfigOption,
+    JsonOption,
+    connected,
+    console,
+    dump,
+    err,
+    moment,
+)
 from syncd.cycle import CycleReport
 from syncd.engine import Engine
 from syncd.errors import ConfigError, SetupError, SyncdError
@@ -69,7 +78,7 @@ def _report_table(title: str, report: CycleReport) -> Table:
 
 @app.command()
 def once(
-    config: ConfigOption = Path("config/syncd.yaml"),
+    config: ConfigOption = DEFAULT_CONFIG,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only; write nothing.")] = False,
     obj: Annotated[
         str | None,
@@ -156,7 +165,7 @@ def _plan_dict(plan: Any) -> dict[str, Any]:
 
 @app.command()
 def validate(
-    config: ConfigOption = Path("config/syncd.yaml"),
+    config: ConfigOption = DEFAULT_CONFIG,
     offline: Annotated[bool, typer.Option(help="Check the files only.")] = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -164,23 +173,14 @@ def validate(
     `once` and `run` make before they write: see syncd.preflight)."""
     cfg = load_config(config)
     result = preflight.Result()
-    missing: list[preflight.Problem] = []
     if not offline:
-        connectors = []
-        for name in (cfg.syncd.marketing, cfg.syncd.crm):
-            try:
-                connectors.append(registry.connector(cfg, name))
-            except ConfigError as error:  # a missing credential: one line each, then go on
-                missing += [
-                    preflight.Problem(p.message, name, file=p.file, line=p.line, key=p.key)
-                    for p in error.problems
-                ]
+        # a credential set nowhere is a ConfigError naming every one of both systems (exit 2)
+        connectors = [registry.connector(cfg, n) for n in (cfg.syncd.marketing, cfg.syncd.crm)]
         try:
             result = preflight.check(cfg, connectors)
         finally:
             for connector in connectors:
                 connector.close()
-    result = preflight.Result([*missing, *result.problems], result.checked)
     problems = result.problems
     table = _read_rows(cfg, registry.rules(cfg))
     if as_json:
@@ -190,6 +190,7 @@ def validate(
                 "problems": [p.as_dict() for p in problems],
                 "systems_checked": result.checked,
                 "read_table": table,
+                "store": _store_in_effect(cfg),
             }
         )
     else:
@@ -202,6 +203,7 @@ def validate(
         for problem in problems:
             mark = "[red]✗[/red]" if problem.blocking else "[yellow]![/yellow]"
             err.print(f"{mark} {escape(str(problem))}")
+        console.print(_store_line(cfg))
         if not result.blocking:
             console.print(
                 f"[green]✓[/green] configuration valid; live setup checked: "
@@ -209,6 +211,16 @@ def validate(
             )
     if result.blocking:
         raise typer.Exit(1)
+
+
+def _store_in_effect(cfg: Config) -> dict[str, str]:
+    """The store every command and the daemon open with this configuration, and who named it."""
+    return {"url": store_url.shown(cfg.store_url), "from": cfg.store_source}
+
+
+def _store_line(cfg: Config) -> str:
+    store = _store_in_effect(cfg)
+    return f"Store: {escape(store['url'])} (named by {escape(store['from'])})"
 
 
 def _read_rows(cfg: Config, rules: dict[str, Any]) -> list[dict[str, str]]:
@@ -231,7 +243,7 @@ def _read_rows(cfg: Config, rules: dict[str, Any]) -> list[dict[str, str]]:
 
 
 @app.command()
-def status(config: ConfigOption = Path("config/syncd.yaml"), as_json: JsonOption = False) -> None:
+def status(config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption = False) -> None:
     """Cursors and counts from the store (no API calls)."""
     cfg = load_config(config)
     with Store.open(cfg.store_url) as store:
@@ -258,9 +270,11 @@ def status(config: ConfigOption = Path("config/syncd.yaml"), as_json: JsonOption
                 "last_cycles": cycles,
                 "api_calls_today": api_today,
                 "backlog": backlog,
+                "store": _store_in_effect(cfg),
             }
         )
         return
+    console.print(_store_line(cfg))
     for name, usage in api_today.items():
         limit = f" of {usage['budget']}" if usage["budget"] is not None else ""
         console.print(f"API calls today, {name}: {usage['calls']}{limit}")
@@ -310,7 +324,7 @@ def status(config: ConfigOption = Path("config/syncd.yaml"), as_json: JsonOption
 
 @app.command()
 def report(
-    config: ConfigOption = Path("config/syncd.yaml"),
+    config: ConfigOption = DEFAULT_CONFIG,
     since: Annotated[
         str | None,
         typer.Option(
@@ -465,7 +479,7 @@ def main() -> None:
     except ConfigError as error:
         err.print("[red]Configuration error[/red]")
         for problem in error.problems:
-            err.print(f"  {problem}")
+            err.print(f"  {escape(str(problem))}")
         sys.exit(2)
     except SetupError as error:
         err.print("[red]Setup checks failed: nothing written[/red]")

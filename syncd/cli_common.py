@@ -20,9 +20,30 @@ from syncd.state.store import Store
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
-ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Path to syncd.yaml.")]
+SYSTEM_CONFIG = Path("/etc/syncd/syncd.yaml")
+"""Where the service's configuration is installed (config/systemd/syncd.service)."""
+
+
+def default_config(system: Path = SYSTEM_CONFIG) -> Path:
+    """The configuration a command reads without --config: SYNCD_CONFIG (read by the
+    option itself), then ``/etc/syncd/syncd.yaml`` when it exists (the service's, so that
+    an operator's shell reads the same store as the daemon), then ``config/syncd.yaml``."""
+    return system if system.is_file() else Path("config/syncd.yaml")
+
+
+ConfigOption = Annotated[
+    Path,
+    typer.Option(
+        "--config",
+        "-c",
+        envvar="SYNCD_CONFIG",
+        help="Path to syncd.yaml (default: $SYNCD_CONFIG, else /etc/syncd/syncd.yaml if it"
+        " exists, else config/syncd.yaml).",
+        show_default=False,
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
-DEFAULT_CONFIG = Path("config/syncd.yaml")
+DEFAULT_CONFIG = default_config()
 
 
 def dump(value: Any) -> None:

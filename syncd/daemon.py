@@ -33,7 +33,7 @@ from wsgiref.simple_server import WSGIServer
 
 from sdnotify import SystemdNotifier
 
-from syncd import budget, logs, metrics, preflight, registry, resync
+from syncd import budget, logs, metrics, preflight, registry, resync, store_url
 from syncd.abc import Connector
 from syncd.budget import Budgets
 from syncd.engine import Engine
@@ -107,11 +107,16 @@ class Daemon:
     def run(self) -> int:
         settings = self.config.syncd.daemon
         logs.setup(json=settings.log_json, secrets=self._credentials())
-        self.store = Store.open(self.config.store_url)
-        log.info("store ready at schema %s", self.store.schema_version()[0])
-        self.budgets = Budgets.for_config(self.store, self.config)
         if settings.metrics:
-            self._server = metrics.serve(self.metrics, settings.metrics, self.health)
+            self._serve_metrics(settings.metrics)
+        self.store = Store.open(self.config.store_url)
+        log.info(
+            "store %s (named in %s) ready at schema %s",
+            store_url.shown(self.config.store_url),
+            self.config.store_source,
+            self.store.schema_version()[0],
+        )
+        self.budgets = Budgets.for_config(self.store, self.config)
         if not self._connect():
             return self._finish(0)
         self.check_setup()
@@ -134,6 +139,20 @@ class Daemon:
             self.stop.wait(tick)
         return self._shutdown()
 
+    def _serve_metrics(self, address: str) -> None:
+        """Listen for /metrics and /healthz; an address that cannot be had is a
+        configuration error of ``daemon.metrics`` (exit 2), not a traceback."""
+        try:
+            self._server = metrics.serve(self.metrics, address, self.health)
+        except (OSError, OverflowError, UnicodeError) as error:
+            reason = getattr(error, "strerror", None) or str(error)
+            problem = self.config.problem(
+                ["daemon", "metrics"],
+                f"cannot listen on {address}: {reason} (another process on that port?"
+                " choose a free HOST:PORT, or empty to turn the metrics off)",
+            )
+            raise ConfigError([problem]) from None
+
     def _credentials(self) -> set[str]:
         """The configured tokens and secrets (not the ids), for the logs to hide."""
         names = {
@@ -153,6 +172,9 @@ class Daemon:
                 for connector in self._connectors:
                     connector.check()
                 return True
+            except ConfigError:  # an unset credential: waiting will not set it
+                self._close_connectors()
+                raise
             except SyncdError as error:
                 log.error("not ready: %s; trying again in 10 s", error)
                 self.notify(f"STATUS=waiting for the systems: {error}")

@@ -34,9 +34,13 @@ class ConfigProblem:
     key: str
     message: str
 
+    @property
+    def where(self) -> str:
+        """``file:line``, or the file alone when the line is not known."""
+        return f"{self.file}:{self.line}" if self.line else self.file
+
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.key}: {self.message}"
+        return f"{self.where}: {self.key}: {self.message}"
 
 
 class ConfigError(SyncdError):

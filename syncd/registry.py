@@ -13,7 +13,7 @@ from syncd.abc import Connector
 from syncd.errors import ConfigError, ConfigProblem
 from syncd.reconcile import Rules
 from syncd.retry import RetryPolicy
-from syncd.settings import OBJECTS, STAGE_FIELD, Config, SyncdSettings, SystemSettings
+from syncd.settings import CHECKS, OBJECTS, STAGE_FIELD, Config, SyncdSettings, SystemSettings
 from syncd.sweeps import SweepPeriods
 from syncd.vocabulary import Vocabulary
 from syncd.yamlfile import YamlDocument, load_yaml
@@ -59,17 +59,18 @@ def _need(config: Config, system: str, options: dict[str, Any], key: str, mode: 
     value = config.secret(env) if env else None
     if not value:
         needs = f" (auth: {mode} needs it)" if mode else ""
+        where = ["systems", system, key] if env else ["systems", system]
         message = (
-            f"credential not set{needs}: put {env} in the environment or secrets file"
+            f"credential not set{needs}: put {env} in the environment or the secrets file"
             if env
-            else f"not set{needs}: name the environment variable holding this credential"
+            else f"missing{needs}: {key}, the environment variable holding this credential"
         )
-        raise _problem(config, system, key, message)
+        raise ConfigError([config.problem(where, message)])
     return value
 
 
 def _problem(config: Config, system: str, key: str, message: str) -> ConfigError:
-    return ConfigError([ConfigProblem(str(config.path), None, f"systems.{system}.{key}", message)])
+    return ConfigError([config.problem(["systems", system, key], message)])
 
 
 def _credentials(
@@ -85,6 +86,49 @@ def _credentials(
     if problems:
         raise ConfigError(problems)
     return values
+
+
+UNUSED_CREDENTIALS: dict[tuple[str, str], frozenset[str]] = {
+    ("hubspot", "token"): frozenset({"client_id_env", "client_secret_env", "refresh_token_env"}),
+    ("hubspot", "oauth"): frozenset({"access_token_env"}),
+    ("salesforce", "jwt"): frozenset({"client_secret_env"}),
+}
+"""Per (connector, auth mode), the ``*_env`` keys that mode does not read: an unset
+variable there is no problem."""
+DEFAULT_AUTH = {"hubspot": "token", "salesforce": "client_credentials"}
+
+
+def credential_problems(config: Config) -> list[ConfigProblem]:
+    """Every ``*_env`` variable the chosen auth modes read that is set nowhere: all at once."""
+    problems = []
+    for name, system in config.syncd.systems.items():
+        options = system.options()
+        mode = str(options.get("auth", DEFAULT_AUTH.get(system.connector, "")))
+        unused = UNUSED_CREDENTIALS.get((system.connector, mode), frozenset())
+        for key, env in options.items():
+            if key in unused or not str(key).endswith("_env") or not isinstance(env, str):
+                continue
+            if not config.secret(env):
+                where = "the secrets file" if config.syncd.secrets_file else "a secrets_file"
+                problems.append(
+                    config.problem(
+                        ["systems", name, key],
+                        f"credential not set: {env} is neither in the environment nor in {where}",
+                    )
+                )
+    return problems
+
+
+def connector_problems(config: Config) -> list[ConfigProblem]:
+    """Systems whose connector syncd does not know (settings cannot: only this module may)."""
+    return [
+        config.problem(
+            ["systems", name, "connector"],
+            f"unknown connector {system.connector!r} (known: {', '.join(BUILDERS)})",
+        )
+        for name, system in config.syncd.systems.items()
+        if system.connector not in KINDS
+    ]
 
 
 def _timeout(options: dict[str, Any]) -> tuple[float, float]:
@@ -203,29 +247,29 @@ def option_problems(doc: YamlDocument, settings: SyncdSettings) -> list[ConfigPr
     return problems
 
 
+def _option_check(config: Config) -> list[ConfigProblem]:
+    """``option_problems`` as a ``settings.CHECKS`` hook."""
+    doc, _ = load_yaml(config.path)
+    return option_problems(doc, config.syncd) if doc is not None else []
+
+
 BUILDERS: dict[str, Callable[[Config, str, SystemSettings, RetryPolicy], Connector]] = {
     "hubspot": _hubspot,
     "salesforce": _salesforce,
 }
+for _check in (connector_problems, _option_check):  # reported by load_config with the rest
+    if _check not in CHECKS:
+        CHECKS.append(_check)
 
 
 def connector(config: Config, name: str, retry: RetryPolicy | None = None) -> Connector:
-    """Build the connector configured under ``systems.<name>``."""
+    """Build the connector configured under ``systems.<name>``; a ``ConfigError`` names
+    every unknown connector and every credential set nowhere, of both systems, at once."""
+    problems = connector_problems(config) + credential_problems(config)
+    if problems:
+        raise ConfigError(problems)
     settings = config.syncd.systems[name]
-    builder = BUILDERS.get(settings.connector)
-    if builder is None or settings.connector != name:
-        raise ConfigError(
-            [
-                ConfigProblem(
-                    str(config.path),
-                    None,
-                    f"systems.{name}.connector",
-                    f"unknown connector {settings.connector!r} (known: {', '.join(BUILDERS)};"
-                    " a system is named after its connector)",
-                )
-            ]
-        )
-    return builder(config, name, settings, retry or RetryPolicy())
+    return BUILDERS[settings.connector](config, name, settings, retry or RetryPolicy())
 
 
 def sweep_periods(config: Config) -> dict[str, SweepPeriods]:
@@ -244,6 +288,9 @@ def sweep_periods(config: Config) -> dict[str, SweepPeriods]:
 
 def rules(config: Config) -> dict[str, Rules]:
     """The merge rules of every configured object, in the order a cycle runs them."""
+    problems = connector_problems(config)
+    if problems:
+        raise ConfigError(problems)
     return {obj: object_rules(config, obj) for obj in OBJECTS if obj in config.fields}
 
 

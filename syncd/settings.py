@@ -7,17 +7,27 @@ raises one ``ConfigError`` listing every problem with its file, line and key.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from syncd import store_url
 from syncd.errors import ConfigError, ConfigProblem
 from syncd.model import FieldMap, FieldType
+from syncd.settings_checks import (
+    CADENCE_FLOOR,
+    cadence_floor,
+    named_file,
+    objects,
+    read_secrets,
+    roles,
+    system_problems,
+)
 from syncd.stage_reading import StageReading, holders_of, parse_reading
-from syncd.yamlfile import YamlDocument, load_yaml, validate
+from syncd.yamlfile import YamlDocument, did_you_mean, load_yaml, validate
 
 Direction = Literal["both", "to_crm", "to_marketing"]
 ConflictRule = Literal["crm_wins", "marketing_wins", "latest"]
@@ -44,7 +54,7 @@ class SystemSettings(BaseModel):
 
 
 class PeopleSettings(Strict):
-    new_marketing_person_becomes: str = "Lead"
+    new_marketing_person_becomes: Literal["Lead", "Contact"] = "Lead"
     """The CRM kind a new marketing person is created as (Lead or Contact)."""
     recycle_reason_field: str | None = None
     """The person field holding why a person was recycled: read into the stage history
@@ -65,30 +75,43 @@ class DealSettings(Strict):
 class ReportSettings(Strict):
     handoff_stage: str = "mql"
     """The person stage at which marketing hands a lead to sales."""
-    speed_to_lead_sla_hours: float = 24
+    speed_to_lead_sla_hours: float = Field(default=24, gt=0)
     """A hand-off not followed up within this many hours is over the SLA."""
     source_field: str = "lead_source"
     """The person field the report groups by."""
-    days: int = 90
+    days: int = Field(default=90, gt=0)
     """The default period: the last ``days`` days."""
 
 
 class DaemonSettings(Strict):
-    lease_seconds: float = 30
+    lease_seconds: float = Field(default=30, gt=0)
     """A standby takes over at most this long after the active daemon died (SQLite)."""
-    shutdown_timeout_seconds: float = 60
+    shutdown_timeout_seconds: float = Field(default=60, gt=0)
     """SIGTERM: the batch in flight gets this long to finish and commit."""
-    misfire_grace_seconds: float = 30
+    misfire_grace_seconds: float = Field(default=30, gt=0)
     """A cycle that could not start within this of its time is skipped, not run late."""
-    resync_poll_seconds: float = 2
+    resync_poll_seconds: float = Field(default=2, gt=0)
     """How often the daemon looks for manual resync requests."""
-    preflight_retry_seconds: float = 60
+    preflight_retry_seconds: float = Field(default=60, gt=0)
     """While a blocking setup check fails, the daemon writes nothing and checks again
     this often, so that an admin's fix is picked up without a restart."""
     log_json: bool | None = None
     """One JSON object a log line; default: when stderr is not a terminal."""
     metrics: str | None = "127.0.0.1:9464"
     """Where /metrics (Prometheus) and /healthz listen, HOST:PORT; empty: nowhere."""
+
+    @field_validator("metrics")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if not value:
+            return value
+        host, colon, port = value.rpartition(":")
+        if not colon or not port.isdigit() or not 0 <= int(port) <= 65535 or " " in host:
+            raise ValueError(
+                f"{value!r} is no HOST:PORT address (e.g. 127.0.0.1:9464; port 0 to 65535);"
+                " empty turns the metrics off"
+            )
+        return value
 
 
 class SyncdSettings(Strict):
@@ -106,6 +129,25 @@ class SyncdSettings(Strict):
     secrets_file: str | None = None
     fields: str = "fields.yaml"
     stages: str = "stages.yaml"
+
+    @field_validator("store")
+    @classmethod
+    def _store(cls, value: str) -> str:
+        found = store_url.problem(value)
+        if found:
+            raise ValueError(found)
+        return value
+
+    @field_validator("cadence_seconds")
+    @classmethod
+    def _cadence(cls, value: dict[str, int]) -> dict[str, int]:
+        unknown = sorted(set(value) - set(OBJECTS))
+        if unknown:
+            raise ValueError(f"unknown object {', '.join(unknown)} (known: {', '.join(OBJECTS)})")
+        idle = sorted(obj for obj, seconds in value.items() if seconds <= 0)
+        if idle:
+            raise ValueError(f"{', '.join(idle)}: {CADENCE_FLOOR}")
+        return value
 
 
 class FieldRule(BaseModel):
@@ -172,12 +214,28 @@ class Config:
 
     @property
     def store_url(self) -> str:
-        url = os.environ.get("SYNCD_STORE_URL") or self.syncd.store
-        if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-            relative = url.removeprefix("sqlite:///")
-            if relative and relative != ":memory:":
-                url = "sqlite:///" + str((self.path.parent / relative).resolve())
-        return url
+        """The store in effect: ``store:`` of syncd.yaml unless SYNCD_STORE_URL overrides it;
+        a relative SQLite path is relative to the folder of syncd.yaml."""
+        url = os.environ.get(store_url.ENV) or self.syncd.store
+        return store_url.resolve(url, self.path.parent)
+
+    @property
+    def store_source(self) -> str:
+        """Where the store in effect was named: the environment or syncd.yaml's line."""
+        if os.environ.get(store_url.ENV):
+            return f"{store_url.ENV} in the environment, overriding store: of {self.path}"
+        doc, _ = load_yaml(self.path)
+        if doc is not None and isinstance(doc.root, dict) and "store" in doc.root:
+            return f"{self.path}:{doc.line_of(['store'])} (store)"
+        return f"the default: {self.path} names no store"
+
+    def problem(self, loc: Sequence[str | int], message: str) -> ConfigProblem:
+        """A problem of syncd.yaml at ``loc``, located to its line."""
+        doc, _ = load_yaml(self.path)
+        if doc is None:
+            key = ".".join(str(p) for p in loc)
+            return ConfigProblem(str(self.path), None, key, message)
+        return doc.problem(loc, message)
 
     def field_map(self, obj: str, system: str, kinds: list[str]) -> FieldMap:
         """Canonical -> native field names per native kind of ``system``."""
@@ -218,26 +276,21 @@ class Config:
         return os.environ.get(name) or self.secrets.get(name)
 
 
-def _read_secrets(path: Path) -> dict[str, str]:
-    secrets: dict[str, str] = {}
-    for raw in path.read_text(encoding="utf-8").splitlines():
-        line = raw.strip()
-        if line and not line.startswith("#") and "=" in line:
-            key, _, value = line.partition("=")
-            secrets[key.strip()] = value.strip().strip("'\"")
-    return secrets
-
-
 def _fields(doc: YamlDocument, systems: set[str]) -> tuple[dict, list[ConfigProblem]]:
     problems: list[ConfigProblem] = []
     result: dict[str, dict[str, FieldRule]] = {}
-    root = doc.root if isinstance(doc.root, dict) else {}
+    root, problems = objects(doc, "fields")
     for obj in root:
         if obj not in OBJECTS:
-            problems.append(doc.problem([obj], f"unknown object (known: {', '.join(OBJECTS)})"))
+            problems.append(doc.problem([obj], _unknown_object(obj)))
             continue
         result[obj] = {}
-        for name in root[obj] or {}:
+        if not isinstance(root[obj], dict):
+            problems.append(
+                doc.problem([obj], "a mapping of field name: {hubspot, salesforce, ...}")
+            )
+            continue
+        for name in root[obj]:
             rule, found = validate(doc, FieldRule, [obj, name])
             problems += found
             if rule is None:
@@ -252,7 +305,7 @@ def _fields(doc: YamlDocument, systems: set[str]) -> tuple[dict, list[ConfigProb
                     )
             for system, native in rule.native().items():
                 if system not in systems:
-                    problems.append(doc.problem([obj, name, system], "unknown system"))
+                    problems.append(doc.problem([obj, name, system], _unknown_key(system, systems)))
                 elif not isinstance(native, str | dict):
                     problems.append(
                         doc.problem([obj, name, system], "a field name or {kind: field name}")
@@ -275,18 +328,23 @@ def _stages(
     result: dict[str, tuple[StageDef, ...]] = {}
     moves: dict[str, str] = {}
     readings: dict[str, StageReading] = {}
-    root = doc.root if isinstance(doc.root, dict) else {}
+    root, problems = objects(doc, "stages")
     for obj in root:
         if obj not in OBJECTS:
-            problems.append(doc.problem([obj], f"unknown object (known: {', '.join(OBJECTS)})"))
+            problems.append(doc.problem([obj], _unknown_object(obj)))
             continue
         items, at = root[obj], [obj]
         node = items if isinstance(items, dict) else {}
         if isinstance(items, dict):  # {moves: forward | any, read, ignore, stages: [...]}
             unknown = set(items) - {"moves", "stages", "read", "ignore"}
             for key in sorted(unknown):
+                sections = ("moves", "read", "ignore", "stages")
                 problems.append(
-                    doc.problem([obj, key], "unknown key (known: moves, read, ignore, stages)")
+                    doc.problem(
+                        [obj, key],
+                        f"unknown key {key}{did_you_mean(str(key), sections)}"
+                        f" (known: {', '.join(sections)})",
+                    )
                 )
             moves[obj] = str(items.get("moves", "forward"))
             if moves[obj] not in ("forward", "any"):
@@ -300,12 +358,14 @@ def _stages(
             if not isinstance(item, dict):
                 problems.append(doc.problem([*at, index], "a stage needs a name"))
                 continue
-            known = {"name", "label", "recycle", "outcome", "people"}
+            known = ("name", "label", "recycle", "outcome", "people")
             raw = {k: item[k] for k in item if k in known}
             values = {str(k): item[k] for k in item if k not in known}
             for system, native in values.items():
                 if system not in systems:
-                    problems.append(doc.problem([*at, index, system], "unknown system"))
+                    problems.append(
+                        doc.problem([*at, index, system], _unknown_key(system, systems, known))
+                    )
                 elif not isinstance(native, dict) or not all(
                     isinstance(v, str | int) for v in native.values()
                 ):
@@ -334,39 +394,45 @@ def _stages(
 
 
 def load_config(path: str | Path) -> Config:
-    """Load and validate syncd.yaml and the fields and stages files it names."""
+    """Load and validate syncd.yaml and the fields and stages files it names; raise one
+    ``ConfigError`` with every problem found."""
     path = Path(path)
     doc, problems = load_yaml(path)
     settings = None
     if doc is not None:
-        settings, found = validate(doc, SyncdSettings)
+        settings, found = _settings(doc)
         problems += found
     if settings is None or doc is None:
         raise ConfigError(problems)
-    for role in ("marketing", "crm"):
-        if getattr(settings, role) not in settings.systems:
-            problems.append(doc.problem([role], "names no system under 'systems'"))
+    problems += roles(doc, settings)
+    problems += cadence_floor(doc, settings)
+    problems += system_problems(doc, settings.systems)
+    env_url = os.environ.get(store_url.ENV)
+    if env_url and store_url.problem(env_url):
+        problems.append(
+            ConfigProblem(
+                f"{store_url.ENV} (environment)",
+                None,
+                store_url.ENV,
+                str(store_url.problem(env_url)),
+            )
+        )
     systems = set(settings.systems)
     fields: dict = {}
     stages: dict = {}
     moves: dict[str, str] = {}
     readings: dict[str, StageReading] = {}
-    fields_doc, found = load_yaml(path.parent / settings.fields)
+    fields_doc, found = named_file(doc, "fields", path.parent / settings.fields)
     problems += found
     if fields_doc is not None:
         fields, found = _fields(fields_doc, systems)
         problems += found
-    stages_doc, found = load_yaml(path.parent / settings.stages)
+    stages_doc, found = named_file(doc, "stages", path.parent / settings.stages)
     problems += found
     if stages_doc is not None:
         stages, moves, readings, found = _stages(stages_doc, systems)
         problems += found
-        problems += _cross_check(stages_doc, stages, settings)
-    # each connector checks its own options (sign-in URLs, flows); imported here because
-    # the registry, the only module that knows the connectors, imports this one
-    from syncd import registry
-
-    problems += registry.option_problems(doc, settings)
+        problems += _cross_check(doc, stages_doc, stages, settings)
     reason = settings.people.recycle_reason_field
     if reason and fields and reason not in fields.get("person", {}):
         problems.append(
@@ -374,18 +440,62 @@ def load_config(path: str | Path) -> Config:
         )
     secrets: dict[str, str] = {}
     if settings.secrets_file:
-        secrets_path = path.parent / settings.secrets_file
-        try:
-            secrets = _read_secrets(secrets_path)
-        except OSError as error:
-            problems.append(doc.problem(["secrets_file"], f"cannot read: {error.strerror}"))
+        secrets, problem = read_secrets(path.parent / settings.secrets_file)
+        if problem is not None and problem.line is None:  # unreadable: blame the key naming it
+            problem = doc.problem(["secrets_file"], f"{problem.file}: {problem.message}")
+        if problem is not None:
+            problems.append(problem)
+    config = Config(path, settings, fields, stages, secrets, moves, readings)
+    # the registry adds the connectors' checks to CHECKS when imported; it imports this
+    # module, so it is imported here, not at the top
+    from syncd import registry  # noqa: F401
+
+    for check in CHECKS:
+        problems += check(config)
     if problems:
         raise ConfigError(problems)
-    return Config(path, settings, fields, stages, secrets, moves, readings)
+    return config
+
+
+CHECKS: list[Callable[[Config], list[ConfigProblem]]] = []
+"""Checks that need what only another module knows, run by every ``load_config`` so that
+their problems come with all the others: ``syncd.registry`` adds the connectors' (it alone
+knows them by name, and imports this module)."""
+
+
+def _settings(doc: YamlDocument) -> tuple[SyncdSettings | None, list[ConfigProblem]]:
+    """syncd.yaml validated; a refused optional section is set aside (its problems kept)
+    so that the other files are still checked and every problem reported at once."""
+    settings, problems = validate(doc, SyncdSettings)
+    if settings is not None or not isinstance(doc.root, dict):
+        return settings, problems
+    refused = {p.key.split(".")[0] for p in problems}
+    required = {n for n, f in SyncdSettings.model_fields.items() if f.is_required()}
+    if refused & required:
+        return None, problems
+    kept = YamlDocument(doc.path, {k: v for k, v in doc.root.items() if k not in refused})
+    settings, _ = validate(kept, SyncdSettings)
+    return settings, problems
+
+
+def _unknown_object(obj: object) -> str:
+    return f"unknown object {obj}{did_you_mean(str(obj), OBJECTS)} (known: {', '.join(OBJECTS)})"
+
+
+def _unknown_key(key: object, systems: set[str], keys: Sequence[str] | set[str] = ()) -> str:
+    """A key that is neither a known key nor a system: probably a misspelt key."""
+    keys = keys or [k for k in FieldRule.model_fields]
+    hint = did_you_mean(str(key), keys)
+    if hint:
+        return f"unknown key {key}{hint}"
+    return f"unknown system {key} (systems: {', '.join(sorted(systems))}; keys: {', '.join(keys)})"
 
 
 def _cross_check(
-    doc: YamlDocument, stages: Mapping[str, tuple[StageDef, ...]], settings: SyncdSettings
+    doc: YamlDocument,
+    stages_doc: YamlDocument,
+    stages: Mapping[str, tuple[StageDef, ...]],
+    settings: SyncdSettings,
 ) -> list[ConfigProblem]:
     """Deal stages name person stages that exist; so does the report's hand-off stage."""
     problems = []
@@ -393,12 +503,16 @@ def _cross_check(
     for index, stage in enumerate(stages.get("deal", ())):
         if stage.people is not None and stage.people not in people:
             problems.append(
-                doc.problem(["deal", "stages", index, "people"], f"no person stage {stage.people}")
+                stages_doc.problem(
+                    ["deal", "stages", index, "people"], f"no person stage {stage.people}"
+                )
             )
-    if people and settings.report.handoff_stage not in people:
+    handoff = settings.report.handoff_stage
+    if people and handoff not in people:
         problems.append(
             doc.problem(
-                ["person"], f"report.handoff_stage {settings.report.handoff_stage} is no stage here"
+                ["report", "handoff_stage"],
+                f"no person stage {handoff} in {settings.stages}{did_you_mean(handoff, people)}",
             )
         )
     return problems

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import difflib
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.reader import ReaderError
 
 from syncd.errors import ConfigProblem
 
@@ -44,10 +46,9 @@ class YamlDocument:
 
 def load_yaml(path: Path) -> tuple[YamlDocument | None, list[ConfigProblem]]:
     """Parse ``path``; on failure return the syntax problem with its line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        return None, [ConfigProblem(str(path), None, "(file)", f"cannot read: {error.strerror}")]
+    text, problem = read_text(path)
+    if text is None:
+        return None, [problem] if problem else []
     try:
         root = YAML(typ="rt").load(text)
     except MarkedYAMLError as error:
@@ -55,9 +56,30 @@ def load_yaml(path: Path) -> tuple[YamlDocument | None, list[ConfigProblem]]:
         line = mark.line + 1 if mark is not None else None
         message = " ".join(str(x) for x in (error.context, error.problem) if x)
         return None, [ConfigProblem(str(path), line, "(syntax)", message or str(error))]
+    except ReaderError as error:  # a control character: binary content, not YAML
+        line = text.count("\n", 0, error.position) + 1
+        message = f"character {error.character!r} is not allowed in YAML (binary content?)"
+        return None, [ConfigProblem(str(path), line, "(syntax)", message)]
+    except YAMLError as error:
+        return None, [ConfigProblem(str(path), None, "(syntax)", str(error).splitlines()[0])]
     if root is None:
         root = CommentedMap()
     return YamlDocument(path, root), []
+
+
+def read_text(path: Path) -> tuple[str | None, ConfigProblem | None]:
+    """The UTF-8 text of ``path``, or the problem that it cannot be read or is not UTF-8."""
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        return None, ConfigProblem(str(path), None, "(file)", f"cannot read: {error.strerror}")
+    try:
+        return raw.decode("utf-8"), None
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        byte = raw[error.start : error.start + 1].hex()
+        message = f"not UTF-8 text (byte 0x{byte} at offset {error.start}): save it as UTF-8"
+        return None, ConfigProblem(str(path), line, "(file)", message)
 
 
 def plain(node: Any) -> Any:
@@ -81,6 +103,28 @@ def validate(
     except ValidationError as error:
         problems = []
         for item in error.errors():
-            where = [*loc, *(p for p in item["loc"] if isinstance(p, str | int))]
-            problems.append(doc.problem(where, item["msg"]))
+            inner = [p for p in item["loc"] if isinstance(p, str | int)]
+            message = str(item["msg"]).removeprefix("Value error, ")
+            if item["type"] == "extra_forbidden" and inner:
+                known = _keys_at(model, inner[:-1])
+                message = f"unknown key {inner[-1]}{did_you_mean(str(inner[-1]), known)}"
+                message += f" (known: {', '.join(known)})" if known else ""
+            problems.append(doc.problem([*loc, *inner], message))
         return None, problems
+
+
+def did_you_mean(word: str, known: Iterable[str]) -> str:
+    """`` (did you mean X?)`` when ``word`` looks like a misspelling of a known name."""
+    close = difflib.get_close_matches(word, [str(k) for k in known], n=1, cutoff=0.75)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _keys_at(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
+    """The keys ``model`` knows at ``loc`` (through nested models), or none."""
+    for part in loc:
+        found = model.model_fields.get(part) if isinstance(part, str) else None
+        nested = found.annotation if found is not None else None
+        if not (isinstance(nested, type) and issubclass(nested, BaseModel)):
+            return []
+        model = nested
+    return list(model.model_fields)

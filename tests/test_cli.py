@@ -147,3 +147,50 @@ def test_emulate_prints_its_urls_and_writes_a_working_config(tmp_path: Path) -> 
         while process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         assert process.returncode == 0
+
+
+def test_the_default_config_is_the_services_when_it_is_installed(tmp_path: Path) -> None:
+    from syncd.cli_common import default_config
+
+    installed = tmp_path / "syncd.yaml"
+    assert default_config(installed) == Path("config/syncd.yaml")
+    installed.write_text("store: sqlite:///syncd.db\n")
+    assert default_config(installed) == installed
+
+
+def test_status_reads_syncd_config_and_says_which_store_and_who_named_it(tmp_path: Path) -> None:
+    import os
+
+    for name in ("syncd.yaml", "fields.yaml", "stages.yaml"):
+        shutil.copy(ROOT / "config" / name, tmp_path / name)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "SYNCD_STORE_URL"}
+    env["SYNCD_CONFIG"] = str(tmp_path / "syncd.yaml")
+    answer = subprocess.run(
+        [sys.executable, "-c", "from syncd.cli import main; main()", "status", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=elsewhere,  # a shell anywhere: the relative SQLite path is the config folder's
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert answer.returncode == 0, answer.stderr
+    store = json.loads(answer.stdout)["store"]
+    assert store["url"] == f"sqlite:///{tmp_path / 'syncd.db'}"
+    assert store["from"] == f"{tmp_path / 'syncd.yaml'}:3 (store)"
+    env["SYNCD_STORE_URL"] = f"sqlite:///{tmp_path / 'other.db'}"
+    overridden = subprocess.run(
+        [sys.executable, "-c", "from syncd.cli import main; main()", "validate", "--offline"],
+        capture_output=True,
+        text=True,
+        cwd=elsewhere,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert overridden.returncode == 0, overridden.stderr
+    said = " ".join(overridden.stdout.split())
+    assert f"Store: sqlite:///{tmp_path / 'other.db'}" in said
+    assert "named by SYNCD_STORE_URL in the environment, overriding" in said

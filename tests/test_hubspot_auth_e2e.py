@@ -88,8 +88,8 @@ def test_validate_names_each_missing_oauth_credential_on_one_line(tmp_path: Path
             check=False,
             env={"PATH": "/usr/bin:/bin", "COLUMNS": "200"},
         )
-    assert answer.returncode == 1, answer.stdout + answer.stderr
+    assert answer.returncode == 2, answer.stdout + answer.stderr
     lines = [line for line in answer.stderr.splitlines() if "HUBSPOT_" in line]
     assert len(lines) == 1, answer.stderr
     assert "systems.hubspot.refresh_token_env" in lines[0]
-    assert "put HUBSPOT_REFRESH_TOKEN in the environment or secrets file" in lines[0]
+    assert "HUBSPOT_REFRESH_TOKEN is neither in the environment nor in the secrets file" in lines[0]

@@ -59,7 +59,8 @@ def test_every_bad_key_is_reported_with_its_line(config_dir: Path) -> None:
     assert conflict.line == _line_of(fields, "sales_wins")
     assert "crm_wins" in conflict.message
     pardot = found[("stages.yaml", "person.stages.2.pardot")]
-    assert pardot.line == _line_of(stages, "pardot") and pardot.message == "unknown system"
+    assert pardot.line == _line_of(stages, "pardot")
+    assert pardot.message.startswith("unknown system pardot")
     assert found[("syncd.yaml", "crm")].line == _line_of(syncd, "crm: dynamics")
     assert "syncd.yaml:" in str(caught.value)
 
@@ -68,9 +69,10 @@ def test_a_missing_file_is_named(config_dir: Path) -> None:
     (config_dir / "stages.yaml").unlink()
     with pytest.raises(ConfigError) as caught:
         load_config(config_dir / "syncd.yaml")
-    assert any(
-        p.file.endswith("stages.yaml") and "cannot read" in p.message for p in caught.value.problems
-    )
+    # blamed on the key that names it, with its line
+    (problem,) = caught.value.problems
+    assert problem.file.endswith("syncd.yaml") and problem.key == "stages" and problem.line
+    assert "stages.yaml: cannot read" in problem.message
 
 
 def _people() -> Vocabulary:
@@ -163,3 +165,22 @@ def test_new_keys_are_checked_with_their_lines(config_dir: Path) -> None:
     champion = found[("stages.yaml", "deal.stages.5.people")]
     assert champion.line == _line_of(stages, "people: champion")
     assert "no person stage champion" in champion.message
+
+
+def test_a_fast_cadence_is_refused_unless_both_systems_are_on_this_machine(
+    config_dir: Path,
+) -> None:
+    syncd = config_dir / "syncd.yaml"
+    fast = syncd.read_text().replace("  person: 60", "  person: 1")
+    syncd.write_text(fast)
+    with pytest.raises(ConfigError) as caught:
+        load_config(syncd)
+    (problem,) = caught.value.problems
+    assert problem.key == "cadence_seconds.person" and "API calls" in problem.message
+    local = fast.replace("https://api.hubapi.com", "http://127.0.0.1:8080")
+    # the Salesforce emulator keeps a My Domain name, reached on loopback by connect_to
+    emulated = "https://emu.my.salesforce.com\n" + (
+        '    connect_to: {"emu.my.salesforce.com:443": "127.0.0.1:8443"}'
+    )
+    syncd.write_text(local.replace("https://YOUR-DOMAIN.my.salesforce.com", emulated))
+    assert load_config(syncd).syncd.cadence_seconds["person"] == 1

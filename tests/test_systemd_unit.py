@@ -47,3 +47,16 @@ def test_systemd_accepts_the_unit_where_systemd_is_installed() -> None:
         if line and "is not executable" not in line and "/opt/syncd" not in line
     ]
     assert complaints == []
+
+
+def test_the_unit_reads_the_system_config_and_names_no_store_of_its_own() -> None:
+    from syncd.cli_common import SYSTEM_CONFIG
+
+    service = _unit()["Service"]
+    settings = [line for line in UNIT.read_text().splitlines() if not line.startswith("#")]
+    # one source of truth for the store: the YAML; the unit never overrides it
+    assert not [line for line in settings if "SYNCD_STORE_URL" in line]
+    environment = service["Environment"]
+    assert environment == f"SYNCD_CONFIG={SYSTEM_CONFIG}"
+    # the service and an operator's shell read the same file: no --config elsewhere
+    assert "--config" not in service["ExecStart"] or str(SYSTEM_CONFIG) in service["ExecStart"]
