@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, bindparam, delete, select, update
 
+from syncd.abc import Fence
 from syncd.model import Change, Outcome, email_key
 from syncd.reconcile import HELD_BACK, Conflict, PairPlan, same_base
 from syncd.state.store import Store
@@ -102,13 +103,18 @@ def commit_chunk(
     crm: str,
     now: datetime,
     match: str | None = "email",
+    fence: Fence | None = None,
 ) -> None:
     """Links, bases, stage history, journal and dead letters; the inbox rows done.
 
-    ``match`` names the base field whose value is the link's matching key.
+    ``match`` names the base field whose value is the link's matching key. ``fence``
+    (the daemon's lease) is checked first in the transaction: a daemon that lost its
+    lease commits nothing (``LeaseLostError``).
     """
     batch = _Batch(cycle_id, now, match)
     with store.engine.begin() as connection:
+        if fence is not None:
+            fence.check_in(connection)
         for plan, rows in items:
             source = plan.marketing or plan.crm
             label = str(source.ref) if source else plan.key
