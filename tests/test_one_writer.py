@@ -96,10 +96,12 @@ def _terminate_lock_connection(store_url: str) -> float:
             assert pid is not None, "nobody holds the lock"
             assert connection.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
             done = time.monotonic()
-            gone = time.monotonic() + 10
+            connection.commit()  # pg_stat_activity is read once per transaction
+            gone = time.monotonic() + 30
             while connection.scalar(
                 text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
             ):
+                connection.commit()
                 assert time.monotonic() < gone, "the lock connection did not end"
                 time.sleep(0.02)
             connection.commit()
