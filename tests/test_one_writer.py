@@ -35,7 +35,7 @@ SETTINGS = {
 }
 """The production rhythm: a lease check every 5 s (a 30 s lease, a 20 s watchdog)."""
 WATCHDOG_USEC = 20_000_000
-PEOPLE = 4000
+PEOPLE = 3000
 GRACE = 0.5
 """A write already sent when the lease went may still reach the system this long after."""
 
@@ -117,7 +117,7 @@ def test_a_daemon_whose_lock_connection_is_killed_mid_write_writes_nothing_more(
     config = tmp_path / "config"
     with sandbox.start(config, sample=False, store=store_url, overrides=SETTINGS) as box:
         salesforce = box.emulators["salesforce"]
-        salesforce.set_latency(60)  # every call takes a while: the kill lands mid-write
+        salesforce.set_latency(150)  # every call takes a while: the kill lands mid-write
         writes = WriteLog(salesforce)
         first = start(box.config_path, WATCHDOG_USEC)
         first.wait_for(lambda: first.logged("active"), seconds=30)
@@ -150,7 +150,7 @@ def test_a_daemon_whose_sqlite_lease_is_taken_mid_write_writes_nothing_more(
     config = tmp_path / "config"
     with sandbox.start(config, sample=False, overrides=SETTINGS) as box:
         salesforce = box.emulators["salesforce"]
-        salesforce.set_latency(60)
+        salesforce.set_latency(150)
         writes = WriteLog(salesforce)
         daemon = start(box.config_path, WATCHDOG_USEC)
         daemon.wait_for(lambda: daemon.logged("active"), seconds=30)
