@@ -8,6 +8,7 @@ answer stops the watchdog pings and turns ``/healthz`` to 503 until it answers a
 
 from __future__ import annotations
 
+import os
 import time
 import zlib
 from collections.abc import Callable
@@ -35,7 +36,8 @@ SETTINGS = {
 }
 """The production rhythm: a lease check every 5 s (a 30 s lease, a 20 s watchdog)."""
 WATCHDOG_USEC = 20_000_000
-PEOPLE = 3000
+PEOPLE = int(os.environ.get("SYNCD_TEST_TWO_WRITERS_PEOPLE", "3000"))
+"""More in a trial run (a longer write phase shows whether the two daemons' writes overlap)."""
 GRACE = 0.5
 """A write already sent when the lease went may still reach the system this long after."""
 
