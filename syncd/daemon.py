@@ -42,7 +42,7 @@ from syncd import budget, logs, metrics, preflight, registry, resync
 from syncd.abc import Connector
 from syncd.budget import Budgets
 from syncd.engine import Engine
-from syncd.errors import ConfigError, LeaseLostError, SyncdError
+from syncd.errors import ConfigError, LeaseLostError, StoreError, SyncdError
 from syncd.lease import Lease, lease_for
 from syncd.metrics import Metrics
 from syncd.scheduler import Scheduler
@@ -187,12 +187,12 @@ class Daemon:
         try:
             held = self.lease.acquire()
         except Exception as error:  # StoreError (or worse): nobody can say who holds it
+            trouble = str(error)
+            if not isinstance(error, StoreError):
+                trouble = f"the store does not answer: {trouble}"
             if not self.store_trouble:
-                log.error(
-                    "the store does not answer: %s; no cycles and no watchdog ping until it does",
-                    error,
-                )
-            self.store_trouble = str(error)
+                log.error("%s; no cycles and no watchdog ping until it answers", trouble)
+            self.store_trouble = trouble
             held = False
         else:
             if self.store_trouble:
@@ -331,8 +331,8 @@ class Daemon:
     def health(self) -> tuple[bool, str]:
         """Healthy: the store answers, the main loop ticks, and the last cycle (if any)
         went well."""
-        if self.store_trouble:
-            return False, f"{self.status_line()}: {self.store_trouble}"
+        if self.store_trouble:  # its first line: the rest is the driver's advice
+            return False, f"{self.store_trouble.splitlines()[0]} ({self.status_line()})"
         quiet = time.monotonic() - self._ticked
         if quiet > 3 * 5.0 + 10:
             return False, f"no healthy loop for {quiet:.0f} s (the store does not answer?)"
