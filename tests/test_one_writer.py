@@ -8,6 +8,7 @@ answer stops the watchdog pings and turns ``/healthz`` to 503 until it answers a
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import zlib
@@ -81,6 +82,16 @@ def _all_synced(box: sandbox.Sandbox) -> bool:
     )
 
 
+def _logged_at(daemon: Daemon, start: str) -> datetime:
+    """When the daemon first logged a message starting with ``start`` (its clock)."""
+    for line in list(daemon.lines):
+        if line.startswith("{"):
+            event = json.loads(line)
+            if event["message"].startswith(start):
+                return datetime.strptime(event["time"], "%Y-%m-%d %H:%M:%S,%f")
+    raise AssertionError(f"never logged {start!r}")
+
+
 def _terminate_lock_connection(store_url: str) -> float:
     """Terminate the backend holding the store's advisory lock; when it was done."""
     schema = store_url.rsplit("search_path%3D", 1)[1]
@@ -131,18 +142,20 @@ def test_a_daemon_whose_lock_connection_is_killed_mid_write_writes_nothing_more(
         killed = _terminate_lock_connection(store_url)
         second.wait_for(lambda: second.logged("active"), seconds=30)
         second.wait_for(lambda: _all_synced(box), seconds=120)
+        first.wait_for(lambda: first.logged("lease lost"), seconds=30)
         late = [at - killed for at in writes.of(first_token) if at > killed + GRACE]
         theirs = writes.not_of(first_token)
         overlap = bool(theirs) and max(writes.of(first_token)) > min(theirs)
+        both = (_logged_at(first, "lease lost") - _logged_at(second, "active")).total_seconds()
         print(
             f"two writers: first daemon's Salesforce writes after the kill "
             f"{len([a for a in writes.of(first_token) if a > killed])} "
-            f"(past {GRACE} s: {len(late)}), overlap with the second's: {overlap}"
+            f"(past {GRACE} s: {len(late)}), overlap with the second's: {overlap}, "
+            f"both active for {max(both, 0):.1f} s"
         )
         assert not late, f"writes after the lease was lost, at +s: {late[:10]}"
         assert not overlap
         assert first.process.poll() is None  # alive, standing by
-        first.wait_for(lambda: first.logged("lease lost"), seconds=30)
         assert second.stop() == 0 and first.stop() == 0
 
 
