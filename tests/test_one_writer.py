@@ -35,7 +35,10 @@ SETTINGS = {
         "metrics": "127.0.0.1:0",
     },
 }
-"""The production rhythm: a lease check every 5 s (a 30 s lease, a 20 s watchdog)."""
+"""The production rhythm: a lease check every 5 s (a 30 s lease, a 20 s watchdog).
+
+The tests ask for ``store_url`` before ``start``, so that a failing test's daemons are
+killed before its PostgreSQL schema is dropped."""
 WATCHDOG_USEC = 20_000_000
 PEOPLE = int(os.environ.get("SYNCD_TEST_TWO_WRITERS_PEOPLE", "3000"))
 """More in a trial run (a longer write phase shows whether the two daemons' writes overlap)."""
@@ -125,7 +128,7 @@ def _terminate_lock_connection(store_url: str) -> float:
 
 @pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
 def test_a_daemon_whose_lock_connection_is_killed_mid_write_writes_nothing_more(
-    tmp_path: Path, start: Callable[..., Daemon], store_url: str
+    tmp_path: Path, store_url: str, start: Callable[..., Daemon]
 ) -> None:
     config = tmp_path / "config"
     with sandbox.start(config, sample=False, store=store_url, overrides=SETTINGS) as box:
@@ -196,7 +199,7 @@ def test_a_daemon_whose_sqlite_lease_is_taken_mid_write_writes_nothing_more(
 
 @pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
 def test_a_store_outage_stops_the_watchdog_and_fails_healthz(
-    tmp_path: Path, start: Callable[..., Daemon], store_url: str
+    tmp_path: Path, store_url: str, start: Callable[..., Daemon]
 ) -> None:
     server = make_url(store_url)
     proxy = Proxy((server.host or "127.0.0.1", server.port or 5432))
