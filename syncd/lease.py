@@ -18,7 +18,9 @@ A daemon learns it lost the lease before its next write, not at its next tick:
 - ``check_in`` inside each commit of a chunk: the row must still name this holder and
   epoch. On PostgreSQL the row is read ``FOR SHARE`` and the lock must be granted to the
   lock connection's backend, so that a new holder, which rewrites the row when it takes
-  the lock, starts only after a commit already under way has ended.
+  the lock, starts only after a commit already under way has ended. On SQLite the
+  commit first touches the row, which takes the write lock: a takeover (a write too)
+  comes before the check or after the commit.
 
 A PostgreSQL daemon whose lock connection died waits ``ttl`` before it takes the lock
 again, so that a standby takes over rather than the daemon that just lost it.
