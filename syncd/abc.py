@@ -1,4 +1,5 @@
-"""The Connector protocol: what the engine asks of every external system.
+"""The Connector protocol: what the engine asks of every external system; the Fence
+that keeps a daemon which lost its lease from writing.
 
 Every method may raise the ``ConnectorError`` subclasses of ``syncd.errors``
 (never a vendor exception): ``TransientError`` and ``RateLimitedError`` when a retry
@@ -10,7 +11,7 @@ is spent.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from syncd.model import (
     Change,
@@ -22,6 +23,9 @@ from syncd.model import (
     SchemaProblem,
     Value,
 )
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 
 class Connector(Protocol):
@@ -119,3 +123,19 @@ class Connector(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+
+
+class Fence(Protocol):
+    """Proof that this process still holds the scheduler's lease (``syncd.lease``).
+
+    The engine asks before each batch of remote writes and inside each commit of a
+    chunk, so that a daemon which lost its lease writes nothing more, even mid-cycle.
+    """
+
+    def check(self) -> None:
+        """Raise ``LeaseLostError`` unless the lease is still held (one cheap query)."""
+
+    def check_in(self, connection: Connection) -> None:
+        """The same inside a store transaction about to commit: raise ``LeaseLostError``
+        (the transaction then rolls back) unless the lease row still names this process
+        and the tenure (epoch) it took the lease in, and the lock is still held."""

@@ -9,7 +9,12 @@ restart; a SIGHUP reload checks the new configuration the same way.
 
 Then, every ``tick``: take or renew the lease (only its holder schedules cycles; the
 others wait as standbys and say so), reload the configuration after SIGHUP, and tell
-systemd WATCHDOG and a STATUS line with the last cycle's result. SIGTERM and SIGINT
+systemd WATCHDOG and a STATUS line with the last cycle's result. The engine also asks
+the lease before each batch of writes and in each commit (``syncd.lease``): a cycle
+that finds the lease gone stops there, writing and committing nothing more, and wakes
+the loop, which stops the cycles and stands by. While the store does not answer, the
+daemon says so in its log, in STATUS and in /healthz (503), and withholds the watchdog
+ping, so that systemd restarts a daemon cut off from its store. SIGTERM and SIGINT
 stop it: the cycle in flight ends after the page or chunk it is on (committed), the
 lease is released, STOPPING is sent, and it exits 0, or 1 when the cycle did not end
 within ``shutdown_timeout_seconds``.
@@ -37,7 +42,7 @@ from syncd import budget, logs, metrics, preflight, registry, resync, store_url
 from syncd.abc import Connector
 from syncd.budget import Budgets
 from syncd.engine import Engine
-from syncd.errors import ConfigError, SyncdError
+from syncd.errors import ConfigError, LeaseLostError, StoreError, SyncdError
 from syncd.lease import Lease, lease_for
 from syncd.metrics import Metrics
 from syncd.scheduler import Scheduler
@@ -80,6 +85,10 @@ class Daemon:
         self.notify = notify or Notifier()
         self.stop = threading.Event()
         self.hup = threading.Event()
+        self._wake = threading.Event()
+        """Ends the tick's wait early: a signal, or a cycle that found the lease gone."""
+        self.store_trouble = ""
+        """Why the store did not answer the last lease check ("": it answered)."""
         self.store: Store | None = None
         self.engine: Engine | None = None
         self.scheduler: Scheduler | None = None
@@ -100,9 +109,13 @@ class Daemon:
     # -- the process -------------------------------------------------------------------
 
     def install_signals(self) -> None:
-        signal.signal(signal.SIGTERM, lambda *_: self.stop.set())
-        signal.signal(signal.SIGINT, lambda *_: self.stop.set())
-        signal.signal(signal.SIGHUP, lambda *_: self.hup.set())
+        signal.signal(signal.SIGTERM, lambda *_: self._set(self.stop))
+        signal.signal(signal.SIGINT, lambda *_: self._set(self.stop))
+        signal.signal(signal.SIGHUP, lambda *_: self._set(self.hup))
+
+    def _set(self, event: threading.Event) -> None:
+        event.set()
+        self._wake.set()
 
     def run(self) -> int:
         settings = self.config.syncd.daemon
@@ -135,8 +148,9 @@ class Daemon:
                 self.notify("WATCHDOG=1", f"STATUS={self.status_line()}")
                 self._ticked = time.monotonic()
             else:
-                self.notify(f"STATUS={self.status_line()}; the store does not answer")
-            self.stop.wait(tick)
+                self.notify(f"STATUS={self.status_line()}")
+            self._wake.wait(tick)
+            self._wake.clear()
         return self._shutdown()
 
     def _serve_metrics(self, address: str) -> None:
@@ -192,12 +206,20 @@ class Daemon:
     def _hold_lease(self) -> bool:
         """Take, keep or lose the lease; False when the store did not answer."""
         assert self.lease is not None
-        answered = True
         try:
             held = self.lease.acquire()
-        except Exception as error:  # the store is unreachable: not ours to schedule now
-            log.error("lease check failed: %s", error)
-            held, answered = False, False
+        except Exception as error:  # StoreError (or worse): nobody can say who holds it
+            trouble = str(error)
+            if not isinstance(error, StoreError):
+                trouble = f"the store does not answer: {trouble}"
+            if not self.store_trouble:
+                log.error("%s; no cycles and no watchdog ping until it answers", trouble)
+            self.store_trouble = trouble
+            held = False
+        else:
+            if self.store_trouble:
+                log.info("the store answers again")
+            self.store_trouble = ""
         self.metrics.lease.set(1 if held else 0)
         if held and not self.active and self.blocked:
             pass  # no cycles while a setup check fails; check_setup runs again
@@ -209,10 +231,10 @@ class Daemon:
             log.error("lease lost: stopping the cycles")
             self._stop_scheduler()
             self.active = False
-        elif not held and not self._standby_logged:
+        elif not held and not self._standby_logged and not self.store_trouble:
             log.info("standby: another daemon holds the lease; waiting to take over")
             self._standby_logged = True
-        return answered
+        return not self.store_trouble
 
     # -- setup checks -----------------------------------------------------------------
 
@@ -252,6 +274,7 @@ class Daemon:
         assert self.engine is not None
         settings = self.config.syncd
         self.engine.stopping.clear()
+        self.engine.fence = self.lease
         self.scheduler = Scheduler(misfire_grace_seconds=settings.daemon.misfire_grace_seconds)
         jobs = {
             f"cycle:{obj}": (float(settings.cadence_seconds.get(obj, 60)), self._job(obj))
@@ -294,6 +317,10 @@ class Daemon:
         try:
             with self._metered():
                 report = self.engine.run_once(obj)
+        except LeaseLostError as error:  # another daemon may be writing now: stand by
+            log.error("lease lost during the cycle of %s: %s; it writes nothing more", obj, error)
+            self._wake.set()
+            return
         except Exception as error:  # a cycle fails; the daemon goes on and says so
             log.exception("cycle of %s failed", obj)
             self.metrics.observe(obj, None, time.monotonic() - clock)
@@ -324,7 +351,10 @@ class Daemon:
         return {c.system: c.api_statuses() for c in list(self._connectors)}
 
     def health(self) -> tuple[bool, str]:
-        """Healthy: the main loop ticks, and the last cycle (if any) went well."""
+        """Healthy: the store answers, the main loop ticks, and the last cycle (if any)
+        went well."""
+        if self.store_trouble:  # its first line: the rest is the driver's advice
+            return False, f"{self.store_trouble.splitlines()[0]} ({self.status_line()})"
         quiet = time.monotonic() - self._ticked
         if quiet > 3 * 5.0 + 10:
             return False, f"no healthy loop for {quiet:.0f} s (the store does not answer?)"
@@ -377,11 +407,16 @@ class Daemon:
         try:
             with self._metered():
                 resync.drain(self.engine)
+        except LeaseLostError as error:
+            log.error("lease lost while resyncing: %s; it writes nothing more", error)
+            self._wake.set()
         except Exception:  # the queue is tried again at the next run of the job
             log.exception("draining resync requests failed")
 
     def status_line(self) -> str:
         role = "active" if self.active else "blocked" if self.blocked else "standby"
+        if self.store_trouble:
+            role += "; the store does not answer"
         if self.reload_failed:
             role += "; configuration reload FAILED, old one running"
         if self.budget_note:

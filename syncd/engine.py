@@ -10,6 +10,11 @@ refers to is linked first:
 
 ``stopping`` (SIGTERM) ends a cycle after the page or chunk in flight, committed.
 
+``fence`` (the daemon's lease) is asked before each batch of remote writes, of at most
+``write_batch`` changes, and inside each chunk's commit: a daemon that lost its lease
+mid-cycle gets ``LeaseLostError`` there, writes and commits nothing more, and its
+cycle ends. What it wrote and did not commit is the crash case below.
+
 A crash after the remote writes and before the commit leaves the inbox rows in place:
 the next cycle plans them again, and creates are upserts keyed on the partner id, so
 nothing is created twice; a pair found again by the partner ids it holds is linked and
@@ -28,7 +33,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from syncd import canonical, closed_loop, conversions, intake, killpoints, registry, sweeps
-from syncd.abc import Connector
+from syncd.abc import Connector, Fence
 from syncd.cycle import CycleReport, count
 from syncd.errors import SetupError
 from syncd.model import Change, Outcome, Page, Record, email_key
@@ -78,6 +83,10 @@ class Engine:
     """Per system, how long a pass of each slow sweep takes (``syncd.sweeps``)."""
     sweep_budget: dict[tuple[str, str], float] = field(default_factory=dict, repr=False)
     """Per (system, object), the calls the sweeps may still spend (``syncd.sweeps``)."""
+    fence: Fence | None = None
+    """The lease, asked before each write batch and in each commit (None: no daemon)."""
+    write_batch: int = 200
+    """With a fence, the changes a system gets per ``apply`` call (Salesforce's maximum)."""
 
     @classmethod
     def for_config(
@@ -103,6 +112,7 @@ class Engine:
         for name in [obj] if obj else list(self.rules):
             if self.stopping.is_set():
                 break
+            self._fenced()
             part = CycleReport(report.cycle_id, dry_run)
             self._run_object(name, part, dry_run)
             report.add(name, part)
@@ -149,6 +159,7 @@ class Engine:
 
     def _reconcile(self, obj: str, report: CycleReport, dry_run: bool) -> None:
         """What the inbox holds of ``obj``: conversions, pairs, merge, writes, commits."""
+        self._fenced()
         if not dry_run:
             conversions.apply(self, obj, report)
         self.store.assign_pairs(obj, self.marketing.system, self.crm.system)
@@ -220,6 +231,7 @@ class Engine:
                     states = self.store.links_for(obj, role, ids)
                     resolved = canonical.resolve(self.store, rules, records)
                     settled = {r.ref.id for r in resolved if self._settled(rules, r, states, role)}
+                    self._fenced()
                     self.store.stage(
                         obj,
                         connector.system,
@@ -309,7 +321,7 @@ class Engine:
         outcomes: dict[tuple[str, str], Outcome] = {}
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="write") as pool:
             writes = [
-                (connector.system, pool.submit(connector.apply, changes))
+                (connector.system, pool.submit(self._apply, connector, changes))
                 for connector, changes in ((self.crm, c_changes), (self.marketing, m_changes))
                 if changes
             ]
@@ -339,6 +351,7 @@ class Engine:
             self.crm.system,
             self.clock(),
             rules.match_field,
+            self.fence,
         )
         return {
             plan.key
@@ -370,8 +383,27 @@ class Engine:
                         )
                     )
             if follow:
-                for outcome in other.apply(follow):
+                for outcome in self._apply(other, follow):
                     outcomes[(other.system, outcome.key)] = outcome
+
+    def _fenced(self) -> None:
+        """Raise ``LeaseLostError`` if this daemon no longer holds the lease."""
+        if self.fence is not None:
+            self.fence.check()
+
+    def _apply(self, connector: Connector, changes: Sequence[Change]) -> list[Outcome]:
+        """``connector.apply``; with a fence, in batches each preceded by a lease check.
+
+        The batches go by kind and operation, as the systems' batch calls do, so that
+        cutting them adds no call where a batch would have been full anyway."""
+        if self.fence is None:
+            return connector.apply(changes)
+        ordered = sorted(changes, key=lambda change: (change.kind, change.op))
+        outcomes: list[Outcome] = []
+        for start in range(0, len(ordered), self.write_batch):
+            self.fence.check()
+            outcomes.extend(connector.apply(ordered[start : start + self.write_batch]))
+        return outcomes
 
 
 _MISSING = Outcome("", False)

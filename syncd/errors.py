@@ -2,7 +2,9 @@
 
     SyncdError                      root of everything syncd raises on purpose
     ├── ConfigError                 fatal: fix the YAML (carries every problem found)
-    ├── StoreError                  fatal: the state store is unusable
+    ├── StoreError                  fatal: the state store is unusable (or does not answer)
+    ├── LeaseLostError              this daemon no longer holds the lease: stop the cycle,
+    │                               write and commit nothing more, stand by
     ├── SetupError                  no writes until a blocking setup check passes (carries
     │                               every problem of ``syncd.preflight``)
     └── ConnectorError              raised at a connector's edge, never a vendor exception
@@ -63,6 +65,10 @@ class SetupError(SyncdError):
 
 class StoreError(SyncdError):
     """The state store cannot be used (unreachable, wrong schema)."""
+
+
+class LeaseLostError(SyncdError):
+    """This process no longer holds the scheduler's lease: another may be writing now."""
 
 
 class ConnectorError(SyncdError):

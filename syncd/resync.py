@@ -18,6 +18,7 @@ and adds stage history only for real transitions.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -25,9 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from syncd.abc import Connector
-from syncd.errors import SyncdError
+from syncd.errors import LeaseLostError, SyncdError
 from syncd.model import Cursor, Record, RecordRef, email_key
 from syncd.reconcile import CRM, MARKETING, LinkState
 from syncd.state.store import Store, aware
@@ -93,6 +95,9 @@ def drain(engine: Engine, *, only: int | None = None, quiet: bool = False) -> in
         ran += 1
         try:
             report = run(engine, request["object"], request["selector"])
+        except LeaseLostError:  # not failed: the daemon that holds the lease runs it again
+            _requeue(engine.store, request["id"])
+            raise
         except Exception as error:  # the request fails; the daemon goes on and says so
             if quiet:
                 pass
@@ -183,6 +188,16 @@ def _claim(store: Store, only: int | None) -> dict[str, Any] | None:
         if not claimed.rowcount:
             return None
     return {"id": row.id, "object": row.object, "selector": orjson.loads(row.selector)}
+
+
+def _requeue(store: Store, request_id: int) -> None:
+    """Put a claimed request back in the queue (best effort: the store may be down)."""
+    with contextlib.suppress(SQLAlchemyError), store.engine.begin() as connection:
+        connection.execute(
+            update(resync_requests)
+            .where(resync_requests.c.id == request_id, resync_requests.c.state == RUNNING)
+            .values(state=QUEUED, started_at=None)
+        )
 
 
 def _finish(store: Store, request_id: int, state: str, result: Mapping[str, Any]) -> None:

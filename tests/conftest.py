@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from syncd.state.store import Store
+from tests.daemons import Daemon, launcher
 from tests.world import World, make_world
 
 PG_URL = os.environ.get("SYNCD_TEST_DATABASE_URL")
@@ -59,3 +61,9 @@ def store(store_url: str) -> Iterator[Store]:
 def world(tmp_path, store_url: str) -> Iterator[World]:
     """Both emulators (no sample data), the real clients and an engine on ``store_url``."""
     yield from make_world(tmp_path, store_url)
+
+
+@pytest.fixture
+def start(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
+    """Launch ``syncd run`` children (see ``tests.daemons``); killed at the end."""
+    yield from launcher(tmp_path)

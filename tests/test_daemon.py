@@ -8,25 +8,19 @@ listens on, as systemd would.
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from syncd import sandbox
+from tests.daemons import ROOT, Daemon
 
-ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {
     "cadence_seconds": {"company": 1, "person": 1, "deal": 1},
     "daemon": {
@@ -41,97 +35,6 @@ SETTINGS = {
 
 def _box(tmp_path: Path, store: str | None = None) -> sandbox.Sandbox:
     return sandbox.start(tmp_path / "config", sample=False, store=store, overrides=SETTINGS)
-
-
-@dataclass
-class Daemon:
-    """One ``syncd run`` child process, its notify messages and its log lines."""
-
-    process: subprocess.Popen[str]
-    notices: list[str] = field(default_factory=list)
-    lines: list[str] = field(default_factory=list)
-
-    def wait_for(self, what: Callable[[], bool], seconds: float = 20) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if what():
-                return
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.1)
-        raise AssertionError(f"timed out; last log lines: {self.lines[-8:]}")
-
-    def logged(self, text: str) -> bool:
-        return any(text in line for line in self.lines)
-
-    def notified(self, text: str) -> bool:
-        return any(text in n for n in self.notices)
-
-    def scrape(self, path: str = "/metrics") -> tuple[int, str]:
-        """GET a path of the daemon's metrics server: (status, body)."""
-        line = next(line for line in self.lines if "metrics at http://" in line)
-        url = json.loads(line)["message"].split(" at ", 1)[1].rsplit("/", 1)[0] + path
-        try:
-            with urllib.request.urlopen(url, timeout=5) as answer:
-                return answer.status, answer.read().decode()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read().decode()
-
-    def stop(self, sig: int = signal.SIGTERM, seconds: float = 30) -> int:
-        self.process.send_signal(sig)
-        return self.process.wait(seconds)
-
-
-@pytest.fixture
-def start(tmp_path: Path) -> Iterator[Callable[[Path], Daemon]]:
-    running: list[Daemon] = []
-    sockets: list[socket.socket] = []
-
-    def launch(config: Path) -> Daemon:
-        address = str(tmp_path / f"notify-{len(sockets)}.sock")
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        listener.bind(address)
-        listener.settimeout(0.2)
-        sockets.append(listener)
-        env = {**os.environ, "NOTIFY_SOCKET": address, "WATCHDOG_USEC": "2000000"}
-        env.pop("WATCHDOG_PID", None)
-        process = subprocess.Popen(
-            [sys.executable, "-c", "from syncd.cli import main; main()", "run", "-c", str(config)],
-            cwd=ROOT,
-            env=env,
-            stderr=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            text=True,
-        )
-        daemon = Daemon(process)
-
-        def listen() -> None:
-            while True:
-                try:
-                    daemon.notices.extend(listener.recv(4096).decode().split("\n"))
-                except TimeoutError:
-                    if process.poll() is not None:
-                        return
-                except OSError:  # closed at teardown
-                    return
-
-        def read_log() -> None:
-            assert process.stderr is not None
-            for line in process.stderr:
-                daemon.lines.append(line.rstrip())
-
-        threading.Thread(target=listen, daemon=True).start()
-        threading.Thread(target=read_log, daemon=True).start()
-        running.append(daemon)
-        return daemon
-
-    yield launch
-    for daemon in running:
-        if daemon.process.poll() is None:
-            daemon.process.kill()
-            daemon.process.wait(10)
-    for listener in sockets:
-        listener.close()
 
 
 def _leads(box: sandbox.Sandbox, email: str) -> list[dict[str, Any]]:

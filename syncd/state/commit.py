@@ -11,6 +11,7 @@ import orjson
 from sqlalchemy import Connection, bindparam, delete, select, update
 
 from syncd import killpoints
+from syncd.abc import Fence
 from syncd.intake import column_length, printable
 from syncd.model import Change, Outcome, email_key
 from syncd.reconcile import HELD_BACK, Conflict, PairPlan, same_base
@@ -108,13 +109,18 @@ def commit_chunk(
     crm: str,
     now: datetime,
     match: str | None = "email",
+    fence: Fence | None = None,
 ) -> None:
     """Links, bases, stage history, journal and dead letters; the inbox rows done.
 
-    ``match`` names the base field whose value is the link's matching key.
+    ``match`` names the base field whose value is the link's matching key. ``fence``
+    (the daemon's lease) is checked first in the transaction: a daemon that lost its
+    lease commits nothing (``LeaseLostError``).
     """
     batch = _Batch(cycle_id, now, match)
     with store.engine.begin() as connection:
+        if fence is not None:
+            fence.check_in(connection)
         for plan, rows in items:
             source = plan.marketing or plan.crm
             label = str(source.ref) if source else plan.key
