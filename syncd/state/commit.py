@@ -15,6 +15,7 @@ from syncd.abc import Fence
 from syncd.intake import column_length, printable
 from syncd.model import Change, Outcome, email_key
 from syncd.reconcile import HELD_BACK, Conflict, PairPlan, same_base
+from syncd.state.refusals import put_dead_letter
 from syncd.state.store import Store
 from syncd.state.tables import bases, dead_letters, inbox, journal, links, stage_history
 
@@ -406,39 +407,12 @@ def _dead_letter(
     code: str | None,
     now: datetime,
 ) -> None:
-    existing = connection.execute(
-        select(dead_letters.c.id, dead_letters.c.attempts).where(
-            dead_letters.c.system == system, dead_letters.c.source == source
-        )
-    ).first()
-    values = {
+    values: dict[str, object] = {
         "change": _text(change_json(change)),
         # A system's message may quote the refused value (NUL included; PostgreSQL text
         # refuses NUL) and its code is the system's too: stored as the columns hold them.
         "message": printable(message),
         "code": printable(code)[:CODE_LENGTH] if code else None,
-        "last_at": now,
         "target_id": change.id,
-        "resolved_at": None,
-        # refused again after a dismissal: it is a new problem, shown again
-        "dismissed_at": None,
-        "dismissed_reason": None,
     }
-    if existing:
-        connection.execute(
-            update(dead_letters)
-            .where(dead_letters.c.id == existing.id)
-            .values(attempts=existing.attempts + 1, **values)
-        )
-    else:
-        connection.execute(
-            dead_letters.insert(),
-            {
-                "object": obj,
-                "system": system,
-                "source": source,
-                "attempts": 1,
-                "first_at": now,
-                **values,
-            },
-        )
+    put_dead_letter(connection, obj, system, source, values, now)

@@ -4,7 +4,7 @@ and taken in."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import orjson
@@ -53,34 +53,50 @@ def store_refusals(
             "message": printable(refusal.message),
             "code": refusal.code,
             "target_id": id_ if storable else None,
-            "last_at": now,
-            "resolved_at": None,
-            "dismissed_at": None,
-            "dismissed_reason": None,
         }
-        found = connection.execute(
-            select(dead_letters.c.id, dead_letters.c.attempts).where(
-                dead_letters.c.system == record.ref.system, dead_letters.c.source == source
-            )
-        ).first()
-        if found:
-            connection.execute(
-                update(dead_letters)
-                .where(dead_letters.c.id == found.id)
-                .values(attempts=found.attempts + 1, **values)
-            )
-        else:
-            connection.execute(
-                dead_letters.insert(),
-                {
-                    "object": obj,
-                    "system": record.ref.system,
-                    "source": source,
-                    "attempts": 1,
-                    "first_at": now,
-                    **values,
-                },
-            )
+        put_dead_letter(connection, obj, record.ref.system, source, values, now)
+
+
+def put_dead_letter(
+    connection: Connection,
+    obj: str,
+    system: str,
+    source: str,
+    values: Mapping[str, object],
+    now: datetime,
+) -> None:
+    """One letter per (system, source): one already there is renewed (one attempt more,
+    open again even if dismissed: refused again, it is a new problem), else a new one."""
+    values = {
+        **values,
+        "last_at": now,
+        "resolved_at": None,
+        "dismissed_at": None,
+        "dismissed_reason": None,
+    }
+    found = connection.execute(
+        select(dead_letters.c.id, dead_letters.c.attempts).where(
+            dead_letters.c.system == system, dead_letters.c.source == source
+        )
+    ).first()
+    if found:
+        connection.execute(
+            update(dead_letters)
+            .where(dead_letters.c.id == found.id)
+            .values(attempts=found.attempts + 1, **values)
+        )
+    else:
+        connection.execute(
+            dead_letters.insert(),
+            {
+                "object": obj,
+                "system": system,
+                "source": source,
+                "attempts": 1,
+                "first_at": now,
+                **values,
+            },
+        )
 
 
 def resolve_refusals(
