@@ -138,9 +138,10 @@ def test_rules_are_switched_from_the_control_api(emulator) -> None:
     _control(emulator, "POST", "/_emulator/rules", rules)
     assert emulator.store.rules.validation[0].message == "Title!"
     assert emulator.store.rules.duplicates[0].fields == ("Email",)
-    assert ("Lead", "Phone") in emulator.store.rules.read_only
+    assert ("Lead", "phone") in emulator.api.access.locked
     _control(emulator, "DELETE", "/_emulator/rules", None)
     assert emulator.store.rules.validation == [] and not emulator.store.rules.required
+    assert not emulator.api.access.locked
     _control(emulator, "POST", "/_emulator/land_then_drop", {"path_contains": "x"})
 
 

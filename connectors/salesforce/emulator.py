@@ -364,9 +364,9 @@ class SalesforceEmulator:
             self.store.rules.duplicates.append(rule)
 
     def set_read_only(self, obj: str, field: str) -> None:
-        """Field-level security: the integration user may read ``field`` but not edit it."""
-        with self.lock:
-            self.store.rules.read_only.add((_object(obj).name, _field(obj, field)))
+        """Field-level security: the integration user may read ``field`` but not edit it
+        (one switch with ``make_read_only``: ``emulator_access``)."""
+        self.api.access.read_only(_object(obj).name, _field(obj, field))
 
     def set_required(self, obj: str, field: str) -> None:
         """Make ``field`` required: a write leaving it blank is refused."""
@@ -374,9 +374,11 @@ class SalesforceEmulator:
             self.store.rules.required.add((_object(obj).name, _field(obj, field)))
 
     def clear_rules(self) -> None:
-        """Remove every validation and duplicate rule, read-only and required field."""
+        """Remove every validation and duplicate rule and required field, and every
+        field access switch (read-only, dropped, not unique)."""
         with self.lock:
             self.store.rules.clear()
+        self.api.access.reset()
 
     def expire_tokens(self) -> None:
         """Invalidate every token issued: the next data call answers 401 INVALID_SESSION_ID."""

@@ -1,5 +1,6 @@
-"""The org's own rules, as an admin sets them up: validation rules, duplicate rules and the
-integration user's field-level security (read-only fields) and required fields.
+"""The org's own rules, as an admin sets them up: validation rules, duplicate rules and
+required fields (the integration user's field-level security is ``emulator_access``'s;
+``set_read_only`` switches it there).
 
 Each refuses one record of a write with the save-result error the real API gives; the
 other records of an sObject Collection (``allOrNone: false``) are saved. Switch them with
@@ -83,41 +84,25 @@ class OrgRules:
 
     validation: list[ValidationRule] = field(default_factory=list)
     duplicates: list[DuplicateRule] = field(default_factory=list)
-    read_only: set[tuple[str, str]] = field(default_factory=set)
     required: set[tuple[str, str]] = field(default_factory=set)
 
     def clear(self) -> None:
         self.validation.clear()
         self.duplicates.clear()
-        self.read_only.clear()
         self.required.clear()
 
     def field_errors(
         self, obj: SObject, values: Mapping[str, Any], *, creating: bool, system: bool
     ) -> list[dict[str, Any]]:
-        """Read-only fields written and required fields left blank, by this request."""
+        """Required fields left blank by this request."""
         if system:
             return []
         errors = []
         named = {(f.name if (f := obj.field(k)) else k): v for k, v in values.items()}
-        locked = [n for n in named if (obj.name, n) in self.read_only]
-        if locked:
-            errors.append(
-                error(
-                    "INVALID_FIELD_FOR_INSERT_UPDATE",
-                    f"Unable to create/update fields: {', '.join(locked)}. Please check the"
-                    " security settings of this field and verify that it is read/write for"
-                    " your profile or permission set.",
-                    locked,
-                )
-            )
         missing = [
             name
             for o, name in sorted(self.required)
-            if o == obj.name
-            and (creating or name in named)
-            and named.get(name) in (None, "")
-            and name not in locked
+            if o == obj.name and (creating or name in named) and named.get(name) in (None, "")
         ]
         if missing:
             errors.append(
@@ -161,8 +146,6 @@ class OrgRules:
         """A describe answer as the integration user sees it."""
         for described in answer.get("fields", []):
             name = described["name"]
-            if (obj, name) in self.read_only:
-                described.update(createable=False, updateable=False)
             if (obj, name) in self.required:
                 described["nillable"] = False
         return answer
