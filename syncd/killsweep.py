@@ -201,13 +201,21 @@ def _fresh_store(store: str, folder: Path) -> Iterator[str]:
     if store == "sqlite":
         yield f"sqlite:///{folder / 'syncd.db'}"
         return
-    schema = "killsweep_" + uuid.uuid4().hex[:10]
-    admin = create_engine(store)
+    with scratch_schema(store, "killsweep_") as url:
+        yield url
+
+
+@contextmanager
+def scratch_schema(url: str, prefix: str) -> Iterator[str]:
+    """A new schema of the PostgreSQL database at ``url`` (named ``prefix`` and a random
+    suffix), as a store URL searching it; dropped with its tables afterwards."""
+    schema = prefix + uuid.uuid4().hex[:10]
+    admin = create_engine(url)
     with admin.begin() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in store else "?"
+    separator = "&" if "?" in url else "?"
     try:
-        yield f"{store}{separator}options=-csearch_path%3D{schema}"
+        yield f"{url}{separator}options=-csearch_path%3D{schema}"
     finally:
         with admin.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))

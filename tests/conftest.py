@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 
+from syncd.killsweep import scratch_schema
 from syncd.state.store import Store
 from tests.daemons import Daemon, launcher
 from tests.world import World, make_world
@@ -20,17 +19,8 @@ PG_URL = os.environ.get("SYNCD_TEST_DATABASE_URL")
 def _pg_schema_url() -> Iterator[str]:
     """A fresh PostgreSQL schema per test, dropped afterwards."""
     assert PG_URL is not None
-    schema = "t_" + uuid.uuid4().hex[:10]
-    admin = create_engine(PG_URL)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in PG_URL else "?"
-    try:
-        yield f"{PG_URL}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with scratch_schema(PG_URL, "t_") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
