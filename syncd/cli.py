@@ -18,7 +18,17 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from syncd import cli_daemon, preflight, registry, report_html, report_view, sandbox, store_url
+from syncd import (
+    cadence,
+    cli_daemon,
+    cli_projection,
+    preflight,
+    registry,
+    report_html,
+    report_view,
+    sandbox,
+    store_url,
+)
 from syncd.budget import Budgets
 from syncd.cli_common import (
     DEFAULT_CONFIG,
@@ -170,7 +180,8 @@ def validate(
     as_json: JsonOption = False,
 ) -> None:
     """Check the YAML files and, unless --offline, both systems' live setup (the checks
-    `once` and `run` make before they write: see syncd.preflight)."""
+    `once` and `run` make before they write: see syncd.preflight); print the projected
+    idle calls a day per system and the propagation time per direction (syncd.cadence)."""
     cfg = load_config(config)
     result = preflight.Result()
     if not offline:
@@ -181,7 +192,11 @@ def validate(
         finally:
             for connector in connectors:
                 connector.close()
-    problems = result.problems
+    projection = cadence.project(cfg)
+    problems = result.problems + [
+        preflight.Problem(p.message, None, False, p.file, p.line, p.key)
+        for p in cadence.warnings(cfg, projection)
+    ]
     table = _read_rows(cfg, registry.rules(cfg))
     if as_json:
         dump(
@@ -191,6 +206,7 @@ def validate(
                 "systems_checked": result.checked,
                 "read_table": table,
                 "store": _store_in_effect(cfg),
+                "projection": projection.as_dict(),
             }
         )
     else:
@@ -200,6 +216,10 @@ def validate(
         for row in table:
             shown.add_row(*(escape(str(v)) for v in row.values()))
         console.print(shown)
+        console.print(cli_projection.idle_table(projection))
+        console.print(cli_projection.propagation_table(projection))
+        for line in cli_projection.floors(projection):
+            console.print(line)
         for problem in problems:
             mark = "[red]✗[/red]" if problem.blocking else "[yellow]![/yellow]"
             err.print(f"{mark} {escape(str(problem))}")
@@ -299,6 +319,7 @@ def status(config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption = False) -
                 f"read {sum(result['read'].values())}, "
                 f"wrote {sum(result['created'].values()) + sum(result['updated'].values())}, "
                 f"rejected {sum(result['rejected'].values())}"
+                + _propagation_text(result.get("propagation") or {})
                 if cycle["ok"]
                 else f"[red]failed[/red]: {result.get('error')}"
             )
@@ -320,6 +341,15 @@ def status(config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption = False) -
             for obj, linked in by_object.items():
                 counts_table.add_row(f"  {obj}", str(linked))
     console.print(counts_table)
+
+
+def _propagation_text(propagation: dict[str, Any]) -> str:
+    """``; hubspot -> salesforce p50 12 s, p95 31 s (8)``: how long its changes took."""
+    return "".join(
+        f"; {way.replace('_to_', ' -> ')} p50 {got['p50_s']:g} s, p95 {got['p95_s']:g} s"
+        f" ({got['changes']})"
+        for way, got in propagation.items()
+    )
 
 
 @app.command()

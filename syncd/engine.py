@@ -34,7 +34,7 @@ from typing import Any
 
 from syncd import canonical, closed_loop, conversions, intake, killpoints, registry, sweeps
 from syncd.abc import Connector, Fence
-from syncd.cycle import CycleReport, count
+from syncd.cycle import CycleReport, count, propagated
 from syncd.errors import SetupError
 from syncd.model import Change, Outcome, Page, Record, email_key
 from syncd.reconcile import (
@@ -329,6 +329,7 @@ class Engine:
                 for outcome in answer.result():
                     outcomes[(system, outcome.key)] = outcome
         killpoints.reached("write.landed")
+        propagated(report, plans, outcomes, self.marketing.system, self.crm.system, self.clock())
         self._write_partner_ids(plans, outcomes)
         count(report, plans, outcomes, self.marketing.system, self.crm.system)
         killpoints.reached("write.before_commit")

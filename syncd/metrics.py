@@ -1,7 +1,8 @@
 """Prometheus metrics and ``/healthz``, served over HTTP (127.0.0.1 by default).
 
 Counters of what the cycles did (records read, written and rejected per system and
-object, conflicts by rule, failed cycles), cycle durations, and gauges read when
+object, conflicts by rule, failed cycles), cycle durations, how long changes took to
+cross (``syncd_propagation_seconds`` by direction), and gauges read when
 Prometheus scrapes: open dead letters, API answers by system and status code, seconds
 since each object's last good cycle, the lease, whether the last configuration
 reload failed, and the extra calls batch splitting made per system (``syncd.split``).
@@ -52,6 +53,13 @@ class Metrics:
             buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600),
             registry=r,
         )
+        self.propagation = Histogram(
+            "syncd_propagation_seconds",
+            "Seconds from a change in one system to its write landing in the other",
+            ["direction"],
+            buckets=(1, 5, 10, 15, 20, 30, 45, 60, 90, 120, 300, 600, 1800, 3600, 86400),
+            registry=r,
+        )
         self.lease = Gauge("syncd_lease_held", "1 while this daemon holds the lease", registry=r)
         self.reload_failed = Gauge(
             "syncd_config_reload_failed", "1 when the last reload was refused", registry=r
@@ -86,6 +94,9 @@ class Metrics:
             self.rejected.labels(system, obj).inc(count)
         for rule, count in report.conflict_rules.items():
             self.conflicts.labels(obj, rule).inc(count)
+        for way, took in report.propagation.items():
+            for value in took:
+                self.propagation.labels(way).observe(value)
 
     def watch(self, api: Callable[[], Mapping[str, Mapping[int, int]]]) -> None:
         """Read the API answers (by system, by status) and the freshness at each scrape."""

@@ -14,7 +14,7 @@ from syncd.errors import ConfigError, ConfigProblem
 from syncd.reconcile import Rules
 from syncd.retry import RetryPolicy
 from syncd.settings import CHECKS, OBJECTS, STAGE_FIELD, Config, SyncdSettings, SystemSettings
-from syncd.sweeps import SweepPeriods
+from syncd.sweeps import CALLS_PER_CYCLE, SweepPeriods
 from syncd.vocabulary import Vocabulary
 from syncd.yamlfile import YamlDocument, load_yaml
 
@@ -23,6 +23,48 @@ KINDS = {
     "salesforce": {"company": ["Account"], "person": ["Lead", "Contact"], "deal": ["Opportunity"]},
 }
 """Per connector, the native kinds of each object; the first is the one syncd creates."""
+
+SWEPT = {"hubspot": frozenset(KINDS["hubspot"]), "salesforce": frozenset({"deal"})}
+"""Per connector, the objects ``syncd.sweeps`` sweeps: HubSpot every kind (deletions,
+and associations where mapped), Salesforce opportunities (contact roles)."""
+DAILY_LIMITS = {"hubspot": 650_000, "salesforce": 100_000}
+"""Published daily API limits, the default of ``systems.<name>.daily_limit``.
+
+HubSpot, private apps (service keys and static tokens) on Professional: 650,000 a day
+per account, Enterprise 1,000,000, each API Limit Increase pack 1,000,000 more
+(https://developers.hubspot.com/changelog/increasing-our-api-limits; the private-apps
+page https://developers.hubspot.com/docs/apps/legacy-apps/private-apps/overview lists
+625,000 for Professional). Salesforce Enterprise and Professional with API access:
+100,000 + 1,000 per Salesforce user licence per rolling 24 h, Unlimited and Performance
+5,000 a licence (https://developer.salesforce.com/docs/platform/salesforce-app-limits-cheatsheet/guide/salesforce-app-limits-platform-api.html):
+the default is the 100,000 base, set the org's own figure (Setup > Company Information).
+"""
+SETTLE_SECONDS = {"hubspot": 5.0}
+"""Per connector, the default ``search_settle_seconds``: how long before now a scan
+stops, for a search index that shows writes late (none: the scan reads up to now)."""
+OVERLAP_MINUTES = {"hubspot": 5.0, "salesforce": 10.0}
+"""Per connector, the default ``overlap_minutes``: how much later each scan window is
+read a second time (search lag, commit lag)."""
+
+
+def idle_calls_per_cycle(connector: str, obj: str) -> float:
+    """The API calls one cycle of ``obj`` makes on average on a quiet system driven by
+    ``connector``: its scan, one search or query per native kind (the lookback window rides
+    in the same call), plus the sweeps' budget (``syncd.sweeps.CALLS_PER_CYCLE``) where
+    the connector sweeps ``obj``. ``syncd.cadence`` projects the idle cost from this alone:
+    update it when the scans or the sweeps change their call pattern."""
+    scans = len(KINDS[connector][obj])
+    return scans + (CALLS_PER_CYCLE if obj in SWEPT[connector] else 0.0)
+
+
+def scan_lags(config: Config, name: str) -> tuple[float, float]:
+    """(settle seconds, overlap seconds) of system ``name``'s scans, with the defaults its
+    builder uses (a test holds the two together)."""
+    connector = config.syncd.systems[name].connector
+    options = config.syncd.systems[name].options()
+    settle = float(options.get("search_settle_seconds", SETTLE_SECONDS.get(connector, 0.0)))
+    overlap = float(options.get("overlap_minutes", OVERLAP_MINUTES.get(connector, 10.0)))
+    return settle, overlap * 60
 
 
 def _per_kind(config: Config, name: str) -> dict[str, Any]:

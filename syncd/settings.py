@@ -34,6 +34,9 @@ ConflictRule = Literal["crm_wins", "marketing_wins", "latest"]
 OBJECTS = ("company", "person", "deal")
 """Synced objects, in the order a cycle runs them: parents exist before what refers to them."""
 STAGE_FIELD = "stage"
+DEFAULT_CADENCE_SECONDS = 45
+"""The shipped cadence: a propagation p95 under a minute each way, idle cost under a tenth
+of Salesforce's base daily limit (the arithmetic: ``syncd.cadence``, README)."""
 
 
 class Strict(BaseModel):
@@ -120,8 +123,10 @@ class SyncdSettings(Strict):
     crm: str
     systems: dict[str, SystemSettings]
     cadence_seconds: dict[str, int] = Field(
-        default_factory=lambda: {"company": 60, "person": 60, "deal": 60}
+        default_factory=lambda: dict.fromkeys(OBJECTS, DEFAULT_CADENCE_SECONDS)
     )
+    """Seconds between two cycles of each object; an object left out gets the default
+    (``syncd.cadence`` has the arithmetic of its idle cost and propagation time)."""
     people: PeopleSettings = PeopleSettings()
     deals: DealSettings = DealSettings()
     report: ReportSettings = ReportSettings()
@@ -147,7 +152,7 @@ class SyncdSettings(Strict):
         idle = sorted(obj for obj, seconds in value.items() if seconds <= 0)
         if idle:
             raise ValueError(f"{', '.join(idle)}: {CADENCE_FLOOR}")
-        return value
+        return {**dict.fromkeys(OBJECTS, DEFAULT_CADENCE_SECONDS), **value}
 
 
 class FieldRule(BaseModel):

@@ -4,7 +4,8 @@ The ``systems`` sections are open (each connector reads its own keys), so the ke
 every connector shares are checked here: a secret pasted into the YAML is refused
 (secrets belong in the environment or the secrets file), ``*_env`` keys name an
 environment variable, ``timeout`` is ``[connect, read]`` seconds, ``daily_budget``,
-``search_settle_seconds``, URLs, ``ca_bundle`` and true/false flags are what they say.
+``daily_limit``, ``search_settle_seconds``, URLs, ``ca_bundle`` and true/false flags are
+what they say.
 Keys a connector adds are left to that connector's builder. Also here: the checks of
 syncd.yaml as a whole (roles, the cadence floor) and of the files it names (readable,
 a mapping of objects).
@@ -90,6 +91,8 @@ def _option_problem(folder: Path, key: str, value: Any) -> str | None:
         return _timeout_problem(value)
     if key == "daily_budget":
         return _budget_problem(value)
+    if key == "daily_limit" and not (isinstance(value, int) and _number(value) and value > 0):
+        return "the system's API calls a day (a whole number above 0, e.g. 150000)"
     if key == "search_settle_seconds" and (not _number(value) or value < 0):
         return "seconds, 0 or more (e.g. 5)"
     if key in _URL_KEYS and not (
