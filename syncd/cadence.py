@@ -47,6 +47,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from syncd import budget, registry
+from syncd.cycle import direction
 from syncd.errors import ConfigProblem
 from syncd.settings import OBJECTS, Config
 from syncd.settings_checks import on_this_machine
@@ -57,7 +58,7 @@ IDLE_SHARE = 0.10
 CYCLE_SECONDS = 10.0
 """The allowance for one object's cycle at steady state, from its scan to its writes
 landing (a search or query, a sweep slice, a write batch a side: each a round trip of
-about a second on the real APIs). ``syncd status`` shows what the cycles really took."""
+about a second on the real APIs). ``syncd status`` shows the propagation really measured."""
 TARGET_P95_SECONDS = 60.0
 """The propagation p95 the shipped settings are chosen to stay under (issue 11)."""
 
@@ -109,6 +110,8 @@ class Propagation:
 
 @dataclass(frozen=True, slots=True)
 class Projection:
+    """The idle cost of each system and the propagation of each object and direction."""
+
     systems: tuple[SystemCost, ...]
     propagation: tuple[Propagation, ...]
 
@@ -130,10 +133,6 @@ class Projection:
                 "target_p95_s": TARGET_P95_SECONDS,
             },
         }
-
-
-def direction(source: str, target: str) -> str:
-    return f"{source}_to_{target}"
 
 
 def project(config: Config) -> Projection:

@@ -93,6 +93,11 @@ def summary(seconds: Sequence[float]) -> dict[str, float | int]:
     }
 
 
+def direction(source: str, target: str) -> str:
+    """The label of changes flowing from ``source`` to ``target``: ``hubspot_to_salesforce``."""
+    return f"{source}_to_{target}"
+
+
 def propagated(
     report: CycleReport,
     plans: Sequence[PairPlan],
@@ -117,7 +122,7 @@ def propagated(
             if outcome is None or not outcome.ok:
                 continue
             seconds = max(0.0, (landed - record.modified_at).total_seconds())
-            report.propagation.setdefault(f"{source}_to_{target}", []).append(seconds)
+            report.propagation.setdefault(direction(source, target), []).append(seconds)
 
 
 def count(
