@@ -45,13 +45,13 @@ def propagation_table(projection: Projection) -> Table:
             f"{p.late_s:g}",
         )
     table.caption = (
-        "a change waits for the source's settle time, then half a cadence on average (0.95 of"
-        " one at p95, a whole one at worst) for the next scan, then the cycle"
-        f" ({CYCLE_SECONDS:g} s allowed; syncd status shows what cycles took): mean = settle +"
-        " cadence / 2 + cycle, p95 = settle + 0.95 x cadence + cycle, worst = settle +"
-        " cadence + cycle. late: a change the source shows after its settle time (search"
-        " lag, a long transaction's commit) is read again overlap_minutes later: overlap +"
-        " cadence + cycle"
+        "a change waits for the source's settle time, then half a cadence on average"
+        " (0.95 of one at p95, a whole one at worst) for the next scan, then the cycle"
+        f" ({CYCLE_SECONDS:g} s allowed; syncd status shows the propagation measured):"
+        " mean = settle + cadence / 2 + cycle, p95 = settle + 0.95 x cadence + cycle,"
+        " worst = settle + cadence + cycle. late: a change the source shows after its"
+        " settle time (search lag, a long transaction's commit) is read again"
+        " overlap_minutes later: overlap + cadence + cycle"
     )
     return table
 
