@@ -30,8 +30,9 @@ HubSpot's published limits (``published_limits``; sources, and what is not confi
   https://developers.hubspot.com/changelog/2018-11-06-rate-limit-information-headers-will-be-included-in-http-responses).
   ``Retry-After`` on a 429 is reported by users (https://github.com/PostHog/posthog/pull/64726)
   but its value is unconfirmed: here the seconds until the window lets a request in (at least
-  1), until midnight UTC for the daily limit (HubSpot resets at midnight in the account's
-  time zone), and 1 on a search 429 (unconfirmed that search sends it at all).
+  1), and until midnight UTC for the daily limit (HubSpot resets at midnight in the account's
+  time zone). A search over its own limit gets no headers at all, Retry-After included
+  (unconfirmed either way; a client then backs off on its own).
 """
 
 from __future__ import annotations
@@ -174,7 +175,7 @@ class Gate:
                 most, window = self.search_rate_limit
                 _expire(self._search_hits, now - window / 1000)
                 if len(self._search_hits) >= most:
-                    refusal = ("SECONDLY", 1.0)
+                    refusal = ("SECONDLY", 0.0)
                 else:
                     self._search_hits.append(now)
         elif self.rate_limit is not None and len(self._hits) >= max_:
@@ -186,10 +187,11 @@ class Gate:
         left = max(0, max_ - len(self._hits))
         headers = _rate_headers(max_, left, interval, daily_max, max(0, daily_max - self._daily))
         if is_search and (refusal is None or refusal[0] == "SECONDLY"):
-            headers = {}  # search answers carry no rate-limit headers
+            headers = {}  # search answers carry no rate-limit headers (nor Retry-After)
+        elif refusal is not None:
+            headers["Retry-After"] = str(max(1, math.ceil(refusal[1])))
         if refusal is None:
             return None, headers
-        headers["Retry-After"] = str(max(1, math.ceil(refusal[1])))
         return (429, rate_limited(refusal[0]), headers), headers
 
 

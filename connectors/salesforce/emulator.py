@@ -298,7 +298,7 @@ class SalesforceEmulator:
         return answer
 
     def _dispatch_api(self, request: Request, crowded: bool) -> Answer:
-        if self.latency_ms:
+        if self.latency_ms and not crowded:  # a refusal past the cap comes at once
             time.sleep(self.latency_ms / 1000)
         endpoint = label(request.method, request.path)
         with self.lock:
