@@ -353,7 +353,7 @@ def run_child(people: int, archived: int = 0, throttled: bool = True) -> dict[st
         "store_bytes": store_bytes,
         "wal_peak_bytes": wal.peak if database else None,
         "projection_1m_people": {
-            "projection": "linear from this run, not measured",
+            "projection": "linear projection from this run, not measured",
             "people": MILLION,
             "rate_limit_bound_s": projected,
             "wall_s": round(backfill_s * scale, 1),
