@@ -14,7 +14,8 @@ and batch reads, answer 207 per input (``emulator_store.MULTI_STATUS`` cites the
 references; ``set_multi_status`` switches an endpoint).
 Knobs are methods here and, for another process, an HTTP control API under
 ``/_emulator/`` that needs no token. ``python -m connectors.hubspot.emulator --port 0
---seed-contacts N`` serves in the foreground and prints its URL first.
+--seed-contacts N`` serves in the foreground and prints its URL first; ``--limits
+published`` enforces HubSpot's published rate limits (``emulator_gate`` cites them).
 
 Objects: ``/crm/v3/objects/{contacts|companies|deals}`` (list, search, batch
 read/create/update/upsert/archive, one by id), ``/crm/v3/properties/{type}``,

@@ -181,8 +181,9 @@ class SalesforceEmulator:
     - ``concurrent_limit``: Salesforce limits concurrent requests that last 20 s or longer
       (25 in production orgs and sandboxes, 5 in Developer Edition and trials) and answers
       ``REQUEST_LIMIT_EXCEEDED`` past it; shorter requests are not limited. The emulator
-      caps every request in flight at once (with ``latency_ms`` a request lasts that
-      long), which is stricter: set the cap as if every request were long-running. A
+      caps every data API request in flight at once, the token call aside (with
+      ``latency_ms`` a request lasts that long), which is stricter: set the cap as if
+      every request were long-running. A
       refused request answers 403 ``REQUEST_LIMIT_EXCEEDED``
       "ConcurrentRequests (Concurrent API Requests) Limit exceeded." (message as a real
       org answered, ``CONCURRENT_REFUSAL``; the status 403 is unconfirmed for this limit,
@@ -285,14 +286,15 @@ class SalesforceEmulator:
                 return Answer(400, exc.errors)
             except (KeyError, ValueError, TypeError) as exc:
                 return fault(400, "INVALID_OPERATION", str(exc))
+        data = 1 if request.path.startswith("/services/data/") else 0  # not the token call
         with self.lock:
-            self._in_flight += 1
+            self._in_flight += data
             crowded = self.concurrent_limit is not None and self._in_flight > self.concurrent_limit
         try:
-            answer = self._dispatch_api(request, crowded)
+            answer = self._dispatch_api(request, crowded and data == 1)
         finally:
             with self.lock:
-                self._in_flight -= 1
+                self._in_flight -= data
         with self.lock:
             self._statuses[answer.status] += 1
         return answer
