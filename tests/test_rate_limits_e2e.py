@@ -190,3 +190,21 @@ def test_the_benchmark_emulators_enforce_the_published_limits_unless_unthrottled
         "daily": 1_000_000,
     }
     assert registry.emulator_limits(False)["hubspot"]["rate"] is None
+
+
+def test_the_bound_is_the_slower_hubspot_limit_and_a_day_per_allocation_used_up() -> None:
+    from syncd.bench import _bound
+
+    limits = registry.emulator_limits(True)
+    # 600 searches at 5 in any second: the 600th waits 119 s; 2,000 other
+    # calls at 190 per 10 s: the 2,000th waits 100 s. The searches bound.
+    bound = _bound({"hubspot": 2_600, "salesforce": 16_000}, 600, limits)
+    assert bound["hubspot"] == 119.0
+    assert bound["salesforce"] == 86_400.0  # past the 15,000 allocation: a day more
+    assert bound["max"] == 86_400.0
+    assert _bound({"hubspot": 5, "salesforce": 1}, 5, limits)["max"] == 0.0  # one burst
+    assert _bound({"hubspot": 2_600, "salesforce": 1}, 600, registry.emulator_limits(False)) == {
+        "hubspot": 0.0,
+        "salesforce": 0.0,
+        "max": 0.0,
+    }
