@@ -10,6 +10,15 @@ until the refused record stands alone) are read from the connectors: 0 in the ba
 and the steady state, where nothing is refused; then one more round edits a batch of
 100 leads, one of them with a lead source HubSpot refuses, and reports what that one
 record cost (at most 2 x ceil(log2 100) = 14 calls).
+
+By default the emulators enforce the published limits (``registry.emulator_limits``:
+HubSpot 190 calls per 10 s, search 5 per second, 1,000,000 a day; Salesforce 25 requests
+in flight, its daily allocation); ``--unthrottled`` lifts all but Salesforce's daily
+allocation. Each run then reports the answers refused for a limit (``http_429``), the
+least wall time those limits allow for the backfill's work at its floor
+(``rate_limit_bound_s``), the backfill's ``wall_s`` and syncd's ``cpu_ms_per_record``,
+the store's size and its write-ahead log's peak, and the bound and wall projected
+linearly to 1,000,000 people.
 """
 
 from __future__ import annotations
@@ -22,10 +31,11 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -59,12 +69,14 @@ def _control(url: str, method: str, path: str, body: Any = None, ca: str | None 
 
 @contextmanager
 def _emulators(
-    people: int, companies: int, deals: int, archived: int = 0
+    people: int, companies: int, deals: int, archived: int = 0, throttled: bool = False
 ) -> Iterator[dict[str, Any]]:
     processes = []
     endpoints: dict[str, Any] = {}
     try:
-        commands = registry.emulator_commands(people, companies, deals, archived)
+        commands = registry.emulator_commands(
+            people, companies, deals, archived, throttled=throttled
+        )
         for name, command in commands.items():
             process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
             processes.append(process)
@@ -97,6 +109,58 @@ def _cpu_seconds(pid: int) -> float:
     """User and system CPU seconds a live process has used (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 1)
+
+
+def _limit_answers(endpoints: dict[str, Any]) -> dict[str, int]:
+    """Answers refusing a call for a limit, so far: HubSpot's 429s; Salesforce's 429s and
+    403 REQUEST_LIMIT_EXCEEDED (daily allocation, requests in flight)."""
+    hs, sf = endpoints["hubspot"], endpoints["salesforce"]
+    hubspot = _control(hs.url, "GET", "/_emulator/statuses")
+    salesforce = _control(sf.url, "GET", "/_emulator/statuses", ca=sf.ca_pem_path)
+    refusals = _control(sf.url, "GET", "/_emulator/limit_refusals", ca=sf.ca_pem_path)
+    return {
+        "hubspot": hubspot.get("429", 0),
+        "salesforce": salesforce.get("429", 0) + sum(refusals.values()),
+    }
+
+
+class _WalWatch:
+    """Samples the size of a SQLite store's write-ahead log in a background thread."""
+
+    def __init__(self, database: str | None, every: float = 0.05) -> None:
+        self.wal = Path(database + "-wal") if database else None
+        self.peak = 0
+        self._every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> _WalWatch:
+        if self.wal is not None:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        self._sample()
+
+    def _sample(self) -> None:
+        if self.wal is not None:
+            with suppress(FileNotFoundError):
+                self.peak = max(self.peak, self.wal.stat().st_size)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self._every):
+            self._sample()
+
+
+def _store_bytes(database: str | None) -> int | None:
+    """The SQLite store file and its -wal, in bytes (None: not a SQLite file)."""
+    if not database:
+        return None
+    files = (Path(database), Path(database + "-wal"))
+    return sum(f.stat().st_size for f in files if f.exists())
 
 
 def _calls(endpoints: dict[str, Any]) -> dict[str, int]:
@@ -144,34 +208,86 @@ def _floor(reports: list[CycleReport]) -> dict[str, int]:
     return floor
 
 
-def run_child(people: int, archived: int = 0) -> dict[str, Any]:
+def _searches(report: CycleReport) -> int:
+    """HubSpot searches at the floor: the pages of what was read, at least one per object."""
+    return sum(
+        max(1, math.ceil(part.read["hubspot"] / PAGE["hubspot"]))
+        for part in report.objects.values()
+    )
+
+
+def _window_seconds(calls: int, rate: tuple[int, int] | None) -> float:
+    """The least seconds ``calls`` take under at most ``rate[0]`` calls in any rolling
+    ``rate[1]`` ms: the k-th call waits for the window of the (k - max)-th to pass."""
+    if rate is None or calls <= 0:
+        return 0.0
+    most, interval_ms = rate
+    return (calls - 1) // most * interval_ms / 1000
+
+
+def _bound(calls: dict[str, int], searches: int, limits: dict[str, dict[str, Any]]) -> dict:
+    """The least wall seconds the limits allow for ``calls`` per system (``searches`` of
+    HubSpot's among them): HubSpot's search and general limits apply separately (a search
+    does not count toward the 10-second limit, ``connectors.hubspot.emulator_gate``), the
+    slower one bounds; Salesforce publishes no rate, only its daily allocation. A daily
+    limit bounds only when the calls exceed it: a day for each allocation used up."""
+    bound: dict[str, float] = {}
+    for system, count in calls.items():
+        limit = limits[system]
+        seconds = 0.0
+        if system == "hubspot":
+            seconds = max(
+                _window_seconds(searches, limit["search_rate"]),
+                _window_seconds(count - searches, limit["rate"]),
+            )
+        daily = limit.get("daily")
+        if daily and count > daily:
+            seconds += (math.ceil(count / daily) - 1) * 86_400
+        bound[system] = round(seconds, 2)
+    bound["max"] = max(bound.values())
+    return bound
+
+
+MILLION = 1_000_000
+
+
+def run_child(people: int, archived: int = 0, throttled: bool = True) -> dict[str, Any]:
     """One benchmark run; returns the figures.
 
     HubSpot holds ``people`` contacts, a tenth as many companies and a tenth as many
     deals (sales pipeline, random stages, each with one company and one contact), and
-    ``archived`` contacts archived already.
+    ``archived`` contacts archived already. ``throttled``: the emulators enforce the
+    published limits.
     """
     companies = deals = max(1, people // 10)
+    limits = registry.emulator_limits(throttled)
     with (
         tempfile.TemporaryDirectory(prefix="syncd-bench-") as directory,
-        _emulators(people, companies, deals, archived) as endpoints,
+        _emulators(people, companies, deals, archived, throttled) as endpoints,
     ):
         path = sandbox.write_config(Path(directory), endpoints)
         config = load_config(path)
         store = Store.open(config.store_url)
+        database = store.engine.url.database if store.engine.dialect.name == "sqlite" else None
+        database = str(Path(directory, database).resolve()) if database else None
+        wal = _WalWatch(database).__enter__()
         marketing = registry.connector(config, "hubspot")
         crm = registry.connector(config, "salesforce")
         engine = Engine.for_config(config, store, marketing, crm)
         marketing.check()
         crm.check()
         base_calls = _calls(endpoints)
+        base_refused = _limit_answers(endpoints)
         backfill, cycle_s = [], []
+        cpu_started = time.process_time()
         for _ in range(2):  # the backfill, then the cycle that reads its writes back
             started = time.perf_counter()
             backfill.append(engine.run_once())
             cycle_s.append(round(time.perf_counter() - started, 2))
+        backfill_cpu_s = time.process_time() - cpu_started
         backfill_s = sum(cycle_s)
         backfill_calls = {k: v - base_calls[k] for k, v in _calls(endpoints).items()}
+        backfill_refused = {k: v - base_refused[k] for k, v in _limit_answers(endpoints).items()}
 
         changed = max(1, people // 100)
         with store.engine.connect() as connection:
@@ -208,19 +324,46 @@ def run_child(people: int, archived: int = 0) -> dict[str, Any]:
         idle = _idle(engine, endpoints, archived)
         # last: its refused record is retried on later cycles, which would not be idle
         refused = _refused_round(engine, store, endpoints)
+        http_429 = _limit_answers(endpoints)
         marketing.close()
         crm.close()
+        store_bytes = _store_bytes(database)  # before close: a checkpoint would empty the log
+        wal.__exit__()
         store.close()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     peak = usage.ru_maxrss / 1024
     cpu = {"syncd": round(usage.ru_utime + usage.ru_stime, 1), **endpoints.get("_cpu_s", {})}
     records = people + companies + deals
+    # the work at its floor: the backfill cycle (each record read once and written once,
+    # the partner ids back); the cycle reading the writes back adds nothing at the floor
+    work, searches = _floor(backfill[:1]), _searches(backfill[0])
+    bound = _bound(work, searches, limits)
+    scale = MILLION / people
+    projected = _bound(
+        {k: math.ceil(v * scale) for k, v in work.items()}, math.ceil(searches * scale), limits
+    )
     return {
+        "throttled": throttled,
+        "limits": limits,
+        "http_429": http_429,
+        "rate_limit_bound_s": bound,
+        "rate_limit_floor_calls": {**work, "hubspot_searches": searches},
+        "wall_s": round(backfill_s, 2),
+        "cpu_ms_per_record": round(backfill_cpu_s * 1000 / records, 3),
+        "store_bytes": store_bytes,
+        "wal_peak_bytes": wal.peak if database else None,
+        "projection_1m_people": {
+            "projection": "linear projection from this run, not measured",
+            "people": MILLION,
+            "rate_limit_bound_s": projected,
+            "wall_s": round(backfill_s * scale, 1),
+        },
         "records": records,
         "objects": {"person": people, "company": companies, "deal": deals},
         "backfill": {
             **_phase(records, backfill_s, backfill_calls, _floor(backfill)),
             "cycle_seconds": cycle_s,
+            "http_429": backfill_refused,
             "written": {
                 obj: {
                     system: sum(
@@ -346,7 +489,9 @@ def _phase(records: int, seconds: float, calls: dict[str, int], floor: dict[str,
     }
 
 
-def run(sizes: list[int], archived: int = 100_000) -> Iterator[dict[str, Any]]:
+def run(
+    sizes: list[int], archived: int = 100_000, throttled: bool = True
+) -> Iterator[dict[str, Any]]:
     """Each size in a fresh process; yields its figures."""
     for people in sizes:
         answer = subprocess.run(
@@ -358,6 +503,7 @@ def run(sizes: list[int], archived: int = 100_000) -> Iterator[dict[str, Any]]:
                 str(people),
                 "--archived",
                 str(archived),
+                *([] if throttled else ["--unthrottled"]),
             ],
             capture_output=True,
             text=True,
@@ -372,5 +518,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--child", type=int, required=True)
     parser.add_argument("--archived", type=int, default=0)
+    parser.add_argument("--unthrottled", action="store_true")
     arguments = parser.parse_args()
-    print(json.dumps(run_child(arguments.child, arguments.archived)))
+    print(json.dumps(run_child(arguments.child, arguments.archived, not arguments.unthrottled)))

@@ -444,10 +444,16 @@ def bench(
     archived: Annotated[
         int, typer.Option("--archived", help="Contacts archived in HubSpot already.")
     ] = 100_000,
+    unthrottled: Annotated[
+        bool,
+        typer.Option(
+            "--unthrottled", help="Emulators without the published rate limits (loopback speed)."
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Backfill, echo, steady-state, lookback and idle rounds against emulators in other
-    processes."""
+    processes, which enforce the published rate limits unless ``--unthrottled``."""
     from syncd.bench import run
 
     table = Table(title="syncd bench")
@@ -459,10 +465,13 @@ def bench(
         "steady 1% calls",
         "split calls: 1 bad in 100",
         "idle calls/object (HubSpot, SF)",
+        "429s (HubSpot, SF)",
+        "wall s / bound s",
+        "CPU ms/record",
         "peak RSS MB",
     ):
         table.add_column(column, justify="right")
-    for result in run(records or [10_000, 100_000], archived):
+    for result in run(records or [10_000, 100_000], archived, not unthrottled):
         if as_json:
             print(json.dumps(result), flush=True)
             continue
@@ -479,6 +488,9 @@ def bench(
                 f"{obj} {c['hubspot']:g}+{c['salesforce']:g}"
                 for obj, c in result["idle"]["calls_per_cycle"].items()
             ),
+            f"{result['http_429']['hubspot']} + {result['http_429']['salesforce']}",
+            f"{result['wall_s']:,.1f} / {result['rate_limit_bound_s']['max']:,.1f}",
+            f"{result['cpu_ms_per_record']:.2f}",
             f"{result['peak_rss_mb']:.0f}",
         )
     if not as_json:

@@ -412,12 +412,45 @@ def emulator_settings(
     return secrets, systems
 
 
+EMULATOR_SALESFORCE_DAILY = 15_000
+"""The Salesforce emulator's daily allocation (its default), enforced in every run."""
+
+
+def emulator_limits(throttled: bool) -> dict[str, dict[str, Any]]:
+    """The limits ``emulator_commands(..., throttled=...)`` makes the emulators enforce:
+    HubSpot's ``rate`` and ``search_rate`` as (max calls, interval ms) and ``daily``;
+    Salesforce's ``daily`` and ``concurrent``; None where not enforced."""
+    from connectors.hubspot.emulator_gate import published_limits
+    from connectors.salesforce.emulator import PRODUCTION_CONCURRENT_LIMIT
+
+    hubspot = published_limits("enterprise")
+    return {
+        "hubspot": {
+            "rate": hubspot.rate if throttled else None,
+            "search_rate": hubspot.search_rate if throttled else None,
+            "daily": hubspot.daily if throttled else None,
+        },
+        "salesforce": {
+            "daily": EMULATOR_SALESFORCE_DAILY,
+            "concurrent": PRODUCTION_CONCURRENT_LIMIT if throttled else None,
+        },
+    }
+
+
 def emulator_commands(
-    people: int, companies: int = 0, deals: int = 0, archived: int = 0
+    people: int,
+    companies: int = 0,
+    deals: int = 0,
+    archived: int = 0,
+    *,
+    throttled: bool = False,
 ) -> dict[str, list[str]]:
     """Commands that run each emulator in its own process, seeded in marketing: ``people``
     contacts, ``companies`` and ``deals`` (each deal with one company and one contact),
-    and ``archived`` contacts archived already."""
+    and ``archived`` contacts archived already. ``throttled``: the emulators enforce the
+    published limits (``emulator_limits``)."""
+    limits = emulator_limits(throttled)
+    concurrent = limits["salesforce"]["concurrent"]
     return {
         "hubspot": [
             sys.executable,
@@ -429,6 +462,16 @@ def emulator_commands(
             f"{people},{companies},{deals}",
             "--seed-archived",
             str(archived),
+            *(["--limits", "published", "--tier", "enterprise"] if throttled else []),
         ],
-        "salesforce": [sys.executable, "-m", "connectors.salesforce.emulator", "--port", "0"],
+        "salesforce": [
+            sys.executable,
+            "-m",
+            "connectors.salesforce.emulator",
+            "--port",
+            "0",
+            "--daily-limit",
+            str(limits["salesforce"]["daily"]),
+            *(["--concurrent-limit", str(concurrent)] if concurrent else []),
+        ],
     }

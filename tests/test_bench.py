@@ -1,6 +1,7 @@
 """`syncd bench` stays runnable, and syncd stays batch-first: its API calls stay within
 1.1x the floor of pages and batches at the maximum sizes. No speed is asserted here:
-speed is the benchmark's to measure, not a test's."""
+speed is the benchmark's to measure, not a test's; the figures about it are checked for
+being present and consistent."""
 
 from __future__ import annotations
 
@@ -8,21 +9,15 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_the_benchmark_runs_and_stays_near_the_call_floor() -> None:
+def bench(*options: str) -> dict[str, Any]:
+    """One ``syncd bench ... --json`` run in a fresh process: its figures."""
     answer = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from syncd.cli import main; main()",
-            "bench",
-            "--records",
-            "4000",
-            "--json",
-        ],
+        [sys.executable, "-c", "from syncd.cli import main; main()", "bench", *options, "--json"],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -30,7 +25,14 @@ def test_the_benchmark_runs_and_stays_near_the_call_floor() -> None:
         check=False,
     )
     assert answer.returncode == 0, answer.stderr[-2000:]
-    result = json.loads(answer.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(answer.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_the_benchmark_runs_and_stays_near_the_call_floor() -> None:
+    result = bench("--records", "4000", "--unthrottled")
+    assert result["throttled"] is False and result["limits"]["hubspot"]["rate"] is None
+    assert result["rate_limit_bound_s"] == {"hubspot": 0, "salesforce": 0, "max": 0}
     assert result["objects"] == {"person": 4000, "company": 400, "deal": 400}
     assert result["records"] == 4800 and result["records_per_s"] > 0
     assert 0 < result["peak_rss_mb"] < 1024
@@ -65,3 +67,30 @@ def test_the_benchmark_runs_and_stays_near_the_call_floor() -> None:
     for obj, calls in idle["calls_per_cycle"].items():
         assert calls["hubspot"] <= 2, (obj, calls)
         assert calls["salesforce"] <= (2 if obj == "person" else 1) + 1, (obj, calls)
+
+
+def test_a_throttled_run_reports_the_limits_and_what_they_cost() -> None:
+    result = bench("--records", "1200", "--archived", "1000")
+    assert result["throttled"] is True
+    assert result["limits"]["hubspot"] == {
+        "rate": [190, 10_000],
+        "search_rate": [5, 1_000],
+        "daily": 1_000_000,
+    }
+    assert result["limits"]["salesforce"]["concurrent"] == 25
+    assert set(result["http_429"]) == {"hubspot", "salesforce"}
+    assert all(n >= 0 for n in result["http_429"].values())
+    assert 0 <= sum(result["backfill"]["http_429"].values()) <= sum(result["http_429"].values())
+    # 1,200 people, 120 companies, 120 deals: 6 + 1 + 1 searches at least, 5 in any second
+    floor = result["rate_limit_floor_calls"]
+    assert floor["hubspot_searches"] == 8 and floor["hubspot"] > floor["hubspot_searches"]
+    bound = result["rate_limit_bound_s"]
+    assert bound["hubspot"] == 1.0 and bound["salesforce"] == 0  # the 6th to 8th wait 1 s
+    assert bound["max"] == max(bound["hubspot"], bound["salesforce"])
+    assert result["wall_s"] == result["backfill"]["seconds"] > 0
+    assert result["cpu_ms_per_record"] > 0
+    assert result["store_bytes"] > 0 and result["wal_peak_bytes"] > 0
+    projection = result["projection_1m_people"]
+    assert projection["people"] == 1_000_000 and "linear" in projection["projection"]
+    assert projection["rate_limit_bound_s"]["max"] > bound["max"]
+    assert projection["wall_s"] > result["wall_s"]

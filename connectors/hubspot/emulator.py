@@ -14,7 +14,8 @@ and batch reads, answer 207 per input (``emulator_store.MULTI_STATUS`` cites the
 references; ``set_multi_status`` switches an endpoint).
 Knobs are methods here and, for another process, an HTTP control API under
 ``/_emulator/`` that needs no token. ``python -m connectors.hubspot.emulator --port 0
---seed-contacts N`` serves in the foreground and prints its URL first.
+--seed-contacts N`` serves in the foreground and prints its URL first; ``--limits
+published`` enforces HubSpot's published rate limits (``emulator_gate`` cites them).
 
 Objects: ``/crm/v3/objects/{contacts|companies|deals}`` (list, search, batch
 read/create/update/upsert/archive, one by id), ``/crm/v3/properties/{type}``,
@@ -62,7 +63,7 @@ from connectors.hubspot.emulator_crm import (
     synthetic_company,
     synthetic_deal,
 )
-from connectors.hubspot.emulator_gate import Gate, Reply
+from connectors.hubspot.emulator_gate import Gate, Reply, parse_rate, published_limits
 from connectors.hubspot.emulator_schema import CONTACTS as CONTACT_SCHEMA
 from connectors.hubspot.emulator_schema import Problem, check_values, error_body
 from connectors.hubspot.emulator_search import list_page, property_names, search
@@ -86,7 +87,11 @@ class HubSpotEmulator:
     """The emulated portal; thread-safe under one lock (``store.lock``).
 
     ``rate_limit`` is (max calls, interval ms) for every call but search, which has
-    ``search_rate_limit``; ``search_cap`` is how far a search may page (HubSpot: 10,000).
+    ``search_rate_limit``; ``daily_limit`` counts every call. ``limits="published"`` enforces
+    HubSpot's published limits for a private app on ``tier`` (190 per 10 s, search 5 per
+    second, 1,000,000 a day on Enterprise or 650,000 on Professional; sources in
+    ``emulator_gate``); a limit given explicitly overrides its published value.
+    ``search_cap`` is how far a search may page (HubSpot: 10,000).
     ``lifecycle_backward`` is what an API write moving lifecyclestage backwards meets:
     "keep" (the old stage stays, silently; the rest lands) or "refuse" (a 400), as
     reports about the real API differ.
@@ -102,6 +107,8 @@ class HubSpotEmulator:
         daily_limit: int | None = None,
         search_cap: int = 10_000,
         search_rate_limit: tuple[int, int] | None = None,
+        limits: str | None = None,
+        tier: str = "enterprise",
         host: str = "127.0.0.1",
         lifecycle_backward: str = "keep",
         token_ttl: float = DEFAULT_TTL,
@@ -112,6 +119,13 @@ class HubSpotEmulator:
         """Accepted tokens; the OAuth app is ``tokens.client_id`` etc. (``clock``: expiry only)."""
         self.latency_ms = latency_ms
         self.search_cap = search_cap
+        if limits not in (None, "none", "published"):
+            raise ValueError(f"limits {limits!r}: 'published' or None")
+        if limits == "published":
+            published = published_limits(tier)
+            rate_limit = rate_limit or published.rate
+            search_rate_limit = search_rate_limit or published.search_rate
+            daily_limit = daily_limit if daily_limit is not None else published.daily
         self.gate = Gate(rate_limit, daily_limit, search_rate_limit)
         """Call counts, injected failures and rate limits (``gate.rate_limit`` etc. may be set)."""
         self.store = ContactStore()
@@ -180,6 +194,11 @@ class HubSpotEmulator:
     def reset_calls(self) -> None:
         with self._lock:
             self.gate.reset()
+
+    def statuses(self) -> dict[int, int]:
+        """API answers by HTTP status since the start (control calls are not counted)."""
+        with self._lock:
+            return dict(self.gate.statuses)
 
     def set_multi_status(self, *endpoints: str) -> None:
         """The batch writes that answer 207 per input instead of refusing the batch:
@@ -679,6 +698,10 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # an emulator bug: answer as HubSpot's 500 would, and go on
             status, headers = 500, {}
             body = error_body("INTERNAL_ERROR", f"internal error: {exc.__class__.__name__}: {exc}")
+        if not self.path.startswith("/_emulator/"):
+            emulator = self.server.emulator
+            with emulator.store.lock:
+                emulator.gate.statuses[status] += 1
         payload = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
         self.send_response(status)
         for name, value in headers.items():
@@ -709,13 +732,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--token-ttl", type=float, default=DEFAULT_TTL, help="OAuth token life, s")
     parser.add_argument("--latency-ms", type=int, default=0)
     parser.add_argument("--rate-limit", help="MAX/INTERVAL_MS, e.g. 190/10000")
+    parser.add_argument("--search-rate-limit", help="MAX/INTERVAL_MS, e.g. 5/1000")
     parser.add_argument("--daily-limit", type=int)
+    parser.add_argument(
+        "--limits",
+        choices=("none", "published"),
+        default="none",
+        help="published: HubSpot's published limits of a private app (see --tier)",
+    )
+    parser.add_argument("--tier", choices=("enterprise", "professional"), default="enterprise")
     parser.add_argument("--search-cap", type=int, default=10_000)
     args = parser.parse_args(argv)
-    rate = None
-    if args.rate_limit:
-        most, _, interval = args.rate_limit.partition("/")
-        rate = (int(most), int(interval or 10_000))
+    try:
+        rate = parse_rate(args.rate_limit, 10_000) if args.rate_limit else None
+        search_rate = parse_rate(args.search_rate_limit, 1_000) if args.search_rate_limit else None
+    except ValueError as exc:
+        parser.error(str(exc))
     emulator = HubSpotEmulator(
         args.port,
         host=args.host,
@@ -723,6 +755,9 @@ def main(argv: list[str] | None = None) -> int:
         latency_ms=args.latency_ms,
         rate_limit=rate,
         daily_limit=args.daily_limit,
+        search_rate_limit=search_rate,
+        limits=args.limits,
+        tier=args.tier,
         search_cap=args.search_cap,
         token_ttl=args.token_ttl,
     )

@@ -1,6 +1,7 @@
 """The emulator's control API (``/_emulator/...``, no token) and its synthetic contacts.
 
 GET    /_emulator/calls             per-endpoint call counts
+GET    /_emulator/statuses          API answers by HTTP status since the start: {"200": n, "429": n}
 POST   /_emulator/reset_calls
 POST   /_emulator/seed              {"contacts": n, "companies": n, "deals": n,
                                      "same_instant": false}
@@ -14,7 +15,8 @@ POST   /_emulator/multi_status      {"endpoints": ["create", "update", "upsert",
                                      "associations"]}: the batch writes answering 207
 POST   /_emulator/search_lag        {"ms": 2000}: later writes reach search that late
 POST   /_emulator/seed_archived     {"contacts": n}: n contacts archived already
-POST   /_emulator/rate_limit        {"max": 100, "interval_ms": 10000, "daily": null}
+POST   /_emulator/rate_limit        {"max": 100, "interval_ms": 10000, "daily": null,
+                                     "search_max": 5, "search_interval_ms": 1000}
 POST   /_emulator/token_ttl         {"seconds": 1800}: life of OAuth tokens issued from now
 POST   /_emulator/expire_tokens     every OAuth access token issued so far expires now
                                     ({"at_call": n}: just before the n-th API call)
@@ -103,6 +105,8 @@ def _dispatch(emulator: HubSpotEmulator, method: str, action: str, body: dict[st
     ok: Reply = (200, {"ok": True}, {})
     if (method, action) == ("GET", "calls"):
         return 200, emulator.calls(), {}
+    if (method, action) == ("GET", "statuses"):
+        return 200, {str(k): v for k, v in sorted(emulator.statuses().items())}, {}
     if (method, action) == ("POST", "reset_calls"):
         emulator.reset_calls()
         return ok

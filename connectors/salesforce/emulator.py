@@ -13,8 +13,9 @@ the real client-credentials flow does; tokens expire after ``token_ttl_seconds``
 It serves the OAuth token (client credentials and JWT bearer, ``emulator_auth``), describe,
 SOQL query/queryAll/queryMore (server-side cursors, ``Sforce-Query-Options: batchSize``),
 sObject Collections and
-single-record resources, with Salesforce's error bodies, ``Sforce-Limit-Info`` and the
-daily limit (403 ``REQUEST_LIMIT_EXCEEDED``). Knobs, as methods and under ``/_emulator/``
+single-record resources, with Salesforce's error bodies, ``Sforce-Limit-Info``, the
+daily limit and the concurrent-request limit (both 403 ``REQUEST_LIMIT_EXCEEDED``, see
+``SalesforceEmulator``). Knobs, as methods and under ``/_emulator/``
 (no auth, not counted): latency, injected failures, token expiry, the daily limit, call
 counters, the consumer secret, the JWT certificate and users, synthetic leads, UI-like edits
 and lead conversion (account, contact, opportunity and its contact role), answers lost
@@ -70,6 +71,19 @@ from connectors.salesforce.emulator_rules import DuplicateRule, ValidationRule
 from connectors.salesforce.emulator_schema import OBJECTS, SObject, error, sobject
 from connectors.salesforce.emulator_store import Store, WriteError
 
+DAILY_REFUSAL = "TotalRequests Limit exceeded."
+"""The message past the daily allocation, as real orgs answer it
+(https://github.com/SalesforceLabs/OrgCheck/issues/181,
+https://success.salesforce.com/answers?id=90630000000gnuYAAQ)."""
+CONCURRENT_REFUSAL = "ConcurrentRequests (Concurrent API Requests) Limit exceeded."
+"""The message past the concurrent-request limit, as a real org answered it
+(https://github.com/SalesforceLabs/OrgCheck/issues/432). "ConcurrentPerOrgLongTxn Limit
+exceeded" (https://github.com/mautic/mautic/issues/5006) is the long-running Apex
+limit's, a different one."""
+PRODUCTION_CONCURRENT_LIMIT = 25
+"""Concurrent long-running requests of a production org or sandbox (Developer Edition and
+trials: 5)."""
+
 _FAILURES = {
     500: (
         "UNKNOWN_EXCEPTION",
@@ -78,7 +92,7 @@ _FAILURES = {
     ),
     503: ("SERVER_UNAVAILABLE", "Server temporarily unavailable. Please try again later."),
     401: ("INVALID_SESSION_ID", "Session expired or invalid"),
-    403: ("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded."),
+    403: ("REQUEST_LIMIT_EXCEEDED", DAILY_REFUSAL),
 }
 
 
@@ -153,7 +167,29 @@ class _Handler(BaseHTTPRequestHandler):
 
 class SalesforceEmulator:
     """One emulated Salesforce org (Lead, Contact, Account, Opportunity,
-    OpportunityContactRole, OpportunityStage) served over HTTPS on loopback."""
+    OpportunityContactRole, OpportunityStage) served over HTTPS on loopback.
+
+    API limits, as Salesforce documents them ("API Request Limits and Allocations",
+    https://developer.salesforce.com/docs/platform/salesforce-app-limits-cheatsheet/guide/salesforce-app-limits-platform-api.html):
+
+    - ``daily_limit``: the total API request allocation; past it every data API call
+      answers 403 ``REQUEST_LIMIT_EXCEEDED`` "TotalRequests Limit exceeded." and
+      ``Sforce-Limit-Info: api-usage=N/M`` reports the count on every answer. The real
+      allocation is per rolling 24 hours (Enterprise Edition: 100,000 plus 1,000 per
+      Salesforce license); here it never resets (unconfirmed whether refused calls count:
+      here they do not).
+    - ``concurrent_limit``: Salesforce limits concurrent requests that last 20 s or longer
+      (25 in production orgs and sandboxes, 5 in Developer Edition and trials) and answers
+      ``REQUEST_LIMIT_EXCEEDED`` past it; shorter requests are not limited. The emulator
+      caps every data API request in flight at once, the token call aside (with
+      ``latency_ms`` a request lasts that long), which is stricter: set the cap as if
+      every request were long-running. A
+      refused request answers 403 ``REQUEST_LIMIT_EXCEEDED``
+      "ConcurrentRequests (Concurrent API Requests) Limit exceeded." (message as a real
+      org answered, ``CONCURRENT_REFUSAL``; the status 403 is unconfirmed for this limit,
+      taken from the daily one) and does not count toward the daily allocation. None (the
+      default): no cap.
+    """
 
     def __init__(
         self,
@@ -163,6 +199,7 @@ class SalesforceEmulator:
         client_secret: str = "emulator-secret",
         latency_ms: int = 0,
         daily_limit: int = 15000,
+        concurrent_limit: int | None = None,
         batch_min: int = 200,
         api_version: str = "60.0",
         clock: Callable[[], datetime] | None = None,
@@ -175,6 +212,7 @@ class SalesforceEmulator:
         self.client_id, self.client_secret = client_id, client_secret
         self.latency_ms = latency_ms
         self.daily_limit = daily_limit
+        self.concurrent_limit = concurrent_limit
         self.store = Store(clock)
         self.lock = self.store.lock
         self.auth = Authority(
@@ -186,6 +224,9 @@ class SalesforceEmulator:
         self.ca_pem_path = ""
         self.api_used = 0
         self._calls: Counter[str] = Counter()
+        self._statuses: Counter[int] = Counter()
+        self._limit_refusals: Counter[str] = Counter()
+        self._in_flight = 0
         self._refused_sessions: Counter[str] = Counter()
         self._fail_next: list[_Failure] = []
         self._fail_at: list[_Failure] = []  # remaining: calls to go
@@ -245,7 +286,21 @@ class SalesforceEmulator:
                 return Answer(400, exc.errors)
             except (KeyError, ValueError, TypeError) as exc:
                 return fault(400, "INVALID_OPERATION", str(exc))
-        if self.latency_ms:
+        data = 1 if request.path.startswith("/services/data/") else 0  # not the token call
+        with self.lock:
+            self._in_flight += data
+            crowded = self.concurrent_limit is not None and self._in_flight > self.concurrent_limit
+        try:
+            answer = self._dispatch_api(request, crowded and data == 1)
+        finally:
+            with self.lock:
+                self._in_flight -= data
+        with self.lock:
+            self._statuses[answer.status] += 1
+        return answer
+
+    def _dispatch_api(self, request: Request, crowded: bool) -> Answer:
+        if self.latency_ms and not crowded:  # a refusal past the cap comes at once
             time.sleep(self.latency_ms / 1000)
         endpoint = label(request.method, request.path)
         with self.lock:
@@ -259,15 +314,21 @@ class SalesforceEmulator:
             answer = fault(401, "INVALID_SESSION_ID", "Session expired or invalid")
             with self.lock:
                 self._refused_sessions[endpoint] += 1
+        if answer is None and crowded:
+            answer = fault(403, "REQUEST_LIMIT_EXCEEDED", CONCURRENT_REFUSAL)
+            with self.lock:
+                self._limit_refusals["concurrent"] += 1
         with self.lock:
             counted = answer is None and self.api_used < self.daily_limit
             self.api_used += 1 if counted else 0
             usage = f"api-usage={self.api_used}/{self.daily_limit}"
+            if answer is None and not counted:
+                self._limit_refusals["daily"] += 1
         if answer is None:
             answer = (
                 self.api.handle(request)
                 if counted
-                else fault(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
+                else fault(403, "REQUEST_LIMIT_EXCEEDED", DAILY_REFUSAL)
             )
             answer.lost = counted and self._loses(request)
         answer.headers["Sforce-Limit-Info"] = usage  # on every data API answer
@@ -411,6 +472,21 @@ class SalesforceEmulator:
         implies it: getUpdated reads ``SystemModstamp``).
         """
         self.store.lag_next(timedelta(seconds=float(seconds)), int(count))
+
+    def set_concurrent_limit(self, n: int | None) -> None:
+        """At most ``n`` API requests in flight at once (None: no cap); see the class."""
+        with self.lock:
+            self.concurrent_limit = None if n is None else int(n)
+
+    def statuses(self) -> dict[int, int]:
+        """API answers by HTTP status since the start (control calls are not counted)."""
+        with self.lock:
+            return dict(self._statuses)
+
+    def limit_refusals(self) -> dict[str, int]:
+        """REQUEST_LIMIT_EXCEEDED answers since the start: {"daily": n, "concurrent": n}."""
+        with self.lock:
+            return {kind: self._limit_refusals[kind] for kind in ("daily", "concurrent")}
 
     def set_daily_limit(self, n: int) -> None:
         """Set the daily API request limit (calls past it answer 403 REQUEST_LIMIT_EXCEEDED)."""
@@ -612,6 +688,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed-leads", type=int, default=0)
     parser.add_argument("--latency-ms", type=int, default=0)
     parser.add_argument("--daily-limit", type=int, default=15000)
+    parser.add_argument(
+        "--concurrent-limit",
+        type=int,
+        default=None,
+        help=f"requests in flight at once (production orgs: {PRODUCTION_CONCURRENT_LIMIT})",
+    )
     parser.add_argument("--batch-min", type=int, default=200)
     parser.add_argument("--host-name", default="syncd-emulator.my.salesforce.com")
     parser.add_argument("--token-ttl-seconds", type=float, default=None)
@@ -620,6 +702,7 @@ def main(argv: list[str] | None = None) -> None:
         args.port,
         latency_ms=args.latency_ms,
         daily_limit=args.daily_limit,
+        concurrent_limit=args.concurrent_limit,
         batch_min=args.batch_min,
         host_name=args.host_name,
         token_ttl_seconds=args.token_ttl_seconds,

@@ -5,6 +5,9 @@ synthetic data.
     POST  /_emulator/reset_calls
     GET   /_emulator/usage                  {"used", "limit"}
     POST  /_emulator/daily_limit            {"limit": n}
+    POST  /_emulator/concurrent_limit       {"limit": n or null}: requests in flight at once
+    GET   /_emulator/statuses               API answers by HTTP status: {"200": n, "403": n}
+    GET   /_emulator/limit_refusals         REQUEST_LIMIT_EXCEEDED answers: {"daily", "concurrent"}
     POST  /_emulator/seed                   {"leads": n}
     POST  /_emulator/fail                   {"status", "count", "path_contains"} or
                                             {"status", "at_call"}
@@ -59,6 +62,7 @@ _SIMPLE = {
     "seed": ("seed_leads", ("leads",)),
     "latency": ("set_latency", ("ms",)),
     "daily_limit": ("set_daily_limit", ("limit",)),
+    "concurrent_limit": ("set_concurrent_limit", ("limit",)),
     "drop_field": ("drop_field", ("object", "field")),
     "read_only_field": ("make_read_only", ("object", "field")),
     "not_unique_field": ("make_not_unique", ("object", "field")),
@@ -77,6 +81,10 @@ def control(emulator: SalesforceEmulator, request: Request) -> Answer:
     head = parts[0] if parts else ""
     if (method, head) == ("GET", "calls"):
         return Answer(200, emulator.calls())
+    if (method, head) == ("GET", "statuses"):
+        return Answer(200, {str(k): v for k, v in sorted(emulator.statuses().items())})
+    if (method, head) == ("GET", "limit_refusals"):
+        return Answer(200, emulator.limit_refusals())
     if (method, head) == ("GET", "usage"):
         used, limit = emulator.api_usage()
         return Answer(200, {"used": used, "limit": limit})

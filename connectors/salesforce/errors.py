@@ -3,7 +3,9 @@
 
     401 INVALID_SESSION_ID          AuthError (the connector logs in again once first)
     400 invalid_client(_id), invalid_grant (token endpoint)   AuthError
-    403 REQUEST_LIMIT_EXCEEDED      LimitExceededError (the daily API limit)
+    403 REQUEST_LIMIT_EXCEEDED      LimitExceededError (the daily API limit, "TotalRequests")
+    403 REQUEST_LIMIT_EXCEEDED "ConcurrentRequests ..." RateLimitedError (too many requests in
+                                    flight: transient, retried with backoff)
     429                             RateLimitedError
     5xx, connection reset, timeout  TransientError
     TLS verification failure        SalesforceRequestError (retrying cannot fix a CA)
@@ -89,6 +91,8 @@ def _from_status(status: int, content: Any, what: str) -> ConnectorError:
     if status == 401 or (status == 400 and code in _REFUSED_GRANT):
         return AuthError(SYSTEM, text, status=status)
     if status == 403 and code == "REQUEST_LIMIT_EXCEEDED":
+        if "concurrent" in message.lower():  # ConcurrentRequests: ends as requests finish
+            return RateLimitedError(SYSTEM, text, retry_after=None, status=status)
         return LimitExceededError(SYSTEM, text, status=status)
     if status == 429:
         return RateLimitedError(SYSTEM, text, retry_after=None, status=status)
