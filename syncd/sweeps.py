@@ -74,9 +74,48 @@ class Sweeping(Protocol):
     def clock(self) -> Callable[[], datetime]: ...
 
 
-def run(engine: Sweeping, obj: str, report: CycleReport) -> None:
+class Prefetching(Protocol):
+    """What a connector that folds sweep slices into its scans has (optional)."""
+
+    def prefetch(self, kind: str, sweep: str, ids: Sequence[str]) -> bool:
+        """Have the next scan of ``kind`` read what ``sweep`` needs of ``ids``, within
+        the scan's own calls; True when it will."""
+        ...
+
+
+def prepare(engine: Sweeping, obj: str) -> frozenset[tuple[str, str, str]]:
+    """Before the scans of ``obj``: hand each due sweep's next slice to a connector that
+    folds it into its scan (``prefetch``); the (system, kind, sweep) it took. Those
+    slices then cost no call of their own, so they run whatever the budget."""
+    folded: set[tuple[str, str, str]] = set()
+    now = engine.clock()
+    for role, connector in ((MARKETING, engine.marketing), (CRM, engine.crm)):
+        prefetch = getattr(connector, "prefetch", None)
+        if prefetch is None:
+            continue
+        for kind in connector.kinds(obj):
+            for sweep in SWEEPS:
+                size = connector.sweep_slice(kind, sweep)
+                if size <= 0:
+                    continue
+                state = engine.store.sweep_state(connector.system, kind, sweep)
+                if state.due is not None and state.due > now:
+                    continue
+                pairs, _ = engine.store.linked_slice(obj, role, kind, state.after, size)
+                if pairs and prefetch(kind, sweep, [native for _, native in pairs]):
+                    folded.add((connector.system, kind, sweep))
+    return frozenset(folded)
+
+
+def run(
+    engine: Sweeping,
+    obj: str,
+    report: CycleReport,
+    folded: frozenset[tuple[str, str, str]] = frozenset(),
+) -> None:
     """The due sweeps of ``obj``, one slice each, while the system's sweep budget for
-    ``obj`` lasts; what they find goes to the inbox."""
+    ``obj`` lasts (a slice ``folded`` into the scan by ``prepare`` runs regardless);
+    what they find goes to the inbox."""
     for role, connector in ((MARKETING, engine.marketing), (CRM, engine.crm)):
         periods = engine.sweeps.get(connector.system, SweepPeriods())
         key = (connector.system, obj)
@@ -91,7 +130,8 @@ def run(engine: Sweeping, obj: str, report: CycleReport) -> None:
                     due.append((state.due or datetime.min.replace(tzinfo=UTC), kind, sweep, size))
         now = engine.clock()
         for at, kind, sweep, size in sorted(due):  # the longest waiting first
-            if at > now or budget[key] <= 0 or engine.stopping.is_set():
+            free = (connector.system, kind, sweep) in folded
+            if at > now or (budget[key] <= 0 and not free) or engine.stopping.is_set():
                 continue
             before = sum(connector.api_calls().values())
             found = _slice(engine, obj, role, connector, kind, sweep, size, periods.of(sweep))
