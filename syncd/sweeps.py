@@ -10,18 +10,26 @@
   its associations read (``Connector.associations``); an id whose associations would
   change its link is read whole (``fetch``) into the inbox and merged this cycle.
 
+Folded slices: a connector may read a due slice inside its scan's own calls
+(``prefetch``, handed the slice by ``prepare`` before the scan): HubSpot checks a
+deletion slice in the scan's first search (``hs_object_id IN ids``), Salesforce sends a
+contact-role slice in the scan's ``/composite`` call. Such a slice costs no call (only a
+follow-up, such as reading a missing id as archived) and runs whenever it is due.
+
 Pacing (per system in syncd.yaml: ``deletion_sweep_minutes``,
 ``association_sweep_minutes``): a pass over a kind's N linked records is spread over
-that period, in slices of the connector's size (HubSpot: 100 ids a deletion slice, one
-call; 1,000 ids an association slice, one call per associated type; Salesforce: 200
-opportunities a contact-role query). On top of that, each system spends on the sweeps of
-an object at most 0.9 calls per cycle on average (a budget that is not saved beyond one
-call; a slice may overdraw it and the next cycles repay), the longest waiting sweep
-first. So an idle cycle costs the scan (one search or query per kind) plus at most
-one call on average, and a sweep finds a change within about
-``max(period, slices x cost / share)`` cycles, where ``slices = ceil(N / slice size)``,
-``cost`` its calls per slice and ``share`` the part of the budget it gets (all of it
-when it is the only sweep that is due).
+that period, in slices of the connector's size (HubSpot: 100 ids a deletion slice;
+1,000 ids an association slice, one call per associated type; Salesforce: 200
+opportunities a contact-role query), at most one slice of each sweep a cycle. On top of
+that, what the sweeps of an object spend in calls of their own is at most 0.9 calls per
+cycle and system on average (a budget that is not saved beyond one call; a slice may
+overdraw it and the next cycles repay), the longest waiting sweep first; folded slices
+run whatever the budget. So an idle cycle costs the scan (one search, or one query or
+composite) plus what the unfolded slices cost, at most one call on average; and a sweep
+finds a change within about ``max(period, slices x cycles per slice)``, where ``slices =
+ceil(N / slice size)`` and a slice takes one cycle when folded, ``cost / share`` cycles
+otherwise (``share``: the part of the budget it gets, all of it when it is the only
+sweep due).
 """
 
 from __future__ import annotations

@@ -26,8 +26,11 @@ window (read again ``overlap`` after a first read, see ``changes``), P to a page
 
 So an idle scan costs one search; a page of N <= P deals with a company and contacts
 1 + 2 = 3 calls, and each further page 1 + 2. Archived records never come from search:
-the engine's deletion sweep hands ``deletions`` a slice of linked ids (one batch read of
-100, one more only when some are archived); its association sweep hands
+the engine's deletion sweep hands a slice of 100 linked ids to ``prefetch`` before the
+scan, whose first search checks them (one more filter group, no more calls), then to
+``deletions``: a batch read of the ones search did not find, read as archived, only when
+some are missing (one batch read of the live ones first when the search could not
+answer, on a busy cycle); its association sweep hands
 ``associations`` a slice (A v4 reads of 1,000 ids). ``fetch`` costs one batch read per
 100 ids of a type plus A association reads for each of those batches.
 

@@ -1,8 +1,10 @@
 """The Salesforce connector: leads and contacts over simple-salesforce.
 
 Reads are SOQL ``queryAll`` scans on ``SystemModstamp >= cursor ORDER BY SystemModstamp,
-Id`` paged by ``nextRecordsUrl``; writes are sObject Collections of up to 200 records,
-creates as upserts on the partner-id external id so that a replay finds what it wrote.
+Id`` paged by ``nextRecordsUrl``; the first queries of a cycle's kinds (Lead and Contact)
+and a due contact-role sweep slice go in one ``/composite`` call (``scan_ahead``);
+writes are sObject Collections of up to 200 records, creates as upserts on the
+partner-id external id so that a replay finds what it wrote.
 Authentication is OAuth client credentials or the JWT bearer flow (``auth.py``); a 401
 on any call (query, queryMore, describe, collections, contact roles) gets one fresh token
 and the call again, then AuthError; a refused renewal is an AuthError naming what to check.
