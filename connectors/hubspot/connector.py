@@ -326,7 +326,8 @@ class HubSpotConnector:
                 filter(wanted, map(mapping.record, results)),
                 key=lambda r: (r.modified_at, int(r.ref.id)),
             )
-            yield Page(self._linked(mapping, records), end)
+            if records or end != cursor:  # not for the probed ids alone: nothing to store
+                yield Page(self._linked(mapping, records), end)
             return
         if not moved and not again:  # all it found is too new to read yet
             if trail != cursor.trail:
