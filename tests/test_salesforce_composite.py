@@ -128,3 +128,25 @@ def test_a_composite_scan_reads_what_separate_queries_read(emulator) -> None:
     finally:
         alone.close()
         folded.close()
+
+
+def test_a_first_page_read_ahead_too_long_ago_is_read_again(emulator, monkeypatch) -> None:
+    for n in range(12):
+        emulator.add("Lead", sample_lead(n))
+    emulator.add("Contact", sample_contact(1))
+    folded = connector_for(emulator, page_size=5)
+    try:
+        folded.check()
+        start = {"Lead": Cursor(), "Contact": Cursor()}
+        folded.scan_ahead(start)
+        # its query locator may have expired meanwhile: the scan asks again
+        monkeypatch.setattr("connectors.salesforce.connector.LOCATOR_WAIT", 0.0)
+        emulator.reset_calls()
+        assert len(_scan(folded, "Lead", start["Lead"])[0]) == 12
+        assert emulator.calls() == {"GET queryAll": 1, "GET queryMore": 2}
+        # a first answer that holds every row has no locator to expire: used as it is
+        emulator.reset_calls()
+        assert len(_scan(folded, "Contact", start["Contact"])[0]) == 1
+        assert emulator.calls() == {}
+    finally:
+        folded.close()

@@ -21,6 +21,7 @@ cost nothing more, as Salesforce saves the others.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -147,9 +148,10 @@ class SalesforceConnector:
         )
         self._kinds: dict[str, _Kind] = {}
         self._describes: dict[str, dict[str, Any]] = {}
-        self._ahead: dict[str, tuple[Cursor, str, Window, dict[str, Any]]] = {}
+        self._ahead: dict[str, tuple[Cursor, str, Window, dict[str, Any], float]] = {}
         """Per kind, the first answer of its next scan (``scan_ahead``): (the cursor it
-        was built on, the query, its lookback window, the answer)."""
+        was built on, the query, its lookback window, the answer, when it came:
+        ``time.monotonic``)."""
         self._sweeps_due: dict[str, tuple[tuple[str, ...], str]] = {}
         """Per kind, a contact-role sweep slice to fold into the next composite."""
         self._swept: dict[str, tuple[tuple[str, ...], list[dict[str, Any]]]] = {}
@@ -199,8 +201,8 @@ class SalesforceConnector:
         meta = self._kind(kind)
         ahead = self._ahead.pop(kind, None)
         first: dict[str, Any] | None = None
-        if ahead is not None and ahead[0] == cursor:
-            _, soql, window, first = ahead
+        if ahead is not None and ahead[0] == cursor and _fresh(ahead[3], ahead[4]):
+            _, soql, window, first, _ = ahead
         else:
             soql, window = self._scan_query(kind, cursor)
         start = cursor
@@ -279,9 +281,10 @@ class SalesforceConnector:
         if len(soqls) < 2 or len(soqls) > MAX_COMPOSITE_QUERIES:
             return
         answers = self._composite(soqls)
+        at = time.monotonic()
         for (kind, soql, window, cursor), answer in zip(planned, answers, strict=False):
             if answer is not None:
-                self._ahead[kind] = (cursor, soql, window, answer)
+                self._ahead[kind] = (cursor, soql, window, answer, at)
         for (kind, (ids, _)), answer in zip(sweeps, answers[len(planned) :], strict=True):
             if answer is not None:
                 rows = list(answer["records"])
@@ -752,6 +755,19 @@ def _to_native(value: str | None, field_type: str) -> Any:
 def parse_datetime(text: str) -> datetime:
     """A Salesforce datetime (``2026-11-23T12:00:00.123+0000``) as an aware UTC datetime."""
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+LOCATOR_WAIT = 600.0
+"""Seconds a first answer read ahead may wait for its scan when more pages follow: a
+query locator "expires automatically after 15 minutes of inactivity" (SOAP API guide,
+QueryLocator:
+https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_calls_querymore_querylocator.htm;
+a help article says two days: 000004410). Past it the scan sends its query again."""
+
+
+def _fresh(answer: Mapping[str, Any], at: float) -> bool:
+    """Whether a first answer read ahead at ``at`` can still be paged on."""
+    return bool(answer.get("done", True)) or time.monotonic() - at < LOCATOR_WAIT
 
 
 def _in(window: tuple[datetime, datetime] | None, record: Record) -> bool:
