@@ -172,7 +172,7 @@ def _calls(endpoints: dict[str, Any]) -> dict[str, int]:
 
 
 SCANS = {"hubspot": {"company": 2, "person": 2, "deal": 2}}
-SCANS["salesforce"] = {"company": 1, "person": 2, "deal": 1}
+SCANS["salesforce"] = {"company": 1, "person": 1, "deal": 1}  # Lead + Contact: one /composite
 """Calls every cycle of an object makes even when it reads nothing: HubSpot's search and
 a sweep slice (at most one call a cycle on average, ``syncd.sweeps``); Salesforce's
 query per kind (Lead and Contact for people)."""

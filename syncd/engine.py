@@ -119,9 +119,10 @@ class Engine:
         return report
 
     def _run_object(self, obj: str, report: CycleReport, dry_run: bool) -> None:
+        folded = frozenset() if dry_run else sweeps.prepare(self, obj)
         self.pull(obj, report, dry_run=dry_run)
         if not dry_run and not self.stopping.is_set():
-            sweeps.run(self, obj, report)
+            sweeps.run(self, obj, report, folded)
         if self.stopping.is_set():  # what was read waits in the inbox for the next cycle
             return
         self._reconcile(obj, report, dry_run)
@@ -223,6 +224,10 @@ class Engine:
 
         def read(role: str, connector: Connector) -> tuple[int, int]:
             count = settled_count = 0
+            scan_ahead = getattr(connector, "scan_ahead", None)  # one call for every kind
+            if scan_ahead is not None:
+                kinds = connector.kinds(obj)
+                scan_ahead({kind: self.store.cursor(connector.system, kind) for kind in kinds})
             for kind in connector.kinds(obj):
                 cursor = self.store.cursor(connector.system, kind)
                 for page in _batched(connector.changes(kind, cursor), self.chunk):

@@ -24,9 +24,10 @@ KINDS = {
 }
 """Per connector, the native kinds of each object; the first is the one syncd creates."""
 
-SWEPT = {"hubspot": frozenset(KINDS["hubspot"]), "salesforce": frozenset({"deal"})}
-"""Per connector, the objects ``syncd.sweeps`` sweeps: HubSpot every kind (deletions,
-and associations where mapped), Salesforce opportunities (contact roles)."""
+SWEPT = {"hubspot": frozenset({"person", "deal"}), "salesforce": frozenset()}
+"""Per connector, the objects whose sweeps make calls of their own (``syncd.sweeps``):
+HubSpot's association reads of contacts and deals. HubSpot's deletion slices ride in the
+scan's search and Salesforce's contact-role slices in its ``/composite``: no call."""
 DAILY_LIMITS = {"hubspot": 650_000, "salesforce": 100_000}
 """Published daily API limits, the default of ``systems.<name>.daily_limit``.
 
@@ -48,13 +49,15 @@ read a second time (search lag, commit lag)."""
 
 
 def idle_calls_per_cycle(connector: str, obj: str) -> float:
-    """The API calls one cycle of ``obj`` makes on average on a quiet system driven by
-    ``connector``: its scan, one search or query per native kind (the lookback window rides
-    in the same call), plus the sweeps' budget (``syncd.sweeps.CALLS_PER_CYCLE``) where
-    the connector sweeps ``obj``. ``syncd.cadence`` projects the idle cost from this alone:
-    update it when the scans or the sweeps change their call pattern."""
-    scans = len(KINDS[connector][obj])
-    return scans + (CALLS_PER_CYCLE if obj in SWEPT[connector] else 0.0)
+    """The API calls one cycle of ``obj`` makes at most, on average, on a quiet system
+    driven by ``connector``: its scan, one call (HubSpot: one search, the deletion sweep's
+    slice riding in it; Salesforce: one ``/composite`` holding every kind's query and a due
+    contact-role slice), plus the sweeps' budget (``syncd.sweeps.CALLS_PER_CYCLE``) where
+    a sweep still pays calls of its own (HubSpot's association reads of people and deals,
+    while a pass is behind; over a whole pass, ceil(N / 1,000) calls per associated type).
+    ``syncd.cadence`` projects the idle cost from this alone: update it when the scans or
+    the sweeps change their call pattern."""
+    return 1.0 + (CALLS_PER_CYCLE if obj in SWEPT[connector] else 0.0)
 
 
 def scan_lags(config: Config, name: str) -> tuple[float, float]:

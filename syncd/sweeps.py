@@ -10,18 +10,26 @@
   its associations read (``Connector.associations``); an id whose associations would
   change its link is read whole (``fetch``) into the inbox and merged this cycle.
 
+Folded slices: a connector may read a due slice inside its scan's own calls
+(``prefetch``, handed the slice by ``prepare`` before the scan): HubSpot checks a
+deletion slice in the scan's first search (``hs_object_id IN ids``), Salesforce sends a
+contact-role slice in the scan's ``/composite`` call. Such a slice costs no call (only a
+follow-up, such as reading a missing id as archived) and runs whenever it is due.
+
 Pacing (per system in syncd.yaml: ``deletion_sweep_minutes``,
 ``association_sweep_minutes``): a pass over a kind's N linked records is spread over
-that period, in slices of the connector's size (HubSpot: 100 ids a deletion slice, one
-call; 1,000 ids an association slice, one call per associated type; Salesforce: 200
-opportunities a contact-role query). On top of that, each system spends on the sweeps of
-an object at most 0.9 calls per cycle on average (a budget that is not saved beyond one
-call; a slice may overdraw it and the next cycles repay), the longest waiting sweep
-first. So an idle cycle costs the scan (one search or query per kind) plus at most
-one call on average, and a sweep finds a change within about
-``max(period, slices x cost / share)`` cycles, where ``slices = ceil(N / slice size)``,
-``cost`` its calls per slice and ``share`` the part of the budget it gets (all of it
-when it is the only sweep that is due).
+that period, in slices of the connector's size (HubSpot: 100 ids a deletion slice;
+1,000 ids an association slice, one call per associated type; Salesforce: 200
+opportunities a contact-role query), at most one slice of each sweep a cycle. On top of
+that, what the sweeps of an object spend in calls of their own is at most 0.9 calls per
+cycle and system on average (a budget that is not saved beyond one call; a slice may
+overdraw it and the next cycles repay), the longest waiting sweep first; folded slices
+run whatever the budget. So an idle cycle costs the scan (one search, or one query or
+composite) plus what the unfolded slices cost, at most one call on average; and a sweep
+finds a change within about ``max(period, slices x cycles per slice)``, where ``slices =
+ceil(N / slice size)`` and a slice takes one cycle when folded, ``cost / share`` cycles
+otherwise (``share``: the part of the budget it gets, all of it when it is the only
+sweep due).
 """
 
 from __future__ import annotations
@@ -74,9 +82,48 @@ class Sweeping(Protocol):
     def clock(self) -> Callable[[], datetime]: ...
 
 
-def run(engine: Sweeping, obj: str, report: CycleReport) -> None:
+class Prefetching(Protocol):
+    """What a connector that folds sweep slices into its scans has (optional)."""
+
+    def prefetch(self, kind: str, sweep: str, ids: Sequence[str]) -> bool:
+        """Have the next scan of ``kind`` read what ``sweep`` needs of ``ids``, within
+        the scan's own calls; True when it will."""
+        ...
+
+
+def prepare(engine: Sweeping, obj: str) -> frozenset[tuple[str, str, str]]:
+    """Before the scans of ``obj``: hand each due sweep's next slice to a connector that
+    folds it into its scan (``prefetch``); the (system, kind, sweep) it took. Those
+    slices then cost no call of their own, so they run whatever the budget."""
+    folded: set[tuple[str, str, str]] = set()
+    now = engine.clock()
+    for role, connector in ((MARKETING, engine.marketing), (CRM, engine.crm)):
+        prefetch = getattr(connector, "prefetch", None)
+        if prefetch is None:
+            continue
+        for kind in connector.kinds(obj):
+            for sweep in SWEEPS:
+                size = connector.sweep_slice(kind, sweep)
+                if size <= 0:
+                    continue
+                state = engine.store.sweep_state(connector.system, kind, sweep)
+                if state.due is not None and state.due > now:
+                    continue
+                pairs, _ = engine.store.linked_slice(obj, role, kind, state.after, size)
+                if pairs and prefetch(kind, sweep, [native for _, native in pairs]):
+                    folded.add((connector.system, kind, sweep))
+    return frozenset(folded)
+
+
+def run(
+    engine: Sweeping,
+    obj: str,
+    report: CycleReport,
+    folded: frozenset[tuple[str, str, str]] = frozenset(),
+) -> None:
     """The due sweeps of ``obj``, one slice each, while the system's sweep budget for
-    ``obj`` lasts; what they find goes to the inbox."""
+    ``obj`` lasts (a slice ``folded`` into the scan by ``prepare`` runs regardless);
+    what they find goes to the inbox."""
     for role, connector in ((MARKETING, engine.marketing), (CRM, engine.crm)):
         periods = engine.sweeps.get(connector.system, SweepPeriods())
         key = (connector.system, obj)
@@ -91,7 +138,8 @@ def run(engine: Sweeping, obj: str, report: CycleReport) -> None:
                     due.append((state.due or datetime.min.replace(tzinfo=UTC), kind, sweep, size))
         now = engine.clock()
         for at, kind, sweep, size in sorted(due):  # the longest waiting first
-            if at > now or budget[key] <= 0 or engine.stopping.is_set():
+            free = (connector.system, kind, sweep) in folded
+            if at > now or (budget[key] <= 0 and not free) or engine.stopping.is_set():
                 continue
             before = sum(connector.api_calls().values())
             found = _slice(engine, obj, role, connector, kind, sweep, size, periods.of(sweep))

@@ -81,16 +81,16 @@ def _line_of(path: Path, text: str) -> int:
 
 
 def test_the_idle_calls_per_cycle_follow_todays_scans_and_sweeps() -> None:
-    """One search or query per native kind, plus the sweeps' budget where a system sweeps
-    the object (HubSpot every object, Salesforce the opportunities' contact roles)."""
-    assert {o: registry.idle_calls_per_cycle("hubspot", o) for o in OBJECTS} == dict.fromkeys(
-        OBJECTS, 1 + CALLS_PER_CYCLE
-    )
-    assert {o: registry.idle_calls_per_cycle("salesforce", o) for o in OBJECTS} == {
+    """One scan call per object (a HubSpot search, a Salesforce /composite), plus the
+    sweeps' budget where HubSpot reads associations (people and deals)."""
+    assert {o: registry.idle_calls_per_cycle("hubspot", o) for o in OBJECTS} == {
         "company": 1,
-        "person": 2,  # Lead and Contact
+        "person": 1 + CALLS_PER_CYCLE,
         "deal": 1 + CALLS_PER_CYCLE,
     }
+    assert {o: registry.idle_calls_per_cycle("salesforce", o) for o in OBJECTS} == dict.fromkeys(
+        OBJECTS, 1
+    )
 
 
 def test_validate_prints_the_idle_calls_a_day_by_the_formula(tmp_path: Path) -> None:

@@ -145,6 +145,36 @@ def test_archived_contacts_are_found_by_their_ids_not_by_the_scan(
     assert connector.sweep_slice("contacts", "deletions") == 100
 
 
+def test_the_scan_search_checks_a_deletion_slice_at_no_call_of_its_own(
+    emulator: HubSpotEmulator, connector: HubSpotConnector
+) -> None:
+    everyone = emulator.seed_contacts(6)
+    _, end = scan(connector)
+    emulator.archive_contact(everyone[2])
+    emulator.update_contact(everyone[5], {"phone": "+1 555 0100"})
+    time.sleep(0.01)
+    assert connector.prefetch("contacts", "deletions", everyone)
+    assert not connector.prefetch("contacts", "associations", everyone)  # not in a search
+    emulator.reset_calls()
+    pages, end = scan(connector, end)
+    # the probed ids ride in the search; only the change is read
+    assert [r.ref.id for p in pages for r in p.records] == [everyone[5]]
+    assert emulator.calls() == {SEARCH: 1}
+    gone = connector.deletions("contacts", everyone)
+    assert [(r.ref.id, r.deleted) for r in gone] == [(everyone[2], True)]
+    # the missing one read as archived: the only call the check cost
+    assert emulator.calls() == {SEARCH: 1, "POST /crm/v3/objects/contacts/batch/read": 1}
+    # a quiet scan with the probe: one search, no record read, no call after it
+    connector.prefetch("contacts", "deletions", everyone[:2])
+    emulator.reset_calls()
+    assert ids(scan(connector, end)[0]) == []
+    assert connector.deletions("contacts", everyone[:2]) == []
+    assert emulator.calls() == {SEARCH: 1}
+    # an answer is for the ids probed only: others are read by batch read
+    assert connector.deletions("contacts", everyone[3:5]) == []
+    assert emulator.calls()["POST /crm/v3/objects/contacts/batch/read"] == 1
+
+
 def test_records_carry_canonical_fields_stage_and_partner_id(
     emulator: HubSpotEmulator, connector: HubSpotConnector
 ) -> None:

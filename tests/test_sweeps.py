@@ -102,3 +102,54 @@ def test_with_no_period_the_budget_keeps_sweeps_under_one_call_a_cycle(store: St
     _cycles(engine, 40)
     assert 0.85 * 40 <= len(hubspot.asked) <= 0.9 * 40 + 1
     assert len({ids[0] for ids in hubspot.asked}) == len(hubspot.asked)  # a new slice each
+
+
+class Folding(Deletions):
+    """A system that folds its deletion slices into its scans (``prefetch``): a slice it
+    was handed costs no call; one it was not is a batch read."""
+
+    def __init__(self, system: str) -> None:
+        super().__init__(system)
+        self.handed: list[list[str]] = []
+
+    def prefetch(self, kind: str, sweep: str, ids: Sequence[str]) -> bool:
+        self.handed.append(list(ids))
+        return sweep == "deletions"
+
+    def deletions(self, kind: str, ids: Sequence[str]) -> list[Record]:
+        self.asked.append(list(ids))
+        if not self.handed or self.handed[-1] != list(ids):
+            self.calls["batch/read"] += 1
+        return []
+
+
+def _folded_cycles(engine: Engine, n: int) -> None:
+    for _ in range(n):
+        engine.now[0] += CADENCE
+        folded = sweeps.prepare(engine, "person")  # type: ignore[arg-type]
+        sweeps.run(engine, "person", CycleReport("test"), folded)  # type: ignore[arg-type]
+
+
+def test_a_slice_folded_into_the_scan_runs_every_cycle_at_no_call(store: Store) -> None:
+    _linked(store, 250)
+    hubspot = Folding("hubspot")
+    every = SweepPeriods(timedelta(0), timedelta(0))
+    engine = Engine(store, hubspot, Deletions("salesforce"), {"hubspot": every})
+    engine.sweep_budget[("hubspot", "person")] = -5.0  # overdrawn by other sweeps
+    _folded_cycles(engine, 6)
+    # a slice each cycle whatever the budget (overdrawn, it would allow none for 6
+    # cycles), each the one handed to the scan, the pass wrapping after 3
+    assert hubspot.asked == hubspot.handed
+    assert [len(ids) for ids in hubspot.asked] == [100, 100, 50] * 2
+    assert hubspot.calls["batch/read"] == 0
+
+
+def test_a_slice_not_yet_due_is_not_handed_to_the_scan(store: Store) -> None:
+    _linked(store, 250)
+    hubspot = Folding("hubspot")
+    engine = Engine(store, hubspot, Deletions("salesforce"), {"hubspot": SweepPeriods()})
+    _folded_cycles(engine, 30)
+    # 60 minutes a pass of 3 slices: one every 24 minutes (the short one 12), nothing
+    # handed in the cycles between
+    assert [len(ids) for ids in hubspot.handed] == [100, 100]
+    assert hubspot.asked == hubspot.handed and hubspot.calls["batch/read"] == 0

@@ -26,8 +26,11 @@ window (read again ``overlap`` after a first read, see ``changes``), P to a page
 
 So an idle scan costs one search; a page of N <= P deals with a company and contacts
 1 + 2 = 3 calls, and each further page 1 + 2. Archived records never come from search:
-the engine's deletion sweep hands ``deletions`` a slice of linked ids (one batch read of
-100, one more only when some are archived); its association sweep hands
+the engine's deletion sweep hands a slice of 100 linked ids to ``prefetch`` before the
+scan, whose first search checks them (one more filter group, no more calls), then to
+``deletions``: a batch read of the ones search did not find, read as archived, only when
+some are missing (one batch read of the live ones first when the search could not
+answer, on a busy cycle); its association sweep hands
 ``associations`` a slice (A v4 reads of 1,000 ids). ``fetch`` costs one batch read per
 100 ids of a type plus A association reads for each of those batches.
 
@@ -188,6 +191,10 @@ class HubSpotConnector:
         self.settle = settle
         self.overlap = overlap
         """How long after a scan its window is searched again (``Cursor.trail``)."""
+        self._probes: dict[str, tuple[str, ...]] = {}
+        """Per type, the linked ids the next scan's first search checks are live."""
+        self._probed: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {}
+        """Per type, (the ids probed, those the search found live)."""
         self._writer = ObjectWriter(
             batch_apis={kind: self._objects[kind].batch for kind in self.mappings},
             packages=PACKAGES,
@@ -286,10 +293,16 @@ class HubSpotConnector:
         if lookback is not None:
             again = [_filter(modified, "GTE", lookback[0]), _filter(modified, "LT", lookback[1])]
         trail = lookback[1] if lookback else cursor.trail
+        probe = self._probes.pop(kind, ()) if head else ()
+        self._probed.pop(kind, None)
+        probing = [[_within("hs_object_id", probe)]] if probe else []
         first = self._search_page(
-            mapping, [head, *([again] if again else [])], modified, descending=True
+            mapping, [head, *([again] if again else []), *probing], modified, descending=True
         )
         results = first.get("results") or []
+        if probe and not (first.get("paging") or {}).get("next"):  # it holds every match
+            live = frozenset(str(r.get("id")) for r in results) & frozenset(probe)
+            self._probed[kind] = (probe, live)
         if not results:
             if trail != cursor.trail:
                 yield Page([], replace(cursor, trail=trail))
@@ -313,7 +326,8 @@ class HubSpotConnector:
                 filter(wanted, map(mapping.record, results)),
                 key=lambda r: (r.modified_at, int(r.ref.id)),
             )
-            yield Page(self._linked(mapping, records), end)
+            if records or end != cursor:  # not for the probed ids alone: nothing to store
+                yield Page(self._linked(mapping, records), end)
             return
         if not moved and not again:  # all it found is too new to read yet
             if trail != cursor.trail:
@@ -369,6 +383,22 @@ class HubSpotConnector:
             f"POST /crm/v3/objects/{mapping.kind}/search", partial(search.do_search, request)
         )
 
+    def prefetch(self, kind: str, sweep: str, ids: Sequence[str]) -> bool:
+        """Fold the deletion check of ``ids`` (at most a slice) into the next scan of
+        ``kind``: its first search gets one more filter group, ``hs_object_id IN ids``,
+        so that the answer names which of them are live, at no call of its own. True
+        when it will (``deletions`` then uses that answer); associations cannot be
+        folded into a search.
+
+        The probe needs the first search to hold every match (the changes and the live
+        probed ids within one page of ``page_size``): on a busy cycle it is left
+        unanswered and ``deletions`` reads the slice by batch read as before."""
+        if sweep != "deletions" or kind not in self.mappings or not ids:
+            return False
+        self._probes[kind] = tuple(dict.fromkeys(ids))[:BATCH_READ]
+        self._probed.pop(kind, None)
+        return True
+
     def sweep_slice(self, kind: str, sweep: str) -> int:
         """Linked ids one call of a sweep takes: ``deletions`` 100 (a batch read),
         ``associations`` 1,000 (a v4 batch read per associated type; kinds without
@@ -396,7 +426,14 @@ class HubSpotConnector:
         """
         mapping = self._mapping(kind)
         missing: list[str] = []
-        for chunk in _chunks(list(dict.fromkeys(ids)), BATCH_READ):
+        wanted = tuple(dict.fromkeys(ids))
+        probed = self._probed.pop(kind, None)
+        if probed is not None and probed[0] == wanted:
+            # the scan's search named the live ones; search lags, so a missing id is
+            # only a suspect until the archived batch read below finds it archived
+            missing = [i for i in wanted if i not in probed[1]]
+            wanted = ()
+        for chunk in _chunks(list(wanted), BATCH_READ):
             answer = self._batch_read(mapping, chunk, ["hs_object_id"], archived=False)
             live = {str(o.get("id")) for o in answer.get("results") or []}
             missing += [i for i in chunk if i not in live]
@@ -586,6 +623,11 @@ def _filter(name: str, operator: str, value: datetime | str) -> dict[str, str]:
     """One search filter; instants as epoch milliseconds."""
     text = str(epoch_ms(value)) if isinstance(value, datetime) else value
     return {"propertyName": name, "operator": operator, "value": text}
+
+
+def _within(name: str, values: Sequence[str]) -> dict[str, Any]:
+    """One search filter: ``name`` is one of ``values``."""
+    return {"propertyName": name, "operator": "IN", "values": list(values)}
 
 
 def _chunks(ids: Sequence[str], size: int) -> Iterator[list[str]]:

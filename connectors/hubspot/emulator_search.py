@@ -258,15 +258,21 @@ def _select(
         )
         groups = [rest] if rest else []
         ordered = prop == modified
-    elif groups and all(_window(g) is not None for g in groups):
-        # OR'ed time windows (a scan and its lookback): only the records in them
+    elif groups and all(_window(g) is not None or _id_set(g) is not None for g in groups):
+        # OR'ed time windows (a scan and its lookback) and id lists (a scan's deletion
+        # check): only the records in them
         spans = []
+        ids = set()
         for group in groups:
+            listed = _id_set(group)
+            if listed is not None:
+                ids |= {i for i in listed if i in store.live}
+                continue
             lo, hi, _ = _window(group) or (None, None, [])
             i = index_start(store, lo) if lo is not None else 0
             spans.append((i, max(i, index_start(store, hi + 1 if hi is not None else None))))
-        ids = {key[1] for i, j in spans for key in store.by_modified.islice(i, j)}
-        candidates = (store.live[i] for i in sorted(ids))
+        ids |= {key[1] for i, j in spans for key in store.by_modified.islice(i, j)}
+        candidates = (store.live[i] for i in sorted(ids) if store.live[i].search_ms is not None)
         ordered = prop == "hs_object_id" and not descending
     else:
         candidates = (c for c in store.live.values() if c.search_ms is not None)
@@ -288,6 +294,13 @@ def _id_keyset(rest: list[Filter]) -> int | None:
     if len(rest) == 1 and rest[0].name == "hs_object_id" and rest[0].op in ("GT", "GTE"):
         value = int(float(str(rest[0].value)))
         return value if rest[0].op == "GT" else value - 1
+    return None
+
+
+def _id_set(group: list[Filter]) -> set[int] | None:
+    """The ids of a group that is one ``hs_object_id IN (...)`` filter, if it is that."""
+    if len(group) == 1 and group[0].name == "hs_object_id" and group[0].op == "IN":
+        return {int(v) for v in group[0].values}
     return None
 
 

@@ -1,8 +1,10 @@
 """The Salesforce connector: leads and contacts over simple-salesforce.
 
 Reads are SOQL ``queryAll`` scans on ``SystemModstamp >= cursor ORDER BY SystemModstamp,
-Id`` paged by ``nextRecordsUrl``; writes are sObject Collections of up to 200 records,
-creates as upserts on the partner-id external id so that a replay finds what it wrote.
+Id`` paged by ``nextRecordsUrl``; the first queries of a cycle's kinds (Lead and Contact)
+and a due contact-role sweep slice go in one ``/composite`` call (``scan_ahead``);
+writes are sObject Collections of up to 200 records, creates as upserts on the
+partner-id external id so that a replay finds what it wrote.
 Authentication is OAuth client credentials or the JWT bearer flow (``auth.py``); a 401
 on any call (query, queryMore, describe, collections, contact roles) gets one fresh token
 and the call again, then AuthError; a refused renewal is an AuthError naming what to check.
@@ -19,11 +21,13 @@ cost nothing more, as Salesforce saves the others.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import requests
 from simple_salesforce import Salesforce, format_soql
@@ -60,6 +64,7 @@ from syncd.retry import RetryPolicy, call_with_retry
 from syncd.split import Refused, Splitter
 
 T = TypeVar("T")
+Window = tuple[datetime, datetime] | None
 KINDS = {"person": ("Lead", "Contact"), "company": ("Account",), "deal": ("Opportunity",)}
 
 """A field mapped to ``@OpportunityContactRole`` holds an opportunity's contacts."""
@@ -68,6 +73,7 @@ CONVERTED |= {"deal": "ConvertedOpportunityId"}
 CONVERTED_KINDS = {"person": "Contact", "company": "Account", "deal": "Opportunity"}
 MAX_COLLECTION = 200  # sObject Collections take at most 200 records
 DUPLICATE_RULE_HEADER = "Sforce-Duplicate-Rule-Header"
+MAX_COMPOSITE_QUERIES = 5  # query operations one /composite call may hold
 IDS_PER_QUERY = 200  # keeps ``Id IN (...)`` well under the URL length limit
 _NUMERIC = frozenset({"double", "currency", "percent", "int", "long"})
 
@@ -142,6 +148,14 @@ class SalesforceConnector:
         )
         self._kinds: dict[str, _Kind] = {}
         self._describes: dict[str, dict[str, Any]] = {}
+        self._ahead: dict[str, tuple[Cursor, str, Window, dict[str, Any], float]] = {}
+        """Per kind, the first answer of its next scan (``scan_ahead``): (the cursor it
+        was built on, the query, its lookback window, the answer, when it came:
+        ``time.monotonic``)."""
+        self._sweeps_due: dict[str, tuple[tuple[str, ...], str]] = {}
+        """Per kind, a contact-role sweep slice to fold into the next composite."""
+        self._swept: dict[str, tuple[tuple[str, ...], list[dict[str, Any]]]] = {}
+        """Per kind, (the slice's ids, the role rows the composite read for them)."""
 
     # --- the protocol --------------------------------------------------------------------
 
@@ -185,6 +199,33 @@ class SalesforceConnector:
         settles against its base without a merge.
         """
         meta = self._kind(kind)
+        ahead = self._ahead.pop(kind, None)
+        first: dict[str, Any] | None = None
+        if ahead is not None and ahead[0] == cursor and _fresh(ahead[3], ahead[4]):
+            _, soql, window, first, _ = ahead
+        else:
+            soql, window = self._scan_query(kind, cursor)
+        start = cursor
+        trail = window[1] if window else cursor.trail
+        moved = False
+        for raw_records in self._pages(soql, first):
+            records = [
+                record
+                for record in (self._record(meta, raw) for raw in raw_records)
+                if _in(window, record) or not _seen(start, record)
+            ]
+            records = self._with_roles(meta, records)
+            if records and (window is None or records[-1].modified_at >= window[1]):
+                moved = True  # the lookback window is behind: its end may be stored
+            if records:
+                cursor = replace(cursor.advance(records), trail=trail if moved else cursor.trail)
+                yield Page(records, cursor)
+        if window is not None and cursor.trail != trail:
+            yield Page([], replace(cursor, trail=trail))
+
+    def _scan_query(self, kind: str, cursor: Cursor) -> tuple[str, Window]:
+        """The query of a scan of ``kind`` from ``cursor`` and its lookback window."""
+        meta = self._kind(kind)
         select = ", ".join(meta.select)
         window = cursor.lookback(datetime.now(UTC), self.overlap)
         if window is not None:
@@ -216,23 +257,50 @@ class SalesforceConnector:
                 kind,
                 cursor.since,
             )
-        start = cursor
-        trail = window[1] if window else cursor.trail
-        moved = False
-        for raw_records in self._pages(soql):
-            records = [
-                record
-                for record in (self._record(meta, raw) for raw in raw_records)
-                if _in(window, record) or not _seen(start, record)
-            ]
-            records = self._with_roles(meta, records)
-            if records and (window is None or records[-1].modified_at >= window[1]):
-                moved = True  # the lookback window is behind: its end may be stored
-            if records:
-                cursor = replace(cursor.advance(records), trail=trail if moved else cursor.trail)
-                yield Page(records, cursor)
-        if window is not None and cursor.trail != trail:
-            yield Page([], replace(cursor, trail=trail))
+        return soql, window
+
+    def scan_ahead(self, cursors: Mapping[str, Cursor]) -> None:
+        """Send the first query of each kind's next scan (``cursors``: kind -> cursor),
+        and the contact-role query of a sweep slice handed to ``prefetch``, in one
+        ``/composite`` call, when there are two or more: "the entire series of requests
+        counts as a single call toward your API limits" (at most 25 subrequests, 5 of
+        them queries:
+        https://developer.salesforce.com/docs/platform/api-rest/guide/resources-composite-composite-post.html).
+        So a quiet person cycle (Lead and Contact) costs one call, and a deal cycle with
+        a role sweep slice due one call too. ``changes`` and ``associations`` then start
+        from these answers; further pages are queryMore calls as before. A subrequest
+        that failed is left out: its scan sends its query itself and meets the error."""
+        planned = [
+            (kind, *self._scan_query(kind, cursor), cursor) for kind, cursor in cursors.items()
+        ]
+        sweeps = list(self._sweeps_due.items())
+        self._sweeps_due.clear()
+        self._ahead.clear()
+        self._swept.clear()
+        soqls = [soql for _, soql, _, _ in planned] + [soql for _, (_, soql) in sweeps]
+        if len(soqls) < 2 or len(soqls) > MAX_COMPOSITE_QUERIES:
+            return
+        answers = self._composite(soqls)
+        at = time.monotonic()
+        for (kind, soql, window, cursor), answer in zip(planned, answers, strict=False):
+            if answer is not None:
+                self._ahead[kind] = (cursor, soql, window, answer, at)
+        for (kind, (ids, _)), answer in zip(sweeps, answers[len(planned) :], strict=True):
+            if answer is not None:
+                rows = list(answer["records"])
+                rows += [row for page in self._more(answer) for row in page]
+                self._swept[kind] = (ids, rows)
+
+    def prefetch(self, kind: str, sweep: str, ids: Sequence[str]) -> bool:
+        """Fold the contact-role query of an association sweep slice (``ids``, at most
+        200 opportunities) into the next ``scan_ahead`` composite; True when it will.
+        Deletions need no sweep here."""
+        if sweep != "associations" or self.sweep_slice(kind, sweep) <= 0 or not ids:
+            return False
+        wanted = tuple(dict.fromkeys(ids))[:IDS_PER_QUERY]
+        self._sweeps_due[kind] = (wanted, self._roles.query(wanted))
+        self._swept.pop(kind, None)
+        return True
 
     def sweep_slice(self, kind: str, sweep: str) -> int:
         """Deletions need no sweep (``queryAll`` scans return deleted rows with a new
@@ -253,10 +321,12 @@ class SalesforceConnector:
             return {}
         at = datetime.now(UTC)
         bare = [Record(RecordRef(self.system, kind, i), {}, at) for i in ids]
-        return {
-            r.ref.id: {meta.roles: r.fields.get(meta.roles)}
-            for r in self._roles.read(meta.roles, bare)
-        }
+        swept = self._swept.pop(kind, None)
+        if swept is not None and swept[0] == tuple(dict.fromkeys(ids)):
+            read = self._roles.from_rows(meta.roles, bare, swept[1])
+        else:
+            read = self._roles.read(meta.roles, bare)
+        return {r.ref.id: {meta.roles: r.fields.get(meta.roles)} for r in read}
 
     def fetch(self, refs: Sequence[RecordRef]) -> list[Record]:
         ids: dict[str, list[str]] = {}
@@ -439,12 +509,21 @@ class SalesforceConnector:
         except (SalesforceError, requests.RequestException) as exc:
             raise translate(exc) from exc
 
-    def _pages(self, soql: str) -> Iterator[list[dict[str, Any]]]:
-        """The records of a queryAll, one API page at a time."""
-        headers = {"Sforce-Query-Options": f"batchSize={self.page_size}"}
-        answer = self._call(lambda sf: sf.query(soql, include_deleted=True, headers=headers))
+    def _pages(
+        self, soql: str, first: dict[str, Any] | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The records of a queryAll, one API page at a time (from ``first``, its first
+        answer, when a composite read it already)."""
+        headers = self._query_headers()
+        if first is None:
+            first = self._call(lambda sf: sf.query(soql, include_deleted=True, headers=headers))
+        yield first["records"]
+        yield from self._more(first)
+
+    def _more(self, answer: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
+        """The pages after ``answer``, by its ``nextRecordsUrl`` (queryMore)."""
+        headers = self._query_headers()
         while True:
-            yield answer["records"]
             next_url = answer.get("nextRecordsUrl")
             if answer.get("done", True) or not next_url:
                 return
@@ -453,6 +532,38 @@ class SalesforceConnector:
                 return sf.query_more(url, identifier_is_url=True, headers=headers)
 
             answer = self._call(more)
+            yield answer["records"]
+
+    def _query_headers(self) -> dict[str, str]:
+        return {"Sforce-Query-Options": f"batchSize={self.page_size}"}
+
+    def _composite(self, soqls: Sequence[str]) -> list[dict[str, Any] | None]:
+        """The first answers of ``soqls`` (queryAll) from one ``/composite`` call; None
+        for a subrequest that failed."""
+        base = f"/services/data/v{self.api_version}/queryAll/?"
+        payload = {
+            "allOrNone": False,
+            "compositeRequest": [
+                {
+                    "method": "GET",
+                    "url": base + urlencode({"q": soql}),
+                    "referenceId": f"q{index}",
+                    "httpHeaders": self._query_headers(),
+                }
+                for index, soql in enumerate(soqls)
+            ],
+        }
+        answer = self._call(lambda sf: sf.restful("composite", method="POST", json=payload))
+        by_reference = {
+            str(sub.get("referenceId")): sub for sub in (answer or {}).get("compositeResponse", [])
+        }
+        found: list[dict[str, Any] | None] = []
+        for index in range(len(soqls)):
+            sub = by_reference.get(f"q{index}") or {}
+            body = sub.get("body")
+            ok = sub.get("httpStatusCode") == 200 and isinstance(body, dict)
+            found.append(body if ok and isinstance(body, dict) and "records" in body else None)
+        return found
 
     # --- describe, records, writes -------------------------------------------------------
 
@@ -644,6 +755,19 @@ def _to_native(value: str | None, field_type: str) -> Any:
 def parse_datetime(text: str) -> datetime:
     """A Salesforce datetime (``2026-11-23T12:00:00.123+0000``) as an aware UTC datetime."""
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+LOCATOR_WAIT = 600.0
+"""Seconds a first answer read ahead may wait for its scan when more pages follow: a
+query locator "expires automatically after 15 minutes of inactivity" (SOAP API guide,
+QueryLocator:
+https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_calls_querymore_querylocator.htm;
+a help article says two days: 000004410). Past it the scan sends its query again."""
+
+
+def _fresh(answer: Mapping[str, Any], at: float) -> bool:
+    """Whether a first answer read ahead at ``at`` can still be paged on."""
+    return bool(answer.get("done", True)) or time.monotonic() - at < LOCATOR_WAIT
 
 
 def _in(window: tuple[datetime, datetime] | None, record: Record) -> bool:

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 from connectors.salesforce.emulator_access import FieldAccess
 from connectors.salesforce.emulator_rules import allow_save
@@ -41,6 +41,8 @@ from connectors.salesforce.emulator_store import Row, Store
 from connectors.salesforce.soql import SoqlError, parse
 
 MAX_COLLECTION = 200
+MAX_SUBREQUESTS = 25
+MAX_QUERY_SUBREQUESTS = 5
 _DATA = re.compile(r"^/services/data/v(\d+\.\d)(?:/(.*))?$")
 
 
@@ -117,6 +119,8 @@ class RestApi:
                 return self.query_more(request, version, parts[1])
             if parts[:2] == ["composite", "sobjects"]:
                 return self.collection(request, parts[2:])
+            if parts == ["composite"] and method == "POST":
+                return self.composite(request)
             if parts[:1] == ["sobjects"] and len(parts) >= 2:
                 return self.single(request, version, parts[1:])
             if parts == ["sobjects"] and method == "GET":
@@ -191,6 +195,62 @@ class RestApi:
         record: dict[str, Any] = {"attributes": {"type": obj, "url": url}}
         record.update((f, row.get(f)) for f in (fields or OBJECTS[obj].fields))
         return record
+
+    def composite(self, request: Request) -> Answer:
+        """``POST /services/data/vXX.X/composite``: up to 25 subrequests in one call, at
+        most 5 of them query operations (query, queryAll, queryMore); the answer is
+        ``{"compositeResponse": [{body, httpHeaders, httpStatusCode, referenceId}]}`` in
+        request order, and "the entire series of requests counts as a single call toward
+        your API limits" (the server counts it once, ``Sforce-Limit-Info`` too):
+        https://developer.salesforce.com/docs/platform/api-rest/guide/resources-composite-composite-post.html
+        and the response body:
+        https://developer.salesforce.com/docs/platform/api-rest/guide/responses-composite.html
+
+        Each subrequest's ``httpHeaders`` go with it (``Sforce-Query-Options`` included;
+        whether the real API honours that one inside a composite is not confirmed). Not
+        emulated: references between subrequests (``@{ref.id}``, refused here with 400)
+        and ``allOrNone`` rollback (subrequests here are reads or independent writes);
+        the error code of a request past the limits is not stated on the public page
+        (``INVALID_BATCH_REQUEST`` here is the emulator's choice)."""
+        body = request.json()
+        subrequests = body.get("compositeRequest") if isinstance(body, dict) else None
+        if not isinstance(subrequests, list) or not subrequests:
+            return fault(400, "JSON_PARSER_ERROR", "The request body must contain compositeRequest")
+        queries = sum(1 for s in subrequests if _is_query(str((s or {}).get("url", ""))))
+        if len(subrequests) > MAX_SUBREQUESTS or queries > MAX_QUERY_SUBREQUESTS:
+            return fault(
+                400,
+                "INVALID_BATCH_REQUEST",
+                f"A composite request takes at most {MAX_SUBREQUESTS} subrequests, at most"
+                f" {MAX_QUERY_SUBREQUESTS} of them query operations",
+            )
+        answers = []
+        for sub in subrequests:
+            url = str(sub.get("url", ""))
+            reference = str(sub.get("referenceId", ""))
+            if "@{" in url or "@{" in json.dumps(sub.get("body")):
+                answer = fault(400, "INVALID_OPERATION", "references are not emulated")
+            else:
+                path, _, query = url.partition("?")
+                payload = sub.get("body")
+                answer = self.handle(
+                    Request(
+                        str(sub.get("method", "GET")).upper(),
+                        path,
+                        parse_qs(query, keep_blank_values=True),
+                        {str(k): str(v) for k, v in (sub.get("httpHeaders") or {}).items()},
+                        json.dumps(payload).encode() if payload is not None else b"",
+                    )
+                )
+            answers.append(
+                {
+                    "body": answer.body,
+                    "httpHeaders": answer.headers,
+                    "httpStatusCode": answer.status,
+                    "referenceId": reference,
+                }
+            )
+        return Answer(200, {"compositeResponse": answers})
 
     # --- writes --------------------------------------------------------------------------
 
@@ -347,6 +407,12 @@ class RestApi:
                 described = {**described, "picklistValues": entries}
             fields.append(described)
         return {**answer, "fields": fields}
+
+
+def _is_query(url: str) -> bool:
+    """A query operation (query, queryAll or queryMore) by its subrequest URL."""
+    match = _DATA.match(url.partition("?")[0])
+    return match is not None and (match.group(2) or "").split("/")[0] in ("query", "queryAll")
 
 
 def _unreadable(obj: SObject, record: Mapping[str, Any]) -> Answer | None:

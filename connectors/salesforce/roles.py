@@ -57,17 +57,32 @@ class ContactRoles:
         false AND OpportunityId IN (...)``: reads are queryAll, so deleted roles would come
         too.
         """
-        contacts: dict[str, set[str]] = {}
         ids = [r.ref.id for r in records if not r.deleted]
-        for start in range(0, len(ids), IDS_PER_QUERY):
-            soql = format_soql(
-                "SELECT OpportunityId, ContactId FROM OpportunityContactRole"
-                " WHERE IsDeleted = false AND OpportunityId IN {}",
-                ids[start : start + IDS_PER_QUERY],
-            )
-            for rows in self._pages(soql):
-                for row in rows:
-                    contacts.setdefault(str(row["OpportunityId"]), set()).add(str(row["ContactId"]))
+        rows = [
+            row
+            for start in range(0, len(ids), IDS_PER_QUERY)
+            for page in self._pages(self.query(ids[start : start + IDS_PER_QUERY]))
+            for row in page
+        ]
+        return self.from_rows(field, records, rows)
+
+    @staticmethod
+    def query(ids: Sequence[str]) -> str:
+        """The roles of up to 200 opportunities (``read``'s query)."""
+        return format_soql(
+            "SELECT OpportunityId, ContactId FROM OpportunityContactRole"
+            " WHERE IsDeleted = false AND OpportunityId IN {}",
+            list(ids),
+        )
+
+    @staticmethod
+    def from_rows(
+        field: str, records: list[Record], rows: Sequence[Mapping[str, Any]]
+    ) -> list[Record]:
+        """``records`` with their contacts in ``field``, from role rows already read."""
+        contacts: dict[str, set[str]] = {}
+        for row in rows:
+            contacts.setdefault(str(row["OpportunityId"]), set()).add(str(row["ContactId"]))
         return [
             replace(
                 r, fields={**r.fields, field: ",".join(sorted(contacts.get(r.ref.id, ()))) or None}
