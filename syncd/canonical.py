@@ -135,9 +135,7 @@ def to_native(
             change = _change(plan, role)
             if change is not None and any(name in change.fields for name in (*refs, *maps)):
                 system = rules.marketing if role == MARKETING else rules.crm
-                change = _translate(
-                    rules, plan, role, change, refs, natives[role], targets[role]
-                )
+                change = _translate(rules, plan, role, change, refs, natives[role], targets[role])
                 change = change and _unmap(rules, plan, role, change, maps, system)
             if change is not None and change.stage:
                 change, note = _holdable_stage(rules, plan, role, change, targets[role])
@@ -148,8 +146,7 @@ def to_native(
 
 
 def _holdable_stage(
-    rules: Rules,
-    plan: PairPlan, role: str, change: Change, target: Connector
+    rules: Rules, plan: PairPlan, role: str, change: Change, target: Connector
 ) -> tuple[Change | None, str | None]:
     """The change without the stage fields its kind cannot be given, and why, if a value
     was one the system must never be given (a converted status on a lead)."""
