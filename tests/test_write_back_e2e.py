@@ -18,6 +18,7 @@ from syncd.settings import load_config
 from tests.world import World, make_world
 
 CONFIG = Path(__file__).resolve().parents[1] / "config"
+WAIT = "with_next_update"
 TYPES = ("companies", "contacts", "deals")
 N = 250
 """More than a search page (200) and more than a HubSpot batch (100)."""
@@ -122,6 +123,29 @@ def test_a_contact_edited_in_hubspot_is_not_written_back_for_its_partner_id(
         "syncd_salesforce_id"
     ) in (None, "")
     assert world.cycle().read.get("hubspot", 0) == 0
+
+
+def test_salesforce_can_wait_for_the_next_update_too(tmp_path: Path, store_url: str) -> None:
+    for world in make_world(tmp_path, store_url, salesforce={"partner_id_write_back": WAIT}):
+        for n in range(3):
+            world.salesforce.add(
+                "Lead", {"Email": f"l{n}@example.com", "LastName": f"L{n}", "Company": "Acme"}
+            )
+        world.salesforce.reset_calls()
+        assert world.cycle().created == {"hubspot": 3}
+        assert not any("composite" in label for label in world.salesforce.calls())
+        leads = {r["Id"]: r for r in _leads(world)}
+        named = {c["properties"]["syncd_salesforce_id"] for c in world.hubspot.contacts()}
+        assert named == set(leads) and not any(r.get("Syncd_HubSpot_Id__c") for r in leads.values())
+        echo = world.cycle()
+        assert echo.read.get("salesforce", 0) == 0 and echo.updated == {}
+        # an edit in HubSpot flows over and carries the contact's id with it
+        contact = world.hubspot.contacts()[0]
+        world.hubspot.update_contact(str(contact["id"]), {"jobtitle": "Pilot"})
+        assert world.cycle().updated == {"salesforce": 1}
+        lead = leads[contact["properties"]["syncd_salesforce_id"]]
+        lead = world.salesforce.get("Lead", lead["Id"])
+        assert (lead["Title"], lead["Syncd_HubSpot_Id__c"]) == ("Pilot", str(contact["id"]))
 
 
 def test_a_crash_before_the_commit_recovers_the_links_from_the_lead_alone(
