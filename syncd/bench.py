@@ -189,8 +189,10 @@ a deal's companies and contacts); Salesforce: one contact-role query per 200
 opportunities."""
 
 
-def _floor(reports: list[CycleReport]) -> dict[str, int]:
-    """Pages and batches at the maximum sizes for what the cycles read and wrote."""
+def _floor(reports: list[CycleReport], deferred: frozenset[str] = frozenset()) -> dict[str, int]:
+    """Pages and batches at the maximum sizes for what the cycles read and wrote;
+    ``deferred``: the systems told a created partner's id only with their next update
+    (``partner_id_write_back: with_next_update``), which cost no batch of their own."""
     floor: dict[str, int] = {}
     for system in PAGE:
         other = "salesforce" if system == "hubspot" else "hubspot"
@@ -203,7 +205,8 @@ def _floor(reports: list[CycleReport]) -> dict[str, int]:
                 total += calls * math.ceil(read / size)
                 total += math.ceil(part.created[system] / BATCH[system])
                 total += math.ceil(part.updated[system] / BATCH[system])
-                total += math.ceil(part.created[other] / BATCH[system])  # partner ids back
+                if system not in deferred:  # partner_id_write_back: immediate
+                    total += math.ceil(part.created[other] / BATCH[system])  # partner ids back
         floor[system] = total
     return floor
 
@@ -274,6 +277,7 @@ def run_child(people: int, archived: int = 0, throttled: bool = True) -> dict[st
         marketing = registry.connector(config, "hubspot")
         crm = registry.connector(config, "salesforce")
         engine = Engine.for_config(config, store, marketing, crm)
+        deferred = next(iter(engine.rules.values())).deferred
         marketing.check()
         crm.check()
         base_calls = _calls(endpoints)
@@ -336,7 +340,7 @@ def run_child(people: int, archived: int = 0, throttled: bool = True) -> dict[st
     records = people + companies + deals
     # the work at its floor: the backfill cycle (each record read once and written once,
     # the partner ids back); the cycle reading the writes back adds nothing at the floor
-    work, searches = _floor(backfill[:1]), _searches(backfill[0])
+    work, searches = _floor(backfill[:1], deferred), _searches(backfill[0])
     bound = _bound(work, searches, limits)
     scale = MILLION / people
     projected = _bound(
@@ -361,7 +365,7 @@ def run_child(people: int, archived: int = 0, throttled: bool = True) -> dict[st
         "records": records,
         "objects": {"person": people, "company": companies, "deal": deals},
         "backfill": {
-            **_phase(records, backfill_s, backfill_calls, _floor(backfill)),
+            **_phase(records, backfill_s, backfill_calls, _floor(backfill, deferred)),
             "cycle_seconds": cycle_s,
             "http_429": backfill_refused,
             "written": {
@@ -376,14 +380,16 @@ def run_child(people: int, archived: int = 0, throttled: bool = True) -> dict[st
             },
             "rejected": {system: sum(r.rejected[system] for r in backfill) for system in PAGE},
         },
-        "steady_state": _phase(len(pairs), steady_s, steady_calls, _floor(steady)),
+        "steady_state": _phase(len(pairs), steady_s, steady_calls, _floor(steady, deferred)),
         "split_calls": split_calls,
         "refused_batch": refused,
         "lookback": lookback,
         "idle": idle,
         "records_per_s": round(records / backfill_s, 1),
         "api_calls": {k: backfill_calls[k] + steady_calls[k] for k in backfill_calls},
-        "api_calls_floor": {k: _floor(backfill)[k] + _floor(steady)[k] for k in backfill_calls},
+        "api_calls_floor": {
+            k: _floor(backfill, deferred)[k] + _floor(steady, deferred)[k] for k in backfill_calls
+        },
         "peak_rss_mb": round(peak, 1),
         "cpu_seconds": cpu,
     }

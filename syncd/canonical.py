@@ -26,6 +26,7 @@ from syncd.reconcile import (
     PairPlan,
     Rules,
     join_ids,
+    partner_missing,
     split_ids,
     stage_text,
 )
@@ -134,10 +135,10 @@ def to_native(
             change = _change(plan, role)
             if change is not None and any(name in change.fields for name in (*refs, *maps)):
                 system = rules.marketing if role == MARKETING else rules.crm
-                change = _translate(plan, role, change, refs, natives[role], targets[role])
+                change = _translate(rules, plan, role, change, refs, natives[role], targets[role])
                 change = change and _unmap(rules, plan, role, change, maps, system)
             if change is not None and change.stage:
-                change, note = _holdable_stage(plan, role, change, targets[role])
+                change, note = _holdable_stage(rules, plan, role, change, targets[role])
                 plan = _keep_unwritten(rules, plan, role, note, change)
             sides[role] = change
         result.append(replace(plan, marketing_change=sides[MARKETING], crm_change=sides[CRM]))
@@ -145,7 +146,7 @@ def to_native(
 
 
 def _holdable_stage(
-    plan: PairPlan, role: str, change: Change, target: Connector
+    rules: Rules, plan: PairPlan, role: str, change: Change, target: Connector
 ) -> tuple[Change | None, str | None]:
     """The change without the stage fields its kind cannot be given, and why, if a value
     was one the system must never be given (a converted status on a lead)."""
@@ -161,7 +162,7 @@ def _holdable_stage(
         else None
     )
     record = plan.marketing if role == MARKETING else plan.crm
-    return _unless_empty(record, replace(change, stage=stage)), note
+    return _unless_empty(rules, record, replace(change, stage=stage)), note
 
 
 def _keep_unwritten(
@@ -193,6 +194,7 @@ def _change(plan: PairPlan, role: str) -> Change | None:
 
 
 def _translate(
+    rules: Rules,
     plan: PairPlan,
     role: str,
     change: Change,
@@ -218,7 +220,7 @@ def _translate(
             fields[name] = ",".join(ids) if many else ids[0]
         else:
             del fields[name]
-    return _unless_empty(record, replace(change, fields=fields))
+    return _unless_empty(rules, record, replace(change, fields=fields))
 
 
 def _unmap(
@@ -241,13 +243,14 @@ def _unmap(
         else:
             fields[name] = native
     record = plan.marketing if role == MARKETING else plan.crm
-    return _unless_empty(record, replace(change, fields=fields))
+    return _unless_empty(rules, record, replace(change, fields=fields))
 
 
-def _unless_empty(record: Record | None, change: Change) -> Change | None:
-    """None for an update left with nothing to write (its record knows its partner)."""
-    partner_missing = record is not None and record.partner_id != change.partner_id
-    if change.op == "update" and not change.fields and not change.stage and not partner_missing:
+def _unless_empty(rules: Rules, record: Record | None, change: Change) -> Change | None:
+    """None for an update left with nothing to write (its record knows its partner, or
+    learns it with a later update: ``Rules.deferred``)."""
+    missing = partner_missing(rules, record, change.partner_id)
+    if change.op == "update" and not change.fields and not change.stage and not missing:
         return None
     return change
 

@@ -367,9 +367,9 @@ def _deals(scene: _Scene) -> None:
         "#amount SF",
         "lost reason HS",
     )
-    opportunities = {o["Id"]: o for o in scene.sf("Opportunity")}
+    opportunities = _partners(scene.sf("Opportunity"))
     for deal in _hs(scene.hubspot, "deals"):
-        opportunity = opportunities.get(deal.get("syncd_salesforce_id") or "", {})
+        opportunity = _partner_of(deal, opportunities)
         table.add_row(
             escape(deal.get("dealname") or ""),
             deal.get("dealstage") or "",
@@ -391,12 +391,10 @@ def _people(scene: _Scene) -> None:
         "title",
         "phone",
     )
+    leads = [r for r in scene.sf("Lead") if not r.get("IsConverted")]
+    people = _partners([*leads, *scene.sf("Contact")])
     for props in _hs(scene.hubspot, "contacts"):
-        partner_id = props.get("syncd_salesforce_id") or ""
-        partner = scene.salesforce.get("Lead", partner_id) or scene.salesforce.get(
-            "Contact", partner_id
-        )
-        partner = partner or {}
+        partner = _partner_of(props, people)
         kind = partner.get("attributes", {}).get("type", "")
         stage = [props.get("lifecyclestage"), props.get("hs_lead_status")]
         table.add_row(
@@ -408,6 +406,22 @@ def _people(scene: _Scene) -> None:
         )
     scene.console.print()
     scene.console.print(table)
+
+
+def _partners(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Salesforce records by their own id and by the HubSpot id they name."""
+    found = {str(r["Id"]): r for r in records}
+    found.update(
+        {f"hs:{r['Syncd_HubSpot_Id__c']}": r for r in records if r.get("Syncd_HubSpot_Id__c")}
+    )
+    return found
+
+
+def _partner_of(props: dict[str, Any], partners: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The Salesforce partner of a HubSpot record: the one it names, or the one naming it
+    (HubSpot learns its partner's id with the next update syncd makes to it)."""
+    named = partners.get(props.get("syncd_salesforce_id") or "")
+    return named or partners.get(f"hs:{props['id']}") or {}
 
 
 def _report(console: Console, config: Config, store: Store) -> None:

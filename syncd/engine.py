@@ -335,7 +335,7 @@ class Engine:
                     outcomes[(system, outcome.key)] = outcome
         killpoints.reached("write.landed")
         propagated(report, plans, outcomes, self.marketing.system, self.crm.system, self.clock())
-        self._write_partner_ids(plans, outcomes)
+        self._write_partner_ids(rules, plans, outcomes)
         count(report, plans, outcomes, self.marketing.system, self.crm.system)
         killpoints.reached("write.before_commit")
         if self.before_commit is not None:
@@ -370,13 +370,17 @@ class Engine:
         }
 
     def _write_partner_ids(
-        self, plans: list[PairPlan], outcomes: dict[tuple[str, str], Outcome]
+        self, rules: Rules, plans: list[PairPlan], outcomes: dict[tuple[str, str], Outcome]
     ) -> None:
-        """Tell a record the id of the partner just created for it (one batch a side)."""
+        """Tell a record the id of the partner just created for it (one batch a side),
+        unless its system waits for the next update syncd makes to it (``Rules.deferred``):
+        the created record names it already, which is all pairing and recovery need."""
         for created_in, other, get_ref in (
             (self.crm, self.marketing, lambda p: p.link.marketing),
             (self.marketing, self.crm, lambda p: p.link.crm),
         ):
+            if other.system in rules.deferred:
+                continue
             follow: list[Change] = []
             for plan in plans:
                 change = plan.crm_change if created_in is self.crm else plan.marketing_change

@@ -48,6 +48,10 @@ class Rules:
     """Unlinked records with equal values of this field pair up (email, domain)."""
     reason_field: str | None = None
     """The field that says why a record entered a recycle stage."""
+    deferred: frozenset[str] = frozenset()
+    """Systems whose records learn a created partner's id only with the next update syncd
+    makes to them (``partner_id_write_back: with_next_update``): a record of theirs that
+    names no partner is not written for that alone, and still settles."""
 
     def refs(self) -> dict[str, tuple[str, bool]]:
         """Reference fields: name -> (target object, holds several)."""
@@ -245,9 +249,9 @@ def plan_pair(
     m_ref = link.marketing or (marketing.ref if marketing else None)
     c_ref = link.crm or (crm.ref if crm else None)
     m_change = _side_change(
-        key, m_ref, c_ref, rules.marketing_create_kind, to_marketing, m_stage, marketing
+        key, m_ref, c_ref, rules.marketing_create_kind, to_marketing, m_stage, marketing, rules
     )
-    c_change = _side_change(key, c_ref, m_ref, rules.crm_create_kind, to_crm, c_stage, crm)
+    c_change = _side_change(key, c_ref, m_ref, rules.crm_create_kind, to_crm, c_stage, crm, rules)
     return PairPlan(
         key,
         link,
@@ -304,13 +308,15 @@ def _side_change(
     fields: dict[str, Value],
     stage: dict[str, str],
     record: Record | None,
+    rules: Rules,
 ) -> Change | None:
-    """The write to one side: a create keyed on its partner's id, or an update."""
+    """The write to one side: a create keyed on its partner's id, or an update (which
+    always carries the partner's id, so that a deferred one rides along)."""
     if own is None:
         if partner is None:
             return None
         return Change("create", create_kind, key, None, fields, stage, partner_id=partner.id)
-    if fields or stage or _partner_missing(record, partner):
+    if fields or stage or partner_missing(rules, record, partner.id if partner else None):
         partner_id = partner.id if partner else None
         return Change("update", own.kind, key, own.id, fields, stage, partner_id=partner_id)
     return None
@@ -363,9 +369,13 @@ def _held_back(
     return None
 
 
-def _partner_missing(record: Record | None, partner: RecordRef | None) -> bool:
-    """The record (read this cycle) does not yet hold its partner's id."""
-    return record is not None and partner is not None and record.partner_id != partner.id
+def partner_missing(rules: Rules, record: Record | None, partner_id: str | None) -> bool:
+    """The record (read this cycle) must be told ``partner_id`` now: it names another
+    record, or names none and its system is not one that waits for the next update
+    (``Rules.deferred``)."""
+    if record is None or partner_id is None or record.partner_id == partner_id:
+        return False
+    return bool(record.partner_id) or record.ref.system not in rules.deferred
 
 
 def _merge_stage(
@@ -464,13 +474,14 @@ def at_base(record: Record, link: LinkState, rules: Rules) -> bool:
 
     True only where ``plan_pair`` would plan no write and keep base and stage: every
     field it holds equals the base, its stage reads as the base stage, and it holds its
-    partner's id. False means "not known": run the merge.
+    partner's id (or none, where its system waits to be told: ``Rules.deferred``).
+    False means "not known": run the merge.
     """
     if record.deleted or link.tombstoned:
         return False
     marketing_side = record.ref.system == rules.marketing
     partner = link.crm if marketing_side else link.marketing
-    if partner is None or record.partner_id != partner.id:
+    if partner is None or partner_missing(rules, record, partner.id):
         return False
     base = link.base
     for name in rules.fields:

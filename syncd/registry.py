@@ -23,6 +23,19 @@ KINDS = {
     "salesforce": {"company": ["Account"], "person": ["Lead", "Contact"], "deal": ["Opportunity"]},
 }
 """Per connector, the native kinds of each object; the first is the one syncd creates."""
+WRITE_BACK = {"hubspot": "with_next_update", "salesforce": "immediate"}
+"""Per connector, when its records learn the id of a partner syncd created for them, unless
+``partner_id_write_back`` says otherwise. HubSpot waits for the next update: writing the
+id at once costs a batch per 100 creates, and the next cycle's search then reads every
+such contact again (with its associations) only to settle it. Salesforce writes it at
+once: a batch per 200 creates, read back at 2,000 a page."""
+
+
+def write_back(config: Config, name: str) -> str:
+    """``immediate`` or ``with_next_update`` for system ``name``."""
+    system = config.syncd.systems[name]
+    return system.partner_id_write_back or WRITE_BACK.get(system.connector, "immediate")
+
 
 SWEPT = {"hubspot": frozenset({"person", "deal"}), "salesforce": frozenset()}
 """Per connector, the objects whose sweeps make calls of their own (``syncd.sweeps``):
@@ -363,6 +376,11 @@ def object_rules(config: Config, obj: str) -> Rules:
         obj=obj,
         match_field=config.match_field(obj),
         reason_field=config.syncd.people.recycle_reason_field if obj == "person" else None,
+        deferred=frozenset(
+            name
+            for name in (config.syncd.marketing, config.syncd.crm)
+            if write_back(config, name) == "with_next_update"
+        ),
     )
 
 

@@ -31,6 +31,10 @@ from syncd.yamlfile import YamlDocument, did_you_mean, load_yaml, validate
 
 Direction = Literal["both", "to_crm", "to_marketing"]
 ConflictRule = Literal["crm_wins", "marketing_wins", "latest"]
+WriteBack = Literal["immediate", "with_next_update"]
+"""When a record learns the id of the partner syncd just created for it: in a batch of
+its own right after the create, or with the next update syncd makes to it anyway."""
+WRITE_BACK_CHOICES: tuple[WriteBack, ...] = ("immediate", "with_next_update")
 OBJECTS = ("company", "person", "deal")
 """Synced objects, in the order a cycle runs them: parents exist before what refers to them."""
 STAGE_FIELD = "stage"
@@ -51,6 +55,18 @@ class SystemSettings(BaseModel):
     partner_id_field: str | dict[str, str]
     """The field holding the other system's id: one name for every synced kind, or one
     per native kind (``{Lead: X__c, Contact: X__c, Account: Y__c, Opportunity: Z__c}``)."""
+    partner_id_write_back: WriteBack | None = None
+    """When this system's records learn the id of a partner syncd created for them:
+    ``immediate`` (one more batch write, which the next cycle reads back) or
+    ``with_next_update`` (no call of its own). None: the connector's default
+    (``syncd.registry.WRITE_BACK``)."""
+
+    @field_validator("partner_id_write_back", mode="before")
+    @classmethod
+    def _write_back(cls, value: object) -> object:
+        if value is not None and value not in WRITE_BACK_CHOICES:
+            raise ValueError(f"{value!r}: one of {', '.join(WRITE_BACK_CHOICES)}")
+        return value
 
     def options(self) -> dict[str, Any]:
         return dict(self.model_extra or {})

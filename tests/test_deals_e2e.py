@@ -104,7 +104,9 @@ def test_a_deal_created_in_hubspot_flows_across_with_its_associations(world: Wor
         if r["OpportunityId"] == opportunity["Id"]
     }
     assert roles == {ada_sf, grace_sf}
-    assert world.hubspot.get_deal(deal)["properties"]["syncd_salesforce_id"] == opportunity["Id"]
+    # HubSpot learns the opportunity's id with the next update syncd makes to the deal
+    # (partner_id_write_back: with_next_update, HubSpot's default): none yet
+    assert world.hubspot.get_deal(deal)["properties"].get("syncd_salesforce_id") is None
     second = world.cycle()
     assert second.objects["deal"].created == {} and second.objects["deal"].updated == {}
     assert len(_live(world, "OpportunityContactRole")) == 2

@@ -75,14 +75,13 @@ def _live_leads(box: sandbox.Sandbox) -> list[dict[str, Any]]:
 
 
 def _all_synced(box: sandbox.Sandbox) -> bool:
-    """Every HubSpot contact has its lead, once, and knows its id (nothing lost)."""
+    """Every HubSpot contact has its lead, once, naming it (nothing lost)."""
     leads = _live_leads(box)
     emails = [str(r["Email"]).lower() for r in leads]
     assert len(emails) == len(set(emails)), "a lead was created twice"
     contacts = box.emulators["hubspot"].contacts()
-    return len(leads) == len(contacts) and all(
-        c["properties"].get("syncd_salesforce_id") for c in contacts
-    )
+    named = {r.get("Syncd_HubSpot_Id__c") for r in leads}
+    return len(leads) == len(contacts) and named == {c["id"] for c in contacts}
 
 
 def _logged_at(daemon: Daemon, start: str) -> datetime:

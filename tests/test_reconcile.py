@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -17,6 +19,7 @@ from syncd.reconcile import (
     pair_group,
     plan_pair,
     same_base,
+    settles,
     split_ids,
     stage_text,
     union,
@@ -291,6 +294,54 @@ def test_the_quick_at_base_test_never_disagrees_with_the_merge(
         plan = plan_pair("k", link, record, None, rules())
         assert plan.changes == [] and plan.transitions == ()
         assert same_base(plan.base, link.base) and plan.stage == link.stage
+
+
+@given(
+    base=sides,
+    held=sides,
+    stage=STAGE_VALUES,
+    link_stage=st.sampled_from([None, "mql", "lead", "nurture", UNMAPPED]),
+    partner=st.sampled_from(["00Q1", None, "00Q2"]),
+)
+def test_at_base_agrees_with_the_merge_where_hubspot_waits_for_the_next_update(
+    base, held, stage, link_stage, partner
+) -> None:
+    link = LinkState(7, LINK.marketing, LINK.crm, {**base, "email": "a@x.com"}, link_stage)
+    record = hubspot("1", 5, stage, partner, email="a@x.com", **held)
+    waits = replace(rules(), deferred=frozenset({"hubspot"}))
+    if at_base(record, link, waits):
+        plan = plan_pair("k", link, record, None, waits)
+        assert plan.changes == [] and plan.transitions == ()
+        assert same_base(plan.base, link.base) and plan.stage == link.stage
+
+
+def test_a_record_naming_no_partner_settles_where_its_system_waits() -> None:
+    waits = replace(rules(), deferred=frozenset({"hubspot"}))
+    unnamed = hubspot("1", 5, HS_MQL, None, **SYNCED)
+    assert at_base(unnamed, LINK, waits) and settles(waits, unnamed, LINK, "marketing")
+    assert not settles(rules(), unnamed, LINK, "marketing")  # immediate: it is told
+    told = plan_pair("k", LINK, unnamed, None, rules()).marketing_change
+    assert told is not None and (told.fields, told.partner_id) == ({}, "00Q1")
+    assert plan_pair("k", LINK, unnamed, None, waits).changes == []
+    # a Salesforce record naming no partner is still told: only HubSpot waits
+    lead = salesforce("00Q1", 5, SF_MQL, None, **SYNCED)
+    assert not at_base(lead, LINK, waits) and not settles(waits, lead, LINK, "crm")
+
+
+def test_a_wrong_partner_id_is_corrected_even_where_the_system_waits() -> None:
+    waits = replace(rules(), deferred=frozenset({"hubspot"}))
+    stale = hubspot("1", 5, HS_MQL, "00Q9", **SYNCED)  # e.g. the lead before a conversion
+    assert not at_base(stale, LINK, waits)
+    change = plan_pair("k", LINK, stale, None, waits).marketing_change
+    assert change is not None and change.partner_id == "00Q1"
+
+
+def test_an_update_made_anyway_carries_the_partner_id_that_waited() -> None:
+    waits = replace(rules(), deferred=frozenset({"hubspot"}))
+    unnamed = hubspot("1", 5, HS_MQL, None, **SYNCED)
+    edited = salesforce("00Q1", 6, SF_MQL, "1", **{**SYNCED, "phone": "2"})
+    change = plan_pair("k", LINK, unnamed, edited, waits).marketing_change
+    assert change is not None and (change.fields, change.partner_id) == ({"phone": "2"}, "00Q1")
 
 
 def test_at_base_recognises_an_echo_and_nothing_else() -> None:

@@ -63,13 +63,18 @@ def _props(contact: dict[str, Any]) -> dict[str, Any]:
 
 
 def make_world(
-    tmp_path: Path, store_url: str, hubspot: dict[str, Any] | None = None
+    tmp_path: Path,
+    store_url: str,
+    hubspot: dict[str, Any] | None = None,
+    salesforce: dict[str, Any] | None = None,
 ) -> Iterator[World]:
-    """The world; ``hubspot`` overrides settings of ``systems.hubspot`` (``{"auth": "oauth"}``)."""
+    """The world; ``hubspot`` and ``salesforce`` override settings of their sections of
+    ``systems`` (``{"auth": "oauth"}``)."""
     box = sandbox.start(tmp_path / "config", sample=False, store=store_url)
-    if hubspot:
+    if hubspot or salesforce:
         raw = YAML(typ="safe").load(box.config_path.read_text("utf-8"))
-        raw["systems"]["hubspot"].update(hubspot)
+        raw["systems"]["hubspot"].update(hubspot or {})
+        raw["systems"]["salesforce"].update(salesforce or {})
         with box.config_path.open("w", encoding="utf-8") as out:
             YAML(typ="safe", pure=True).dump(raw, out)
     sleeps: list[float] = []
