@@ -38,7 +38,7 @@ WRITE_BACK_CHOICES: tuple[WriteBack, ...] = ("immediate", "with_next_update")
 OBJECTS = ("company", "person", "deal")
 """Synced objects, in the order a cycle runs them: parents exist before what refers to them."""
 STAGE_FIELD = "stage"
-DEFAULT_CADENCE_SECONDS = 45
+DEFAULT_CADENCE_SECONDS = 30
 """The shipped cadence: a propagation p95 under a minute each way, idle cost under a tenth
 of Salesforce's base daily limit (the arithmetic: ``syncd.cadence``, README)."""
 

@@ -73,7 +73,7 @@ CASES = [
     Case("syncd-nul", SYNCD, lambda t: t + "extra: \x00\n", "(syntax)"),
     Case("syncd-unclosed", SYNCD, replace("crm: salesforce", "crm: [salesforce"), "(syntax)"),
     Case("syncd-duplicate-key", SYNCD, append("crm: salesforce\n"), "(syntax)"),
-    Case("syncd-tabs", SYNCD, replace("  company: 45", "\tcompany: 45"), "(syntax)"),
+    Case("syncd-tabs", SYNCD, replace("  company: 30", "\tcompany: 45"), "(syntax)"),
     Case("syncd-binary", SYNCD, bytes(range(256)) * 4, "(file)"),
     Case("fields-latin1", FIELDS, lambda t: t.replace("email:", "e\xe9mail:", 1), "(file)"),
     Case("fields-nul", FIELDS, lambda t: "\x00" + t, "(syntax)"),
@@ -146,25 +146,25 @@ CASES = [
     Case(
         "cadence-zero",
         SYNCD,
-        replace("  person: 45", "  person: 0"),
+        replace("  person: 30", "  person: 0"),
         "cadence_seconds",
         says="API calls",
     ),
-    Case("cadence-negative", SYNCD, replace("  deal: 45", "  deal: -5"), "cadence_seconds"),
+    Case("cadence-negative", SYNCD, replace("  deal: 30", "  deal: -5"), "cadence_seconds"),
     Case(
         "cadence-below-floor",
         SYNCD,
-        replace("  company: 45", "  company: 5"),
+        replace("  company: 30", "  company: 5"),
         "cadence_seconds",
         says="at least 10",
     ),
     Case(
-        "cadence-text", SYNCD, replace("  person: 45", "  person: often"), "cadence_seconds.person"
+        "cadence-text", SYNCD, replace("  person: 30", "  person: often"), "cadence_seconds.person"
     ),
     Case(
         "cadence-unknown-object",
         SYNCD,
-        replace("  deal: 45", "  deal: 45\n  invoice: 60"),
+        replace("  deal: 30", "  deal: 30\n  invoice: 60"),
         "cadence_seconds",
         says="invoice",
     ),
@@ -674,7 +674,7 @@ CASES = [
     Case(
         "resync-list-cadence",
         SYNCD,
-        replace("  person: 45", "  person: 0"),
+        replace("  person: 30", "  person: 0"),
         "cadence_seconds",
         command=("resync", "--list"),
     ),
@@ -775,7 +775,7 @@ def test_problems_of_every_file_come_together(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # a refused section of syncd.yaml no longer hides the other files' problems
-    config = _write(tmp_path, Case("", SYNCD, replace("  person: 45", "  person: 0"), ""))
+    config = _write(tmp_path, Case("", SYNCD, replace("  person: 30", "  person: 0"), ""))
     fields = tmp_path / FIELDS
     fields.write_text(fields.read_text().replace("conflict: marketing_wins", "conflict: never"))
     stages = tmp_path / STAGES

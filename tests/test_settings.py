@@ -171,7 +171,7 @@ def test_a_fast_cadence_is_refused_unless_both_systems_are_on_this_machine(
     config_dir: Path,
 ) -> None:
     syncd = config_dir / "syncd.yaml"
-    fast = syncd.read_text().replace("  person: 45", "  person: 1")
+    fast = syncd.read_text().replace("  person: 30", "  person: 1")
     syncd.write_text(fast)
     with pytest.raises(ConfigError) as caught:
         load_config(syncd)
