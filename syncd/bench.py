@@ -254,6 +254,22 @@ def _bound(calls: dict[str, int], searches: int, limits: dict[str, dict[str, Any
 MILLION = 1_000_000
 
 
+def _pace_by(path: Path, limits: dict[str, dict[str, Any]]) -> None:
+    """Tell syncd's pacing (``syncd.pacing``) the limits the emulators enforce, as an
+    operator sets a portal's: on loopback nothing is paced unless set."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="safe", pure=True)
+    settings = yaml.load(path.read_text("utf-8"))
+    hubspot = settings["systems"]["hubspot"]
+    for key, name in (("rate_limit", "rate"), ("search_rate_limit", "search_rate")):
+        rate = limits["hubspot"][name]
+        if rate is not None:
+            hubspot[key] = {"requests": rate[0], "seconds": rate[1] / 1000}
+    with path.open("w", encoding="utf-8") as out:
+        yaml.dump(settings, out)
+
+
 def run_child(people: int, archived: int = 0, throttled: bool = True) -> dict[str, Any]:
     """One benchmark run; returns the figures.
 
@@ -269,6 +285,7 @@ def run_child(people: int, archived: int = 0, throttled: bool = True) -> dict[st
         _emulators(people, companies, deals, archived, throttled) as endpoints,
     ):
         path = sandbox.write_config(Path(directory), endpoints)
+        _pace_by(path, limits)
         config = load_config(path)
         store = Store.open(config.store_url)
         database = store.engine.url.database if store.engine.dialect.name == "sqlite" else None

@@ -22,6 +22,8 @@ from syncd.settings import Config
 from syncd.state.store import Store
 from syncd.state.tables import api_usage
 
+PACED = ("waits", "wait_ms", "http_429")
+"""The pacing's counts kept per system and day beside the calls (``syncd.pacing``)."""
 NEAR = 0.1
 """With this share of the budget left, cycles run at half their pace."""
 
@@ -110,16 +112,35 @@ class Budgets:
             )
         return int(found or 0)
 
-    def add(self, system: str, calls: int, now: datetime) -> None:
-        """Count ``calls`` more made today."""
-        if calls <= 0:
+    def add(
+        self, system: str, calls: int, now: datetime, paced: Mapping[str, int] | None = None
+    ) -> None:
+        """Count ``calls`` more made today; ``paced``: of them, ``waits``, ``wait_ms`` and
+        ``http_429`` (``syncd.pacing``)."""
+        extra = {k: int(v) for k, v in (paced or {}).items() if k in PACED and v}
+        if calls <= 0 and not extra:
             return
         today = day(now)
+        row = api_usage.c
         with self.store.engine.begin() as connection:
             done = connection.execute(
                 update(api_usage)
-                .where(api_usage.c.system == system, api_usage.c.day == today)
-                .values(calls=api_usage.c.calls + calls)
+                .where(row.system == system, row.day == today)
+                .values(calls=row.calls + calls, **{k: row[k] + v for k, v in extra.items()})
             )
             if not done.rowcount:
-                connection.execute(api_usage.insert().values(system=system, day=today, calls=calls))
+                connection.execute(
+                    api_usage.insert().values(system=system, day=today, calls=calls, **extra)
+                )
+
+    def today(self, system: str, now: datetime) -> dict[str, int]:
+        """Today's calls, waits, wait_ms and http_429 of ``system`` (zeros if none)."""
+        row = api_usage.c
+        with self.store.engine.connect() as connection:
+            found = connection.execute(
+                select(row.calls, *(row[k] for k in PACED)).where(
+                    row.system == system, row.day == day(now)
+                )
+            ).first()
+        values = tuple(found) if found is not None else (0,) * (1 + len(PACED))
+        return dict(zip(("calls", *PACED), (int(v or 0) for v in values), strict=True))

@@ -274,7 +274,7 @@ def status(config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption = False) -
         budgets = Budgets.for_config(store, cfg)
         now = datetime.now(UTC)
         api_today = {
-            name: {"calls": budgets.used(name, now), "budget": budgets.settings[name][0]}
+            name: {**budgets.today(name, now), "budget": budgets.settings[name][0]}
             for name in cfg.syncd.systems
         }
         backlog = store.inbox_by_object()
@@ -297,7 +297,11 @@ def status(config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption = False) -
     console.print(_store_line(cfg))
     for name, usage in api_today.items():
         limit = f" of {usage['budget']}" if usage["budget"] is not None else ""
-        console.print(f"API calls today, {name}: {usage['calls']}{limit}")
+        paced = (
+            f"; {usage['waits']} waited for the pacing ({(usage['wait_ms'] or 0) / 1000:.1f} s),"
+            f" {usage['http_429']} answered 429"
+        )
+        console.print(f"API calls today, {name}: {usage['calls']}{limit}{paced}")
     if backlog:
         waiting = ", ".join(f"{obj} {count}" for obj, count in backlog.items())
         console.print(f"Waiting in the inbox (read, not yet merged): {waiting}")

@@ -45,6 +45,7 @@ from syncd.engine import Engine
 from syncd.errors import ConfigError, LeaseLostError, StoreError, SyncdError
 from syncd.lease import Lease, lease_for
 from syncd.metrics import Metrics
+from syncd.pacing import paced_counts, pacer_of
 from syncd.scheduler import Scheduler
 from syncd.settings import Config, load_config
 from syncd.state import control
@@ -100,6 +101,7 @@ class Daemon:
         self._standby_logged = False
         self.metrics = Metrics()
         self.metrics.watch(self._api_statuses)
+        self.metrics.watch_pacing(lambda: {c.system: pacer_of(c) for c in list(self._connectors)})
         self._server: WSGIServer | None = None
         self._ticked = time.monotonic()
         self._last_run: dict[str, float] = {}
@@ -393,13 +395,16 @@ class Daemon:
     def _metered(self) -> Iterator[None]:
         """Count the API calls made inside, per system and day, against the budgets."""
         before = {c.system: sum(c.api_calls().values()) for c in self._connectors}
+        paced = {c.system: paced_counts(c) for c in self._connectors}
         try:
             yield
         finally:
             now = datetime.now(UTC)
             for connector in self._connectors:
                 made = sum(connector.api_calls().values()) - before.get(connector.system, 0)
-                self.budgets.add(connector.system, made, now)
+                was = paced.get(connector.system, {})
+                more = {k: v - was.get(k, 0) for k, v in paced_counts(connector).items()}
+                self.budgets.add(connector.system, made, now, more)
 
     def resyncs(self) -> None:
         """Drain the manual resync requests (a frequent job between the cycles)."""

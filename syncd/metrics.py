@@ -22,6 +22,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from syncd.cycle import CycleReport
+from syncd.pacing import Pacer
 
 log = logging.getLogger("syncd.metrics")
 Health = Callable[[], tuple[bool, str]]
@@ -98,6 +99,10 @@ class Metrics:
             for value in took:
                 self.propagation.labels(way).observe(value)
 
+    def watch_pacing(self, pacers: Callable[[], Mapping[str, Pacer | None]]) -> None:
+        """Read each system's pacing (``syncd.pacing``) at each scrape."""
+        self.registry.register(_Pacing(pacers))
+
     def watch(self, api: Callable[[], Mapping[str, Mapping[int, int]]]) -> None:
         """Read the API answers (by system, by status) and the freshness at each scrape."""
         self.registry.register(_Scraped(api, self._last_good))
@@ -126,6 +131,45 @@ class _Scraped(Collector):
         for obj, at in self.last_good.items():
             lag.add_metric([obj], now - at)
         yield lag
+
+
+class _Pacing(Collector):
+    """The pacers' counters and windows, read when Prometheus scrapes."""
+
+    def __init__(self, pacers: Callable[[], Mapping[str, Pacer | None]]) -> None:
+        self.pacers = pacers
+
+    def collect(self) -> Iterator[Any]:
+        waits = CounterMetricFamily(
+            "syncd_api_pacing_waits",
+            "Calls that waited for a slot, by the limit waited on",
+            labels=["system", "limit"],
+        )
+        waited = CounterMetricFamily(
+            "syncd_api_pacing_wait_seconds", "Seconds calls waited for a slot", labels=["system"]
+        )
+        refused = CounterMetricFamily(
+            "syncd_api_rate_limited",
+            "Answers 429 (Salesforce: REQUEST_LIMIT_EXCEEDED for calls in flight): a defect",
+            labels=["system"],
+        )
+        window = GaugeMetricFamily(
+            "syncd_api_window_calls",
+            "Calls in the current window of each rate, and the rate's limit",
+            labels=["system", "limit", "of"],
+        )
+        for system, pacer in self.pacers().items():
+            if pacer is None:
+                continue
+            state = pacer.stats
+            for waited_on, count in state.by_limit.items():
+                waits.add_metric([system, waited_on], count)
+            waited.add_metric([system], state.wait_seconds)
+            refused.add_metric([system], state.http_429)
+            in_window = pacer.in_window()
+            for name, rate in pacer.limits.items():
+                window.add_metric([system, name, rate.text()], in_window[name])
+        yield from (waits, waited, refused, window)
 
 
 class _Quiet(WSGIRequestHandler):

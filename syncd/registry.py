@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from syncd import pacing
 from syncd.abc import Connector
 from syncd.errors import ConfigError, ConfigProblem
 from syncd.reconcile import Rules
 from syncd.retry import RetryPolicy
 from syncd.settings import CHECKS, OBJECTS, STAGE_FIELD, Config, SyncdSettings, SystemSettings
+from syncd.settings_checks import on_this_machine
 from syncd.sweeps import CALLS_PER_CYCLE, SweepPeriods
 from syncd.vocabulary import Vocabulary
 from syncd.yamlfile import YamlDocument, load_yaml
@@ -223,6 +225,7 @@ def _hubspot(config: Config, name: str, settings: SystemSettings, retry: RetryPo
     else:
         raise _problem(config, name, "auth", f"{auth!r} is not an auth mode: token or oauth")
     return HubSpotConnector(
+        pacer=hubspot_pacer(settings),
         host=str(options.get("host", "https://api.hubapi.com")).rstrip("/"),
         credentials=credentials,
         **_per_kind(config, name),
@@ -252,6 +255,7 @@ def _salesforce(
         doc, _ = load_yaml(config.path)
         raise ConfigError(_located(doc, config.path, name, found))
     return SalesforceConnector(
+        pacer=salesforce_pacer(settings),
         login_url=auth.login_url.rstrip("/"),
         grant=grant,
         **_per_kind(config, name),
@@ -264,6 +268,33 @@ def _salesforce(
         allow_save=_flag(name, options, "duplicate_rule_allow_save"),
         overlap=_minutes(options, "overlap_minutes", 10),
     )
+
+
+PUBLISHED_RATES = {
+    "general": pacing.Limit(190, 10),  # a private app, Professional and Enterprise
+    "search": pacing.Limit(5, 1),
+}
+"""HubSpot's published limits (``syncd.pacing`` cites them): the pacing by default."""
+SALESFORCE_IN_FLIGHT = 10
+"""Salesforce calls syncd keeps in flight at most by default (the org allows 25 long ones)."""
+
+
+def hubspot_pacer(settings: SystemSettings) -> pacing.Pacer:
+    """HubSpot's pacing: the published limits, or ``rate_limit`` and ``search_rate_limit``.
+    A portal on this machine (the emulators) is not paced unless a rate is set."""
+    options = settings.options()
+    loopback = on_this_machine(settings)
+    limits = {}
+    for name, key in (("general", "rate_limit"), ("search", "search_rate_limit")):
+        if key in options or not loopback:
+            limits[name] = pacing.limit_of(options.get(key), PUBLISHED_RATES[name])
+    return pacing.Pacer("hubspot", limits)
+
+
+def salesforce_pacer(settings: SystemSettings) -> pacing.Pacer:
+    """Salesforce's pacing: at most ``max_concurrent_requests`` calls in flight."""
+    in_flight = settings.options().get("max_concurrent_requests", SALESFORCE_IN_FLIGHT)
+    return pacing.Pacer("salesforce", {}, in_flight=int(in_flight))
 
 
 def _flag(name: str, options: dict[str, Any], key: str, default: bool = False) -> bool:

@@ -4,8 +4,9 @@ The ``systems`` sections are open (each connector reads its own keys), so the ke
 every connector shares are checked here: a secret pasted into the YAML is refused
 (secrets belong in the environment or the secrets file), ``*_env`` keys name an
 environment variable, ``timeout`` is ``[connect, read]`` seconds, ``daily_budget``,
-``daily_limit``, ``search_settle_seconds``, URLs, ``ca_bundle`` and true/false flags are
-what they say.
+``daily_limit``, ``search_settle_seconds``, the pacing settings (``rate_limit``,
+``search_rate_limit``: ``{requests, seconds}``; ``max_concurrent_requests``), URLs,
+``ca_bundle`` and true/false flags are what they say.
 Keys a connector adds are left to that connector's builder. Also here: the checks of
 syncd.yaml as a whole (roles, the cadence floor) and of the files it names (readable,
 a mapping of objects).
@@ -95,6 +96,12 @@ def _option_problem(folder: Path, key: str, value: Any) -> str | None:
         return "the system's API calls a day (a whole number above 0, e.g. 150000)"
     if key == "search_settle_seconds" and (not _number(value) or value < 0):
         return "seconds, 0 or more (e.g. 5)"
+    if key in ("rate_limit", "search_rate_limit"):
+        return _rate_problem(value)
+    if key == "max_concurrent_requests" and not (
+        isinstance(value, int) and _number(value) and value > 0
+    ):
+        return "calls in flight at once (a whole number above 0, e.g. 10)"
     if key in _URL_KEYS and not (
         isinstance(value, str) and value.startswith(("https://", "http://"))
     ):
@@ -114,6 +121,24 @@ def _timeout_problem(value: object) -> str | None:
     if isinstance(value, list) and len(value) == 2 and all(_number(v) and v > 0 for v in value):
         return None
     return "[connect, read] seconds, two numbers above 0, e.g. [5, 30]"
+
+
+def _rate_problem(value: object) -> str | None:
+    """A pacing rate (``syncd.pacing``): ``{requests: 190, seconds: 10}``."""
+    if (
+        isinstance(value, dict)
+        and set(value) == {"requests", "seconds"}
+        and isinstance(value["requests"], int)
+        and _number(value["requests"])
+        and value["requests"] > 0
+        and _number(value["seconds"])
+        and value["seconds"] > 0
+    ):
+        return None
+    return (
+        "{requests: N, seconds: S}: at most N calls in any S seconds,"
+        " e.g. {requests: 190, seconds: 10}"
+    )
 
 
 def _budget_problem(value: object) -> str | None:

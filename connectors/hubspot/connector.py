@@ -44,6 +44,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -81,12 +82,15 @@ from syncd.model import (
     Value,
     partner_field_of,
 )
+from syncd.pacing import Pacer
 from syncd.retry import RetryPolicy, call_with_retry
 from syncd.split import Splitter
 
 PACKAGES: dict[str, Any] = {"contacts": contacts, "companies": companies, "deals": deals}
 """Each object type's package of the client (its APIs, models and ApiException)."""
 DAILY = "X-HubSpot-RateLimit-Daily"
+RATE_MAX = "X-HubSpot-RateLimit-Max"
+RATE_INTERVAL = "X-HubSpot-RateLimit-Interval-Milliseconds"
 OBJECTS_OF = {"person": "contacts", "company": "companies", "deal": "deals"}
 DEFAULT_STAGE_FIELDS: Mapping[str, Sequence[str]] = {
     "contacts": ("lifecyclestage", "hs_lead_status"),
@@ -136,9 +140,12 @@ class HubSpotConnector:
         settle: timedelta = timedelta(seconds=5),
         clock: Callable[[], float] = time.time,
         overlap: timedelta = timedelta(minutes=5),
+        pacer: Pacer | None = None,
     ) -> None:
         """``credentials`` (or a plain ``access_token``) say how to authenticate
-        (``connectors.hubspot.auth``); ``clock`` times the OAuth token's refresh."""
+        (``connectors.hubspot.auth``); ``clock`` times the OAuth token's refresh;
+        ``pacer`` (``syncd.pacing``) keeps the calls under the portal's rate limits
+        (None: no pacing)."""
         if credentials is None:
             if access_token is None:
                 raise ValueError("the HubSpot connector needs credentials or an access_token")
@@ -183,6 +190,7 @@ class HubSpotConnector:
             *([oauth] if oauth is not None else []),
         ]
         self._timeout, self._retry = timeout, retry
+        self.pacer = pacer
         self.page_size = max(1, min(page_size, 200))
         self.batch_size = max(1, min(batch_size, 100))
         self._calls: Counter[str] = Counter()
@@ -219,20 +227,29 @@ class HubSpotConnector:
             return self._attempts(label, request)
 
     def _attempts(self, label: str, request: Callable[..., Any]) -> Answer:
+        search = label.endswith("/search")
+        rates = ("general", "search") if search else ("general",)
+
         def attempt() -> Answer:
             auth = self._auth.request_auth()  # may refresh first: not a call of ``label``
-            self._calls[label] += 1
             try:
-                response = request(
-                    _preload_content=False, _request_timeout=self._timeout, _request_auth=auth
-                )
-                try:
-                    raw = response.data
-                finally:
-                    response.release_conn()
+                with self.pacer.slot(*rates) if self.pacer else nullcontext():
+                    self._calls[label] += 1
+                    response = request(
+                        _preload_content=False, _request_timeout=self._timeout, _request_auth=auth
+                    )
+                    try:
+                        raw = response.data
+                    finally:
+                        response.release_conn()
             except VENDOR_ERRORS as exc:
-                self._statuses[int(getattr(exc, "status", 0) or 0)] += 1
-                raise translate(exc) from exc
+                status = int(getattr(exc, "status", 0) or 0)
+                self._statuses[status] += 1
+                error = translate(exc)
+                if status == 429 and self.pacer is not None:
+                    wait = getattr(error, "retry_after", None)
+                    self.pacer.pause(wait if wait is not None or not search else 1.0)
+                raise error from exc
             self._statuses[int(getattr(response, "status", 200) or 200)] += 1
             self._note_usage(getattr(response, "headers", None) or {})
             try:
@@ -595,6 +612,13 @@ class HubSpotConnector:
         daily, left = headers.get(DAILY), headers.get(DAILY + "-Remaining")
         if daily and left and daily.isdigit() and left.isdigit():
             self._usage = (int(daily) - int(left), int(daily))
+        most, interval = headers.get(RATE_MAX), headers.get(RATE_INTERVAL)
+        if self.pacer and most and interval and most.isdigit() and interval.isdigit():
+            self.pacer.observe_limit("general", int(most), int(interval) / 1000)
+
+    def pacing(self) -> dict[str, object] | None:
+        """The pacer's state (``syncd.pacing.Pacer.state``), None when not paced."""
+        return self.pacer.state() if self.pacer else None
 
     def api_usage(self) -> tuple[int, int] | None:
         """(calls used today, daily limit) from the last ``X-HubSpot-RateLimit-Daily*``."""
@@ -617,6 +641,8 @@ class HubSpotConnector:
         for api_client in self._clients:
             api_client.close()
             api_client.rest_client.pool_manager.clear()
+        if self.pacer is not None:
+            self.pacer.close()
 
 
 def _filter(name: str, operator: str, value: datetime | str) -> dict[str, str]:

@@ -44,7 +44,7 @@ from connectors.salesforce.errors import (
 from connectors.salesforce.roles import ROLES, ContactRoles
 from connectors.salesforce.schema import problems as schema_problems
 from connectors.salesforce.session import Meter, login, session
-from syncd.errors import AuthError, ConfigError, ConfigProblem, ConnectorError
+from syncd.errors import AuthError, ConfigError, ConfigProblem, ConnectorError, RateLimitedError
 from syncd.model import (
     Change,
     Cursor,
@@ -60,6 +60,7 @@ from syncd.model import (
     normalize,
     partner_field_of,
 )
+from syncd.pacing import Pacer
 from syncd.retry import RetryPolicy, call_with_retry
 from syncd.split import Refused, Splitter
 
@@ -116,8 +117,11 @@ class SalesforceConnector:
         batch_size: int = 200,
         allow_save: bool = False,
         overlap: timedelta = timedelta(minutes=10),
+        pacer: Pacer | None = None,
     ) -> None:
         self.login_url = login_url.rstrip("/")
+        self.pacer = pacer
+        """Keeps the calls in flight under a cap (``syncd.pacing``); None: no cap."""
         self.grant = grant or ClientCredentials(client_id, client_secret)
         self.field_map, self.field_types = field_map, field_types
         self._stage_fields = {
@@ -132,7 +136,7 @@ class SalesforceConnector:
         """How long after a scan its window is read again (``Cursor.trail``)."""
         self.batch_size = max(1, min(batch_size, MAX_COLLECTION))
         self._meter = Meter()
-        self._session = session(ca_bundle, timeout, self._meter, connect_to)
+        self._session = session(ca_bundle, timeout, self._meter, connect_to, pacer)
         self._sf: Salesforce | None = None
         self.write_headers = {DUPLICATE_RULE_HEADER: f"allowSave={str(allow_save).lower()}"}
         """Headers of every write (the duplicate rule header)."""
@@ -474,6 +478,12 @@ class SalesforceConnector:
 
     def close(self) -> None:
         self._session.close()
+        if self.pacer is not None:
+            self.pacer.close()
+
+    def pacing(self) -> dict[str, object] | None:
+        """The pacer's state (``syncd.pacing.Pacer.state``), None when not paced."""
+        return self.pacer.state() if self.pacer else None
 
     # --- calls ---------------------------------------------------------------------------
 
@@ -507,7 +517,10 @@ class SalesforceConnector:
         except ConnectorError:
             raise
         except (SalesforceError, requests.RequestException) as exc:
-            raise translate(exc) from exc
+            error = translate(exc)
+            if isinstance(error, RateLimitedError) and self.pacer is not None:
+                self.pacer.pause(error.retry_after)  # counted: a refusal pacing should prevent
+            raise error from exc
 
     def _pages(
         self, soql: str, first: dict[str, Any] | None = None

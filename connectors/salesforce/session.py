@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Mapping
+from contextlib import nullcontext
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,17 +24,25 @@ from simple_salesforce import Salesforce
 from connectors.salesforce.auth import Grant
 from connectors.salesforce.errors import SYSTEM, from_response, translate
 from syncd.errors import AuthError
+from syncd.pacing import Pacer
 
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 
 
 class _Transport(HTTPAdapter):
     """Gives every request a (connect, read) timeout (simple-salesforce sets none) and
-    connects to the ``connect_to`` address of its host, if it has one."""
+    connects to the ``connect_to`` address of its host, if it has one; with a ``pacer``
+    (``syncd.pacing``), at most its cap of requests are in flight at once."""
 
-    def __init__(self, timeout: tuple[float, float], connect_to: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        timeout: tuple[float, float],
+        connect_to: Mapping[str, str],
+        pacer: Pacer | None = None,
+    ) -> None:
         super().__init__(max_retries=0)  # retries are syncd.retry's, visible and bounded
         self.timeout = timeout
+        self.pacer = pacer
         self.connect_to = {_host_port(k): _host_port(v) for k, v in connect_to.items()}
 
     def _target(self, url: str | None) -> tuple[str, int] | None:
@@ -70,14 +79,15 @@ class _Transport(HTTPAdapter):
         if self._target(request.url) is not None and "Host" not in request.headers:
             # http.client would name the connect_to address; the server must see the URL's
             request.headers["Host"] = urlsplit(request.url or "").netloc
-        return super().send(
-            request,
-            stream=stream,
-            timeout=self.timeout if timeout is None else timeout,
-            verify=verify,
-            cert=cert,
-            proxies=proxies,
-        )
+        with self.pacer.slot("in_flight") if self.pacer else nullcontext():
+            return super().send(
+                request,
+                stream=stream,
+                timeout=self.timeout if timeout is None else timeout,
+                verify=verify,
+                cert=cert,
+                proxies=proxies,
+            )
 
 
 class Meter:
@@ -102,6 +112,7 @@ def session(
     timeout: tuple[float, float],
     meter: Meter | None = None,
     connect_to: Mapping[str, str] | None = None,
+    pacer: Pacer | None = None,
 ) -> requests.Session:
     """A session that trusts ``ca_bundle`` (not the environment), times out, is metered, and
     connects to the ``connect_to`` address of a ``host:port`` it names."""
@@ -109,7 +120,7 @@ def session(
     http.trust_env = False
     if ca_bundle:
         http.verify = ca_bundle
-    adapter = _Transport(timeout, connect_to or {})
+    adapter = _Transport(timeout, connect_to or {}, pacer)
     http.mount("https://", adapter)
     http.mount("http://", adapter)
     if meter is not None:

@@ -24,6 +24,7 @@ syncd itself, not from records.
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -208,5 +209,9 @@ api_usage = Table(
     Column("system", String(64), primary_key=True),
     Column("day", String(10), primary_key=True),
     Column("calls", Integer, nullable=False),
+    Column("waits", Integer, nullable=False, server_default="0"),
+    Column("wait_ms", BigInteger, nullable=False, server_default="0"),
+    Column("http_429", Integer, nullable=False, server_default="0"),
 )
-"""API calls syncd made per system and UTC day (``YYYY-MM-DD``), for the daily budget."""
+"""API calls syncd made per system and UTC day (``YYYY-MM-DD``), for the daily budget; of
+them, those that waited for the pacing (``syncd.pacing``), how long, and the answers 429."""
