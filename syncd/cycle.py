@@ -38,6 +38,8 @@ class CycleReport:
     from its source record's modified date to its write landing (``propagated``)."""
     objects: dict[str, CycleReport] = field(default_factory=dict)
     """The same counts per object, when the cycle ran several."""
+    pruned: int = 0
+    """Journal entries past their retention deleted after the cycle."""
 
     def add(self, obj: str, part: CycleReport) -> None:
         """Fold one object's report into this one."""

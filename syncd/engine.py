@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from syncd import canonical, closed_loop, conversions, intake, killpoints, registry, sweeps
@@ -85,6 +85,8 @@ class Engine:
     """Per (system, object), the calls the sweeps may still spend (``syncd.sweeps``)."""
     fence: Fence | None = None
     """The lease, asked before each write batch and in each commit (None: no daemon)."""
+    journal_retention_days: int = 90
+    """Journal entries older than this go, a bounded batch after each cycle."""
     write_batch: int = 200
     """With a fence, the changes a system gets per ``apply`` call (Salesforce's maximum)."""
 
@@ -100,6 +102,7 @@ class Engine:
             registry.rules(config),
             attribution=config.syncd.deals.attribution,
             sweeps=registry.sweep_periods(config),
+            journal_retention_days=config.syncd.journal_retention_days,
         )
 
     def run_once(self, obj: str | None = None, *, dry_run: bool = False) -> CycleReport:
@@ -116,6 +119,10 @@ class Engine:
             part = CycleReport(report.cycle_id, dry_run)
             self._run_object(name, part, dry_run)
             report.add(name, part)
+            self.store.checkpoint()  # SQLite: the log holds one object's cycle at most
+        if not dry_run:
+            retention = timedelta(days=self.journal_retention_days)
+            report.pruned = self.store.prune_journal(self.clock() - retention)
         return report
 
     def _run_object(self, obj: str, report: CycleReport, dry_run: bool) -> None:

@@ -150,6 +150,9 @@ class SyncdSettings(Strict):
     secrets_file: str | None = None
     fields: str = "fields.yaml"
     stages: str = "stages.yaml"
+    journal_retention_days: int = Field(default=90, ge=1)
+    """Days the journal keeps what each cycle did (``syncd explain``); the entries the
+    closed loop and conversions still read are kept whatever their age."""
 
     @field_validator("store")
     @classmethod

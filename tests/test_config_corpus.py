@@ -199,8 +199,14 @@ CASES = [
         replace("speed_to_lead_sla_hours: 24", "speed_to_lead_sla_hours: -1"),
         "report.speed_to_lead_sla_hours",
     ),
-    Case("days-zero", SYNCD, replace("days: 90", "days: 0"), "report.days"),
-    Case("days-text", SYNCD, replace("days: 90", "days: ninety"), "report.days"),
+    Case("days-zero", SYNCD, replace("  days: 90", "  days: 0"), "report.days"),
+    Case(
+        "retention-zero",
+        SYNCD,
+        replace("journal_retention_days: 90", "journal_retention_days: 0"),
+        "journal_retention_days",
+    ),
+    Case("days-text", SYNCD, replace("  days: 90", "  days: ninety"), "report.days"),
     Case(
         "lease-zero",
         SYNCD,

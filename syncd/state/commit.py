@@ -17,7 +17,15 @@ from syncd.model import Change, Outcome, email_key
 from syncd.reconcile import HELD_BACK, Conflict, PairPlan, same_base
 from syncd.state.refusals import put_dead_letter
 from syncd.state.store import Store
-from syncd.state.tables import bases, dead_letters, inbox, journal, links, stage_history
+from syncd.state.tables import (
+    COMPANY_FIELD,
+    bases,
+    dead_letters,
+    inbox,
+    journal,
+    links,
+    stage_history,
+)
 
 CODE_LENGTH = column_length(dead_letters.c.code)
 RECOVERED = "a write that landed before a crash, found by its partner id: linked, not created again"
@@ -27,6 +35,14 @@ RECOVERED = "a write that landed before a crash, found by its partner id: linked
 def _text(value: Any) -> str:
     """JSON text of a plain value (orjson: the commit of a chunk encodes every base)."""
     return orjson.dumps(value, default=str).decode()
+
+
+def company_of(obj: str, base: Mapping[str, Any]) -> str | None:
+    """``bases.company_link`` of a link of ``obj`` with ``base``: a person's company."""
+    if obj != "person":
+        return None
+    value = base.get(COMPANY_FIELD)
+    return str(value)[:64] if value else None
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -241,6 +257,7 @@ def _store_landed(
                     "fields": _text(i.plan.base),
                     "stage": i.plan.stage,
                     "synced_at": now,
+                    "company_link": company_of(obj, i.plan.base),
                 }
                 for i in fresh
             ],
@@ -262,12 +279,18 @@ def _store_landed(
         connection.execute(
             update(bases)
             .where(bases.c.link_id == bindparam("b_link"))
-            .values(fields=bindparam("b_fields"), stage=bindparam("b_stage"), synced_at=now),
+            .values(
+                fields=bindparam("b_fields"),
+                stage=bindparam("b_stage"),
+                synced_at=now,
+                company_link=bindparam("b_company"),
+            ),
             [
                 {
                     "b_link": i.link_id,
                     "b_fields": _text(i.plan.base),
                     "b_stage": i.plan.stage,
+                    "b_company": company_of(obj, i.plan.base),
                 }
                 for i in existing
             ],
@@ -286,15 +309,7 @@ def _store_landed(
         ):
             if change is not None:
                 batch.note(
-                    item.link_id,
-                    system,
-                    item.ids[system],
-                    change.op,
-                    {
-                        "fields": dict(change.fields),
-                        "stage": dict(change.stage),
-                        "from": item.source,
-                    },
+                    item.link_id, system, item.ids[system], change.op, _written(change, item)
                 )
         if item.plan.conflicts or item.plan.notes:
             batch.note(
@@ -317,6 +332,17 @@ def _store_landed(
             )
             .values(resolved_at=now)
         )
+
+
+def _written(change: Change, item: _Landed) -> dict[str, Any]:
+    """The journal's detail of a write. An update keeps what it wrote; a create keeps
+    where it came from and the names of what it wrote: its values are the link's first
+    base, and a backfill journals one create per record (the store's largest share)."""
+    if change.op == "create":
+        detail: dict[str, Any] = {"from": item.source, "wrote": sorted(change.fields)}
+        stage = {k: v for k, v in change.stage.items() if v}
+        return {**detail, "stage": stage} if stage else detail
+    return {"fields": dict(change.fields), "stage": dict(change.stage), "from": item.source}
 
 
 def _note_linked(batch: _Batch, item: _Landed) -> None:

@@ -8,13 +8,21 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import Engine, String, cast, select, update
+from sqlalchemy import Engine, String, cast, delete, select, update
 
 from syncd.model import RecordRef
 from syncd.reconcile import LinkState
-from syncd.state.tables import bases, journal, links, stage_history
+from syncd.state.tables import COMPANY_FIELD, bases, journal, links, stage_history
 
 T = TypeVar("T")
+
+
+KEPT_ACTIONS = ("closed_loop", "converted_deal", "converted", "conversion left alone")
+"""Journal entries never pruned: the closed loop reads ``closed_loop`` (which transitions
+it handled) and ``converted_deal`` (whose lead became a deal); ``syncd explain`` and the
+conversions read where a link was moved from. One per event, not per record."""
+PRUNE_BATCH = 10_000
+"""Journal entries deleted at most per call, so that one prune holds the store briefly."""
 
 
 class LinkQueries:
@@ -29,10 +37,14 @@ class LinkQueries:
             if raw is None:
                 return
             fields = {**orjson.loads(raw), name: value}
+            extra = {"company_link": str(value)[:64] if value else None}
             connection.execute(
                 update(bases)
                 .where(bases.c.link_id == link_id)
-                .values(fields=orjson.dumps(fields).decode())
+                .values(
+                    fields=orjson.dumps(fields).decode(),
+                    **(extra if name == COMPANY_FIELD else {}),
+                )
             )
 
     def journal_rows(self, rows: Sequence[Mapping[str, Any]], *, now: datetime) -> None:
@@ -53,6 +65,20 @@ class LinkQueries:
                     for row in rows
                 ],
             )
+
+    def prune_journal(self, before: datetime, *, batch: int = PRUNE_BATCH) -> int:
+        """Delete at most ``batch`` journal entries older than ``before``, oldest first,
+        except those syncd still reads (``KEPT_ACTIONS``); how many went."""
+        with self.engine.begin() as connection:
+            doomed = (
+                select(journal.c.id)
+                .where(journal.c.at < before, journal.c.action.not_in(KEPT_ACTIONS))
+                .order_by(journal.c.id)
+                .limit(batch)
+                .scalar_subquery()
+            )
+            done = connection.execute(delete(journal).where(journal.c.id.in_(doomed)))
+        return int(done.rowcount or 0)
 
     def unlooped(self, obj: str, stages: Sequence[str]) -> list[Any]:
         """Transitions into ``stages`` without a ``closed_loop`` journal entry, oldest first,
@@ -100,17 +126,16 @@ class LinkQueries:
             )
             return sorted({int(i) for i in found if i is not None})
 
-    def people_of_company(self, company_link: str, field: str = "account") -> list[int]:
-        """Live person links whose ``field`` (a company reference) names ``company_link``."""
-        pattern = f'%"{field}":"{company_link}"%'
+    def people_of_company(self, company_link: str) -> list[int]:
+        """Live person links whose company (their ``account`` field) is ``company_link``."""
         with self.engine.connect() as connection:
             found = connection.scalars(
                 select(links.c.id)
                 .join(bases, bases.c.link_id == links.c.id)
                 .where(
+                    bases.c.company_link == str(company_link),
                     links.c.object == "person",
                     links.c.tombstoned_at.is_(None),
-                    bases.c.fields.like(pattern),
                 )
             )
             return sorted(int(i) for i in found)

@@ -40,6 +40,9 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+COMPANY_FIELD = "account"
+"""The person field that names the person's company (``bases.company_link``)."""
+
 links = Table(
     "links",
     metadata,
@@ -67,6 +70,10 @@ bases = Table(
     Column("fields", Text, nullable=False),
     Column("stage", String(64)),
     Column("synced_at", DateTime(timezone=True), nullable=False),
+    # A person's company (the link id its ``account`` field names), for the closed loop's
+    # account-contacts rule: an indexed lookup, not a scan of every person's fields.
+    Column("company_link", String(64)),
+    Index("ix_bases_company", "company_link"),
 )
 
 cursors = Table(

@@ -1,0 +1,124 @@
+"""A bounded, cheaper store: the journal pruned past its retention (but never what syncd
+still reads), a person's company as an indexed column (migrated for existing stores), and
+SQLite's write-ahead log cut back after each cycle. On SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import create_engine, func, insert, select
+
+from syncd.state.links import KEPT_ACTIONS
+from syncd.state.store import MIGRATIONS, Store
+from syncd.state.tables import bases, journal, links
+from tests.world import World
+
+NOW = datetime(2026, 12, 4, 12, tzinfo=UTC)
+
+
+def _entry(at: datetime, action: str, n: int) -> dict[str, object]:
+    return {
+        "at": at,
+        "cycle_id": "c1",
+        "link_id": n,
+        "system": "hubspot",
+        "record_id": str(n),
+        "action": action,
+        "detail": "{}",
+    }
+
+
+def _actions(store: Store) -> list[tuple[str, str]]:
+    with store.engine.connect() as connection:
+        rows = connection.execute(select(journal.c.action, journal.c.record_id)).all()
+    return sorted((str(a), str(r)) for a, r in rows)
+
+
+def test_the_journal_is_pruned_past_its_retention_but_not_what_syncd_reads(
+    store: Store,
+) -> None:
+    old, recent = NOW - timedelta(days=91), NOW - timedelta(days=89)
+    rows = [_entry(old, "create", 1), _entry(old, "update", 2), _entry(recent, "create", 3)]
+    rows += [_entry(old, action, 10 + i) for i, action in enumerate(KEPT_ACTIONS)]
+    with store.engine.begin() as connection:
+        connection.execute(insert(journal), rows)
+    assert store.prune_journal(NOW - timedelta(days=90)) == 2
+    assert _actions(store) == sorted(
+        [("create", "3")] + [(action, str(10 + i)) for i, action in enumerate(KEPT_ACTIONS)]
+    )
+    assert store.prune_journal(NOW - timedelta(days=90)) == 0
+
+
+def test_a_prune_deletes_a_bounded_batch_oldest_first(store: Store) -> None:
+    rows = [_entry(NOW - timedelta(days=200 - n), "update", n) for n in range(5)]
+    with store.engine.begin() as connection:
+        connection.execute(insert(journal), rows)
+    assert store.prune_journal(NOW, batch=2) == 2
+    assert [r for _, r in _actions(store)] == ["2", "3", "4"]
+
+
+def test_people_of_a_company_are_found_by_the_company_column(world: World) -> None:
+    hubspot = world.hubspot
+    acme, globex = hubspot.seed_companies(2)
+    ids = hubspot.seed_contacts(4)
+    for contact, company in zip(ids, (acme, acme, globex, None), strict=True):
+        if company is not None:
+            hubspot.associate("contacts", contact, "companies", company)
+    world.cycle()
+    with world.store.engine.connect() as connection:
+        found = connection.execute(select(links.c.object, links.c.marketing_id, links.c.id))
+        link = {(obj, native): int(link_id) for obj, native, link_id in found}
+    person = [link["person", contact] for contact in ids]
+    people = world.store.people_of_company(str(link["company", acme]))
+    assert people == sorted(person[:2])
+    assert world.store.people_of_company(str(link["company", globex])) == [person[2]]
+    assert world.store.people_of_company("no such company") == []
+
+
+def test_the_migration_fills_the_company_of_existing_people(store_url: str) -> None:
+    engine = create_engine(store_url)
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0004")
+        for n, account in ((1, "5"), (2, None), (3, "5")):
+            fields = {"email": f"p{n}@x.com", **({"account": account} if account else {})}
+            link_id = connection.execute(
+                insert(links).values(
+                    object="person", marketing_id=str(n), created_at=NOW, updated_at=NOW
+                )
+            ).inserted_primary_key[0]
+            connection.exec_driver_sql(
+                "INSERT INTO bases (link_id, fields, synced_at) VALUES (%s, %s, %s)"
+                if engine.dialect.name != "sqlite"
+                else "INSERT INTO bases (link_id, fields, synced_at) VALUES (?, ?, ?)",
+                (link_id, orjson.dumps(fields).decode(), NOW),
+            )
+    engine.dispose()
+    store = Store.open(store_url)
+    try:
+        with store.engine.connect() as connection:
+            found = dict(connection.execute(select(bases.c.link_id, bases.c.company_link)).all())
+        assert sorted(found.values(), key=str) == sorted(["5", "5", None], key=str)
+        assert len(store.people_of_company("5")) == 2
+    finally:
+        store.close()
+
+
+def test_a_cycle_keeps_the_company_column_in_step_and_cuts_the_log_back(world: World) -> None:
+    world.hubspot.seed_contacts(300)
+    world.cycle()
+    with world.store.engine.connect() as connection:
+        people = connection.scalar(
+            select(func.count()).select_from(links).where(links.c.object == "person")
+        )
+    assert people == 300
+    database = world.store.engine.url.database
+    if world.store.engine.dialect.name == "sqlite" and database:
+        wal = Path(database + "-wal")
+        assert not wal.exists() or wal.stat().st_size == 0  # truncated after the cycle
