@@ -88,11 +88,10 @@ def describe(entry: Mapping[str, Any], roles: Mapping[str, str]) -> str:
         other = [s for s in roles.values() if s != system]
         by = "the closed loop" if source.startswith("loop:") else (other[0] if other else source)
         fields = [f"{k} = {_value(v)}" for k, v in detail.get("fields", {}).items()]
-        fields += [str(name) for name in detail.get("wrote", [])]  # a create: names only
         stage = [f"{k} = {_value(v)}" for k, v in detail.get("stage", {}).items() if v]
         parts = [", ".join(fields)] if fields else []
         parts += ["stage " + ", ".join(stage)] if stage else []
-        what = "; ".join(parts) or "partner id only"
+        what = "; ".join(parts) or ("its first base" if action == "create" else "partner id only")
         return f"created from {source}: {what}" if action == "create" else f"from {by}: {what}"
     if action == "decision":
         parts = [

@@ -109,7 +109,13 @@ def test_once_dry_run_prints_the_plan_and_writes_nothing(tmp_path: Path) -> None
         assert len(box.emulators["salesforce"].records("Lead")) == 4
         status = json.loads(_syncd("status", "--json", "-c", str(box.config_path)).stdout)
         assert status["links"] == {"person": 5} and status["backlog"] == {}
-        assert status["api_calls_today"]["hubspot"] == {"calls": 0, "budget": None}
+        assert status["api_calls_today"]["hubspot"] == {
+            "calls": 0,
+            "waits": 0,
+            "wait_ms": 0,
+            "http_429": 0,
+            "budget": None,
+        }
         bad = _syncd("once", "--object", "invoice", "-c", str(box.config_path))
         assert bad.returncode == 2 and "invoice" in bad.stderr
 

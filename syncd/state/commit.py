@@ -336,12 +336,11 @@ def _store_landed(
 
 def _written(change: Change, item: _Landed) -> dict[str, Any]:
     """The journal's detail of a write. An update keeps what it wrote; a create keeps
-    where it came from and the names of what it wrote: its values are the link's first
-    base, and a backfill journals one create per record (the store's largest share)."""
+    where it came from and its stage: what it wrote is the link's first base, and a
+    backfill journals one create per record (the store's largest share)."""
     if change.op == "create":
-        detail: dict[str, Any] = {"from": item.source, "wrote": sorted(change.fields)}
         stage = {k: v for k, v in change.stage.items() if v}
-        return {**detail, "stage": stage} if stage else detail
+        return {"from": item.source, "stage": stage} if stage else {"from": item.source}
     return {"fields": dict(change.fields), "stage": dict(change.stage), "from": item.source}
 
 
