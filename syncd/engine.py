@@ -237,7 +237,7 @@ class Engine:
                 scan_ahead({kind: self.store.cursor(connector.system, kind) for kind in kinds})
             for kind in connector.kinds(obj):
                 cursor = self.store.cursor(connector.system, kind)
-                for page in _batched(connector.changes(kind, cursor), self.chunk):
+                for page in _batched(_ahead(connector.changes(kind, cursor)), self.chunk):
                     records, refused = self.admit(obj, connector, page.records)
                     ids = [r.ref.id for r in records]
                     states = self.store.links_for(obj, role, ids)
@@ -424,6 +424,22 @@ class Engine:
 
 
 _MISSING = Outcome("", False)
+
+
+def _ahead(pages: Iterator[Page]) -> Iterator[Page]:
+    """``pages``, the next one read in a thread of its own while the caller stores this
+    one: a scan's calls then follow each other at the pace the rate limits allow (HubSpot:
+    five searches a second), rather than waiting on each page's store in between. At most
+    one page is read ahead; a scan the caller stops early has read one page more, which
+    changes nothing (the cursor moves only with the pages stored)."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead") as pool:
+        pending = pool.submit(next, pages, None)
+        while True:
+            page = pending.result()
+            if page is None:
+                return
+            pending = pool.submit(next, pages, None)
+            yield page
 
 
 def _batched(pages: Iterator[Page], size: int) -> Iterator[Page]:
