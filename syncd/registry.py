@@ -361,11 +361,22 @@ def connector(config: Config, name: str, retry: RetryPolicy | None = None) -> Co
     return BUILDERS[settings.connector](config, name, settings, retry or RetryPolicy())
 
 
+ASSOCIATION_SWEEP_MINUTES = {"hubspot": 1440.0, "salesforce": 60.0}
+"""Per connector, a pass of the association sweep when ``association_sweep_minutes`` is
+unset: HubSpot's reads are the only idle calls above the scan (a day per pass);
+Salesforce's contact roles ride in the scan's composite (an hour)."""
+
+
 def sweep_periods(config: Config) -> dict[str, SweepPeriods]:
-    """Per system, the sweep periods syncd.yaml sets (``*_sweep_minutes``)."""
+    """Per system, the sweep periods syncd.yaml sets (``*_sweep_minutes``), else the
+    connector's defaults."""
     periods = {}
     for name, settings in config.syncd.systems.items():
-        options, default = settings.options(), SweepPeriods()
+        minutes = ASSOCIATION_SWEEP_MINUTES.get(settings.connector)
+        default = SweepPeriods()
+        if minutes is not None:
+            default = SweepPeriods(default.deletions, timedelta(minutes=minutes))
+        options = settings.options()
         periods[name] = SweepPeriods(
             _minutes(options, "deletion_sweep_minutes", default.deletions.total_seconds() / 60),
             _minutes(
