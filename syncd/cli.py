@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from syncd import (
+    __version__,
     cadence,
     cli_daemon,
     cli_projection,
@@ -51,9 +52,29 @@ from syncd.state import control
 from syncd.state.control import last_cycles
 from syncd.state.store import Store
 
-app = typer.Typer(
-    no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_enable=False
-)
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        console.print(f"syncd {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Keep HubSpot and Salesforce in agreement about companies, people and deals.
+
+    Try it without credentials: syncd demo. Check a configuration: syncd validate.
+    Run the service: syncd run. See why a record looks as it does: syncd explain EMAIL.
+    """
 
 
 @contextmanager
