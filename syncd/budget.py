@@ -104,13 +104,7 @@ class Budgets:
         return Allowance(connector.system, None, None)
 
     def used(self, system: str, now: datetime) -> int:
-        with self.store.engine.connect() as connection:
-            found = connection.scalar(
-                select(api_usage.c.calls).where(
-                    api_usage.c.system == system, api_usage.c.day == day(now)
-                )
-            )
-        return int(found or 0)
+        return self.today(system, now)["calls"]
 
     def add(
         self, system: str, calls: int, now: datetime, paced: Mapping[str, int] | None = None

@@ -189,22 +189,6 @@ class Pacer:
         now = self._clock()
         return {name: window.in_window(now) for name, window in self._windows.items()}
 
-    def state(self) -> dict[str, object]:
-        """Limits, calls in each current window, waits and 429s (``status``, ``/metrics``)."""
-        now = self._clock()
-        with self._lock:
-            stats = self.stats
-            return {
-                "limits": {name: w.limit.text() for name, w in self._windows.items()},
-                "in_window": {name: w.in_window(now) for name, w in self._windows.items()},
-                "in_flight_cap": self.in_flight,
-                "calls": stats.calls,
-                "waits": stats.waits,
-                "wait_seconds": round(stats.wait_seconds, 3),
-                "waits_by_limit": dict(stats.by_limit),
-                "http_429": stats.http_429,
-            }
-
     def close(self) -> None:
         for window in self._windows.values():
             window.close()

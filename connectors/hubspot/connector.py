@@ -616,10 +616,6 @@ class HubSpotConnector:
         if self.pacer and most and interval and most.isdigit() and interval.isdigit():
             self.pacer.observe_limit("general", int(most), int(interval) / 1000)
 
-    def pacing(self) -> dict[str, object] | None:
-        """The pacer's state (``syncd.pacing.Pacer.state``), None when not paced."""
-        return self.pacer.state() if self.pacer else None
-
     def api_usage(self) -> tuple[int, int] | None:
         """(calls used today, daily limit) from the last ``X-HubSpot-RateLimit-Daily*``."""
         return self._usage

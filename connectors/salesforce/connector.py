@@ -481,10 +481,6 @@ class SalesforceConnector:
         if self.pacer is not None:
             self.pacer.close()
 
-    def pacing(self) -> dict[str, object] | None:
-        """The pacer's state (``syncd.pacing.Pacer.state``), None when not paced."""
-        return self.pacer.state() if self.pacer else None
-
     # --- calls ---------------------------------------------------------------------------
 
     def _login(self) -> Salesforce:

@@ -15,10 +15,10 @@ from syncd.abc import Fence
 from syncd.intake import column_length, printable
 from syncd.model import Change, Outcome, email_key
 from syncd.reconcile import HELD_BACK, Conflict, PairPlan, same_base
+from syncd.state.links import company_of
 from syncd.state.refusals import put_dead_letter
 from syncd.state.store import Store
 from syncd.state.tables import (
-    COMPANY_FIELD,
     bases,
     dead_letters,
     inbox,
@@ -35,14 +35,6 @@ RECOVERED = "a write that landed before a crash, found by its partner id: linked
 def _text(value: Any) -> str:
     """JSON text of a plain value (orjson: the commit of a chunk encodes every base)."""
     return orjson.dumps(value, default=str).decode()
-
-
-def company_of(obj: str, base: Mapping[str, Any]) -> str | None:
-    """``bases.company_link`` of a link of ``obj`` with ``base``: a person's company."""
-    if obj != "person":
-        return None
-    value = base.get(COMPANY_FIELD)
-    return str(value)[:64] if value else None
 
 
 def retry_delay(attempts: int) -> timedelta:

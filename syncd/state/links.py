@@ -25,6 +25,14 @@ PRUNE_BATCH = 10_000
 """Journal entries deleted at most per call, so that one prune holds the store briefly."""
 
 
+def company_of(obj: str, base: Mapping[str, Any]) -> str | None:
+    """``bases.company_link`` of a link of ``obj`` with ``base``: a person's company."""
+    if obj != "person":
+        return None
+    value = base.get(COMPANY_FIELD)
+    return str(value)[:64] if value else None
+
+
 class LinkQueries:
     """Mixed into ``Store``: everything here reads or sets links, bases and the journal."""
 
@@ -37,14 +45,11 @@ class LinkQueries:
             if raw is None:
                 return
             fields = {**orjson.loads(raw), name: value}
-            extra = {"company_link": str(value)[:64] if value else None}
+            extra = {"company_link": company_of("person", fields)} if name == COMPANY_FIELD else {}
             connection.execute(
                 update(bases)
                 .where(bases.c.link_id == link_id)
-                .values(
-                    fields=orjson.dumps(fields).decode(),
-                    **(extra if name == COMPANY_FIELD else {}),
-                )
+                .values(fields=orjson.dumps(fields).decode(), **extra)
             )
 
     def journal_rows(self, rows: Sequence[Mapping[str, Any]], *, now: datetime) -> None:
