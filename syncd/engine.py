@@ -49,10 +49,13 @@ from syncd.reconcile import (
 )
 from syncd.settings import ATTRIBUTION_RULES, Config
 from syncd.state.commit import commit_chunk
+from syncd.state.links import PRUNE_BATCH
 from syncd.state.store import Store, record_from_row
 from syncd.sweeps import SweepPeriods
 
 Clock = Callable[[], datetime]
+PRUNE_EVERY = timedelta(hours=1)
+"""How often the journal is searched for entries past their retention."""
 
 
 def utcnow() -> datetime:
@@ -86,7 +89,8 @@ class Engine:
     fence: Fence | None = None
     """The lease, asked before each write batch and in each commit (None: no daemon)."""
     journal_retention_days: int = 90
-    """Journal entries older than this go, a bounded batch after each cycle."""
+    """Journal entries older than this go, a bounded batch at a time (``_prune``)."""
+    _next_prune: datetime | None = field(default=None, repr=False)
     write_batch: int = 200
     """With a fence, the changes a system gets per ``apply`` call (Salesforce's maximum)."""
 
@@ -121,9 +125,19 @@ class Engine:
             report.add(name, part)
             self.store.checkpoint()  # SQLite: the log holds one object's cycle at most
         if not dry_run:
-            retention = timedelta(days=self.journal_retention_days)
-            report.pruned = self.store.prune_journal(self.clock() - retention)
+            report.pruned = self._prune()
         return report
+
+    def _prune(self) -> int:
+        """A batch of journal entries past their retention. Finding them reads the journal
+        from its oldest entry, so this runs once every ``PRUNE_EVERY``, and again at the
+        next cycle while batches come back full."""
+        now = self.clock()
+        if self._next_prune is not None and now < self._next_prune:
+            return 0
+        pruned = self.store.prune_journal(now - timedelta(days=self.journal_retention_days))
+        self._next_prune = now if pruned >= PRUNE_BATCH else now + PRUNE_EVERY
+        return pruned
 
     def _run_object(self, obj: str, report: CycleReport, dry_run: bool) -> None:
         folded = frozenset() if dry_run else sweeps.prepare(self, obj)

@@ -122,3 +122,18 @@ def test_a_cycle_keeps_the_company_column_in_step_and_cuts_the_log_back(world: W
     if world.store.engine.dialect.name == "sqlite" and database:
         wal = Path(database + "-wal")
         assert not wal.exists() or wal.stat().st_size == 0  # truncated after the cycle
+
+
+def test_the_engine_prunes_once_an_hour_while_little_is_due(world: World) -> None:
+    now = [NOW]
+    world.engine.clock = lambda: now[0]
+    old = NOW - timedelta(days=100)
+    with world.store.engine.begin() as connection:
+        connection.execute(insert(journal), [_entry(old, "update", 1)])
+    assert world.cycle().pruned == 1
+    with world.store.engine.begin() as connection:
+        connection.execute(insert(journal), [_entry(old, "update", 2)])
+    now[0] += timedelta(minutes=59)
+    assert world.cycle().pruned == 0  # searched less than an hour ago
+    now[0] += timedelta(minutes=2)
+    assert world.cycle().pruned == 1
