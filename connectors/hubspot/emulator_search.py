@@ -298,7 +298,11 @@ def _id_keyset(rest: list[Filter]) -> int | None:
 
 
 def _id_set(group: list[Filter]) -> set[int] | None:
-    """The ids of a group that is one ``hs_object_id IN (...)`` filter, if it is that."""
+    """The ids of a group that is one ``hs_object_id IN (...)`` filter, if it is that
+    (read by id, not by walking every record). ``IN`` takes a ``values`` list
+    (https://developers.hubspot.com/docs/guides/api/crm/search, "Filter search
+    results"); how many values HubSpot accepts is not stated there: unconfirmed, and not
+    enforced here."""
     if len(group) == 1 and group[0].name == "hs_object_id" and group[0].op == "IN":
         return {int(v) for v in group[0].values}
     return None
