@@ -51,7 +51,7 @@ def test_status_reports_an_empty_store_as_json(tmp_path: Path) -> None:
     answer = _syncd("status", "--json", "--config", str(tmp_path / "syncd.yaml"))
     assert answer.returncode == 0, answer.stderr
     status = json.loads(answer.stdout)
-    assert status["counts"]["links"] == 0 and status["schema"] == "0005"
+    assert status["counts"]["links"] == 0 and status["schema"] == "0006"
     assert (tmp_path / "syncd.db").exists()
 
 

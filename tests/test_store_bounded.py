@@ -10,11 +10,11 @@ from pathlib import Path
 import orjson
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import create_engine, func, insert, select
+from sqlalchemy import create_engine, delete, func, insert, inspect, select
 
 from syncd.state.links import KEPT_ACTIONS
 from syncd.state.store import MIGRATIONS, Store
-from syncd.state.tables import bases, journal, links
+from syncd.state.tables import bases, inbox, journal, links
 from tests.world import World
 
 NOW = datetime(2026, 12, 4, 12, tzinfo=UTC)
@@ -137,3 +137,84 @@ def test_the_engine_prunes_once_an_hour_while_little_is_due(world: World) -> Non
     assert world.cycle().pruned == 0  # searched less than an hour ago
     now[0] += timedelta(minutes=2)
     assert world.cycle().pruned == 1
+
+
+def test_times_are_integers_on_sqlite_and_older_text_times_are_converted(store_url: str) -> None:
+    engine = create_engine(store_url)
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0005")
+        # what SQLAlchemy's DateTime wrote on SQLite before 0006, and a timestamptz on PG
+        at = "2026-12-04 12:00:00.250000" if sqlite else NOW + timedelta(milliseconds=250)
+        mark = "?" if sqlite else "%s"
+        connection.exec_driver_sql(
+            "INSERT INTO journal (at, cycle_id, action, detail)"
+            f" VALUES ({mark}, 'c', 'update', '{{}}')",
+            (at,),
+        )
+    engine.dispose()
+    store = Store.open(store_url)
+    try:
+        store.journal_rows([{**_entry(NOW, "update", 2), "detail": {}, "cycle_id": "c2"}], now=NOW)
+        with store.engine.connect() as connection:
+            read = connection.execute(select(journal.c.at).order_by(journal.c.id)).scalars().all()
+            typeof = "SELECT DISTINCT typeof(at) FROM journal"
+            kinds = connection.exec_driver_sql(typeof).scalars().all() if sqlite else ["integer"]
+            indexes = {ix["name"] for ix in inspect(connection).get_indexes("stage_history")}
+        assert read == [NOW + timedelta(milliseconds=250), NOW]
+        assert all(a.utcoffset() == timedelta(0) for a in read)
+        assert kinds == ["integer"]
+        assert "ix_stage_history_link" not in indexes
+        cutoff = NOW + timedelta(milliseconds=100)  # compared as instants, not as text
+        with store.engine.connect() as connection:
+            later = connection.scalars(select(journal.c.cycle_id).where(journal.c.at > cutoff))
+            assert list(later) == ["c"]
+    finally:
+        store.close()
+
+
+def test_pages_the_inbox_freed_go_back_at_the_checkpoint(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'syncd.db'}")
+    try:
+        rows = [
+            {
+                "object": "person",
+                "system": "hubspot",
+                "kind": "contacts",
+                "record_id": str(n),
+                "modified_at": NOW,
+                "payload": "x" * 2000,
+                "attempts": 0,
+            }
+            for n in range(2000)
+        ]
+        with store.engine.begin() as connection:
+            connection.execute(insert(inbox), rows)
+        with store.engine.begin() as connection:
+            connection.execute(delete(inbox))
+
+        def pages(name: str) -> int:
+            with store.engine.connect() as connection:
+                return int(connection.exec_driver_sql(f"PRAGMA {name}").scalar() or 0)
+
+        assert pages("auto_vacuum") == 2  # incremental, set when the file was made
+        before = pages("page_count")
+        assert pages("freelist_count") > 1000 and before > 1000
+        store.checkpoint()
+        assert pages("freelist_count") == 0
+        assert pages("page_count") < before - 1000
+        assert (tmp_path / "syncd.db").stat().st_size < 200 * 4096
+    finally:
+        store.close()
+
+
+def test_a_base_keeps_no_blank_values(world: World) -> None:
+    world.hubspot.seed_contacts(5)
+    world.cycle()
+    with world.store.engine.connect() as connection:
+        stored = connection.scalars(select(bases.c.fields)).all()
+    assert len(stored) == 5
+    assert all(None not in orjson.loads(text).values() for text in stored)

@@ -15,7 +15,7 @@ from syncd.abc import Fence
 from syncd.intake import column_length, printable
 from syncd.model import Change, Outcome, email_key
 from syncd.reconcile import HELD_BACK, Conflict, PairPlan, same_base
-from syncd.state.links import company_of
+from syncd.state.links import base_text, company_of
 from syncd.state.refusals import put_dead_letter
 from syncd.state.store import Store
 from syncd.state.tables import (
@@ -246,7 +246,7 @@ def _store_landed(
             [
                 {
                     "link_id": i.link_id,
-                    "fields": _text(i.plan.base),
+                    "fields": base_text(i.plan.base),
                     "stage": i.plan.stage,
                     "synced_at": now,
                     "company_link": company_of(obj, i.plan.base),
@@ -280,7 +280,7 @@ def _store_landed(
             [
                 {
                     "b_link": i.link_id,
-                    "b_fields": _text(i.plan.base),
+                    "b_fields": base_text(i.plan.base),
                     "b_stage": i.plan.stage,
                     "b_company": company_of(obj, i.plan.base),
                 }

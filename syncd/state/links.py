@@ -33,6 +33,14 @@ def company_of(obj: str, base: Mapping[str, Any]) -> str | None:
     return str(value)[:64] if value else None
 
 
+def base_text(fields: Mapping[str, Any]) -> str:
+    """A base as stored: blank values left out (a field missing from a base is blank,
+    ``syncd.reconcile.same_base``), which keeps a person's row a tenth smaller."""
+    return orjson.dumps(
+        {name: value for name, value in fields.items() if value is not None}, default=str
+    ).decode()
+
+
 class LinkQueries:
     """Mixed into ``Store``: everything here reads or sets links, bases and the journal."""
 
@@ -49,7 +57,7 @@ class LinkQueries:
             connection.execute(
                 update(bases)
                 .where(bases.c.link_id == link_id)
-                .values(fields=orjson.dumps(fields).decode(), **extra)
+                .values(fields=base_text(fields), **extra)
             )
 
     def journal_rows(self, rows: Sequence[Mapping[str, Any]], *, now: datetime) -> None:

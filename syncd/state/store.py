@@ -114,10 +114,21 @@ class Store(LinkQueries, SweepQueries):
         """SQLite: copy the write-ahead log into the database and cut the log back to
         nothing (``wal_checkpoint(TRUNCATE)``), so that a cycle's writes do not pile up
         in it; a reader still busy in another connection makes it a partial checkpoint,
-        and the next one finishes the job. PostgreSQL: nothing to do."""
+        and the next one finishes the job. Before it, pages the inbox freed (a backfill
+        queues every record it read, then empties the queue) go back to the file system
+        once more than ``FREE_PAGES_KEPT`` of them lie unused (``incremental_vacuum``, on
+        stores made with ``auto_vacuum=INCREMENTAL``: see ``_sqlite_pragmas``).
+        PostgreSQL: nothing to do (autovacuum)."""
         if self.engine.dialect.name != "sqlite":
             return
         with self.engine.connect() as connection:
+            free = connection.exec_driver_sql("PRAGMA freelist_count").scalar() or 0
+            if free > FREE_PAGES_KEPT:
+                # One step of the statement frees one page; executescript steps it to
+                # the end (sqlite3's execute would step it once).
+                raw = connection.connection.driver_connection
+                assert raw is not None
+                raw.executescript("PRAGMA incremental_vacuum")
             connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def __enter__(self) -> Store:
@@ -511,8 +522,16 @@ def _pair_by_partner(
     )
 
 
+FREE_PAGES_KEPT = 64
+"""Unused pages (4 KiB each: 256 KiB) a SQLite store may hold before ``Store.checkpoint``
+hands them all back to the file system."""
+
+
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor = connection.cursor()
+    # Takes effect on a new, empty file only (an older store keeps its free pages for
+    # reuse, as before): freed pages can then be handed back without a full VACUUM.
+    cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     # A cycle writes in chunks of a thousand records. The log is checkpointed every 4,000

@@ -23,6 +23,9 @@ syncd itself, not from records.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -37,8 +40,46 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 metadata = MetaData()
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+
+
+class Moment(TypeDecorator[datetime]):
+    """A point in time, read back timezone-aware (UTC) from either store.
+
+    PostgreSQL keeps it as ``timestamptz``. SQLite has no time type: SQLAlchemy's
+    ``DateTime`` stores 26 characters of text there (``2026-12-04 14:50:09.467746``),
+    five of them per synced person (link created and updated, base, journal, stage
+    history) and one more in an index. Here it is an integer of microseconds since
+    1970 (8 bytes), ordered and compared like the instants it stands for; migration
+    0006 turned the text of older stores into it. A naive value is taken as UTC, as
+    syncd writes only UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None or dialect.name != "sqlite":
+            return value
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return (value - EPOCH) // MICROSECOND
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None or dialect.name != "sqlite":
+            return value
+        return EPOCH + value * MICROSECOND
+
 
 COMPANY_FIELD = "account"
 """The person field that names the person's company (``bases.company_link``)."""
@@ -54,9 +95,9 @@ links = Table(
     Column("crm_id", String(64)),
     # The matching key of unlinked records: email for people, domain for companies.
     Column("email_key", String(320)),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-    Column("tombstoned_at", DateTime(timezone=True)),
+    Column("created_at", Moment(), nullable=False),
+    Column("updated_at", Moment(), nullable=False),
+    Column("tombstoned_at", Moment()),
     Column("tombstone_reason", Text),
     UniqueConstraint("object", "marketing_id", name="uq_links_marketing"),
     UniqueConstraint("object", "crm_id", name="uq_links_crm"),
@@ -69,7 +110,7 @@ bases = Table(
     Column("link_id", Integer, ForeignKey("links.id", ondelete="CASCADE"), primary_key=True),
     Column("fields", Text, nullable=False),
     Column("stage", String(64)),
-    Column("synced_at", DateTime(timezone=True), nullable=False),
+    Column("synced_at", Moment(), nullable=False),
     # A person's company (the link id its ``account`` field names), for the closed loop's
     # account-contacts rule: an indexed lookup, not a scan of every person's fields.
     Column("company_link", String(64)),
@@ -82,7 +123,7 @@ cursors = Table(
     Column("system", String(64), primary_key=True),
     Column("kind", String(64), primary_key=True),
     Column("value", Text, nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", Moment(), nullable=False),
 )
 
 inbox = Table(
@@ -97,10 +138,10 @@ inbox = Table(
     Column("email_key", String(320)),
     Column("partner_id", String(64)),
     Column("pair_key", String(400)),
-    Column("modified_at", DateTime(timezone=True), nullable=False),
+    Column("modified_at", Moment(), nullable=False),
     Column("payload", Text, nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
-    Column("not_before", DateTime(timezone=True)),
+    Column("not_before", Moment()),
     Column("converted", Text),
     UniqueConstraint("system", "kind", "record_id", name="uq_inbox_record"),
     # Chunks are read in key order per object: these serve "object = ? AND key > ?".
@@ -116,7 +157,7 @@ journal = Table(
     "journal",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", Moment(), nullable=False),
     Column("cycle_id", String(64), nullable=False),
     Column("link_id", Integer),
     Column("system", String(64)),
@@ -139,10 +180,10 @@ dead_letters = Table(
     Column("message", Text, nullable=False),
     Column("code", String(100)),
     Column("attempts", Integer, nullable=False),
-    Column("first_at", DateTime(timezone=True), nullable=False),
-    Column("last_at", DateTime(timezone=True), nullable=False),
-    Column("resolved_at", DateTime(timezone=True)),
-    Column("dismissed_at", DateTime(timezone=True)),
+    Column("first_at", Moment(), nullable=False),
+    Column("last_at", Moment(), nullable=False),
+    Column("resolved_at", Moment()),
+    Column("dismissed_at", Moment()),
     Column("dismissed_reason", Text),
     UniqueConstraint("system", "source", name="uq_dead_letter_source"),
 )
@@ -155,12 +196,12 @@ stage_history = Table(
     Column("object", String(32), nullable=False),
     Column("from_stage", String(64)),
     Column("to_stage", String(64), nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", Moment(), nullable=False),
     Column("source_system", String(64), nullable=False),
     Column("source_record", String(200), nullable=False),
     Column("reason", Text),
+    # Its index (link, stage, time) also serves the lookups by link.
     UniqueConstraint("link_id", "to_stage", "at", name="uq_stage_transition"),
-    Index("ix_stage_history_link", "link_id"),
 )
 
 leases = Table(
@@ -168,8 +209,8 @@ leases = Table(
     metadata,
     Column("name", String(64), primary_key=True),
     Column("holder", String(200), nullable=False),
-    Column("acquired_at", DateTime(timezone=True), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("acquired_at", Moment(), nullable=False),
+    Column("expires_at", Moment(), nullable=False),
 )
 """Who runs the scheduler of this store (SQLite: the lease itself; PostgreSQL: a note
 beside the advisory lock, for status)."""
@@ -178,7 +219,7 @@ pauses = Table(
     "pauses",
     metadata,
     Column("scope", String(100), primary_key=True),
-    Column("paused_at", DateTime(timezone=True), nullable=False),
+    Column("paused_at", Moment(), nullable=False),
     Column("reason", Text),
 )
 """Paused systems and objects ("system:hubspot", "object:deal"); they survive restarts."""
@@ -187,12 +228,12 @@ resync_requests = Table(
     "resync_requests",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", Moment(), nullable=False),
     Column("object", String(32), nullable=False),
     Column("selector", Text, nullable=False),
     Column("state", String(16), nullable=False),
-    Column("started_at", DateTime(timezone=True)),
-    Column("finished_at", DateTime(timezone=True)),
+    Column("started_at", Moment()),
+    Column("finished_at", Moment()),
     Column("result", Text),
     Index("ix_resync_state", "state", "id"),
 )
@@ -203,8 +244,8 @@ cycles = Table(
     metadata,
     Column("object", String(32), primary_key=True),
     Column("cycle_id", String(64), nullable=False),
-    Column("started_at", DateTime(timezone=True), nullable=False),
-    Column("finished_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", Moment(), nullable=False),
+    Column("finished_at", Moment(), nullable=False),
     Column("ok", Boolean, nullable=False),
     Column("result", Text, nullable=False),
 )
