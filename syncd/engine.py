@@ -8,6 +8,12 @@ refers to is linked first:
            plan_pair -> batch writes -> one transaction a chunk: links, bases, stage
            history, journal, dead letters, inbox rows removed; for deals, the closed loop
 
+While one object's merges and writes finish, the next object's scans of a system that
+reads page by page under a rate limit (HubSpot's searches) begin in a thread of their own
+(``_Prefetch``): its pages wait in memory and are stored only once this object is
+committed, so nothing of the order above changes, but the scan no longer idles its rate
+limit during the writes.
+
 ``stopping`` (SIGTERM) ends a cycle after the page or chunk in flight, committed.
 
 ``fence`` (the daemon's lease) is asked before each batch of remote writes, of at most
@@ -24,10 +30,12 @@ process at such points.
 
 from __future__ import annotations
 
+import queue
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,7 +44,7 @@ from syncd import canonical, closed_loop, conversions, intake, killpoints, regis
 from syncd.abc import Connector, Fence
 from syncd.cycle import CycleReport, count, propagated
 from syncd.errors import SetupError
-from syncd.model import Change, Outcome, Page, Record, email_key
+from syncd.model import Change, Cursor, Outcome, Page, Record, email_key
 from syncd.reconcile import (
     CRM,
     MARKETING,
@@ -56,6 +64,8 @@ from syncd.sweeps import SweepPeriods
 Clock = Callable[[], datetime]
 PRUNE_EVERY = timedelta(hours=1)
 """How often the journal is searched for entries past their retention."""
+PREFETCH_PAGES = 50
+"""Pages of the next object's scan read ahead at most (HubSpot: 10,000 records)."""
 
 
 def utcnow() -> datetime:
@@ -93,6 +103,8 @@ class Engine:
     _next_prune: datetime | None = field(default=None, repr=False)
     write_batch: int = 200
     """With a fence, the changes a system gets per ``apply`` call (Salesforce's maximum)."""
+    _prefetched: dict[tuple[str, str], _Prefetch] = field(default_factory=dict, repr=False)
+    _folded: dict[str, frozenset[tuple[str, str, str]]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def for_config(
@@ -116,14 +128,19 @@ class Engine:
         if self.blocked and not dry_run:
             raise SetupError(list(self.blocked))
         report = CycleReport(uuid.uuid4().hex[:12], dry_run)
-        for name in [obj] if obj else list(self.rules):
-            if self.stopping.is_set():
-                break
-            self._fenced()
-            part = CycleReport(report.cycle_id, dry_run)
-            self._run_object(name, part, dry_run)
-            report.add(name, part)
-            self.store.checkpoint()  # SQLite: the log holds one object's cycle at most
+        names = [obj] if obj else list(self.rules)
+        try:
+            for index, name in enumerate(names):
+                if self.stopping.is_set():
+                    break
+                self._fenced()
+                part = CycleReport(report.cycle_id, dry_run)
+                following = names[index + 1] if index + 1 < len(names) else None
+                self._run_object(name, part, dry_run, following)
+                report.add(name, part)
+                self.store.checkpoint()  # SQLite: the log holds one object's cycle at most
+        finally:
+            self._drop_prefetched()
         if not dry_run:
             report.pruned = self._prune()
         return report
@@ -139,14 +156,49 @@ class Engine:
         self._next_prune = now if pruned >= PRUNE_BATCH else now + PRUNE_EVERY
         return pruned
 
-    def _run_object(self, obj: str, report: CycleReport, dry_run: bool) -> None:
-        folded = frozenset() if dry_run else sweeps.prepare(self, obj)
+    def _run_object(
+        self, obj: str, report: CycleReport, dry_run: bool, following: str | None = None
+    ) -> None:
+        folded = self._folded.pop(obj, None)
+        if folded is None:
+            folded = frozenset() if dry_run else sweeps.prepare(self, obj)
         self.pull(obj, report, dry_run=dry_run)
         if not dry_run and not self.stopping.is_set():
             sweeps.run(self, obj, report, folded)
         if self.stopping.is_set():  # what was read waits in the inbox for the next cycle
             return
+        if following is not None:
+            self._prefetch(following, dry_run)
         self._reconcile(obj, report, dry_run)
+
+    def _prefetch(self, obj: str, dry_run: bool) -> None:
+        """Begin the scans of ``obj`` that read page by page (connectors without a
+        ``scan_ahead``), from their stored cursors, after handing them their sweep slices
+        (``sweeps.prepare``, kept for ``obj``'s own turn)."""
+        self._folded[obj] = frozenset() if dry_run else sweeps.prepare(self, obj)
+        for connector in (self.marketing, self.crm):
+            if getattr(connector, "scan_ahead", None) is not None:
+                continue
+            for kind in connector.kinds(obj):
+                cursor = self.store.cursor(connector.system, kind)
+                pages = connector.changes(kind, cursor)
+                self._prefetched[(connector.system, kind)] = _Prefetch(pages, cursor)
+
+    def _scan(self, connector: Connector, kind: str, cursor: Cursor) -> Iterator[Page]:
+        """The pages of a scan from ``cursor``: those a prefetch began, if it began from
+        that cursor, or a scan begun now."""
+        ready = self._prefetched.pop((connector.system, kind), None)
+        if ready is not None and ready.cursor == cursor:
+            return ready.pages()
+        if ready is not None:
+            ready.cancel()
+        return _ahead(connector.changes(kind, cursor))
+
+    def _drop_prefetched(self) -> None:
+        """Prefetches no pull took (the cycle stopped or failed): their pages go unread."""
+        while self._prefetched:
+            self._prefetched.popitem()[1].cancel()
+        self._folded.clear()
 
     def remerge(self, obj: str, batches: Sequence[Sequence[Record]]) -> CycleReport:
         """Merge records read outside a scan (a resync): each batch of one system and
@@ -251,30 +303,34 @@ class Engine:
                 scan_ahead({kind: self.store.cursor(connector.system, kind) for kind in kinds})
             for kind in connector.kinds(obj):
                 cursor = self.store.cursor(connector.system, kind)
-                for page in _batched(_ahead(connector.changes(kind, cursor)), self.chunk):
-                    records, refused = self.admit(obj, connector, page.records)
-                    ids = [r.ref.id for r in records]
-                    states = self.store.links_for(obj, role, ids)
-                    resolved = canonical.resolve(self.store, rules, records)
-                    settled = {r.ref.id for r in resolved if self._settled(rules, r, states, role)}
-                    self._fenced()
-                    self.store.stage(
-                        obj,
-                        connector.system,
-                        kind,
-                        records,
-                        None if dry_run else page.cursor,
-                        links=states,
-                        settled=settled,
-                        match=rules.match_field,
-                        refused=() if dry_run else refused,
-                    )
-                    killpoints.reached("pull.page")
-                    count += len(page.records)
-                    settled_count += len(settled)
-                    report.refused[connector.system] += len(refused)
-                    if self.stopping.is_set():  # the page and its cursor are kept
-                        return count, settled_count
+                scan = _batched(self._scan(connector, kind, cursor), self.chunk)
+                with closing(scan):  # ends the prefetch or read-ahead of a pull cut short
+                    for page in scan:
+                        records, refused = self.admit(obj, connector, page.records)
+                        ids = [r.ref.id for r in records]
+                        states = self.store.links_for(obj, role, ids)
+                        resolved = canonical.resolve(self.store, rules, records)
+                        settled = {
+                            r.ref.id for r in resolved if self._settled(rules, r, states, role)
+                        }
+                        self._fenced()
+                        self.store.stage(
+                            obj,
+                            connector.system,
+                            kind,
+                            records,
+                            None if dry_run else page.cursor,
+                            links=states,
+                            settled=settled,
+                            match=rules.match_field,
+                            refused=() if dry_run else refused,
+                        )
+                        killpoints.reached("pull.page")
+                        count += len(page.records)
+                        settled_count += len(settled)
+                        report.refused[connector.system] += len(refused)
+                        if self.stopping.is_set():  # the page and its cursor are kept
+                            return count, settled_count
             return count, settled_count
 
         sides = ((MARKETING, self.marketing), (CRM, self.crm))
@@ -456,7 +512,63 @@ def _ahead(pages: Iterator[Page]) -> Iterator[Page]:
             yield page
 
 
-def _batched(pages: Iterator[Page], size: int) -> Iterator[Page]:
+class _Prefetch:
+    """The first pages of the next object's scan, read in a thread of its own while this
+    object's merges and writes finish: the scan then starts at the pace the rate limits
+    allow (HubSpot: five searches a second) instead of after the last write. Nothing is
+    stored until the next object's pull takes the pages, in order, with their cursors;
+    a cancelled prefetch (the cycle stopped, or failed) has read pages that nobody keeps,
+    which changes nothing. At most ``PREFETCH_PAGES`` pages wait in memory."""
+
+    def __init__(self, pages: Iterator[Page], cursor: Cursor) -> None:
+        self.cursor = cursor
+        self._pages = pages
+        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=PREFETCH_PAGES)
+        self._cancelled = threading.Event()
+        self._thread = threading.Thread(target=self._read, name="prefetch", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: tuple[str, Any]) -> bool:
+        while not self._cancelled.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _read(self) -> None:
+        try:
+            for page in self._pages:
+                if not self._put(("page", page)):
+                    return
+            self._put(("end", None))
+        except BaseException as error:  # handed to the pull, which raises it
+            self._put(("error", error))
+        finally:
+            close = getattr(self._pages, "close", None)
+            if close is not None:
+                close()
+
+    def pages(self) -> Iterator[Page]:
+        """The pages, in order, as the scan reads them; raises what the scan raised."""
+        try:
+            while True:
+                what, value = self._queue.get()
+                if what == "end":
+                    return
+                if what == "error":
+                    raise value
+                yield value
+        finally:
+            self.cancel()
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+        self._thread.join()
+
+
+def _batched(pages: Iterator[Page], size: int) -> Generator[Page, None, None]:
     """Consecutive pages joined until they hold ``size`` records (one transaction each);
     a last page with no records still carries its cursor (a lookback that moved on)."""
     records: list[Record] = []
