@@ -529,9 +529,11 @@ hands them all back to the file system."""
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor = connection.cursor()
-    # Takes effect on a new, empty file only (an older store keeps its free pages for
-    # reuse, as before): freed pages can then be handed back without a full VACUUM.
-    cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
+    # On a new, empty file only (an older store keeps its free pages for reuse, as before;
+    # setting it on a store in use would wait for its writer): freed pages can then be
+    # handed back without a full VACUUM.
+    if cursor.execute("PRAGMA page_count").fetchone()[0] == 0:
+        cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     # A cycle writes in chunks of a thousand records. The log is checkpointed every 4,000
