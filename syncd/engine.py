@@ -64,6 +64,8 @@ from syncd.sweeps import SweepPeriods
 Clock = Callable[[], datetime]
 PRUNE_EVERY = timedelta(hours=1)
 """How often the journal is searched for entries past their retention."""
+EARLY_MERGE_CHUNKS = 5
+"""Chunks of new marketing records a scan stores between two early merges."""
 PREFETCH_PAGES = 50
 """Pages of the next object's scan read ahead at most (HubSpot: 10,000 records)."""
 
@@ -243,10 +245,20 @@ class Engine:
                 committer.wait()  # the deals' history is stored before their people move
                 closed_loop.apply(self, report, committer)
 
-    def _merge(self, obj: str, report: CycleReport, committer: Committer, dry_run: bool) -> None:
+    def _merge(
+        self,
+        obj: str,
+        report: CycleReport,
+        committer: Committer,
+        dry_run: bool,
+        early: str | None = None,
+    ) -> None:
+        """Merge the inbox of ``obj``: linked groups, then unlinked ones. ``early`` (a
+        system): only the unlinked groups holding a record of it (``_merge_early``)."""
         now = self.clock()
         rules = self.rules[obj]
-        for groups in self.store.inbox_groups(obj, linked=True, now=now, size=self.chunk):
+        linked = self.store.inbox_groups(obj, linked=True, now=now, size=self.chunk)
+        for groups in [] if early else linked:
             states = self.store.link_states([g[0].link_id for g in groups])
             records = self._records(rules, groups)
             items = []
@@ -259,7 +271,10 @@ class Engine:
             self.execute(obj, items, report, committer, dry_run)
             if self.stopping.is_set():
                 return
-        for groups in self.store.inbox_groups(obj, linked=False, now=now, size=self.chunk):
+        unlinked = self.store.inbox_groups(
+            obj, linked=False, now=now, size=self.chunk, holding=early
+        )
+        for groups in unlinked:
             keys = [r.email_key for rows in groups for r in rows if r.email_key]
             # The chunk before may still be committing: its records count as linked.
             by_email = {**committer.pending, **self.store.links_by_email(obj, sorted(set(keys)))}
@@ -294,6 +309,7 @@ class Engine:
         """Read both systems into the inbox, side by side (each waits on its own API)."""
 
         rules = self.rules[obj]
+        staged = _Staged()
 
         def read(role: str, connector: Connector) -> tuple[int, int]:
             count = settled_count = 0
@@ -326,6 +342,8 @@ class Engine:
                             refused=() if dry_run else refused,
                         )
                         killpoints.reached("pull.page")
+                        if role == MARKETING:
+                            staged.add(len(records))
                         count += len(page.records)
                         settled_count += len(settled)
                         report.refused[connector.system] += len(refused)
@@ -336,10 +354,47 @@ class Engine:
         sides = ((MARKETING, self.marketing), (CRM, self.crm))
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="pull") as pool:
             counts = [pool.submit(read, role, connector) for role, connector in sides]
+            if not dry_run:
+                counts[0].add_done_callback(lambda _: staged.add(0))
+                self._merge_early(obj, report, counts[0], counts[1], staged)
             for (_, connector), answer in zip(sides, counts, strict=True):
                 count, settled = answer.result()
                 report.read[connector.system] += count
                 report.unchanged += settled
+
+    def _merge_early(
+        self,
+        obj: str,
+        report: CycleReport,
+        marketing: Future[tuple[int, int]],
+        crm: Future[tuple[int, int]],
+        staged: _Staged,
+    ) -> None:
+        """Merge new marketing records while the marketing scan goes on, once the CRM's
+        scan is over: a backfill's merges and writes then overlap its rate-limited reads
+        instead of following them.
+
+        Only unlinked groups that hold a marketing record are merged early, every
+        ``EARLY_MERGE_CHUNKS`` chunks the scan stores. Their group is complete: whatever
+        the CRM holds of them that changed is in the inbox already (a partner by id or by
+        email), and a marketing duplicate read later finds their new link by its email.
+        Linked records, and CRM records alone (their marketing partner may come on a later
+        page), wait for the merge after the scans, as do all records of a cycle with a
+        conversion in it."""
+        crm.result()
+        if self.store.converted_rows(obj):
+            return
+        every = self.chunk * EARLY_MERGE_CHUNKS
+        merged = 0
+        while not self.stopping.is_set():
+            rows = staged.wait_past(merged + every, marketing)
+            if marketing.done() or self.stopping.is_set():
+                return
+            merged = rows
+            self._fenced()
+            self.store.assign_pairs(obj, self.marketing.system, self.crm.system)
+            with Committer() as committer:
+                self._merge(obj, report, committer, False, early=self.marketing.system)
 
     def admit(
         self, obj: str, connector: Connector, records: Sequence[Record]
@@ -510,6 +565,25 @@ def _ahead(pages: Iterator[Page]) -> Iterator[Page]:
                 return
             pending = pool.submit(next, pages, None)
             yield page
+
+
+class _Staged:
+    """Records a scan has stored so far, for a merge waiting on them."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self._changed = threading.Condition()
+
+    def add(self, rows: int) -> None:
+        with self._changed:
+            self.rows += rows
+            self._changed.notify_all()
+
+    def wait_past(self, rows: int, scan: Future[Any]) -> int:
+        """Wait until ``rows`` are stored or ``scan`` ends; the rows stored then."""
+        with self._changed:
+            self._changed.wait_for(lambda: self.rows >= rows or scan.done())
+            return self.rows
 
 
 class _Prefetch:

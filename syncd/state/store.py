@@ -305,15 +305,19 @@ class Store(LinkQueries, SweepQueries):
             )
 
     def inbox_groups(
-        self, obj: str, *, linked: bool, now: datetime, size: int
+        self, obj: str, *, linked: bool, now: datetime, size: int, holding: str | None = None
     ) -> Iterator[list[list[Any]]]:
-        """Due inbox rows in chunks of about ``size`` groups (by link, or by pair key)."""
+        """Due inbox rows in chunks of about ``size`` groups (by link, or by pair key);
+        ``holding`` (a system): only the groups with a row of it."""
         key = inbox.c.link_id if linked else inbox.c.pair_key
         due = (
             (inbox.c.object == obj)
             & (inbox.c.link_id.is_not(None) if linked else inbox.c.link_id.is_(None))
             & ((inbox.c.not_before.is_(None)) | (inbox.c.not_before <= now))
         )
+        if holding is not None:
+            held = select(key).where(due, key.is_not(None), inbox.c.system == holding)
+            due = due & key.in_(held)
         after: Any = None
         while True:
             with self.engine.connect() as connection:
