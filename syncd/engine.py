@@ -64,8 +64,6 @@ from syncd.sweeps import SweepPeriods
 Clock = Callable[[], datetime]
 PRUNE_EVERY = timedelta(hours=1)
 """How often the journal is searched for entries past their retention."""
-EARLY_MERGE_CHUNKS = 5
-"""Chunks of new marketing records a scan stores between two early merges."""
 PREFETCH_PAGES = 50
 """Pages of the next object's scan read ahead at most (HubSpot: 10,000 records)."""
 
@@ -374,17 +372,18 @@ class Engine:
         scan is over: a backfill's merges and writes then overlap its rate-limited reads
         instead of following them.
 
-        Only unlinked groups that hold a marketing record are merged early, every
-        ``EARLY_MERGE_CHUNKS`` chunks the scan stores. Their group is complete: whatever
+        Only unlinked groups that hold a marketing record are merged early, each time the
+        scan has stored a chunk more, or a quarter of what the CRM's scan stored if that is
+        more (each round pairs the whole inbox again). Their group is complete: whatever
         the CRM holds of them that changed is in the inbox already (a partner by id or by
         email), and a marketing duplicate read later finds their new link by its email.
         Linked records, and CRM records alone (their marketing partner may come on a later
         page), wait for the merge after the scans, as do all records of a cycle with a
         conversion in it."""
-        crm.result()
+        crm_rows = crm.result()[0]
         if self.store.converted_rows(obj):
             return
-        every = self.chunk * EARLY_MERGE_CHUNKS
+        every = max(self.chunk, crm_rows // 4)
         merged = 0
         while not self.stopping.is_set():
             rows = staged.wait_past(merged + every, marketing)

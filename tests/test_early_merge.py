@@ -10,7 +10,7 @@ from typing import Any
 
 from tests.world import World
 
-CHUNK = 50  # early merges every 5 chunks: every 250 contacts stored
+CHUNK = 50  # an early merge each time a chunk more is stored
 
 
 def _emails(world: World, kind: str = "Lead") -> list[str]:
@@ -47,7 +47,7 @@ def test_people_are_written_while_the_marketing_scan_goes_on(world: World) -> No
 def test_a_crm_record_waits_for_its_marketing_partner_on_a_later_page(world: World) -> None:
     world.engine.chunk = CHUNK
     world.hubspot.seed_contacts(1200)
-    # a lead alone in the CRM whose contact comes late in the scan (far past 250)
+    # a lead alone in the CRM whose contact comes late in the scan (far past the first early merges)
     late = sorted(world.hubspot.contacts(), key=lambda c: int(c["id"]))[900]
     email = str(late["properties"]["email"]).lower()
     world.salesforce.add("Lead", {"LastName": "Early", "Company": "X", "Email": email})
