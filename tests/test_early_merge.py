@@ -24,6 +24,9 @@ def _contact_emails(world: World) -> list[str]:
 def test_people_are_written_while_the_marketing_scan_goes_on(world: World) -> None:
     world.engine.chunk = CHUNK
     world.hubspot.seed_contacts(1200)
+    # a HubSpot scan slower than Salesforce's (six pages, 0.3 s each at least), as a
+    # rate-limited one is: early merges have pages still to come
+    world.hubspot.set_latency(300)
     at_first_commit: list[Any] = []
 
     def first_commit() -> None:
