@@ -29,8 +29,8 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,7 @@ from syncd.engine import Engine
 from syncd.errors import ConfigError, LeaseLostError, StoreError, SyncdError
 from syncd.lease import Lease, lease_for
 from syncd.metrics import Metrics
-from syncd.pacing import paced_counts, pacer_of
+from syncd.pacing import pacer_of
 from syncd.scheduler import Scheduler
 from syncd.settings import Config, load_config
 from syncd.state import control
@@ -391,20 +391,9 @@ class Daemon:
         self.budget_note = ""
         return True
 
-    @contextmanager
-    def _metered(self) -> Iterator[None]:
+    def _metered(self) -> AbstractContextManager[None]:
         """Count the API calls made inside, per system and day, against the budgets."""
-        before = {c.system: sum(c.api_calls().values()) for c in self._connectors}
-        paced = {c.system: paced_counts(c) for c in self._connectors}
-        try:
-            yield
-        finally:
-            now = datetime.now(UTC)
-            for connector in self._connectors:
-                made = sum(connector.api_calls().values()) - before.get(connector.system, 0)
-                was = paced.get(connector.system, {})
-                more = {k: v - was.get(k, 0) for k, v in paced_counts(connector).items()}
-                self.budgets.add(connector.system, made, now, more)
+        return self.budgets.metered(list(self._connectors))
 
     def resyncs(self) -> None:
         """Drain the manual resync requests (a frequent job between the cycles)."""
