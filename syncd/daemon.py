@@ -24,6 +24,7 @@ Without ``NOTIFY_SOCKET`` (a plain terminal) it runs the same and notifies nobod
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import signal
@@ -43,7 +44,7 @@ from syncd.abc import Connector
 from syncd.budget import Budgets
 from syncd.engine import Engine
 from syncd.errors import ConfigError, LeaseLostError, StoreError, SyncdError
-from syncd.lease import Lease, lease_for
+from syncd.lease import Lease, current_holder, lease_for
 from syncd.metrics import Metrics
 from syncd.pacing import pacer_of
 from syncd.scheduler import Scheduler
@@ -103,6 +104,9 @@ class Daemon:
         self.metrics.watch(self._api_statuses)
         self.metrics.watch_pacing(lambda: {c.system: pacer_of(c) for c in list(self._connectors)})
         self._server: WSGIServer | None = None
+        self._metrics_waiting: str | None = None
+        """The metrics address a standby could not have yet (``_serve_metrics``)."""
+        self._metrics_missing_logged = False
         self._ticked = time.monotonic()
         self._last_run: dict[str, float] = {}
         self.budget_note = ""
@@ -122,8 +126,6 @@ class Daemon:
     def run(self) -> int:
         settings = self.config.syncd.daemon
         logs.setup(json=settings.log_json, secrets=self._credentials())
-        if settings.metrics:
-            self._serve_metrics(settings.metrics)
         self.store = Store.open(self.config.store_url)
         log.info(
             "store %s (named in %s) ready at schema %s",
@@ -131,6 +133,8 @@ class Daemon:
             self.config.store_source,
             self.store.schema_version()[0],
         )
+        if settings.metrics:
+            self._serve_metrics(settings.metrics)
         self.budgets = Budgets.for_config(self.store, self.config)
         if not self._connect():
             return self._finish(0)
@@ -141,6 +145,7 @@ class Daemon:
         tick = min(settings.lease_seconds / 3, self.notify.watchdog or 5.0, 5.0)
         while not self.stop.is_set():
             store_answered = self._hold_lease()
+            self._retry_metrics()
             if self.hup.is_set():
                 self.hup.clear()
                 self.reload()
@@ -156,18 +161,54 @@ class Daemon:
         return self._shutdown()
 
     def _serve_metrics(self, address: str) -> None:
-        """Listen for /metrics and /healthz; an address that cannot be had is a
-        configuration error of ``daemon.metrics`` (exit 2), not a traceback."""
+        """Listen for /metrics and /healthz. An address that cannot be had is a
+        configuration error of ``daemon.metrics`` (exit 2), not a traceback, unless its
+        port is taken while another daemon holds this store's lease: then this one is a
+        standby on the same host, serves no metrics, and tries again at every tick, so
+        that it serves them once the active daemon is gone (``_retry_metrics``)."""
         try:
             self._server = metrics.serve(self.metrics, address, self.health)
         except (OSError, OverflowError, UnicodeError) as error:
             reason = getattr(error, "strerror", None) or str(error)
+            if getattr(error, "errno", None) == errno.EADDRINUSE and self._lease_held_elsewhere():
+                log.warning(
+                    "metrics: %s (daemon.metrics) is in use, by the daemon that holds the"
+                    " lease on this host?; no metrics until this daemon can listen there"
+                    " (tried again every few seconds, and as it takes the lease)",
+                    address,
+                )
+                self._metrics_waiting = address
+                return
             problem = self.config.problem(
                 ["daemon", "metrics"],
                 f"cannot listen on {address}: {reason} (another process on that port?"
                 " choose a free HOST:PORT, or empty to turn the metrics off)",
             )
             raise ConfigError([problem]) from None
+
+    def _lease_held_elsewhere(self) -> bool:
+        assert self.store is not None
+        holder = current_holder(self.store)
+        return holder is not None and bool(holder["live"])
+
+    def _retry_metrics(self) -> None:
+        """A standby's metrics: listen once the port is free (said once, when active)."""
+        address = self._metrics_waiting
+        if address is None:
+            return
+        try:
+            self._server = metrics.serve(self.metrics, address, self.health)
+        except OSError as error:
+            if self.active and not self._metrics_missing_logged:
+                log.error(
+                    "active without metrics: %s (daemon.metrics) is still in use (%s);"
+                    " trying again every few seconds",
+                    address,
+                    error.strerror or error,
+                )
+                self._metrics_missing_logged = True
+            return
+        self._metrics_waiting = None
 
     def _credentials(self) -> set[str]:
         """The configured tokens and secrets (not the ids), for the logs to hide."""
