@@ -125,7 +125,8 @@ def once(
     if obj is not None and obj not in cfg.fields:
         raise typer.BadParameter(f"{obj!r} is not an object of fields.yaml", param_hint="--object")
     with _engine(cfg) as engine:
-        checks = preflight.gate(cfg, engine)
+        with Budgets.for_config(engine.store, cfg).metered([engine.marketing, engine.crm]):
+            checks = preflight.gate(cfg, engine)  # its calls count against the budget too
         if checks.blocking and not dry_run:
             if as_json:
                 dump({"written": False, "checks_failed": [p.as_dict() for p in checks.blocking]})

@@ -115,13 +115,22 @@ def test_once_dry_run_prints_the_plan_and_writes_nothing(tmp_path: Path) -> None
         assert len(box.emulators["salesforce"].records("Lead")) == 4
         status = json.loads(_syncd("status", "--json", "-c", str(box.config_path)).stdout)
         assert status["links"] == {"person": 5} and status["backlog"] == {}
-        assert status["api_calls_today"]["hubspot"] == {
-            "calls": 0,
-            "waits": 0,
-            "wait_ms": 0,
-            "http_429": 0,
-            "budget": None,
-        }
+        # once counts its calls as the daemon does, its dry runs too: each one the emulator got
+        for system in ("hubspot", "salesforce"):
+            received = sum(box.emulators[system].calls().values())
+            assert status["api_calls_today"][system] == {
+                "calls": received,
+                "waits": 0,
+                "wait_ms": 0,
+                "http_429": 0,
+                "budget": None,
+            }
+            assert received > 0
+        cycles = status["last_cycles"]
+        assert cycles.keys() == {"company", "person", "deal"}  # the dry run is no cycle
+        assert cycles["person"]["result"]["by"] == "syncd once"
+        assert cycles["person"]["result"]["created"] == {"salesforce": 2, "hubspot": 2}
+        assert cycles["company"]["cycle_id"] != json.loads(companies.stdout)["cycle_id"]
         bad = _syncd("once", "--object", "invoice", "-c", str(box.config_path))
         assert bad.returncode == 2 and "invoice" in bad.stderr
 
