@@ -1,11 +1,13 @@
 """``syncd run``: the long-running daemon that systemd supervises.
 
-Start: load and validate the configuration, open (migrate) the store, wait until both
-systems answer ``check()``, run the setup checks (``syncd.preflight``), then tell
-systemd READY. While a blocking setup check fails the daemon schedules no cycle and
-writes nothing: it logs each problem, says so in STATUS and /healthz, and checks again
-every ``daemon.preflight_retry_seconds``, so that an admin's fix is picked up without a
-restart; a SIGHUP reload checks the new configuration the same way.
+Start: load and validate the configuration, open (migrate) the store, listen for
+/metrics (a standby on the host of the active daemon finds the port taken: it waits for
+it, ``_serve_metrics``), wait until both systems answer ``check()``, run the setup
+checks (``syncd.preflight``), then tell systemd READY. While a blocking setup check
+fails the daemon schedules no cycle and writes nothing: it logs each problem, says so in
+STATUS and /healthz, and checks again every ``daemon.preflight_retry_seconds``, so that
+an admin's fix is picked up without a restart; a SIGHUP reload checks the new
+configuration the same way.
 
 Then, every ``tick``: take or renew the lease (only its holder schedules cycles; the
 others wait as standbys and say so), reload the configuration after SIGHUP, and tell
