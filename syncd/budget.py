@@ -11,13 +11,15 @@ their pace; with none left, they do not run until the day (UTC) turns.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 
 from syncd.abc import Connector
+from syncd.pacing import paced_counts
 from syncd.settings import Config
 from syncd.state.store import Store
 from syncd.state.tables import api_usage
@@ -126,6 +128,22 @@ class Budgets:
                 connection.execute(
                     api_usage.insert().values(system=system, day=today, calls=calls, **extra)
                 )
+
+    @contextmanager
+    def metered(self, connectors: Sequence[Connector]) -> Iterator[None]:
+        """Count the API calls ``connectors`` make inside, per system and day (``add``):
+        the daemon's cycles and resyncs, and ``syncd once`` and ``resync --now`` alike."""
+        before = {c.system: sum(c.api_calls().values()) for c in connectors}
+        paced = {c.system: paced_counts(c) for c in connectors}
+        try:
+            yield
+        finally:
+            now = datetime.now(UTC)
+            for connector in connectors:
+                made = sum(connector.api_calls().values()) - before.get(connector.system, 0)
+                was = paced.get(connector.system, {})
+                more = {k: v - was.get(k, 0) for k, v in paced_counts(connector).items()}
+                self.add(connector.system, made, now, more)
 
     def today(self, system: str, now: datetime) -> dict[str, int]:
         """Today's calls, waits, wait_ms and http_429 of ``system`` (zeros if none)."""

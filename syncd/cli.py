@@ -39,6 +39,8 @@ from syncd.cli_common import (
     console,
     dump,
     err,
+    existing_store,
+    missing_config,
     moment,
 )
 from syncd.cycle import CycleReport
@@ -123,13 +125,14 @@ def once(
     if obj is not None and obj not in cfg.fields:
         raise typer.BadParameter(f"{obj!r} is not an object of fields.yaml", param_hint="--object")
     with _engine(cfg) as engine:
-        checks = preflight.gate(cfg, engine)
+        with Budgets.for_config(engine.store, cfg).metered([engine.marketing, engine.crm]):
+            checks = preflight.gate(cfg, engine)  # its calls count against the budget too
         if checks.blocking and not dry_run:
             if as_json:
                 dump({"written": False, "checks_failed": [p.as_dict() for p in checks.blocking]})
                 raise typer.Exit(1)
             raise SetupError([str(p) for p in checks.blocking])
-        report = engine.run_once(obj, dry_run=dry_run)
+        report = _cycles(cfg, engine, obj, dry_run)
     if as_json:
         result = report.as_dict()
         if dry_run:
@@ -159,6 +162,38 @@ def once(
         for problem in checks.blocking:
             err.print(f"[red]✗[/red] {escape(str(problem))}")
         raise typer.Exit(1)
+
+
+def _cycles(cfg: Config, engine: Engine, obj: str | None, dry_run: bool) -> CycleReport:
+    """One cycle of each object in order (or of ``obj``), each kept in the store as the
+    daemon keeps its own, with the API calls it made, so that `syncd status` shows them
+    (a dry run's calls are counted; it is no cycle)."""
+    budgets = Budgets.for_config(engine.store, cfg)
+    report: CycleReport | None = None
+    for name in [obj] if obj else list(engine.rules):
+        started = datetime.now(UTC)
+        try:
+            with budgets.metered([engine.marketing, engine.crm]):
+                part = engine.run_once(name, dry_run=dry_run)
+        except SetupError:
+            raise
+        except Exception as error:
+            if not dry_run:
+                failed = {"error": str(error), "by": "syncd once"}
+                control.record_cycle(
+                    engine.store, name, "-", started, datetime.now(UTC), False, failed
+                )
+            raise
+        if not dry_run:
+            result = {**part.as_dict(), "by": "syncd once"}
+            control.record_cycle(
+                engine.store, name, part.cycle_id, started, datetime.now(UTC), True, result
+            )
+        report = report or CycleReport(part.cycle_id, dry_run)
+        report.add(name, part.objects.get(name, part))
+        report.pruned += part.pruned
+    assert report is not None
+    return report
 
 
 def _change_text(change: Any) -> str:
@@ -287,7 +322,7 @@ def _read_rows(cfg: Config, rules: dict[str, Any]) -> list[dict[str, str]]:
 def status(config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption = False) -> None:
     """Cursors and counts from the store (no API calls)."""
     cfg = load_config(config)
-    with Store.open(cfg.store_url) as store:
+    with existing_store(cfg) as store:
         counts, cursors = store.counts(), store.cursors()
         by_object = store.links_by_object()
         current, newest = store.schema_version()
@@ -345,6 +380,7 @@ def status(config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption = False) -
                 f"wrote {sum(result['created'].values()) + sum(result['updated'].values())}, "
                 f"rejected {sum(result['rejected'].values())}"
                 + _propagation_text(result.get("propagation") or {})
+                + (f" ({result['by']})" if result.get("by") else "")
                 if cycle["ok"]
                 else f"[red]failed[/red]: {result.get('error')}"
             )
@@ -410,7 +446,7 @@ def report(
             f"{by!r} is no person field of {cfg.syncd.fields}", param_hint="--by"
         )
     period = Period(start.astimezone(UTC), end.astimezone(UTC))
-    with Store.open(cfg.store_url) as store:
+    with existing_store(cfg) as store:
         history = read_history(store, period)
     result = build(
         history, period, stages=cfg.stages, crm=cfg.syncd.crm, settings=cfg.syncd.report, by=by
@@ -523,6 +559,7 @@ def bench(
 
 
 app.command()(cli_daemon.run)
+app.command()(cli_daemon.migrate)
 app.command()(cli_daemon.pause)
 app.command()(cli_daemon.resume)
 app.command("resync")(cli_daemon.resync_command)
@@ -546,7 +583,7 @@ def main() -> None:
     except ConfigError as error:
         err.print("[red]Configuration error[/red]")
         for problem in error.problems:
-            err.print(f"  {escape(str(problem))}")
+            err.print(f"  {escape(missing_config(problem) or str(problem))}")
         sys.exit(2)
     except SetupError as error:
         err.print("[red]Setup checks failed: nothing written[/red]")

@@ -1,4 +1,5 @@
-"""What every command module shares: the consoles, the common options, JSON output."""
+"""What every command module shares: the consoles, the common options, JSON output, and
+opening the store a command only reads (``existing_store``: exit 3 when it is missing)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from syncd import registry
+from syncd import registry, store_url
 from syncd.engine import Engine
+from syncd.errors import ConfigProblem, StoreNotReadyError
 from syncd.settings import Config
 from syncd.state.store import Store
 
@@ -31,12 +34,58 @@ def default_config(system: Path = SYSTEM_CONFIG) -> Path:
     return system if system.is_file() else Path("config/syncd.yaml")
 
 
+STORE_NOT_READY = 3
+"""Exit code of a command that only reads the store when there is no store to read (no
+file, no syncd schema, another revision): nothing was created; `syncd migrate` fixes it."""
+
+_CONFIG_SOURCES: dict[str, str] = {}
+"""Each configuration path a command was given, and where it came from (``config_read``)."""
+
+
+def _remember_source(ctx: typer.Context, param: typer.CallbackParam, value: Path) -> Path:
+    """Note whether the path came from --config, $SYNCD_CONFIG or the default."""
+    source = ctx.get_parameter_source(param.name or "config")
+    name = source.name if source is not None else "DEFAULT"  # typer's own click enum
+    if name == "COMMANDLINE":
+        _CONFIG_SOURCES[str(value)] = "from --config"
+    elif name == "ENVIRONMENT":
+        _CONFIG_SOURCES[str(value)] = "from $SYNCD_CONFIG"
+    elif str(value) not in _CONFIG_SOURCES:
+        _CONFIG_SOURCES[str(value)] = (
+            f"the default: {SYSTEM_CONFIG}, which exists"
+            if value == SYSTEM_CONFIG
+            else f"the default: no --config, no $SYNCD_CONFIG, no {SYSTEM_CONFIG}"
+        )
+    return value
+
+
+def config_read(path: Path | str) -> str:
+    """``/etc/syncd/syncd.yaml (from $SYNCD_CONFIG)``: the file and who chose it."""
+    source = _CONFIG_SOURCES.get(str(path))
+    absolute = Path(path).absolute()
+    return f"{absolute} ({source})" if source else str(absolute)
+
+
+def missing_config(problem: ConfigProblem) -> str | None:
+    """``no config at X (from $SYNCD_CONFIG)`` when ``problem`` is that a configuration
+    file given to a command does not exist; None for any other problem."""
+    if problem.key != "(file)" or problem.file not in _CONFIG_SOURCES:
+        return None
+    if Path(problem.file).exists():
+        return None
+    return (
+        f"no config at {config_read(problem.file)}: give --config PATH or set SYNCD_CONFIG"
+        f" (the service reads {SYSTEM_CONFIG})"
+    )
+
+
 ConfigOption = Annotated[
     Path,
     typer.Option(
         "--config",
         "-c",
         envvar="SYNCD_CONFIG",
+        callback=_remember_source,
         help="Path to syncd.yaml (default: $SYNCD_CONFIG, else /etc/syncd/syncd.yaml if it"
         " exists, else config/syncd.yaml).",
         show_default=False,
@@ -49,6 +98,26 @@ DEFAULT_CONFIG = default_config()
 def dump(value: Any) -> None:
     """Print ``value`` as JSON for machines (datetimes and the like as text)."""
     print(json.dumps(value, default=str, indent=2))
+
+
+@contextmanager
+def existing_store(cfg: Config) -> Iterator[Store]:
+    """The store ``cfg`` names, opened as it is (``Store.existing``): a missing store, or
+    one not at this syncd's schema, is said on stderr with the configuration that named
+    it, and the command exits ``STORE_NOT_READY`` (3) having created nothing."""
+    try:
+        store = Store.existing(cfg.store_url)
+    except StoreNotReadyError as error:
+        err.print(f"[red]error:[/red] {escape(str(error))}")
+        err.print(
+            f"  the store {escape(store_url.shown(cfg.store_url))} is named by"
+            f" {escape(cfg.store_source)}"
+        )
+        err.print(f"  configuration read: {escape(config_read(cfg.path))}")
+        err.print(f"  {escape(error.fix)}")
+        raise typer.Exit(STORE_NOT_READY) from None
+    with store:
+        yield store
 
 
 @contextmanager

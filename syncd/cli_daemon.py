@@ -1,4 +1,5 @@
-"""The daemon's commands: ``syncd run``, ``syncd pause``, ``syncd resume``."""
+"""The daemon's commands: ``syncd run``, ``syncd migrate``, ``syncd pause``, ``syncd resume``
+and ``syncd resync``. Of them only ``run`` and ``migrate`` create or migrate the store."""
 
 from __future__ import annotations
 
@@ -8,23 +9,28 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from syncd import preflight, resync
+from syncd import preflight, resync, store_url
+from syncd.budget import Budgets
 from syncd.cli_common import (
     DEFAULT_CONFIG,
     ConfigOption,
     JsonOption,
+    config_read,
     connected,
     console,
     dump,
     err,
+    existing_store,
     moment,
 )
 from syncd.daemon import Daemon
-from syncd.settings import OBJECTS, load_config
+from syncd.lease import current_holder
+from syncd.settings import OBJECTS, Config, load_config
 from syncd.state import control
-from syncd.state.store import Store
+from syncd.state.store import Store, revision_of
 
 SystemOption = Annotated[str | None, typer.Option("--system", help="A system, e.g. hubspot.")]
 ObjectOption = Annotated[
@@ -39,17 +45,43 @@ def run(config: ConfigOption = DEFAULT_CONFIG) -> None:
     raise typer.Exit(daemon.run())
 
 
-def _scope(config_path: Path, system: str | None, obj: str | None) -> tuple[str, str]:
+def migrate(config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption = False) -> None:
+    """Create the store the configuration names, or bring it to this syncd's schema (as
+    `syncd run` does at start); print the store and its revision before and after."""
+    cfg = load_config(config)
+    before = revision_of(cfg.store_url)
+    with Store.open(cfg.store_url) as store:
+        after, newest = store.schema_version()
+    shown = store_url.shown(cfg.store_url)
+    if as_json:
+        dump(
+            {
+                "store": {"url": shown, "from": cfg.store_source},
+                "config": config_read(config),
+                "before": before,
+                "after": after,
+                "newest": newest,
+            }
+        )
+        return
+    console.print(f"Store: {escape(shown)} (named by {escape(cfg.store_source)})")
+    if before == after:
+        console.print(f"schema {after}: up to date, nothing to do")
+    else:
+        console.print(f"schema {before or 'none (a new store)'} -> {after}")
+
+
+def _scope(config_path: Path, system: str | None, obj: str | None) -> tuple[str, Config]:
     cfg = load_config(config_path)
     if (system is None) == (obj is None):
         raise typer.BadParameter("name one --system or one --object")
     if system is not None:
         if system not in cfg.syncd.systems:
             raise typer.BadParameter(f"no system {system!r} in syncd.yaml", param_hint="--system")
-        return control.scope("system", system), cfg.store_url
+        return control.scope("system", system), cfg
     if obj not in OBJECTS:
         raise typer.BadParameter(f"one of {', '.join(OBJECTS)}", param_hint="--object")
-    return control.scope("object", str(obj)), cfg.store_url
+    return control.scope("object", str(obj)), cfg
 
 
 def pause(
@@ -61,8 +93,8 @@ def pause(
 ) -> None:
     """Pause a system (no cycle calls it) or an object (its cycles are skipped); kept in
     the store, so that it survives restarts, until `syncd resume`."""
-    what, url = _scope(config, system, obj)
-    with Store.open(url) as store:
+    what, cfg = _scope(config, system, obj)
+    with existing_store(cfg) as store:
         done = control.pause(store, what, datetime.now(UTC), reason)
     if as_json:
         dump({"paused": what, "changed": done})
@@ -77,8 +109,8 @@ def resume(
     as_json: JsonOption = False,
 ) -> None:
     """Resume a paused system or object."""
-    what, url = _scope(config, system, obj)
-    with Store.open(url) as store:
+    what, cfg = _scope(config, system, obj)
+    with existing_store(cfg) as store:
         done = control.resume(store, what)
     if as_json:
         dump({"resumed": what, "changed": done})
@@ -105,31 +137,58 @@ def resync_command(
 ) -> None:
     """Re-read records from both systems and merge them again, ignoring the cursors.
 
-    Records a request and returns; the running daemon drains requests within seconds.
+    Records a request and returns; the running daemon drains requests within seconds
+    (without one it waits: --now runs it here). Emails and ids go together; a range or
+    --all is a selector of its own. One naming nothing the store knows is refused.
     """
     cfg = load_config(config)
-    with Store.open(cfg.store_url) as store:
-        if list_:
-            _list_requests(store, as_json)
-            return
-        selector = {
-            "emails": email or [],
-            "ids": record_id or [],
-            "since": _iso(since, "--since"),
-            "until": _iso(until, "--until"),
-            "all": everything,
-        }
-        if resync.is_empty(selector):
-            raise typer.BadParameter("name records: --email, --id, --since/--until or --all")
-        if obj not in cfg.fields:
+    selector = {
+        "emails": email or [],
+        "ids": record_id or [],
+        "since": _iso(since, "--since"),
+        "until": _iso(until, "--until"),
+        "all": everything,
+    }
+    if list_:
+        if not resync.is_empty(selector) or now or wait:
             raise typer.BadParameter(
-                f"{obj!r} is not an object of fields.yaml", param_hint="--object"
+                "--list shows the requests: give it no selector, --now or --wait"
             )
+        with existing_store(cfg) as store:
+            _list_requests(store, as_json)
+        return
+    if now and wait:
+        raise typer.BadParameter("--now runs it here, --wait waits for the daemon: give one")
+    if resync.is_empty(selector):
+        raise typer.BadParameter("name records: --email, --id, --since/--until or --all")
+    conflict = resync.conflict(selector)
+    if conflict is not None:
+        raise typer.BadParameter(conflict)
+    if obj not in cfg.fields:
+        raise typer.BadParameter(f"{obj!r} is not an object of fields.yaml", param_hint="--object")
+    with existing_store(cfg) as store:
+        missing = resync.unmatched(store, obj, selector, list(cfg.syncd.systems))
+        named = len(email or []) + len(record_id or [])
+        for text in missing:
+            err.print(f"[yellow]![/yellow] {escape(text)}")
+        if named and len(missing) == named:
+            err.print(
+                f"resync: the selector matches nothing ({resync.describe(selector)});"
+                " nothing queued"
+            )
+            raise typer.Exit(1)
         request = resync.enqueue(store, obj, selector, datetime.now(UTC))
+        holder = None if now else current_holder(store)
+        if not now and (holder is None or not holder["live"]):
+            err.print(
+                f"[yellow]no daemon holds the lease[/yellow]: resync {request} waits until"
+                " `syncd run` takes it; `syncd resync --now ...` runs it here instead"
+            )
         if now:
             with connected(cfg, store) as engine:
                 preflight.gate(cfg, engine)  # a blocking setup problem fails the request
-                resync.drain(engine, only=request, quiet=True)  # the answer is printed below
+                with Budgets.for_config(store, cfg).metered([engine.marketing, engine.crm]):
+                    resync.drain(engine, only=request, quiet=True)  # the answer is below
         elif wait:
             _wait(store, request, timeout)
         answer = next(r for r in resync.requests(store, 500) if r["id"] == request)
@@ -140,6 +199,11 @@ def resync_command(
     else:
         console.print(f"resync {request} {answer['state']}: {_result_text(answer)}")
     if answer["state"] == resync.FAILED:
+        raise typer.Exit(1)
+    if answer["state"] == resync.DONE and not sum((answer["result"].get("read") or {}).values()):
+        err.print(
+            f"resync {request} matched nothing: no {obj} was read for {resync.describe(selector)}"
+        )
         raise typer.Exit(1)
 
 

@@ -10,14 +10,22 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from syncd.cli_common import DEFAULT_CONFIG, ConfigOption, JsonOption, console, dump, err, moment
+from syncd.cli_common import (
+    DEFAULT_CONFIG,
+    ConfigOption,
+    JsonOption,
+    console,
+    dump,
+    err,
+    existing_store,
+    moment,
+)
 from syncd.operator_view import explanation_dict, letters_table, print_explanation
 from syncd.settings import load_config
 from syncd.state import operator
 from syncd.state.explain import explain as explain_record
 from syncd.state.explain import name_problem
 from syncd.state.operator import Letter
-from syncd.state.store import Store
 
 errors_app = typer.Typer(
     invoke_without_command=True,
@@ -58,7 +66,7 @@ def errors(
         raise typer.BadParameter(f"{system!r} is not a system of {config}", param_hint="--system")
     if obj is not None and obj not in cfg.fields:
         raise typer.BadParameter(f"{obj!r} is not an object of fields.yaml", param_hint="--object")
-    with Store.open(cfg.store_url) as store:
+    with existing_store(cfg) as store:
         found = operator.letters(
             store, system=system, obj=obj, code=code, since=since_at, everything=everything
         )
@@ -82,7 +90,7 @@ def dismiss(
 ) -> None:
     """Dismiss dead letters: kept, listed by `errors --all`, and no longer retried."""
     config, as_json = _inherited(ctx, config, as_json)
-    with Store.open(load_config(config).store_url) as store:
+    with existing_store(load_config(config)) as store:
         done = operator.dismiss(store, ids, reason, datetime.now(UTC))
     if done.missing:
         _missing(done.missing, "nothing dismissed")
@@ -126,7 +134,7 @@ def retry(
     """Re-queue dead letters for the next cycle (attempts are kept)."""
     if bool(ids) == every:
         raise typer.BadParameter("give dead letter ids or --all, not both and not neither")
-    with Store.open(load_config(config).store_url) as store:
+    with existing_store(load_config(config)) as store:
         done = operator.retry(store, None if every else ids, include_dismissed=include_dismissed)
     if done.missing:
         _missing(done.missing, "nothing re-queued")
@@ -166,7 +174,7 @@ def explain(
         raise typer.Exit(2)
     cfg = load_config(config)
     marketing, crm = cfg.syncd.marketing, cfg.syncd.crm
-    with Store.open(cfg.store_url) as store:
+    with existing_store(cfg) as store:
         found = explain_record(store, record, marketing=marketing, crm=crm, journal_limit=journal)
     if not found.found:
         err.print(

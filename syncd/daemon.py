@@ -1,11 +1,13 @@
 """``syncd run``: the long-running daemon that systemd supervises.
 
-Start: load and validate the configuration, open (migrate) the store, wait until both
-systems answer ``check()``, run the setup checks (``syncd.preflight``), then tell
-systemd READY. While a blocking setup check fails the daemon schedules no cycle and
-writes nothing: it logs each problem, says so in STATUS and /healthz, and checks again
-every ``daemon.preflight_retry_seconds``, so that an admin's fix is picked up without a
-restart; a SIGHUP reload checks the new configuration the same way.
+Start: load and validate the configuration, open (migrate) the store, listen for
+/metrics (a standby on the host of the active daemon finds the port taken: it waits for
+it, ``_serve_metrics``), wait until both systems answer ``check()``, run the setup
+checks (``syncd.preflight``), then tell systemd READY. While a blocking setup check
+fails the daemon schedules no cycle and writes nothing: it logs each problem, says so in
+STATUS and /healthz, and checks again every ``daemon.preflight_retry_seconds``, so that
+an admin's fix is picked up without a restart; a SIGHUP reload checks the new
+configuration the same way.
 
 Then, every ``tick``: take or renew the lease (only its holder schedules cycles; the
 others wait as standbys and say so), reload the configuration after SIGHUP, and tell
@@ -24,13 +26,14 @@ Without ``NOTIFY_SOCKET`` (a plain terminal) it runs the same and notifies nobod
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,9 +46,9 @@ from syncd.abc import Connector
 from syncd.budget import Budgets
 from syncd.engine import Engine
 from syncd.errors import ConfigError, LeaseLostError, StoreError, SyncdError
-from syncd.lease import Lease, lease_for
+from syncd.lease import Lease, current_holder, lease_for
 from syncd.metrics import Metrics
-from syncd.pacing import paced_counts, pacer_of
+from syncd.pacing import pacer_of
 from syncd.scheduler import Scheduler
 from syncd.settings import Config, load_config
 from syncd.state import control
@@ -103,6 +106,9 @@ class Daemon:
         self.metrics.watch(self._api_statuses)
         self.metrics.watch_pacing(lambda: {c.system: pacer_of(c) for c in list(self._connectors)})
         self._server: WSGIServer | None = None
+        self._metrics_waiting: str | None = None
+        """The metrics address a standby could not have yet (``_serve_metrics``)."""
+        self._metrics_missing_logged = False
         self._ticked = time.monotonic()
         self._last_run: dict[str, float] = {}
         self.budget_note = ""
@@ -122,8 +128,6 @@ class Daemon:
     def run(self) -> int:
         settings = self.config.syncd.daemon
         logs.setup(json=settings.log_json, secrets=self._credentials())
-        if settings.metrics:
-            self._serve_metrics(settings.metrics)
         self.store = Store.open(self.config.store_url)
         log.info(
             "store %s (named in %s) ready at schema %s",
@@ -131,6 +135,8 @@ class Daemon:
             self.config.store_source,
             self.store.schema_version()[0],
         )
+        if settings.metrics:
+            self._serve_metrics(settings.metrics)
         self.budgets = Budgets.for_config(self.store, self.config)
         if not self._connect():
             return self._finish(0)
@@ -141,6 +147,7 @@ class Daemon:
         tick = min(settings.lease_seconds / 3, self.notify.watchdog or 5.0, 5.0)
         while not self.stop.is_set():
             store_answered = self._hold_lease()
+            self._retry_metrics()
             if self.hup.is_set():
                 self.hup.clear()
                 self.reload()
@@ -156,18 +163,54 @@ class Daemon:
         return self._shutdown()
 
     def _serve_metrics(self, address: str) -> None:
-        """Listen for /metrics and /healthz; an address that cannot be had is a
-        configuration error of ``daemon.metrics`` (exit 2), not a traceback."""
+        """Listen for /metrics and /healthz. An address that cannot be had is a
+        configuration error of ``daemon.metrics`` (exit 2), not a traceback, unless its
+        port is taken while another daemon holds this store's lease: then this one is a
+        standby on the same host, serves no metrics, and tries again at every tick, so
+        that it serves them once the active daemon is gone (``_retry_metrics``)."""
         try:
             self._server = metrics.serve(self.metrics, address, self.health)
         except (OSError, OverflowError, UnicodeError) as error:
             reason = getattr(error, "strerror", None) or str(error)
+            if getattr(error, "errno", None) == errno.EADDRINUSE and self._lease_held_elsewhere():
+                log.warning(
+                    "metrics: %s (daemon.metrics) is in use, by the daemon that holds the"
+                    " lease on this host?; no metrics until this daemon can listen there"
+                    " (tried again every few seconds, and as it takes the lease)",
+                    address,
+                )
+                self._metrics_waiting = address
+                return
             problem = self.config.problem(
                 ["daemon", "metrics"],
                 f"cannot listen on {address}: {reason} (another process on that port?"
                 " choose a free HOST:PORT, or empty to turn the metrics off)",
             )
             raise ConfigError([problem]) from None
+
+    def _lease_held_elsewhere(self) -> bool:
+        assert self.store is not None
+        holder = current_holder(self.store)
+        return holder is not None and bool(holder["live"])
+
+    def _retry_metrics(self) -> None:
+        """A standby's metrics: listen once the port is free (said once, when active)."""
+        address = self._metrics_waiting
+        if address is None:
+            return
+        try:
+            self._server = metrics.serve(self.metrics, address, self.health)
+        except OSError as error:
+            if self.active and not self._metrics_missing_logged:
+                log.error(
+                    "active without metrics: %s (daemon.metrics) is still in use (%s);"
+                    " trying again every few seconds",
+                    address,
+                    error.strerror or error,
+                )
+                self._metrics_missing_logged = True
+            return
+        self._metrics_waiting = None
 
     def _credentials(self) -> set[str]:
         """The configured tokens and secrets (not the ids), for the logs to hide."""
@@ -391,20 +434,9 @@ class Daemon:
         self.budget_note = ""
         return True
 
-    @contextmanager
-    def _metered(self) -> Iterator[None]:
+    def _metered(self) -> AbstractContextManager[None]:
         """Count the API calls made inside, per system and day, against the budgets."""
-        before = {c.system: sum(c.api_calls().values()) for c in self._connectors}
-        paced = {c.system: paced_counts(c) for c in self._connectors}
-        try:
-            yield
-        finally:
-            now = datetime.now(UTC)
-            for connector in self._connectors:
-                made = sum(connector.api_calls().values()) - before.get(connector.system, 0)
-                was = paced.get(connector.system, {})
-                more = {k: v - was.get(k, 0) for k, v in paced_counts(connector).items()}
-                self.budgets.add(connector.system, made, now, more)
+        return self.budgets.metered(list(self._connectors))
 
     def resyncs(self) -> None:
         """Drain the manual resync requests (a frequent job between the cycles)."""

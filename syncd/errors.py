@@ -3,6 +3,8 @@
     SyncdError                      root of everything syncd raises on purpose
     ├── ConfigError                 fatal: fix the YAML (carries every problem found)
     ├── StoreError                  fatal: the state store is unusable (or does not answer)
+    │   └── StoreNotReadyError      no store there, or not at this syncd's schema: a read
+    │                               creates and migrates nothing; `syncd migrate` does
     ├── LeaseLostError              this daemon no longer holds the lease: stop the cycle,
     │                               write and commit nothing more, stand by
     ├── SetupError                  no writes until a blocking setup check passes (carries
@@ -65,6 +67,15 @@ class SetupError(SyncdError):
 
 class StoreError(SyncdError):
     """The state store cannot be used (unreachable, wrong schema)."""
+
+
+class StoreNotReadyError(StoreError):
+    """The store a command would only read is missing, is no syncd store, or is at another
+    schema revision: nothing was created or migrated. ``fix`` says what to do."""
+
+    def __init__(self, message: str, fix: str) -> None:
+        self.fix = fix
+        super().__init__(message)
 
 
 class LeaseLostError(SyncdError):

@@ -10,6 +10,10 @@ object and one selector:
 - ``since``/``until``: every record the systems changed in that range;
 - ``all``: every record of the object.
 
+Emails and ids may be given together (both are read); a scan (``since``/``until``,
+``all``) reads by date and would ignore them, so ``conflict`` refuses the mix, and
+``unmatched`` names what the store cannot find before the request is queued.
+
 The records are read again whatever the cursors say (the cursors do not move), put in
 the inbox with their links, and merged like any cycle's, every one of them (none is
 settled as an echo first). Writes are the merge's, so a resync creates nothing twice
@@ -225,6 +229,48 @@ def describe(selector: Mapping[str, Any]) -> str:
     if selector.get("all"):
         parts.append("everything")
     return "; ".join(parts)
+
+
+def conflict(selector: Mapping[str, Any]) -> str | None:
+    """Why ``selector`` mixes selectors that cannot go together (None: it does not)."""
+    named = [o for o, k in (("--email", "emails"), ("--id", "ids")) if selector.get(k)]
+    ranged = [o for o, k in (("--since", "since"), ("--until", "until")) if selector.get(k)]
+    if named and (ranged or selector.get("all")):
+        scan = " and ".join(ranged + (["--all"] if selector.get("all") else []))
+        return (
+            f"{' and '.join(named)} name records, {scan} select every record by date:"
+            " give one or the other (run two resyncs for both)"
+        )
+    if selector.get("all") and ranged:
+        return f"--all reads every record and {' and '.join(ranged)} a range of them: give one"
+    since, until = selector.get("since"), selector.get("until")
+    if since and until and datetime.fromisoformat(since) >= datetime.fromisoformat(until):
+        return f"--since {since} is not before --until {until}: that range holds no change"
+    return None
+
+
+def unmatched(
+    store: Store, obj: str, selector: Mapping[str, Any], systems: Sequence[str]
+) -> list[str]:
+    """The emails and ids of ``selector`` that name nothing: no link of ``obj`` with that
+    email or id, and (for ``system:kind:id``) no such configured system."""
+    missing: list[str] = []
+    for email in selector.get("emails") or ():
+        key = email_key(email)
+        if not key or not store.links_by_email(obj, [key]):
+            missing.append(f"no {obj} linked with email {email}")
+    for raw in selector.get("ids") or ():
+        text = str(raw)
+        parts = text.split(":", 2) if text.count(":") == 2 else None
+        if parts is not None:
+            if parts[0] not in systems:
+                missing.append(f"{text}: no system {parts[0]!r} (one of {', '.join(systems)})")
+            continue  # a record not linked yet: read where it lives
+        if not any(store.find_link(obj, side, text) for side in (MARKETING, CRM)):
+            missing.append(
+                f"no {obj} linked with id {text} (a record not linked yet: name it system:kind:id)"
+            )
+    return missing
 
 
 def is_empty(selector: Mapping[str, Sequence[Any] | Any]) -> bool:

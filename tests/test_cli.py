@@ -45,14 +45,20 @@ def test_validate_offline_accepts_the_shipped_configuration() -> None:
     assert table[("deal", "hubspot", "pipeline=renewals")] == "ignored"
 
 
-def test_status_reports_an_empty_store_as_json(tmp_path: Path) -> None:
+def test_status_reports_an_empty_store_as_json_once_migrate_made_it(tmp_path: Path) -> None:
     for name in ("syncd.yaml", "fields.yaml", "stages.yaml"):
         shutil.copy(ROOT / "config" / name, tmp_path / name)
-    answer = _syncd("status", "--json", "--config", str(tmp_path / "syncd.yaml"))
+    config = str(tmp_path / "syncd.yaml")
+    missing = _syncd("status", "--json", "--config", config)
+    assert missing.returncode == 3, missing.stdout + missing.stderr
+    assert not (tmp_path / "syncd.db").exists()
+    made = _syncd("migrate", "--json", "--config", config)
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["before"] is None and json.loads(made.stdout)["after"] == "0006"
+    answer = _syncd("status", "--json", "--config", config)
     assert answer.returncode == 0, answer.stderr
     status = json.loads(answer.stdout)
     assert status["counts"]["links"] == 0 and status["schema"] == "0006"
-    assert (tmp_path / "syncd.db").exists()
 
 
 def test_validate_checks_stage_values_against_the_live_picklists(tmp_path: Path) -> None:
@@ -109,13 +115,22 @@ def test_once_dry_run_prints_the_plan_and_writes_nothing(tmp_path: Path) -> None
         assert len(box.emulators["salesforce"].records("Lead")) == 4
         status = json.loads(_syncd("status", "--json", "-c", str(box.config_path)).stdout)
         assert status["links"] == {"person": 5} and status["backlog"] == {}
-        assert status["api_calls_today"]["hubspot"] == {
-            "calls": 0,
-            "waits": 0,
-            "wait_ms": 0,
-            "http_429": 0,
-            "budget": None,
-        }
+        # once counts its calls as the daemon does, its dry runs too: each one the emulator got
+        for system in ("hubspot", "salesforce"):
+            received = sum(box.emulators[system].calls().values())
+            assert status["api_calls_today"][system] == {
+                "calls": received,
+                "waits": 0,
+                "wait_ms": 0,
+                "http_429": 0,
+                "budget": None,
+            }
+            assert received > 0
+        cycles = status["last_cycles"]
+        assert cycles.keys() == {"company", "person", "deal"}  # the dry run is no cycle
+        assert cycles["person"]["result"]["by"] == "syncd once"
+        assert cycles["person"]["result"]["created"] == {"salesforce": 2, "hubspot": 2}
+        assert cycles["company"]["cycle_id"] != json.loads(companies.stdout)["cycle_id"]
         bad = _syncd("once", "--object", "invoice", "-c", str(box.config_path))
         assert bad.returncode == 2 and "invoice" in bad.stderr
 
@@ -173,6 +188,17 @@ def test_status_reads_syncd_config_and_says_which_store_and_who_named_it(tmp_pat
     elsewhere.mkdir()
     env = {k: v for k, v in os.environ.items() if k != "SYNCD_STORE_URL"}
     env["SYNCD_CONFIG"] = str(tmp_path / "syncd.yaml")
+    made = subprocess.run(
+        [sys.executable, "-c", "from syncd.cli import main; main()", "migrate"],
+        capture_output=True,
+        text=True,
+        cwd=elsewhere,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    assert (tmp_path / "syncd.db").exists()  # the config's folder, not the shell's
     answer = subprocess.run(
         [sys.executable, "-c", "from syncd.cli import main; main()", "status", "--json"],
         capture_output=True,

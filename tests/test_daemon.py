@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -270,4 +271,31 @@ def test_two_daemons_on_postgresql_one_active_the_other_takes_over(
         assert time.monotonic() - killed < 5
         email = _person(box, 9)
         second.wait_for(lambda: len(_leads(box, email)) == 1, seconds=10)
+        assert second.stop() == 0
+
+
+def test_a_second_daemon_on_the_same_host_stands_by_and_serves_metrics_once_active(
+    tmp_path: Path, start: Callable[[Path], Daemon]
+) -> None:
+    with socket.socket() as probe:  # a port free now, the same for both daemons
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = {**SETTINGS, "daemon": {**SETTINGS["daemon"], "metrics": f"127.0.0.1:{port}"}}
+    with sandbox.start(tmp_path / "config", sample=False, overrides=settings) as box:
+        first = start(box.config_path)
+        first.wait_for(lambda: first.logged("active"))
+        second = start(box.config_path)
+        second.wait_for(lambda: second.logged("standby"))
+        time.sleep(1)
+        assert second.process.poll() is None, second.lines  # no crash on the port
+        assert second.logged(f"metrics: 127.0.0.1:{port} (daemon.metrics) is in use")
+        assert not second.logged("metrics at http://")
+        assert not any("Traceback" in line for line in second.lines)
+        assert first.scrape("/healthz")[0] == 200
+        first.process.kill()  # SIGKILL: the port and, once expired, the lease are free
+        first.process.wait(10)
+        second.wait_for(lambda: second.logged("active"), seconds=15)
+        second.wait_for(lambda: second.logged(f"metrics at http://127.0.0.1:{port}/metrics"))
+        status, metrics = second.scrape()
+        assert status == 200 and _samples(metrics)["syncd_lease_held"] == 1
         assert second.stop() == 0

@@ -6,10 +6,11 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from syncd import resync
 from syncd.cli import app
+from syncd.lease import lease_for
 from syncd.model import Cursor
 from syncd.state.tables import stage_history
 from tests.world import World
@@ -96,3 +97,58 @@ def test_everything_again_writes_nothing_and_adds_no_history(world: World) -> No
     assert [r["state"] for r in json.loads(listed.output)] == ["done"]
     empty = runner.invoke(app, ["resync", "-c", config])
     assert empty.exit_code == 2 and "--email" in empty.output
+
+
+def _cli(world: World, *args: str) -> Result:
+    return CliRunner().invoke(app, ["resync", *args, "-c", str(world.box.config_path)])
+
+
+def test_conflicting_selectors_are_refused_and_nothing_is_queued(world: World) -> None:
+    _ada(world)
+    for args, said in (
+        (("--email", "ada@example.com", "--all"), "--email name records, --all select"),
+        (("--id", "1001", "--since", "2026-01-01"), "--id name records, --since select"),
+        (("--all", "--until", "2026-01-01"), "--all reads every record and --until"),
+        (("--since", "2026-02-01", "--until", "2026-01-01"), "is not before --until"),
+        (("--email", "ada@example.com", "--now", "--wait"), "give one"),
+        (("--list", "--email", "ada@example.com"), "--list shows the requests"),
+    ):
+        answer = _cli(world, *args)
+        assert answer.exit_code == 2, (args, answer.output)
+        assert said in " ".join(answer.output.replace("│", " ").split()), answer.output
+    assert resync.requests(world.store) == []
+
+
+def test_a_selector_naming_nothing_says_so(world: World) -> None:
+    _ada(world)
+    nobody = _cli(world, "--email", "nobody@example.com")
+    assert nobody.exit_code == 1, nobody.output
+    assert "no person linked with email nobody@example.com" in nobody.output
+    assert "matches nothing" in nobody.output
+    unknown = _cli(world, "--id", "pipedrive:person:7")
+    assert unknown.exit_code == 1 and "no system 'pipedrive'" in unknown.output
+    assert resync.requests(world.store) == []  # nothing queued
+    # one of two named: the other is said, the request goes ahead
+    some = _cli(world, "--email", "nobody@example.com", "--email", "ada@example.com", "--now")
+    assert some.exit_code == 0, some.output
+    assert "no person linked with email nobody@example.com" in some.output
+    # a range is read from the systems: one holding no change matches nothing, after the run
+    future = (datetime.now(UTC) + timedelta(days=3)).date().isoformat()
+    empty = _cli(world, "--since", future, "--now")
+    assert empty.exit_code == 1, empty.output
+    assert "matched nothing: no person was read for changed" in empty.output
+
+
+def test_without_a_daemon_the_request_is_said_to_wait(world: World) -> None:
+    _ada(world)
+    queued = _cli(world, "--email", "ada@example.com")
+    assert queued.exit_code == 0, queued.output
+    said = " ".join(queued.output.split())
+    assert "no daemon holds the lease" in said and "--now" in said and "queued" in said
+    lease = lease_for(world.store, timedelta(seconds=30))
+    assert lease.acquire()  # a daemon now holds it: no warning
+    held = _cli(world, "--email", "ada@example.com")
+    assert held.exit_code == 0 and "no daemon holds the lease" not in held.output
+    lease.release()
+    here = _cli(world, "--email", "ada@example.com", "--now")
+    assert here.exit_code == 0 and "no daemon holds the lease" not in here.output

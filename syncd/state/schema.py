@@ -8,6 +8,10 @@ an explicit ``BEGIN IMMEDIATE`` covers the DDL too (SQLAlchemy's recipe for
 transactional DDL on pysqlite): a migration lands whole or not at all. ``IMMEDIATE``
 also makes a second process opening the same new store wait, then find it migrated.
 
+A command that only reads the store (``Store.existing``) migrates nothing: it asks
+``refusal`` whether the store is at this syncd's newest revision, reading the version
+table alone, and a store that is not is refused with the fix (``syncd migrate``).
+
 A store half made by an older syncd (syncd's tables, no version row) is repaired when
 its tables are empty (no cycle can have run on it) and refused otherwise.
 """
@@ -27,7 +31,7 @@ from sqlalchemy import Connection, Engine, event, func, inspect, select
 from sqlalchemy.exc import OperationalError
 
 from syncd import killpoints
-from syncd.errors import StoreError
+from syncd.errors import StoreError, StoreNotReadyError
 from syncd.state.tables import metadata
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -59,6 +63,45 @@ def migrate(engine: Engine) -> None:
         raise StoreError(f"cannot open the state store: {error.orig}") from error
     except CommandError as error:  # a revision this syncd does not know: a newer one's
         raise StoreError(f"cannot migrate the state store: {error}") from error
+
+
+def newest() -> str | None:
+    """The head revision of this syncd's migrations."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current(engine: Engine) -> str | None:
+    """The store's revision (None: no version table, or no row in it); reads only."""
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    except OperationalError as error:
+        raise StoreError(f"cannot open the state store: {error.orig}") from error
+
+
+def refusal(shown: str, revision: str | None) -> StoreNotReadyError | None:
+    """Why a store at ``revision`` is not one a command may read (None: it is)."""
+    head = newest()
+    if revision == head:
+        return None
+    migrate = "run `syncd migrate` (the daemon, `syncd run`, migrates it at start too)"
+    if revision is None:
+        return StoreNotReadyError(
+            f"{shown} is not a syncd store: it has no schema version (alembic_version)",
+            f"if this is the database syncd should use, {migrate}",
+        )
+    script = ScriptDirectory.from_config(alembic_config())
+    try:
+        script.get_revision(revision)
+    except CommandError:
+        return StoreNotReadyError(
+            f"{shown} is at schema {revision}, which this syncd does not know (a newer"
+            f" syncd's? this one's newest is {head})",
+            "run the syncd version that migrated it, or upgrade this one",
+        )
+    return StoreNotReadyError(
+        f"{shown} is at schema {revision}, older than this syncd's {head}", migrate
+    )
 
 
 @contextmanager

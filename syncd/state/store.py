@@ -1,9 +1,15 @@
-"""The state store: SQLite by default, PostgreSQL in production, migrated by Alembic on open."""
+"""The state store: SQLite by default, PostgreSQL in production, migrated by Alembic.
+
+``Store.open`` creates and migrates (``syncd run``, ``syncd once``, ``syncd migrate``);
+``Store.existing`` opens a store as it is and refuses one that is missing or not at the
+newest schema, creating and writing nothing (every other command).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence, Set
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
@@ -19,7 +25,10 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.engine import make_url
 
+from syncd import store_url
+from syncd.errors import StoreNotReadyError
 from syncd.intake import Refusal
 from syncd.model import Cursor, Record, RecordRef, email_key
 from syncd.reconcile import LinkState
@@ -86,15 +95,28 @@ class Store(LinkQueries, SweepQueries):
 
     @classmethod
     def open(cls, url: str) -> Store:
-        kwargs: dict[str, Any] = {}
-        if url.startswith("sqlite"):
-            kwargs["connect_args"] = {"timeout": 30}
-        engine = create_engine(url, **kwargs)
-        if engine.dialect.name == "sqlite":
-            event.listen(engine, "connect", _sqlite_pragmas)
-        store = cls(engine)
+        """The store at ``url``, created if missing and migrated to the newest schema."""
+        store = cls(_engine(url))
         store.migrate()
         return store
+
+    @classmethod
+    def existing(cls, url: str) -> Store:
+        """The store at ``url`` as it is: nothing created, migrated or written on the way.
+
+        Raises ``StoreNotReadyError`` when a SQLite file is missing, or the database has
+        no syncd schema or another revision than this syncd's newest; ``StoreError``
+        when it does not answer."""
+        path = sqlite_file(url)
+        if path is not None and not path.exists():
+            raise StoreNotReadyError(
+                f"no store at {path}: the file does not exist",
+                "`syncd migrate` creates it (`syncd run` and `syncd once` do too)",
+            )
+        refused = schema.refusal(store_url.shown(url), revision_of(url))
+        if refused is not None:
+            raise refused
+        return cls(_engine(url))
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision (see ``syncd.state.schema``)."""
@@ -524,6 +546,41 @@ def _pair_by_partner(
         .where(free, inbox.c.system == holder, inbox.c.partner_id.is_not(None), names_a_row)
         .values(pair_key=prefix + inbox.c.partner_id)
     )
+
+
+def revision_of(url: str) -> str | None:
+    """The schema revision of the store at ``url``, read without creating or writing
+    anything (None: no SQLite file there, or no syncd schema)."""
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        return None
+    # An engine of its own, without the pragmas: setting WAL mode is a write.
+    probe = create_engine(url, **_engine_options(url))
+    try:
+        return schema.current(probe)
+    finally:
+        probe.dispose()
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite store (None: not SQLite, or in memory)."""
+    if not url.startswith("sqlite"):
+        return None
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def _engine_options(url: str) -> dict[str, Any]:
+    return {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else {}
+
+
+def _engine(url: str) -> Engine:
+    engine = create_engine(url, **_engine_options(url))
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
 
 
 FREE_PAGES_KEPT = 64
