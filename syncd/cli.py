@@ -22,7 +22,9 @@ from syncd import (
     __version__,
     cadence,
     cli_daemon,
+    cli_progress,
     cli_projection,
+    logs,
     preflight,
     registry,
     report_html,
@@ -35,6 +37,7 @@ from syncd.cli_common import (
     DEFAULT_CONFIG,
     ConfigOption,
     JsonOption,
+    LogLevelOption,
     connected,
     console,
     dump,
@@ -84,26 +87,26 @@ def _engine(config: Config) -> Iterator[Engine]:
 
 
 def _report_table(title: str, report: CycleReport) -> Table:
-    table = Table(title=title)
+    """What a cycle did per object and system; for a dry run, what it would have done."""
+    would = report.dry_run
+    table = Table(title=f"{title} (dry run: would be written, nothing was)" if would else title)
     table.add_column("object")
     table.add_column("system")
-    for column in ("read", "created", "updated", "rejected"):
+    written = ("would create", "would update") if would else ("created", "updated", "rejected")
+    for column in ("read", *written):
         table.add_column(column, justify="right")
     for obj, part in (report.objects or {"": report}).items():
         for system in sorted(set(part.read) | set(part.created) | set(part.updated)):
-            table.add_row(
-                obj,
-                system,
-                str(part.read[system]),
-                str(part.created[system]),
-                str(part.updated[system]),
-                str(part.rejected[system]),
-            )
+            counts = [part.read[system], part.created[system], part.updated[system]]
+            if not would:  # a dry run writes nothing, so nothing is refused
+                counts.append(part.rejected[system])
+            table.add_row(obj, system, *(str(n) for n in counts))
     table.caption = (
         f"conflicts {report.conflicts} · unchanged {report.unchanged} · "
-        f"duplicates {report.duplicates} · skipped {report.skipped} · "
-        f"converted leads {report.converted}"
+        f"duplicates {report.duplicates} · skipped {report.skipped}"
     )
+    if not would:  # a dry run converts nothing: conversions move links, which it does not
+        table.caption += f" · converted leads {report.converted}"
     return table
 
 
@@ -116,10 +119,17 @@ def once(
         typer.Option("--object", help="Only this object: company, person or deal."),
     ] = None,
     as_json: JsonOption = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress lines while it runs.")
+    ] = False,
+    log_level: LogLevelOption = None,
 ) -> None:
     """Run one cycle for every object (companies, people, deals, in that order), or one;
-    --dry-run prints the plan and writes nothing."""
+    --dry-run prints the plan and writes nothing. While it runs, a terminal shows its
+    progress on stderr (records read and written per object and system, the rates, the
+    waits for the rate limits); --json, --quiet or a stderr that is no terminal turn that off."""
     cfg = load_config(config)
+    logs.setup(level=logs.level_of(log_level or cfg.syncd.log_level, "warning"))
     if obj is not None and obj not in cfg.fields:
         raise typer.BadParameter(f"{obj!r} is not an object of fields.yaml", param_hint="--object")
     with _engine(cfg) as engine:
@@ -129,7 +139,12 @@ def once(
                 dump({"written": False, "checks_failed": [p.as_dict() for p in checks.blocking]})
                 raise typer.Exit(1)
             raise SetupError([str(p) for p in checks.blocking])
-        report = engine.run_once(obj, dry_run=dry_run)
+        if as_json or quiet or not err.is_terminal:
+            report = engine.run_once(obj, dry_run=dry_run)
+        else:
+            with cli_progress.shown(err, [engine.marketing, engine.crm]) as tally:
+                engine.progress = tally
+                report = engine.run_once(obj, dry_run=dry_run)
     if as_json:
         result = report.as_dict()
         if dry_run:

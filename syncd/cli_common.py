@@ -9,10 +9,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
 from rich.console import Console
 
-from syncd import registry
+from syncd import logs, registry
 from syncd.engine import Engine
 from syncd.settings import Config
 from syncd.state.store import Store
@@ -43,6 +44,16 @@ ConfigOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+LogLevelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--log-level",
+        click_type=click.Choice(logs.LEVELS, case_sensitive=False),
+        help="Log lines from this level up (default: log_level in syncd.yaml, else the"
+        " command's own).",
+        show_default=False,
+    ),
+]
 DEFAULT_CONFIG = default_config()
 
 

@@ -37,6 +37,7 @@ from syncd.abc import Connector, Fence
 from syncd.cycle import CycleReport, count, propagated
 from syncd.errors import SetupError
 from syncd.model import Change, Outcome, Page, Record, email_key
+from syncd.progress import Progress, Silent
 from syncd.reconcile import (
     CRM,
     MARKETING,
@@ -93,6 +94,8 @@ class Engine:
     _next_prune: datetime | None = field(default=None, repr=False)
     write_batch: int = 200
     """With a fence, the changes a system gets per ``apply`` call (Salesforce's maximum)."""
+    progress: Progress = field(default_factory=Silent)
+    """Told of every page read and every chunk written (``syncd.progress``)."""
 
     @classmethod
     def for_config(
@@ -141,11 +144,18 @@ class Engine:
 
     def _run_object(self, obj: str, report: CycleReport, dry_run: bool) -> None:
         folded = frozenset() if dry_run else sweeps.prepare(self, obj)
+        self.progress.phase(obj, "reading")
         self.pull(obj, report, dry_run=dry_run)
         if not dry_run and not self.stopping.is_set():
+            self.progress.phase(obj, "sweeping")
+            before = dict(report.read)
             sweeps.run(self, obj, report, folded)
+            for system, found in report.read.items():
+                if found != before.get(system, 0):
+                    self.progress.read(obj, system, found - before.get(system, 0))
         if self.stopping.is_set():  # what was read waits in the inbox for the next cycle
             return
+        self.progress.phase(obj, "merging and writing")
         self._reconcile(obj, report, dry_run)
 
     def remerge(self, obj: str, batches: Sequence[Sequence[Record]]) -> CycleReport:
@@ -176,6 +186,8 @@ class Engine:
                 )
                 report.refused[system] += len(refused)
             report.read[system] += len(records)
+            self.progress.read(obj, system, len(records))
+        self.progress.phase(obj, "merging and writing")
         self._reconcile(obj, report, False)
         return report
 
@@ -189,6 +201,7 @@ class Engine:
             self._merge(obj, report, committer, dry_run)
             if obj == "deal" and not dry_run and not self.stopping.is_set():
                 committer.wait()  # the deals' history is stored before their people move
+                self.progress.phase(obj, "closing the loop")
                 closed_loop.apply(self, report, committer)
 
     def _merge(self, obj: str, report: CycleReport, committer: Committer, dry_run: bool) -> None:
@@ -271,6 +284,7 @@ class Engine:
                     )
                     killpoints.reached("pull.page")
                     count += len(page.records)
+                    self.progress.read(obj, connector.system, len(page.records))
                     settled_count += len(settled)
                     report.refused[connector.system] += len(refused)
                     if self.stopping.is_set():  # the page and its cursor are kept
@@ -340,7 +354,7 @@ class Engine:
         items = [(plan, rows) for plan, (_, rows) in zip(plans, items, strict=True)]
         if dry_run:
             report.plans.extend(plans)
-            count(report, plans, {}, self.marketing.system, self.crm.system)
+            self._count(obj, report, plans, {})
             return set()
         m_changes = [p.marketing_change for p in plans if p.marketing_change]
         c_changes = [p.crm_change for p in plans if p.crm_change]
@@ -357,7 +371,7 @@ class Engine:
         killpoints.reached("write.landed")
         propagated(report, plans, outcomes, self.marketing.system, self.crm.system, self.clock())
         self._write_partner_ids(rules, plans, outcomes)
-        count(report, plans, outcomes, self.marketing.system, self.crm.system)
+        self._count(obj, report, plans, outcomes)
         killpoints.reached("write.before_commit")
         if self.before_commit is not None:
             self.before_commit()
@@ -389,6 +403,26 @@ class Engine:
             )
             if change is not None and not outcomes.get((system, change.key), _MISSING).ok
         }
+
+    def _count(
+        self,
+        obj: str,
+        report: CycleReport,
+        plans: list[PairPlan],
+        outcomes: Mapping[tuple[str, str], Outcome],
+    ) -> None:
+        """Count a chunk's plans into ``report``, and tell ``progress`` what they added."""
+        systems = (self.marketing.system, self.crm.system)
+        before = [(report.created[s], report.updated[s], report.rejected[s]) for s in systems]
+        count(report, plans, outcomes, *systems)
+        for system, (created, updated, rejected) in zip(systems, before, strict=True):
+            added = (
+                report.created[system] - created,
+                report.updated[system] - updated,
+                report.rejected[system] - rejected,
+            )
+            if any(added):
+                self.progress.wrote(obj, system, *added)
 
     def _write_partner_ids(
         self, rules: Rules, plans: list[PairPlan], outcomes: dict[tuple[str, str], Outcome]
