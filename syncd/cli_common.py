@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console
 
@@ -44,13 +43,21 @@ ConfigOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+
+
+def _log_level(value: str | None) -> str | None:
+    if value is not None and value.lower() not in logs.LEVELS:
+        raise typer.BadParameter(f"{value!r}: one of {', '.join(logs.LEVELS)}")
+    return value.lower() if value else None
+
+
 LogLevelOption = Annotated[
     str | None,
     typer.Option(
         "--log-level",
-        click_type=click.Choice(logs.LEVELS, case_sensitive=False),
-        help="Log lines from this level up (default: log_level in syncd.yaml, else the"
-        " command's own).",
+        callback=_log_level,
+        help=f"Log lines from this level up: {', '.join(logs.LEVELS)} (default: log_level"
+        " in syncd.yaml, else the command's own).",
         show_default=False,
     ),
 ]

@@ -169,7 +169,7 @@ def counts_text(result: Mapping[str, Any]) -> str:
 
 
 def counts_fields(result: Mapping[str, Any]) -> dict[str, Any]:
-    """A cycle's counts per system, as log fields (``extra=``)."""
-    return {
-        name: dict(result.get(name) or {}) for name in ("read", "created", "updated", "rejected")
-    }
+    """A cycle's counts per system as one log field, ``counts`` (``extra=``; ``created`` is
+    taken by the log record itself)."""
+    names = ("read", "created", "updated", "rejected")
+    return {"counts": {name: dict(result.get(name) or {}) for name in names}}
