@@ -203,8 +203,8 @@ class Daemon:
                 self._close_connectors()
                 raise
             except SyncdError as error:
-                log.error("not ready: %s; trying again in 10 s", error)
-                self.notify(f"STATUS=waiting for the systems: {error}")
+                log.error("not ready, trying again in 10 s: %s", error)
+                self.notify(f"STATUS=waiting for the systems: {str(error).splitlines()[0]}")
                 self._close_connectors()
                 self.stop.wait(10)
         return False
@@ -474,7 +474,8 @@ class Daemon:
             return role
         last = self.last
         if not last["ok"]:
-            return f"{role}; last cycle of {last['object']} failed: {last['result']['error']}"
+            error = str(last["result"]["error"]).splitlines()[0]  # STATUS= holds one line
+            return f"{role}; last cycle of {last['object']} failed: {error}"
         counts = last["result"]
         written = sum(counts["created"].values()) + sum(counts["updated"].values())
         return (
