@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Column
 
 from syncd.abc import Connector
 from syncd.pacing import PacingStats, pacer_of
@@ -29,12 +30,12 @@ def shown(console: Console, connectors: Sequence[Connector]) -> Iterator[Tally]:
     tally = Tally()
     start = {c.system: _stats(c) for c in connectors}
     bars = Progress(
-        SpinnerColumn(),
-        TextColumn("[bold]{task.description}"),
+        SpinnerColumn(finished_text="✓"),
+        TextColumn("[bold]{task.description}", table_column=Column(no_wrap=True, min_width=7)),
         TimeElapsedColumn(),
-        TextColumn("{task.fields[detail]}"),
+        TextColumn("{task.fields[detail]}", table_column=Column(ratio=1, overflow="fold")),
         console=console,
-        transient=False,
+        expand=True,
     )
     tasks: dict[str, TaskID] = {}
     done = threading.Event()
@@ -43,8 +44,8 @@ def shown(console: Console, connectors: Sequence[Connector]) -> Iterator[Tally]:
         for obj in list(tally.started):
             if obj not in tasks:
                 for other in tasks.values():  # the objects run one after the other
-                    bars.stop_task(other)
-                tasks[obj] = bars.add_task(obj, total=None, detail="")
+                    bars.update(other, completed=1)
+                tasks[obj] = bars.add_task(obj, total=1, detail="")
             what = tally.phases.get(obj, "")
             detail = f"{what} · {escape(tally.counts_text(obj))}{_waits(connectors, start)}"
             bars.update(tasks[obj], description=obj, detail=detail)
@@ -56,14 +57,17 @@ def shown(console: Console, connectors: Sequence[Connector]) -> Iterator[Tally]:
     updater = threading.Thread(target=loop, name="progress", daemon=True)
     with bars:
         updater.start()
+        ended = False
         try:
             yield tally
+            ended = True
         finally:
             done.set()
             updater.join()
             refresh()
-            for task in tasks.values():
-                bars.stop_task(task)
+            for obj, task in tasks.items():  # a cycle that failed keeps its last object open
+                if ended or obj != list(tasks)[-1]:
+                    bars.update(task, completed=1)
 
 
 def _stats(connector: Connector) -> PacingStats:

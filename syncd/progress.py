@@ -111,10 +111,13 @@ class Tally:
         return f"{obj} {self.elapsed(obj):.0f} s, {what}: {self.counts_text(obj)}"
 
     def counts_text(self, obj: str) -> str:
-        """What ``obj``'s cycle read and wrote so far per system, with the rates."""
+        """What ``obj``'s cycle read and wrote so far per system, with the rates:
+        ``read hubspot 12,000 (571/s); written salesforce 8,000 (380/s)``."""
         rate = max(self.elapsed(obj), 1e-9)
         mine = {system: c for (o, system), c in sorted(self.snapshot().items()) if o == obj}
-        read = ", ".join(f"{s} {c.read:,} ({c.read / rate:,.0f}/s)" for s, c in mine.items())
+        read = ", ".join(
+            f"{s} {c.read:,} ({c.read / rate:,.0f}/s)" for s, c in mine.items() if c.read
+        )
         written = ", ".join(
             f"{s} {c.written:,} ({c.written / rate:,.0f}/s)"
             + (f", {c.rejected:,} rejected" if c.rejected else "")
