@@ -504,6 +504,8 @@ class Daemon:
         assert self.store is not None
         self._close_connectors()
         self.config = config
+        if self.log_level is None:  # --log-level holds over the file's log_level
+            logging.getLogger().setLevel(logs.level_of(config.syncd.log_level))
         self.budgets = Budgets.for_config(self.store, config)
         self._build(config)
         if self.check_setup() and was_active:
