@@ -22,7 +22,9 @@ from syncd import (
     __version__,
     cadence,
     cli_daemon,
+    cli_progress,
     cli_projection,
+    logs,
     preflight,
     registry,
     report_html,
@@ -35,6 +37,7 @@ from syncd.cli_common import (
     DEFAULT_CONFIG,
     ConfigOption,
     JsonOption,
+    LogLevelOption,
     connected,
     console,
     dump,
@@ -86,26 +89,26 @@ def _engine(config: Config) -> Iterator[Engine]:
 
 
 def _report_table(title: str, report: CycleReport) -> Table:
-    table = Table(title=title)
+    """What a cycle did per object and system; for a dry run, what it would have done."""
+    would = report.dry_run
+    table = Table(title=f"{title} (dry run: would be written, nothing was)" if would else title)
     table.add_column("object")
     table.add_column("system")
-    for column in ("read", "created", "updated", "rejected"):
+    written = ("would create", "would update") if would else ("created", "updated", "rejected")
+    for column in ("read", *written):
         table.add_column(column, justify="right")
     for obj, part in (report.objects or {"": report}).items():
         for system in sorted(set(part.read) | set(part.created) | set(part.updated)):
-            table.add_row(
-                obj,
-                system,
-                str(part.read[system]),
-                str(part.created[system]),
-                str(part.updated[system]),
-                str(part.rejected[system]),
-            )
+            counts = [part.read[system], part.created[system], part.updated[system]]
+            if not would:  # a dry run writes nothing, so nothing is refused
+                counts.append(part.rejected[system])
+            table.add_row(obj, system, *(str(n) for n in counts))
     table.caption = (
         f"conflicts {report.conflicts} · unchanged {report.unchanged} · "
-        f"duplicates {report.duplicates} · skipped {report.skipped} · "
-        f"converted leads {report.converted}"
+        f"duplicates {report.duplicates} · skipped {report.skipped}"
     )
+    if not would:  # a dry run converts nothing: conversions move links, which it does not
+        table.caption += f" · converted leads {report.converted}"
     return table
 
 
@@ -118,10 +121,17 @@ def once(
         typer.Option("--object", help="Only this object: company, person or deal."),
     ] = None,
     as_json: JsonOption = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress lines while it runs.")
+    ] = False,
+    log_level: LogLevelOption = None,
 ) -> None:
     """Run one cycle for every object (companies, people, deals, in that order), or one;
-    --dry-run prints the plan and writes nothing."""
+    --dry-run prints the plan and writes nothing. While it runs, a terminal shows its
+    progress on stderr (records read and written per object and system, the rates, the
+    waits for the rate limits); --json, --quiet or a stderr that is no terminal turn that off."""
     cfg = load_config(config)
+    logs.setup(level=logs.level_of(log_level or cfg.syncd.log_level, "warning"))
     if obj is not None and obj not in cfg.fields:
         raise typer.BadParameter(f"{obj!r} is not an object of fields.yaml", param_hint="--object")
     with _engine(cfg) as engine:
@@ -132,7 +142,12 @@ def once(
                 dump({"written": False, "checks_failed": [p.as_dict() for p in checks.blocking]})
                 raise typer.Exit(1)
             raise SetupError([str(p) for p in checks.blocking])
-        report = _cycles(cfg, engine, obj, dry_run)
+        if as_json or quiet or not err.is_terminal:
+            report = _cycles(cfg, engine, obj, dry_run)
+        else:
+            with cli_progress.shown(err, [engine.marketing, engine.crm]) as tally:
+                engine.progress = tally
+                report = _cycles(cfg, engine, obj, dry_run)
     if as_json:
         result = report.as_dict()
         if dry_run:
@@ -167,33 +182,45 @@ def once(
 def _cycles(cfg: Config, engine: Engine, obj: str | None, dry_run: bool) -> CycleReport:
     """One cycle of each object in order (or of ``obj``), each kept in the store as the
     daemon keeps its own, with the API calls it made, so that `syncd status` shows them
-    (a dry run's calls are counted; it is no cycle)."""
+    (a dry run's calls are counted; it is no cycle). One ``run_once``, so that the next
+    object's scan begins while this one writes (``syncd.engine``)."""
     budgets = Budgets.for_config(engine.store, cfg)
-    report: CycleReport | None = None
-    for name in [obj] if obj else list(engine.rules):
-        started = datetime.now(UTC)
-        try:
-            with budgets.metered([engine.marketing, engine.crm]):
-                part = engine.run_once(name, dry_run=dry_run)
-        except SetupError:
-            raise
-        except Exception as error:
-            if not dry_run:
-                failed = {"error": str(error), "by": "syncd once"}
-                control.record_cycle(
-                    engine.store, name, "-", started, datetime.now(UTC), False, failed
-                )
-            raise
+    current: dict[str, Any] = {}
+
+    def starting(name: str) -> None:
+        current.update(name=name, started=datetime.now(UTC))
+
+    def finished(name: str, part: CycleReport) -> None:
         if not dry_run:
             result = {**part.as_dict(), "by": "syncd once"}
             control.record_cycle(
-                engine.store, name, part.cycle_id, started, datetime.now(UTC), True, result
+                engine.store,
+                name,
+                part.cycle_id,
+                current["started"],
+                datetime.now(UTC),
+                True,
+                result,
             )
-        report = report or CycleReport(part.cycle_id, dry_run)
-        report.add(name, part.objects.get(name, part))
-        report.pruned += part.pruned
-    assert report is not None
-    return report
+
+    try:
+        with budgets.metered([engine.marketing, engine.crm]):
+            return engine.run_once(obj, dry_run=dry_run, starting=starting, finished=finished)
+    except SetupError:
+        raise
+    except Exception as error:
+        if not dry_run and current:
+            failed = {"error": str(error), "by": "syncd once"}
+            control.record_cycle(
+                engine.store,
+                current["name"],
+                "-",
+                current["started"],
+                datetime.now(UTC),
+                False,
+                failed,
+            )
+        raise
 
 
 def _change_text(change: Any) -> str:

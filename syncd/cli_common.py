@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from syncd import registry, store_url
+from syncd import logs, registry, store_url
 from syncd.engine import Engine
 from syncd.errors import ConfigProblem, StoreNotReadyError
 from syncd.settings import Config
@@ -92,6 +92,24 @@ ConfigOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+
+
+def _log_level(value: str | None) -> str | None:
+    if value is not None and value.lower() not in logs.LEVELS:
+        raise typer.BadParameter(f"{value!r}: one of {', '.join(logs.LEVELS)}")
+    return value.lower() if value else None
+
+
+LogLevelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--log-level",
+        callback=_log_level,
+        help=f"Log lines from this level up: {', '.join(logs.LEVELS)} (default: log_level"
+        " in syncd.yaml, else the command's own).",
+        show_default=False,
+    ),
+]
 DEFAULT_CONFIG = default_config()
 
 

@@ -18,6 +18,7 @@ from syncd.cli_common import (
     DEFAULT_CONFIG,
     ConfigOption,
     JsonOption,
+    LogLevelOption,
     config_read,
     connected,
     console,
@@ -38,9 +39,9 @@ ObjectOption = Annotated[
 ]
 
 
-def run(config: ConfigOption = DEFAULT_CONFIG) -> None:
+def run(config: ConfigOption = DEFAULT_CONFIG, log_level: LogLevelOption = None) -> None:
     """The daemon (systemd runs this): cycles on their cadence while it holds the lease."""
-    daemon = Daemon(config)
+    daemon = Daemon(config, log_level=log_level)
     daemon.install_signals()
     raise typer.Exit(daemon.run())
 

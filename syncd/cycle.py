@@ -155,3 +155,21 @@ def count(
                 report.created[system] += 1
             else:
                 report.updated[system] += 1
+
+
+def counts_text(result: Mapping[str, Any]) -> str:
+    """``read 12 (hubspot 10, salesforce 2), created 3 (salesforce 3), updated 0,
+    rejected 0``: a cycle's counts (``CycleReport.as_dict``) in words."""
+    parts = []
+    for name in ("read", "created", "updated", "rejected"):
+        by_system = result.get(name) or {}
+        each = ", ".join(f"{s} {n}" for s, n in sorted(by_system.items()) if n)
+        parts.append(f"{name} {sum(by_system.values())}" + (f" ({each})" if each else ""))
+    return ", ".join(parts)
+
+
+def counts_fields(result: Mapping[str, Any]) -> dict[str, Any]:
+    """A cycle's counts per system as one log field, ``counts`` (``extra=``; ``created`` is
+    taken by the log record itself)."""
+    names = ("read", "created", "updated", "rejected")
+    return {"counts": {name: dict(result.get(name) or {}) for name in names}}

@@ -32,8 +32,8 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -44,17 +44,20 @@ from sdnotify import SystemdNotifier
 from syncd import budget, logs, metrics, preflight, registry, resync, store_url
 from syncd.abc import Connector
 from syncd.budget import Budgets
+from syncd.cycle import counts_fields, counts_text
 from syncd.engine import Engine
 from syncd.errors import ConfigError, LeaseLostError, StoreError, SyncdError
 from syncd.lease import Lease, current_holder, lease_for
 from syncd.metrics import Metrics
 from syncd.pacing import pacer_of
+from syncd.progress import Silent, Tally
 from syncd.scheduler import Scheduler
 from syncd.settings import Config, load_config
 from syncd.state import control
 from syncd.state.store import Store
 
 log = logging.getLogger("syncd.daemon")
+
 Clock = Callable[[], datetime]
 
 
@@ -83,8 +86,12 @@ def _watchdog_interval() -> float | None:
 class Daemon:
     """One ``syncd run`` process."""
 
-    def __init__(self, config_path: Path, *, notify: Notifier | None = None) -> None:
+    def __init__(
+        self, config_path: Path, *, notify: Notifier | None = None, log_level: str | None = None
+    ) -> None:
         self.config_path = config_path
+        self.log_level = log_level
+        """``--log-level``: overrides ``log_level`` of syncd.yaml, also after a reload."""
         self.config: Config = load_config(config_path)
         self.notify = notify or Notifier()
         self.stop = threading.Event()
@@ -127,7 +134,11 @@ class Daemon:
 
     def run(self) -> int:
         settings = self.config.syncd.daemon
-        logs.setup(json=settings.log_json, secrets=self._credentials())
+        logs.setup(
+            json=settings.log_json,
+            level=logs.level_of(self.log_level or self.config.syncd.log_level),
+            secrets=self._credentials(),
+        )
         self.store = Store.open(self.config.store_url)
         log.info(
             "store %s (named in %s) ready at schema %s",
@@ -235,8 +246,8 @@ class Daemon:
                 self._close_connectors()
                 raise
             except SyncdError as error:
-                log.error("not ready: %s; trying again in 10 s", error)
-                self.notify(f"STATUS=waiting for the systems: {error}")
+                log.error("not ready, trying again in 10 s: %s", error)
+                self.notify(f"STATUS=waiting for the systems: {str(error).splitlines()[0]}")
                 self._close_connectors()
                 self.stop.wait(10)
         return False
@@ -360,7 +371,7 @@ class Daemon:
         clock = time.monotonic()
         self._last_run[obj] = clock
         try:
-            with self._metered():
+            with self._metered(), self._progress_lines(obj):
                 report = self.engine.run_once(obj)
         except LeaseLostError as error:  # another daemon may be writing now: stand by
             log.error("lease lost during the cycle of %s: %s; it writes nothing more", obj, error)
@@ -375,13 +386,10 @@ class Daemon:
             self.metrics.observe(obj, report, time.monotonic() - clock)
             result, ok, cycle_id = report.as_dict(), True, report.cycle_id
             log.info(
-                "cycle of %s: read %s, created %s, updated %s, rejected %s",
+                "cycle of %s: %s",
                 obj,
-                dict(report.read),
-                dict(report.created),
-                dict(report.updated),
-                dict(report.rejected),
-                extra={"cycle_id": cycle_id, "object": obj},
+                counts_text(result),
+                extra={"cycle_id": cycle_id, "object": obj, **counts_fields(result)},
             )
         finished = datetime.now(UTC)
         control.record_cycle(self.store, obj, cycle_id, started, finished, ok, result)
@@ -391,6 +399,40 @@ class Daemon:
             self.metrics.dead_letters.labels(system).set(open_letters.get(system, 0))
         for connector in list(self._connectors):
             self.metrics.split_calls.labels(connector.system).set(connector.split_calls())
+
+    @contextmanager
+    def _progress_lines(self, obj: str) -> Iterator[None]:
+        """While the block runs, log how far the cycle of ``obj`` got every
+        ``daemon.progress_log_seconds``."""
+        assert self.engine is not None
+        tally = Tally()
+        every = self.config.syncd.daemon.progress_log_seconds
+        done = threading.Event()
+
+        def report() -> None:
+            while not done.wait(every):
+                snapshot = tally.snapshot()
+                log.info(
+                    "cycle in progress: %s",
+                    tally.line(obj),
+                    extra={
+                        "object": obj,
+                        "phase": tally.phases.get(obj, "starting"),
+                        "seconds": round(tally.elapsed(obj), 1),
+                        "read": {s: c.read for (_, s), c in snapshot.items() if c.read},
+                        "written": {s: c.written for (_, s), c in snapshot.items() if c.written},
+                    },
+                )
+
+        reporter = threading.Thread(target=report, name=f"progress:{obj}", daemon=True)
+        self.engine.progress = tally
+        reporter.start()
+        try:
+            yield
+        finally:
+            done.set()
+            reporter.join()
+            self.engine.progress = Silent()
 
     def _api_statuses(self) -> dict[str, Mapping[int, int]]:
         return {c.system: c.api_statuses() for c in list(self._connectors)}
@@ -464,7 +506,8 @@ class Daemon:
             return role
         last = self.last
         if not last["ok"]:
-            return f"{role}; last cycle of {last['object']} failed: {last['result']['error']}"
+            error = str(last["result"]["error"]).splitlines()[0]  # STATUS= holds one line
+            return f"{role}; last cycle of {last['object']} failed: {error}"
         counts = last["result"]
         written = sum(counts["created"].values()) + sum(counts["updated"].values())
         return (
@@ -493,6 +536,8 @@ class Daemon:
         assert self.store is not None
         self._close_connectors()
         self.config = config
+        if self.log_level is None:  # --log-level holds over the file's log_level
+            logging.getLogger().setLevel(logs.level_of(config.syncd.log_level))
         self.budgets = Budgets.for_config(self.store, config)
         self._build(config)
         if self.check_setup() and was_active:

@@ -45,6 +45,7 @@ from syncd.abc import Connector, Fence
 from syncd.cycle import CycleReport, count, propagated
 from syncd.errors import SetupError
 from syncd.model import Change, Cursor, Outcome, Page, Record, email_key
+from syncd.progress import Progress, Silent
 from syncd.reconcile import (
     CRM,
     MARKETING,
@@ -105,6 +106,8 @@ class Engine:
     """With a fence, the changes a system gets per ``apply`` call (Salesforce's maximum)."""
     _prefetched: dict[tuple[str, str], _Prefetch] = field(default_factory=dict, repr=False)
     _folded: dict[str, frozenset[tuple[str, str, str]]] = field(default_factory=dict, repr=False)
+    progress: Progress = field(default_factory=Silent)
+    """Told of every page read and every chunk written (``syncd.progress``)."""
 
     @classmethod
     def for_config(
@@ -121,8 +124,17 @@ class Engine:
             journal_retention_days=config.syncd.journal_retention_days,
         )
 
-    def run_once(self, obj: str | None = None, *, dry_run: bool = False) -> CycleReport:
+    def run_once(
+        self,
+        obj: str | None = None,
+        *,
+        dry_run: bool = False,
+        starting: Callable[[str], None] | None = None,
+        finished: Callable[[str, CycleReport], None] | None = None,
+    ) -> CycleReport:
         """One cycle of ``obj``, or of every object in order; the report sums them.
+        ``starting`` and ``finished`` hear of each object's cycle (``syncd once`` keeps
+        each in the store, as the daemon does its own).
 
         Raises ``SetupError`` while ``blocked`` holds problems, unless ``dry_run``."""
         if self.blocked and not dry_run:
@@ -136,8 +148,12 @@ class Engine:
                 self._fenced()
                 part = CycleReport(report.cycle_id, dry_run)
                 following = names[index + 1] if index + 1 < len(names) else None
+                if starting is not None:
+                    starting(name)
                 self._run_object(name, part, dry_run, following)
                 report.add(name, part)
+                if finished is not None:
+                    finished(name, part)
                 self.store.checkpoint()  # SQLite: the log holds one object's cycle at most
         finally:
             self._drop_prefetched()
@@ -162,13 +178,20 @@ class Engine:
         folded = self._folded.pop(obj, None)
         if folded is None:
             folded = frozenset() if dry_run else sweeps.prepare(self, obj)
+        self.progress.phase(obj, "reading")
         self.pull(obj, report, dry_run=dry_run)
         if not dry_run and not self.stopping.is_set():
+            self.progress.phase(obj, "sweeping")
+            before = dict(report.read)
             sweeps.run(self, obj, report, folded)
+            for system, found in report.read.items():
+                if found != before.get(system, 0):
+                    self.progress.read(obj, system, found - before.get(system, 0))
         if self.stopping.is_set():  # what was read waits in the inbox for the next cycle
             return
         if following is not None:
             self._prefetch(following, dry_run)
+        self.progress.phase(obj, "merging and writing")
         self._reconcile(obj, report, dry_run)
 
     def _prefetch(self, obj: str, dry_run: bool) -> None:
@@ -228,6 +251,8 @@ class Engine:
                 )
                 report.refused[system] += len(refused)
             report.read[system] += len(records)
+            self.progress.read(obj, system, len(records))
+        self.progress.phase(obj, "merging and writing")
         self._reconcile(obj, report, False)
         return report
 
@@ -241,6 +266,7 @@ class Engine:
             self._merge(obj, report, committer, dry_run)
             if obj == "deal" and not dry_run and not self.stopping.is_set():
                 committer.wait()  # the deals' history is stored before their people move
+                self.progress.phase(obj, "closing the loop")
                 closed_loop.apply(self, report, committer)
 
     def _merge(
@@ -343,6 +369,7 @@ class Engine:
                         if role == MARKETING:
                             staged.add(len(records))
                         count += len(page.records)
+                        self.progress.read(obj, connector.system, len(page.records))
                         settled_count += len(settled)
                         report.refused[connector.system] += len(refused)
                         if self.stopping.is_set():  # the page and its cursor are kept
@@ -450,7 +477,7 @@ class Engine:
         items = [(plan, rows) for plan, (_, rows) in zip(plans, items, strict=True)]
         if dry_run:
             report.plans.extend(plans)
-            count(report, plans, {}, self.marketing.system, self.crm.system)
+            self._count(obj, report, plans, {})
             return set()
         m_changes = [p.marketing_change for p in plans if p.marketing_change]
         c_changes = [p.crm_change for p in plans if p.crm_change]
@@ -467,7 +494,7 @@ class Engine:
         killpoints.reached("write.landed")
         propagated(report, plans, outcomes, self.marketing.system, self.crm.system, self.clock())
         self._write_partner_ids(rules, plans, outcomes)
-        count(report, plans, outcomes, self.marketing.system, self.crm.system)
+        self._count(obj, report, plans, outcomes)
         killpoints.reached("write.before_commit")
         if self.before_commit is not None:
             self.before_commit()
@@ -499,6 +526,26 @@ class Engine:
             )
             if change is not None and not outcomes.get((system, change.key), _MISSING).ok
         }
+
+    def _count(
+        self,
+        obj: str,
+        report: CycleReport,
+        plans: list[PairPlan],
+        outcomes: Mapping[tuple[str, str], Outcome],
+    ) -> None:
+        """Count a chunk's plans into ``report``, and tell ``progress`` what they added."""
+        systems = (self.marketing.system, self.crm.system)
+        before = [(report.created[s], report.updated[s], report.rejected[s]) for s in systems]
+        count(report, plans, outcomes, *systems)
+        for system, (created, updated, rejected) in zip(systems, before, strict=True):
+            added = (
+                report.created[system] - created,
+                report.updated[system] - updated,
+                report.rejected[system] - rejected,
+            )
+            if any(added):
+                self.progress.wrote(obj, system, *added)
 
     def _write_partner_ids(
         self, rules: Rules, plans: list[PairPlan], outcomes: dict[tuple[str, str], Outcome]

@@ -81,8 +81,8 @@ def check(config: Config, connectors: Sequence[Connector]) -> Result:
             found = connector.schema_problems(written)
             result.problems.extend(where.schema(name, p) for p in found)
             result.problems.extend(_vocabulary(config, connector, where))
-        except ConnectorError as error:
-            result.problems.append(Problem(f"not reachable: {error}", name))
+        except ConnectorError as error:  # what happened, what to check, what it said
+            result.problems.append(Problem(str(error).removeprefix(f"{error.system}: "), name))
         else:
             result.checked.append(name)
     return result

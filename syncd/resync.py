@@ -33,6 +33,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from syncd.abc import Connector
+from syncd.cycle import counts_fields, counts_text
 from syncd.errors import LeaseLostError, SyncdError
 from syncd.model import Cursor, Record, RecordRef, email_key
 from syncd.reconcile import CRM, MARKETING, LinkState
@@ -113,7 +114,17 @@ def drain(engine: Engine, *, only: int | None = None, quiet: bool = False) -> in
         else:
             _finish(engine.store, request["id"], DONE, report.as_dict())
             if not quiet:
-                log.info("resync %s done: %s", request["id"], report.as_dict())
+                result = report.as_dict()
+                log.info(
+                    "resync %s done: %s",
+                    request["id"],
+                    counts_text(result),
+                    extra={
+                        "resync": request["id"],
+                        "cycle_id": report.cycle_id,
+                        **counts_fields(result),
+                    },
+                )
         if only is not None:
             return ran
     return ran

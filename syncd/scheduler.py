@@ -6,6 +6,12 @@ and deals that refer to them, when they fall due together); ``coalesce`` folds m
 runs into one, ``max_instances=1`` never starts a job that is still running, and a run
 that could not start within ``misfire_grace_seconds`` of its time is skipped and the
 next one waited for.
+
+A run that falls due while the one before is still running (a long backfill) is
+skipped by APScheduler with a warning at every slot ("maximum number of running
+instances reached": every 2 s for the resync job). That skip is expected, so its
+warning is dropped (``_ExpectedSkips``); syncd logs one line of its own instead, the
+first time a job's run is skipped, and nothing more until that job has run again.
 """
 
 from __future__ import annotations
@@ -14,12 +20,28 @@ import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
-from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    JobEvent,
+)
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 log = logging.getLogger("syncd.scheduler")
+
+
+class _ExpectedSkips(logging.Filter):
+    """Drops APScheduler's warning for a run skipped because the last one still runs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances reached" not in str(record.msg)
+
+
+_SKIPS = _ExpectedSkips()
 
 
 class Scheduler:
@@ -34,8 +56,18 @@ class Scheduler:
                 "misfire_grace_time": max(1, int(misfire_grace_seconds)),
             },
             timezone=UTC,
+            logger=_apscheduler_log(),
         )
-        self._scheduler.add_listener(self._event, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
+        self._overrun: set[str] = set()
+        """Jobs whose run was skipped since they last ran (logged once)."""
+        self._scheduler.add_listener(
+            self._event,
+            EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_EXECUTED | EVENT_JOB_MAX_INSTANCES,
+        )
+
+    def overrun(self) -> set[str]:
+        """Jobs due while their last run was still going, since they last ran."""
+        return set(self._overrun)
 
     def plan(self, jobs: Mapping[str, tuple[float, Callable[[], None]]]) -> None:
         """Replace every job: name -> (interval seconds, function). Each runs once now,
@@ -74,8 +106,32 @@ class Scheduler:
     def running(self) -> bool:
         return bool(self._scheduler.running)
 
-    def _event(self, event: JobExecutionEvent) -> None:
+    def _event(self, event: JobEvent) -> None:
+        if event.code == EVENT_JOB_MAX_INSTANCES:
+            if event.job_id not in self._overrun:
+                self._overrun.add(event.job_id)
+                log.info(
+                    "%s is due while its last run is still running or queued behind the"
+                    " cycle in flight (jobs run one at a time): its runs are skipped until"
+                    " that one has ended",
+                    event.job_id,
+                    extra={"job": event.job_id},
+                )
+            return
+        self._overrun.discard(event.job_id)
         if event.code == EVENT_JOB_MISSED:
-            log.warning("job %s missed its run at %s", event.job_id, event.scheduled_run_time)
-        elif event.exception is not None:
-            log.error("job %s failed: %s", event.job_id, event.exception)
+            log.warning(
+                "job %s missed its run at %s",
+                event.job_id,
+                getattr(event, "scheduled_run_time", None),
+            )
+        elif getattr(event, "exception", None) is not None:
+            log.error("job %s failed: %s", event.job_id, getattr(event, "exception", None))
+
+
+def _apscheduler_log() -> logging.Logger:
+    """APScheduler's scheduler logger, without the expected skip warnings."""
+    found = logging.getLogger("apscheduler.scheduler")
+    if _SKIPS not in found.filters:
+        found.addFilter(_SKIPS)
+    return found

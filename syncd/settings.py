@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from syncd import store_url
 from syncd.errors import ConfigError, ConfigProblem
+from syncd.logs import LEVELS as LOG_LEVELS
 from syncd.model import FieldMap, FieldType
 from syncd.settings_checks import (
     CADENCE_FLOOR,
@@ -109,6 +110,9 @@ class DaemonSettings(Strict):
     """SIGTERM: the batch in flight gets this long to finish and commit."""
     misfire_grace_seconds: float = Field(default=30, gt=0)
     """A cycle that could not start within this of its time is skipped, not run late."""
+    progress_log_seconds: float = Field(default=10, gt=0)
+    """While a cycle runs, a progress line is logged this often (object, records read
+    and written so far per system, rates)."""
     resync_poll_seconds: float = Field(default=2, gt=0)
     """How often the daemon looks for manual resync requests."""
     preflight_retry_seconds: float = Field(default=60, gt=0)
@@ -153,6 +157,18 @@ class SyncdSettings(Strict):
     journal_retention_days: int = Field(default=90, ge=1)
     """Days the journal keeps what each cycle did (``syncd explain``); the entries the
     closed loop and conversions still read are kept whatever their age."""
+    log_level: str | None = None
+    """debug, info, warning or error; ``--log-level`` overrides it. None: info for the
+    daemon, warning for ``syncd once`` (which prints its own report)."""
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, str) or value.lower() not in LOG_LEVELS:
+            raise ValueError(f"{value!r} is not a log level: one of {', '.join(LOG_LEVELS)}")
+        return value.lower()
 
     @field_validator("store")
     @classmethod

@@ -153,8 +153,11 @@ def test_a_failed_resync_now_is_one_clear_line(world: World) -> None:
     assert answer.returncode == 1
     output = answer.stdout + answer.stderr
     assert "Traceback" not in output, output
-    (line,) = output.strip().splitlines()
+    # one line of what happened, then what to check and what HubSpot said (syncd.errors)
+    line, check, said = output.strip().splitlines()
     assert "resync 1 failed" in line and "hubspot" in line
+    assert check.strip().startswith("check HUBSPOT_ACCESS_TOKEN")
+    assert said.strip().startswith("hubspot said: ")
 
 
 def test_the_daemon_logs_a_failed_resync_in_one_line(

@@ -414,7 +414,11 @@ def test_unreachable_host_is_transient() -> None:
         connector.check()  # a pooled keep-alive connection is open now
     with pytest.raises(TransientError) as raised:
         connector.check()
-    assert "connection failed" in str(raised.value)
+    first, check, said = str(raised.value).splitlines()
+    assert first.startswith("hubspot: could not connect to 127.0.0.1:")
+    assert "connection was refused" in first
+    assert check.strip().startswith("check host (systems.hubspot.host in syncd.yaml")
+    assert said.strip() == "the error: [Errno 111] Connection refused"
     assert connector.api_calls() == {"GET /crm/v3/objects/contacts": 3}
 
 

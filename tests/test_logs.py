@@ -52,3 +52,29 @@ def test_secrets_and_tokens_never_reach_the_log(stream: io.StringIO) -> None:
         assert secret not in text
     assert text.count("***") >= 4
     assert "login failed with client_secret=***" in text
+
+
+def test_a_mapping_logged_as_the_message_becomes_fields_not_its_repr(
+    stream: io.StringIO,
+) -> None:
+    logs.setup(json=True, stream=stream)
+    logging.getLogger("syncd.test").info({"message": "cycle done", "read": {"hubspot": 3}})
+    logging.getLogger("syncd.test").info({"read": {"salesforce": 1}})
+    first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert first["message"] == "cycle done" and first["read"] == {"hubspot": 3}
+    assert second["message"] == "" and second["read"] == {"salesforce": 1}
+
+
+def test_the_level_is_named_in_any_case_and_a_wrong_name_is_refused(
+    stream: io.StringIO,
+) -> None:
+    assert logs.level_of(None) == logging.INFO
+    assert logs.level_of(None, "warning") == logging.WARNING
+    assert logs.level_of("DEBUG") == logging.DEBUG
+    with pytest.raises(ValueError, match="one of debug, info, warning, error"):
+        logs.level_of("loud")
+    logs.setup(json=True, level=logs.level_of("warning"), stream=stream)
+    logging.getLogger("syncd.test").info("not shown")
+    logging.getLogger("syncd.test").warning("shown")
+    (line,) = stream.getvalue().splitlines()
+    assert json.loads(line)["message"] == "shown"

@@ -235,4 +235,9 @@ def test_a_system_that_refuses_the_credentials_is_a_problem_of_that_system(tmp_p
     (problem,) = answer["problems"]
     assert problem["system"] == "hubspot" and problem["blocking"] is True
     assert (problem["file"], problem["line"], problem["key"]) == (None, None, None)
-    assert problem["message"].startswith("not reachable: ")
+    words, check, said = problem["message"].splitlines()
+    assert (
+        words == "HubSpot refused the access token (HTTP 401); a static token cannot be refreshed"
+    )
+    assert check.strip().startswith("check HUBSPOT_ACCESS_TOKEN:") and "secrets file" in check
+    assert said.strip().startswith("hubspot said: Authentication credentials not found.")

@@ -184,3 +184,19 @@ def test_a_fast_cadence_is_refused_unless_both_systems_are_on_this_machine(
     )
     syncd.write_text(local.replace("https://YOUR-DOMAIN.my.salesforce.com", emulated))
     assert load_config(syncd).syncd.cadence_seconds["person"] == 1
+
+
+def test_log_level_is_checked_with_its_line_and_read_in_any_case(config_dir: Path) -> None:
+    syncd = config_dir / "syncd.yaml"
+    original = syncd.read_text()
+    syncd.write_text(original + "log_level: loud\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(syncd)
+    (problem,) = caught.value.problems
+    assert (Path(problem.file).name, problem.key) == ("syncd.yaml", "log_level")
+    assert problem.line == len(original.splitlines()) + 1
+    assert "'loud' is not a log level: one of debug, info, warning, error" in problem.message
+    syncd.write_text(original + "log_level: DEBUG\n")
+    assert load_config(syncd).syncd.log_level == "debug"
+    syncd.write_text(original)
+    assert load_config(syncd).syncd.log_level is None

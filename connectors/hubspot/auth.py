@@ -45,7 +45,7 @@ import orjson
 import urllib3
 from hubspot.oauth.exceptions import ApiException as OAuthApiException
 
-from connectors.hubspot.errors import SYSTEM, error_fields
+from connectors.hubspot.errors import SYSTEM, error_fields, unreachable
 from syncd.errors import AuthError, TransientError
 
 TOKEN_PATH = "/oauth/2026-03/token"
@@ -113,9 +113,12 @@ class StaticToken:
     def renew(self, refused: AuthError) -> AuthError | None:
         return AuthError(
             SYSTEM,
-            f"{_reason(refused)}; a static token cannot be refreshed: check {self._name}"
-            " (a service key or private app access token that is current and not rotated)",
+            f"{refused.message}; a static token cannot be refreshed",
             status=refused.status,
+            check=f"check {self._name}: a service key or private app access token that is"
+            " current and not rotated, in the environment or else in the secrets file"
+            " (secrets_file in syncd.yaml)",
+            said=refused.said,
         )
 
     def api_calls(self) -> dict[str, int]:
@@ -183,7 +186,7 @@ class OAuthToken:
             finally:
                 response.release_conn()
         except urllib3.exceptions.HTTPError as exc:
-            raise TransientError(SYSTEM, f"token endpoint unreachable: {exc}") from exc
+            raise unreachable(exc) from exc
         except OAuthApiException as exc:
             raise self._refused(exc) from exc
         try:
@@ -216,14 +219,13 @@ class OAuthToken:
             check = credentials.refresh_token_name
         return AuthError(
             SYSTEM,
-            f"HubSpot refused to refresh the access token ({what}: {said}): check {check}"
-            " (the OAuth app must still be installed in the portal)",
+            f"HubSpot refused to refresh the access token ({what})",
             status=status,
+            check=f"check {check}: the OAuth app must still be installed in the portal;"
+            " credentials come from the environment, else from the secrets file"
+            " (secrets_file in syncd.yaml)",
+            said=str(said) if said else None,
         )
-
-
-def _reason(refused: AuthError) -> str:
-    return str(refused).removeprefix(f"{SYSTEM}: ")
 
 
 def token_source(

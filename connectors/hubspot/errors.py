@@ -6,6 +6,10 @@
 401, 403                             -> AuthError
 other 4xx                            -> HubSpotRequestError (a ConnectorError carrying
                                         HubSpot's category and message)
+
+A connection that fails and a 5xx answer say what happened in words, the setting of
+syncd.yaml to check (``host``, ``timeout``), and the library's or the server's own words,
+trimmed (an HTML error page of a proxy to its title): ``syncd.errors.ConnectorError``.
 """
 
 from __future__ import annotations
@@ -27,9 +31,15 @@ from syncd.errors import (
     LimitExceededError,
     RateLimitedError,
     TransientError,
+    connection_trouble,
+    trim,
 )
 
 SYSTEM = "hubspot"
+SECTION = f"systems.{SYSTEM}"
+"""Where its settings are in syncd.yaml, for the words of an error."""
+UNDERLYING = "the error"
+"""Who said a connection's own words: the library, not the system."""
 VENDOR_ERRORS: tuple[type[Exception], ...] = (
     ContactsApiException,
     CompaniesApiException,
@@ -46,9 +56,21 @@ VENDOR_ERRORS: tuple[type[Exception], ...] = (
 class HubSpotRequestError(ConnectorError):
     """HubSpot refused a request as a whole; ``category`` and ``detail`` are its own words."""
 
-    def __init__(self, detail: str, *, status: int | None, category: str | None) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        status: int | None,
+        category: str | None,
+        check: str | None = None,
+        said: str | None = None,
+    ) -> None:
         super().__init__(
-            SYSTEM, f"{detail} (HTTP {status}, {category or 'no category'})", status=status
+            SYSTEM,
+            f"{detail} (HTTP {status}, {category or 'no category'})",
+            status=status,
+            check=check,
+            said=said,
         )
         self.detail = detail
         self.category = category
@@ -61,7 +83,7 @@ def error_fields(body: Any) -> dict[str, Any]:
     try:
         parsed = json.loads(body) if body else {}
     except ValueError:
-        return {"message": str(body)[:500]}
+        return {"message": trim(str(body), 500)}  # a proxy's HTML page: its title
     return parsed if isinstance(parsed, dict) else {}
 
 
@@ -72,6 +94,43 @@ def _header(headers: Any, name: str) -> str | None:
     if value is None and hasattr(headers, "items"):
         value = next((v for k, v in headers.items() if k.lower() == name.lower()), None)
     return str(value) if value is not None else None
+
+
+def unreachable(error: urllib3.exceptions.HTTPError) -> ConnectorError:
+    """A connection that failed, in words, with the settings to check: a certificate not
+    trusted (not retried: waiting does not fix a CA), else a transient failure."""
+    kind, said = connection_trouble(error)
+    if isinstance(error, urllib3.exceptions.SSLError):
+        kind = "tls"
+    pool = getattr(error, "pool", None)
+    host = getattr(pool, "host", None) or "HubSpot"
+    port = getattr(pool, "port", None)
+    if port:
+        host = f"{host}:{port}"
+    if kind == "tls":
+        return ConnectorError(
+            SYSTEM,
+            f"the TLS certificate of {host} is not trusted, so syncd did not talk to it",
+            check=f"check host ({SECTION}.host in syncd.yaml): HubSpot's certificates are"
+            " signed by public CAs; a TLS-inspecting proxy's CA must be trusted by this"
+            " machine",
+            said=said,
+            said_by=UNDERLYING,
+        )
+    where = (
+        f"check host ({SECTION}.host in syncd.yaml; default https://api.hubapi.com):"
+        " reachable from this machine (DNS, firewall, proxy)"
+    )
+    words = {
+        "refused": f"could not connect to {host}: the connection was refused",
+        "dns": f"could not connect to {host}: the name does not resolve",
+        "timeout": f"{host} did not answer in time",
+        "connection": f"could not connect to {host}",
+    }[kind]
+    if kind == "timeout":
+        where += f"; and timeout ({SECTION}.timeout: connect and read seconds)"
+        said = f"{type(error).__name__}: {said}"
+    return TransientError(SYSTEM, words, check=where, said=said, said_by=UNDERLYING)
 
 
 def retry_after(headers: Any) -> float | None:
@@ -91,19 +150,37 @@ def retry_after(headers: Any) -> float | None:
 def translate(error: Exception) -> ConnectorError:
     """The syncd error for a failure of the HubSpot client (see the module docstring)."""
     if isinstance(error, urllib3.exceptions.HTTPError):
-        return TransientError(SYSTEM, f"connection failed: {error.__class__.__name__}: {error}")
+        return unreachable(error)
     status = getattr(error, "status", None)
     fields = error_fields(getattr(error, "body", None))
     message = str(fields.get("message") or getattr(error, "reason", None) or error)
     category = fields.get("category")
-    if not status:  # the client's own failures: TLS, unreadable answers
-        return ConnectorError(SYSTEM, f"request failed: {message}")
+    if not status:  # the client's own failures: unreadable answers
+        return ConnectorError(SYSTEM, "the request failed in the HubSpot client", said=message)
     if status == 429:
         if fields.get("policyName") == "DAILY":
             return LimitExceededError(SYSTEM, message, status=429)
         return RateLimitedError(SYSTEM, message, retry_after=retry_after(error.headers))  # type: ignore[attr-defined]
     if status >= 500:
-        return TransientError(SYSTEM, f"{message} (HTTP {status})", status=status)
-    if status in (401, 403):
-        return AuthError(SYSTEM, f"{message} (HTTP {status})", status=status)
+        return TransientError(
+            SYSTEM,
+            f"the request failed: HTTP {status} from HubSpot or a proxy before it",
+            status=status,
+            check="it is retried with backoff; if it lasts, check status.hubspot.com and any"
+            f" proxy between syncd and {SECTION}.host",
+            said=message,
+        )
+    if status == 401:
+        return AuthError(
+            SYSTEM, "HubSpot refused the access token (HTTP 401)", status=status, said=message
+        )
+    if status == 403:
+        return AuthError(
+            SYSTEM,
+            "HubSpot refused the request: the token lacks a permission (HTTP 403)",
+            status=status,
+            check="check the scopes of the service key or app (README: Pointing syncd at real"
+            " accounts)",
+            said=message,
+        )
     return HubSpotRequestError(message, status=status, category=category)

@@ -10,6 +10,11 @@
     5xx, connection reset, timeout  TransientError
     TLS verification failure        SalesforceRequestError (retrying cannot fix a CA)
     other 4xx                       SalesforceRequestError (``code``: Salesforce's errorCode)
+
+A connection that fails, a certificate not trusted and a 5xx answer say what happened in
+words, which setting of syncd.yaml to check (``login_url``, ``connect_to``, ``ca_bundle``,
+``timeout``), and the library's or the server's own words, trimmed (an HTML error page of
+a proxy to its title): ``syncd.errors.ConnectorError``.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from simple_salesforce.exceptions import SalesforceError
@@ -28,16 +34,31 @@ from syncd.errors import (
     LimitExceededError,
     RateLimitedError,
     TransientError,
+    connection_trouble,
+    trim,
 )
 
 SYSTEM = "salesforce"
+SECTION = f"systems.{SYSTEM}"
+"""Where its settings are in syncd.yaml, for the words of an error."""
+UNDERLYING = "the error"
+"""Who said a connection's own words: the library, not the system."""
 
 
 class SalesforceRequestError(ConnectorError):
     """Salesforce refused a request; ``code`` is its errorCode (``MALFORMED_QUERY``, ...)."""
 
-    def __init__(self, message: str, *, code: str | None, status: int | None) -> None:
-        super().__init__(SYSTEM, message, status=status)
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None,
+        status: int | None,
+        check: str | None = None,
+        said: str | None = None,
+        said_by: str | None = None,
+    ) -> None:
+        super().__init__(SYSTEM, message, status=status, check=check, said=said, said_by=said_by)
         self.code = code
 
 
@@ -48,7 +69,7 @@ def error_details(content: Any) -> tuple[str | None, str]:
             content = json.loads(content)
         except ValueError:
             text = content.decode("utf-8", "replace") if isinstance(content, bytes) else content
-            return None, text.strip()[:500]
+            return None, trim(text, 500)  # a proxy's HTML page: its title
     if isinstance(content, Mapping):
         content = [content]
     if isinstance(content, Sequence) and content and isinstance(content[0], Mapping):
@@ -68,13 +89,47 @@ def translate(exc: Exception) -> ConnectorError:
         return exc
     if isinstance(exc, SalesforceError):
         return _from_status(exc.status, exc.content, exc.resource_name)
-    if isinstance(exc, requests.exceptions.SSLError):
-        return SalesforceRequestError(f"TLS failure: {exc}", code=None, status=None)
     if isinstance(exc, requests.ConnectionError | requests.Timeout):
-        return TransientError(SYSTEM, f"{type(exc).__name__}: {exc}")
+        return unreachable(exc)
     if isinstance(exc, requests.RequestException):  # incl. a 2xx answer that is not JSON
         return TransientError(SYSTEM, f"{type(exc).__name__}: {exc}")
     return ConnectorError(SYSTEM, f"{type(exc).__name__}: {exc}")
+
+
+def unreachable(exc: requests.RequestException) -> ConnectorError:
+    """A connection that failed, in words, with the settings to check: a certificate not
+    trusted (not retried: waiting does not fix a CA), else a transient failure."""
+    kind, said = connection_trouble(exc)
+    if isinstance(exc, requests.exceptions.SSLError):
+        kind = "tls"
+    request = getattr(exc, "request", None)
+    url = urlsplit(getattr(request, "url", None) or "")
+    host, name = url.netloc or "Salesforce", url.hostname or "Salesforce"
+    if kind == "tls":
+        return SalesforceRequestError(
+            f"the TLS certificate of {name} is not trusted, so syncd did not talk to it",
+            code=None,
+            status=None,
+            check=f"check ca_bundle ({SECTION}.ca_bundle in syncd.yaml): it must name the"
+            f" CA file that signed {name}'s certificate (a private CA, a TLS-inspecting"
+            " proxy's); unset, the CAs of certifi are trusted",
+            said=said,
+            said_by=UNDERLYING,
+        )
+    where = (
+        f"check login_url ({SECTION}.login_url in syncd.yaml; and connect_to, if set): your"
+        " org's My Domain, reachable from this machine (DNS, firewall, proxy)"
+    )
+    words = {
+        "refused": f"could not connect to {host}: the connection was refused",
+        "dns": f"could not connect to {host}: the name does not resolve",
+        "timeout": f"{host} did not answer in time",
+        "connection": f"could not connect to {host}",
+    }[kind]
+    if kind == "timeout":
+        where += f"; and timeout ({SECTION}.timeout: connect and read seconds)"
+        said = f"{type(exc).__name__}: {said}"
+    return TransientError(SYSTEM, words, check=where, said=said, said_by=UNDERLYING)
 
 
 def from_response(response: requests.Response, what: str) -> ConnectorError:
@@ -97,7 +152,14 @@ def _from_status(status: int, content: Any, what: str) -> ConnectorError:
     if status == 429:
         return RateLimitedError(SYSTEM, text, retry_after=None, status=status)
     if status >= 500:
-        return TransientError(SYSTEM, text, status=status)
+        return TransientError(
+            SYSTEM,
+            f"{what or 'a request'} failed: HTTP {status} from Salesforce or a proxy before it",
+            status=status,
+            check="it is retried with backoff; if it lasts, check trust.salesforce.com and any"
+            f" proxy between syncd and {SECTION}.login_url",
+            said=f"{code}: {message}" if code else message,
+        )
     return SalesforceRequestError(text, code=code, status=status)
 
 

@@ -22,7 +22,7 @@ from requests.adapters import HTTPAdapter
 from simple_salesforce import Salesforce
 
 from connectors.salesforce.auth import Grant
-from connectors.salesforce.errors import SYSTEM, from_response, translate
+from connectors.salesforce.errors import SYSTEM, error_details, from_response, translate
 from syncd.errors import AuthError
 from syncd.pacing import Pacer
 
@@ -137,8 +137,16 @@ def login(http: requests.Session, login_url: str, grant: Grant, version: str) ->
         if answer.status_code != 200:
             error = from_response(answer, "token request")
             if isinstance(error, AuthError):
-                text = str(error).removeprefix(f"{SYSTEM}: ")
-                raise AuthError(SYSTEM, f"{text}; {grant.check}", status=error.status)
+                code, said = error_details(answer.content)
+                raise AuthError(
+                    SYSTEM,
+                    f"Salesforce refused to sign syncd in at {login_url}"
+                    f" (token request, HTTP {answer.status_code}{', ' + code if code else ''})",
+                    status=error.status,
+                    check=f"{grant.check}; credentials come from the environment, else from"
+                    " the secrets file (secrets_file in syncd.yaml)",
+                    said=f"{code}: {said}" if code else said or None,
+                )
             raise error
         body = answer.json()
         token, instance_url = body["access_token"], body["instance_url"]
