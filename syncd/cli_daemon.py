@@ -33,7 +33,12 @@ ObjectOption = Annotated[
 
 
 def run(config: ConfigOption = DEFAULT_CONFIG) -> None:
-    """The daemon (systemd runs this): cycles on their cadence while it holds the lease."""
+    """The daemon (systemd runs this): cycles on their cadence while it holds the lease.
+
+    Example:
+
+    $ syncd run -c /etc/syncd/syncd.yaml
+    """
     daemon = Daemon(config)
     daemon.install_signals()
     raise typer.Exit(daemon.run())
@@ -60,7 +65,13 @@ def pause(
     as_json: JsonOption = False,
 ) -> None:
     """Pause a system (no cycle calls it) or an object (its cycles are skipped); kept in
-    the store, so that it survives restarts, until `syncd resume`."""
+    the store, so that it survives restarts, until `syncd resume`.
+
+    Example:
+
+    $ syncd pause --system salesforce --reason "org maintenance until 18:00"
+    $ syncd pause --object deal
+    """
     what, url = _scope(config, system, obj)
     with Store.open(url) as store:
         done = control.pause(store, what, datetime.now(UTC), reason)
@@ -76,7 +87,12 @@ def resume(
     obj: ObjectOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Resume a paused system or object."""
+    """Resume a paused system or object.
+
+    Example:
+
+    $ syncd resume --system salesforce
+    """
     what, url = _scope(config, system, obj)
     with Store.open(url) as store:
         done = control.resume(store, what)
@@ -106,6 +122,12 @@ def resync_command(
     """Re-read records from both systems and merge them again, ignoring the cursors.
 
     Records a request and returns; the running daemon drains requests within seconds.
+
+    Example:
+
+    $ syncd resync --email ada@example.com --wait
+    $ syncd resync --object deal --since 2026-05-01
+    $ syncd resync --list
     """
     cfg = load_config(config)
     with Store.open(cfg.store_url) as store:
