@@ -620,6 +620,11 @@ app.add_typer(cli_ops.errors_app, name="errors")
 app.command()(cli_ops.retry)
 app.command()(cli_ops.explain)
 
+from syncd import cli_start  # noqa: E402
+
+app.command()(cli_start.init)
+app.command()(cli_start.schema)
+
 from syncd import cli_maintenance  # noqa: E402
 
 app.command(hidden=True)(cli_maintenance.killsweep)
