@@ -453,10 +453,11 @@ def report(
 def emulate(
     out: Annotated[Path, typer.Option(help="Where to write the configuration.")] = Path("emulated"),
 ) -> None:
-    """Run both emulators in the foreground with the demo's sample funnel and write a
-    configuration for them: people, companies and a deal on each side, a converted lead
-    whose opportunity is won, and a lost opportunity. Nothing is synced yet: run syncd
-    once (or syncd run) against them from another shell; Ctrl-C stops them.
+    """Both emulators in the foreground with the demo's whole funnel, and a configuration.
+
+    People, companies and a deal on each side, a converted lead whose opportunity is won,
+    and a lost opportunity. Nothing is synced yet: run syncd once (or syncd run) against
+    them from another shell; Ctrl-C stops them.
 
     Example:
 
@@ -504,8 +505,10 @@ def demo(
         ),
     ] = None,
 ) -> None:
-    """A real sync between the two emulators on an embedded SQLite store: sample people,
-    companies and deals linked, edited, converted, won and lost, then the report.
+    """A real sync between the two emulators, printed as it goes; ends with the report.
+
+    Sample people, companies and deals are linked, edited, converted, won and lost on an
+    embedded SQLite store; --keep leaves that store and its configuration behind.
 
     Example:
 

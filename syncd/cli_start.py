@@ -21,9 +21,11 @@ def init(
         bool, typer.Option("--force", help="Overwrite files that exist already.")
     ] = False,
 ) -> None:
-    """Write a commented configuration to start from: syncd.yaml, stages.yaml, fields.yaml,
-    a secrets file (mode 0600) naming the credentials to fill in, and the JSON Schema of
-    the three YAML files for editors. Refuses to overwrite a file unless --force.
+    """Write a commented configuration for your portal and org to start from.
+
+    syncd.yaml, stages.yaml, fields.yaml, a secrets file (mode 0600) naming the
+    credentials to fill in, and the JSON Schema of the three YAML files for editors.
+    Refuses to overwrite a file unless --force.
 
     Example:
 
@@ -65,10 +67,12 @@ def schema(
         ),
     ] = False,
 ) -> None:
-    """The JSON Schema of syncd.yaml, stages.yaml and fields.yaml, generated from the
-    models that validate them: editors complete and check the files with it (a
+    """The JSON Schema of the three YAML files for editors, or the reference of every key.
+
+    Generated from the models that validate syncd.yaml, stages.yaml and fields.yaml.
+    Editors complete and check the files with it, given a
     `# yaml-language-server: $schema=...` line at the top of each file, as syncd init
-    writes). --markdown prints the reference page of every key instead.
+    writes. --markdown prints the reference page of every key instead.
 
     Example:
 

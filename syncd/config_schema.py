@@ -18,7 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from syncd.settings import FieldRule, StageFields, SyncdSettings
 
-DIALECT = "https://json-schema.org/draft/2020-12/schema"
+DIALECT = "http://json-schema.org/draft-07/schema#"
+"""Declared draft 7, the newest the YAML language server (VS Code, Neovim, JetBrains)
+reads; pydantic's output uses nothing newer (its ``$defs`` are plain JSON pointers)."""
 
 
 def _open_keys(key: str, description: str) -> Any:

@@ -20,14 +20,14 @@ FILES = ("syncd.yaml", "stages.yaml", "fields.yaml")
 
 
 def _errors(file: str, data: Any) -> list[str]:
-    validator = jsonschema.Draft202012Validator(config_schema.schemas()[file])
+    validator = jsonschema.Draft7Validator(config_schema.schemas()[file])
     return [f"{list(e.path)}: {e.message}" for e in validator.iter_errors(data)]
 
 
 @pytest.mark.parametrize("folder", ["config", "syncd/templates"])
 @pytest.mark.parametrize("file", FILES)
 def test_the_shipped_files_satisfy_their_schema(folder: str, file: str) -> None:
-    jsonschema.Draft202012Validator.check_schema(config_schema.schemas()[file])
+    jsonschema.Draft7Validator.check_schema(config_schema.schemas()[file])
     data = YAML(typ="safe").load((ROOT / folder / file).read_text(encoding="utf-8"))
     assert _errors(file, data) == []
 
