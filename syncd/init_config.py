@@ -67,5 +67,8 @@ def next_steps(directory: Path) -> list[str]:
         "See what the first cycle would do, writing nothing:"
         f" syncd once --dry-run --config {config}",
         "Install the service: config/systemd/syncd.service (its install steps are at its top;"
-        " README, Running it as a service).",
+        " README, Running it as a service). It runs as the user syncd, which cannot write"
+        f" {directory}: point store: in {config} at sqlite:////var/lib/syncd/syncd.db (or"
+        f" PostgreSQL), and let the group syncd read {directory / SECRETS}"
+        " (chgrp syncd, chmod 0640).",
     ]
