@@ -57,7 +57,7 @@ from syncd.state import control
 from syncd.state.control import last_cycles
 from syncd.state.store import Store
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
 
 
 def _show_version(value: bool) -> None:
@@ -129,7 +129,13 @@ def once(
     """Run one cycle for every object (companies, people, deals, in that order), or one;
     --dry-run prints the plan and writes nothing. While it runs, a terminal shows its
     progress on stderr (records read and written per object and system, the rates, the
-    waits for the rate limits); --json, --quiet or a stderr that is no terminal turn that off."""
+    waits for the rate limits); --json, --quiet or a stderr that is no terminal turn that off.
+
+    Example:
+
+    $ syncd once --dry-run -c /etc/syncd/syncd.yaml
+    $ syncd once --object person
+    """
     cfg = load_config(config)
     logs.setup(level=logs.level_of(log_level or cfg.syncd.log_level, "warning"))
     if obj is not None and obj not in cfg.fields:
@@ -264,7 +270,13 @@ def validate(
 ) -> None:
     """Check the YAML files and, unless --offline, both systems' live setup (the checks
     `once` and `run` make before they write: see syncd.preflight); print the projected
-    idle calls a day per system and the propagation time per direction (syncd.cadence)."""
+    idle calls a day per system and the propagation time per direction (syncd.cadence).
+
+    Example:
+
+    $ syncd validate --offline -c /etc/syncd/syncd.yaml
+    $ syncd validate --json
+    """
     cfg = load_config(config)
     result = preflight.Result()
     if not offline:
@@ -347,7 +359,13 @@ def _read_rows(cfg: Config, rules: dict[str, Any]) -> list[dict[str, str]]:
 
 @app.command()
 def status(config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption = False) -> None:
-    """Cursors and counts from the store (no API calls)."""
+    """Cursors and counts from the store (no API calls).
+
+    Example:
+
+    $ syncd status -c /etc/syncd/syncd.yaml
+    $ syncd status --json
+    """
     cfg = load_config(config)
     with existing_store(cfg) as store:
         counts, cursors = store.counts(), store.cursors()
@@ -459,7 +477,13 @@ def report(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Funnel, speed to lead and closed loop over a period, from the store (no API calls)."""
+    """Funnel, speed to lead and closed loop over a period, from the store (no API calls).
+
+    Example:
+
+    $ syncd report --since 2026-01-01 --by lead_source
+    $ syncd report --html funnel.html
+    """
     end = moment(until, "--until") or datetime.now(UTC)
     start = moment(since, "--since")
     cfg = load_config(config)
@@ -492,8 +516,18 @@ def report(
 def emulate(
     out: Annotated[Path, typer.Option(help="Where to write the configuration.")] = Path("emulated"),
 ) -> None:
-    """Run both emulators in the foreground with sample data and write a config for them."""
-    box = sandbox.start(out)
+    """Both emulators in the foreground with the demo's whole funnel, and a configuration.
+
+    People, companies and a deal on each side, a converted lead whose opportunity is won,
+    and a lost opportunity. Nothing is synced yet: run syncd once (or syncd run) against
+    them from another shell; Ctrl-C stops them.
+
+    Example:
+
+    $ syncd emulate --out emulated
+    $ syncd once --config emulated/syncd.yaml
+    """
+    box = sandbox.start(out, seed=sandbox.seed_funnel)
     console.print(f"HubSpot emulator:    {box.emulators['hubspot'].url}")
     salesforce = box.emulators["salesforce"]
     console.print(
@@ -501,6 +535,17 @@ def emulate(
         " reached by connect_to in the configuration)"
     )
     console.print(f"Configuration:       {box.config_path}")
+    hubspot = box.emulators["hubspot"]
+    console.print(
+        "Sample data:         HubSpot "
+        + ", ".join(f"{len(hubspot.objects(t))} {t}" for t in ("contacts", "companies", "deals"))
+        + "; Salesforce "
+        + ", ".join(
+            f"{len(salesforce.records(kind, include_deleted=False))} {kind}"
+            for kind in ("Lead", "Contact", "Account", "Opportunity")
+        )
+        + " (a lead converted, an opportunity won, one lost)"
+    )
     console.print(f"Try:  syncd once --config {box.config_path}   (Ctrl-C stops the emulators)")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -513,13 +558,51 @@ def emulate(
 
 
 @app.command()
-def demo() -> None:
-    """A real sync between the two emulators on an embedded SQLite store."""
+def demo(
+    keep: Annotated[
+        Path | None,
+        typer.Option(
+            "--keep",
+            help="Keep the demo's store and configuration in this folder (new or empty), to try"
+            " status, report and explain on them afterwards.",
+        ),
+    ] = None,
+) -> None:
+    """A real sync between the two emulators, printed as it goes; ends with the report.
+
+    Sample people, companies and deals are linked, edited, converted, won and lost on an
+    embedded SQLite store; --keep leaves that store and its configuration behind.
+
+    Example:
+
+    $ syncd demo
+    $ syncd demo --keep demo-run
+    """
     from syncd.demo import run_demo
 
-    with tempfile.TemporaryDirectory(prefix="syncd-demo-") as directory:
-        wide = Console(soft_wrap=True, width=max(console.width, 120))
-        failed = run_demo(Path(directory), wide)
+    wide = Console(soft_wrap=True, width=max(console.width, 120))
+    if keep is None:
+        with tempfile.TemporaryDirectory(prefix="syncd-demo-") as directory:
+            failed = run_demo(Path(directory), wide)
+    else:
+        if keep.exists() and (not keep.is_dir() or any(keep.iterdir())):
+            raise typer.BadParameter(
+                f"{keep} is not an empty folder: the demo writes a store and a configuration",
+                param_hint="--keep",
+            )
+        failed = run_demo(keep, wide)
+        config = keep / "syncd.yaml"
+        console.print(
+            f"\nThe demo's store and configuration are in {escape(str(keep))}. The emulators"
+            " are gone, so these read the store only:"
+        )
+        for command in (
+            f"syncd status --config {config}",
+            f"syncd report --config {config} --html {keep / 'report.html'}",
+            f"syncd explain katherine@example.com --config {config}",
+            f"syncd errors --config {config}",
+        ):
+            console.print(f"  {escape(command)}")
     if failed:
         raise typer.Exit(1)
 
@@ -541,7 +624,12 @@ def bench(
     as_json: JsonOption = False,
 ) -> None:
     """Backfill, echo, steady-state, lookback and idle rounds against emulators in other
-    processes, which enforce the published rate limits unless ``--unthrottled``."""
+    processes, which enforce the published rate limits unless --unthrottled.
+
+    Example:
+
+    $ syncd bench -n 10000 --unthrottled
+    """
     from syncd.bench import run
 
     table = Table(title="syncd bench")
@@ -598,6 +686,11 @@ from syncd import cli_ops  # noqa: E402
 app.add_typer(cli_ops.errors_app, name="errors")
 app.command()(cli_ops.retry)
 app.command()(cli_ops.explain)
+
+from syncd import cli_start  # noqa: E402
+
+app.command()(cli_start.init)
+app.command()(cli_start.schema)
 
 from syncd import cli_maintenance  # noqa: E402
 

@@ -40,7 +40,12 @@ ObjectOption = Annotated[
 
 
 def run(config: ConfigOption = DEFAULT_CONFIG, log_level: LogLevelOption = None) -> None:
-    """The daemon (systemd runs this): cycles on their cadence while it holds the lease."""
+    """The daemon (systemd runs this): cycles on their cadence while it holds the lease.
+
+    Example:
+
+    $ syncd run -c /etc/syncd/syncd.yaml
+    """
     daemon = Daemon(config, log_level=log_level)
     daemon.install_signals()
     raise typer.Exit(daemon.run())
@@ -93,7 +98,13 @@ def pause(
     as_json: JsonOption = False,
 ) -> None:
     """Pause a system (no cycle calls it) or an object (its cycles are skipped); kept in
-    the store, so that it survives restarts, until `syncd resume`."""
+    the store, so that it survives restarts, until `syncd resume`.
+
+    Example:
+
+    $ syncd pause --system salesforce --reason "org maintenance until 18:00"
+    $ syncd pause --object deal
+    """
     what, cfg = _scope(config, system, obj)
     with existing_store(cfg) as store:
         done = control.pause(store, what, datetime.now(UTC), reason)
@@ -109,7 +120,12 @@ def resume(
     obj: ObjectOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Resume a paused system or object."""
+    """Resume a paused system or object.
+
+    Example:
+
+    $ syncd resume --system salesforce
+    """
     what, cfg = _scope(config, system, obj)
     with existing_store(cfg) as store:
         done = control.resume(store, what)
@@ -141,6 +157,12 @@ def resync_command(
     Records a request and returns; the running daemon drains requests within seconds
     (without one it waits: --now runs it here). Emails and ids go together; a range or
     --all is a selector of its own. One naming nothing the store knows is refused.
+
+    Example:
+
+    $ syncd resync --email ada@example.com --wait
+    $ syncd resync --object deal --since 2026-05-01
+    $ syncd resync --list
     """
     cfg = load_config(config)
     selector = {

@@ -22,7 +22,12 @@ def killsweep(
 ) -> None:
     """Kill ``syncd once`` (SIGKILL) at each kill point, run again, check both systems
     and the store; exit 1 when a trial left a duplicate, a record missing or unlinked,
-    a link without journal or a store that does not open."""
+    a link without journal or a store that does not open.
+
+    Example:
+
+    $ syncd killsweep --store sqlite
+    """
     result = sweeps.sweep(store, sweeps.DEEP if deep else sweeps.POINTS)
     totals = result.totals()
     dirty = [t for t in result.trials if not t.clean]

@@ -30,7 +30,6 @@ from syncd.state.operator import Letter
 errors_app = typer.Typer(
     invoke_without_command=True,
     add_completion=False,
-    help="Dead-lettered records with each system's own message; `errors dismiss` them.",
 )
 
 Ids = Annotated[list[int], typer.Argument(help="Dead letter ids (see syncd errors).")]
@@ -53,7 +52,14 @@ def errors(
     config: ConfigOption = DEFAULT_CONFIG,
     as_json: JsonOption = False,
 ) -> None:
-    """Dead-lettered records, newest first: the system's message, attempts, next retry."""
+    """Dead-lettered records, newest first, with each system's own message, attempts and
+    next retry; `syncd errors dismiss` them, `syncd retry` them.
+
+    Example:
+
+    $ syncd errors --object person --since 2026-05-01
+    $ syncd errors dismiss 12 13 --reason "test records"
+    """
     if ctx.invoked_subcommand is not None:
         if system or obj or since or code or everything:
             raise typer.BadParameter(
@@ -88,7 +94,12 @@ def dismiss(
     config: ConfigOption = DEFAULT_CONFIG,
     as_json: JsonOption = False,
 ) -> None:
-    """Dismiss dead letters: kept, listed by `errors --all`, and no longer retried."""
+    """Dismiss dead letters: kept, listed by `errors --all`, and no longer retried.
+
+    Example:
+
+    $ syncd errors dismiss 12 13 --reason "test records"
+    """
     config, as_json = _inherited(ctx, config, as_json)
     with existing_store(load_config(config)) as store:
         done = operator.dismiss(store, ids, reason, datetime.now(UTC))
@@ -131,7 +142,13 @@ def retry(
     config: ConfigOption = DEFAULT_CONFIG,
     as_json: JsonOption = False,
 ) -> None:
-    """Re-queue dead letters for the next cycle (attempts are kept)."""
+    """Re-queue dead letters for the next cycle (attempts are kept).
+
+    Example:
+
+    $ syncd retry 12 13
+    $ syncd retry --all
+    """
     if bool(ids) == every:
         raise typer.BadParameter("give dead letter ids or --all, not both and not neither")
     with existing_store(load_config(config)) as store:
@@ -167,7 +184,13 @@ def explain(
     as_json: JsonOption = False,
 ) -> None:
     """The link, the base, the stage history and the journal of one record: which side
-    changed which field when, which rule decided, what was written where."""
+    changed which field when, which rule decided, what was written where.
+
+    Example:
+
+    $ syncd explain ada@example.com
+    $ syncd explain salesforce:Lead:00Q5g00000AbCdEEAZ --journal 50
+    """
     problem = name_problem(record)
     if problem is not None:
         err.print(Text(f"syncd explain: {problem}"))

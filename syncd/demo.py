@@ -33,7 +33,7 @@ COUNTERS = ("read", "created", "updated")
 def run_demo(directory: Path, console: Console) -> list[str]:
     """Run the demo, printing as it goes; return the facts that did not hold (none: all well)."""
     console.rule("syncd demo")
-    with sandbox.start(directory) as running:
+    with sandbox.start(directory, copy_ca=True) as running:
         hubspot, salesforce = running.emulators["hubspot"], running.emulators["salesforce"]
         sandbox.seed_sample_deals(running.emulators)
         console.print(f"HubSpot emulator at {hubspot.url}, Salesforce emulator at {salesforce.url}")
@@ -253,8 +253,7 @@ def _edits(scene: _Scene) -> None:
 def _funnel(scene: _Scene) -> None:
     scene.console.rule("Sales works the funnel")
     katherine = scene.contact("katherine@example.com")
-    lead = _one(scene.sf("Lead", Email="katherine@example.com"))
-    ids = scene.salesforce.convert_lead(lead["Id"], opportunity_name="NASA trajectory analysis")
+    ids = sandbox.convert_sample_lead(scene.salesforce)
     scene.say(
         "Sales converts Katherine's lead: Salesforce makes a contact, an account (NASA) "
         "and an opportunity.\nLook for: the same HubSpot contact (no second one), now an "
@@ -294,14 +293,7 @@ def _funnel(scene: _Scene) -> None:
     )
 
     won, lost = ids["opportunityId"], _one(scene.sf("Opportunity", Name="Difference Engine No. 2"))
-    scene.salesforce.update(
-        "Opportunity",
-        won,
-        {"StageName": "Closed Won", "Amount": 120000, "CloseDate": _today()},
-    )
-    scene.salesforce.update(
-        "Opportunity", lost["Id"], {"StageName": "Closed Lost", "LossReason__c": "No Budget"}
-    )
+    sandbox.close_sample_deals(scene.salesforce, str(won), lost["Id"])
     scene.say(
         "Sales wins NASA (120,000) and loses Ada's Difference Engine (reason: No Budget).\n"
         "Look for: both deals closed in HubSpot, Katherine a customer, Ada recycled to nurture "
@@ -351,10 +343,6 @@ def _funnel(scene: _Scene) -> None:
 
 def _amount(value: Any) -> str:
     return "" if value is None else f"{value:g}"
-
-
-def _today() -> str:
-    return datetime.now(UTC).date().isoformat()
 
 
 def _deals(scene: _Scene) -> None:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import io
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +95,18 @@ SAMPLE_HUBSPOT_DEAL = {
     "dealstage": "presentationscheduled",
 }
 """Marketing's deal, associated with Ada and with Analytical Engines."""
+SAMPLE_CONVERSION = ("katherine@example.com", "NASA trajectory analysis")
+"""The lead sales converts, and the opportunity the conversion makes."""
+SAMPLE_WON = {"StageName": "Closed Won", "Amount": 120000}
+SAMPLE_LOST = {"StageName": "Closed Lost", "LossReason__c": "No Budget"}
+SAMPLE_SALESFORCE_OPPORTUNITY = {
+    "Name": "Structured programming course",
+    "StageName": "Proposal/Price Quote",
+    "Amount": 8000,
+    "CloseDate": "2026-12-31",
+    "LeadSource": "Web",
+}
+"""Sales' own open deal with Edsger (his contact role), which ``seed_funnel`` loses."""
 
 
 @dataclass
@@ -123,13 +137,19 @@ def start(
     sample: bool = True,
     store: str | None = None,
     overrides: dict[str, Any] | None = None,
+    seed: Callable[[dict[str, Any]], object] | None = None,
+    copy_ca: bool = False,
 ) -> Sandbox:
     """Start both emulators on loopback and write syncd.yaml, fields, stages and secrets;
-    ``overrides`` replace top-level settings of syncd.yaml (``cadence_seconds``, ...)."""
+    ``overrides`` replace top-level settings of syncd.yaml (``cadence_seconds``, ...).
+    The emulators get ``seed``'s data, else (``sample``) ``seed_sample``'s people;
+    ``copy_ca``: the configuration outlives them (see ``write_config``)."""
     emulators = registry.start_emulators()
-    if sample:
+    if seed is not None:
+        seed(emulators)
+    elif sample:
         seed_sample(emulators)
-    write_config(config_dir, emulators, store=store, overrides=overrides)
+    write_config(config_dir, emulators, store=store, overrides=overrides, copy_ca=copy_ca)
     return Sandbox(emulators, config_dir)
 
 
@@ -139,12 +159,22 @@ def write_config(
     *,
     store: str | None = None,
     overrides: dict[str, Any] | None = None,
+    copy_ca: bool = False,
 ) -> Path:
-    """Write a configuration for running emulators (in this process or another)."""
+    """Write a configuration for running emulators (in this process or another).
+
+    ``copy_ca``: the emulators' CA files are copied beside the configuration, so that it
+    still loads once they stopped (and took their CA files along): ``syncd demo --keep``.
+    """
     config_dir.mkdir(parents=True, exist_ok=True)
     for name in ("fields.yaml", "stages.yaml"):
         shutil.copy(CONFIG_DIR / name, config_dir / name)
     secrets, systems = registry.emulator_settings(emulators)
+    for name, system in systems.items() if copy_ca else ():
+        if system.get("ca_bundle"):
+            copied = f"{name}-emulator-ca.pem"
+            shutil.copy(system["ca_bundle"], config_dir / copied)
+            system["ca_bundle"] = copied
     (config_dir / "secrets.env").write_text(
         "".join(f"{k}={v}\n" for k, v in secrets.items()), encoding="utf-8"
     )
@@ -191,3 +221,44 @@ def seed_sample_deals(emulators: dict[str, Any]) -> None:
     deal = hubspot.add_deal(SAMPLE_HUBSPOT_DEAL)
     hubspot.associate("deals", deal, "contacts", ada)
     hubspot.associate("deals", deal, "companies", companies["analyticalengines.com"])
+
+
+def convert_sample_lead(salesforce: Any) -> dict[str, str | None]:
+    """Sales converts Katherine's lead: a contact, an account (NASA) and an opportunity;
+    return the ids Salesforce answers (``contactId``, ``accountId``, ``opportunityId``)."""
+    email, opportunity = SAMPLE_CONVERSION
+    lead = next(
+        r
+        for r in salesforce.records("Lead", include_deleted=False)
+        if str(r.get("Email") or "").lower() == email and not r.get("IsConverted")
+    )
+    ids: dict[str, str | None] = salesforce.convert_lead(lead["Id"], opportunity_name=opportunity)
+    return ids
+
+
+def close_sample_deals(salesforce: Any, won: str, lost: str) -> None:
+    """Sales wins opportunity ``won`` (120,000, closing today) and loses ``lost`` (reason:
+    No Budget)."""
+    today = datetime.now(UTC).date().isoformat()
+    salesforce.update("Opportunity", won, {**SAMPLE_WON, "CloseDate": today})
+    salesforce.update("Opportunity", lost, SAMPLE_LOST)
+
+
+def seed_funnel(emulators: dict[str, Any]) -> None:
+    """The whole funnel, before any sync: ``seed_sample``'s people, ``seed_sample_deals``'
+    companies and deal, Katherine's lead converted and its opportunity won, and Edsger's
+    opportunity lost (``syncd emulate``)."""
+    seed_sample(emulators)
+    seed_sample_deals(emulators)
+    salesforce = emulators["salesforce"]
+    won = convert_sample_lead(salesforce)["opportunityId"]
+    edsger = next(
+        r["Id"]
+        for r in salesforce.records("Contact", include_deleted=False)
+        if r.get("Email") == "edsger@example.com"
+    )
+    lost = salesforce.add("Opportunity", SAMPLE_SALESFORCE_OPPORTUNITY)
+    salesforce.add(
+        "OpportunityContactRole", {"OpportunityId": lost, "ContactId": edsger, "IsPrimary": True}
+    )
+    close_sample_deals(salesforce, str(won), lost)

@@ -45,14 +45,33 @@ of Salesforce's base daily limit (the arithmetic: ``syncd.cadence``, README)."""
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # use_attribute_docstrings: the docstring under each field is its description in the
+    # JSON Schema and docs/configuration.md (syncd.config_schema)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class SystemSettings(BaseModel):
     """One system: which connector drives it; the rest belongs to that connector."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(
+        extra="allow",
+        frozen=True,
+        use_attribute_docstrings=True,
+        title="System",
+        json_schema_extra={
+            "x-other-keys": "The connection keys its connector reads. HubSpot: host, auth"
+            " (token or oauth), access_token_env or client_id_env, client_secret_env and"
+            " refresh_token_env, oauth_token_path, search_settle_seconds. Salesforce: login_url"
+            " (the My Domain), auth (client_credentials or jwt), client_id_env,"
+            " client_secret_env, username, private_key_file, audience, connect_to, api_version,"
+            " duplicate_rule_allow_save, max_concurrent_requests. Both: timeout, daily_budget,"
+            " daily_limit, rate_limit, search_rate_limit, overlap_minutes,"
+            " deletion_sweep_minutes, association_sweep_minutes, ca_bundle. The README and"
+            " the syncd.yaml `syncd init` writes explain each."
+        },
+    )
     connector: str
+    """The connector that drives this system: hubspot or salesforce."""
     partner_id_field: str | dict[str, str]
     """The field holding the other system's id: one name for every synced kind, or one
     per native kind (``{Lead: X__c, Contact: X__c, Account: Y__c, Opportunity: Z__c}``)."""
@@ -74,6 +93,8 @@ class SystemSettings(BaseModel):
 
 
 class PeopleSettings(Strict):
+    """`people:` how people are created and recycled."""
+
     new_marketing_person_becomes: Literal["Lead", "Contact"] = "Lead"
     """The CRM kind a new marketing person is created as (Lead or Contact)."""
     recycle_reason_field: str | None = None
@@ -86,6 +107,8 @@ ATTRIBUTION_RULES: tuple[Attribution, ...] = ("contact_roles", "converted_lead",
 
 
 class DealSettings(Strict):
+    """`deals:` who hears of a deal's outcome."""
+
     attribution: list[Attribution] = Field(default_factory=lambda: list(ATTRIBUTION_RULES))
     """Who a deal's outcome is written back to, first rule that finds people wins:
     its contacts (contact roles / associations), the person whose lead was converted
@@ -93,6 +116,8 @@ class DealSettings(Strict):
 
 
 class ReportSettings(Strict):
+    """`report:` what `syncd report` measures."""
+
     handoff_stage: str = "mql"
     """The person stage at which marketing hands a lead to sales."""
     speed_to_lead_sla_hours: float = Field(default=24, gt=0)
@@ -104,6 +129,8 @@ class ReportSettings(Strict):
 
 
 class DaemonSettings(Strict):
+    """`daemon:` the service (`syncd run`): lease, shutdown, schedule, metrics."""
+
     lease_seconds: float = Field(default=30, gt=0)
     """A standby takes over at most this long after the active daemon died (SQLite)."""
     shutdown_timeout_seconds: float = Field(default=60, gt=0)
@@ -138,22 +165,38 @@ class DaemonSettings(Strict):
 
 
 class SyncdSettings(Strict):
+    """syncd.yaml: the store, the two systems and how syncd runs."""
+
     store: str = "sqlite:///syncd.db"
+    """The state store: sqlite:///PATH (relative to this file's folder) or
+    postgresql+psycopg://USER@HOST/DB; SYNCD_STORE_URL overrides it."""
     marketing: str
+    """The system under `systems` that is the marketing automation (hubspot)."""
     crm: str
+    """The system under `systems` that is the CRM (salesforce)."""
     systems: dict[str, SystemSettings]
+    """Per system, its connection: the connector, where it is, which environment
+    variables hold its credentials, the pace; the connector reads the keys it knows."""
     cadence_seconds: dict[str, int] = Field(
         default_factory=lambda: dict.fromkeys(OBJECTS, DEFAULT_CADENCE_SECONDS)
     )
     """Seconds between two cycles of each object; an object left out gets the default
     (``syncd.cadence`` has the arithmetic of its idle cost and propagation time)."""
     people: PeopleSettings = PeopleSettings()
+    """How people are created and recycled."""
     deals: DealSettings = DealSettings()
+    """Who hears of a deal's outcome."""
     report: ReportSettings = ReportSettings()
+    """What `syncd report` measures."""
     daemon: DaemonSettings = DaemonSettings()
+    """The service: lease, shutdown, schedule, metrics."""
     secrets_file: str | None = None
+    """A file of KEY=VALUE lines holding the credentials (mode 0600), relative to this
+    file's folder; the environment wins over it."""
     fields: str = "fields.yaml"
+    """The field mapping file, relative to this file's folder."""
     stages: str = "stages.yaml"
+    """The stage vocabulary file, relative to this file's folder."""
     journal_retention_days: int = Field(default=90, ge=1)
     """Days the journal keeps what each cycle did (``syncd explain``); the entries the
     closed loop and conversions still read are kept whatever their age."""
@@ -193,12 +236,16 @@ class SyncdSettings(Strict):
 class FieldRule(BaseModel):
     """One canonical field: its native names per system and how it syncs."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, use_attribute_docstrings=True)
     type: FieldType | Literal["stage", "ref", "refs"] = "string"
-    """``ref``: the id of one record of ``target``; ``refs``: of several (associations)."""
+    """How values compare and normalize; ``stage``: the object's stage (stages.yaml);
+    ``ref``: the id of one record of ``target``; ``refs``: of several (associations)."""
     direction: Direction = "both"
+    """Which way changes flow: both, to_crm or to_marketing."""
     conflict: ConflictRule = "latest"
+    """Who wins when both sides changed the field since the last sync."""
     blank_overwrites: bool = False
+    """Whether a value emptied on one side empties it on the other."""
     target: str | None = None
     """The object a ``ref`` or ``refs`` field points at."""
     match: bool = False
@@ -226,14 +273,29 @@ class FieldRule(BaseModel):
         return dict(self.model_extra or {})
 
 
-class StageDef(Strict):
+class StageFields(Strict):
+    """The keys of one stage in stages.yaml besides its native values."""
+
     name: str
+    """The stage's name in syncd (the journal, the report)."""
     label: str | None = None
+    """How the report names it; default: the name."""
     recycle: bool = False
+    """A stage that can be entered from any stage and left for any (nurture,
+    disqualified): sales sends a person back to marketing."""
     outcome: Literal["won", "lost"] | None = None
     """A deal stage that closes the deal, won or lost."""
     people: str | None = None
     """The person stage a deal's people move to when the deal enters this stage."""
+
+
+STAGED_KEYS = ("moves", "read", "ignore", "stages")
+"""The keys of an object of stages.yaml written as a mapping, not a plain list."""
+
+
+class StageDef(StageFields):
+    """A stage, validated: its keys and its native values per system."""
+
     values: dict[str, dict[str, str]] = Field(default_factory=dict)
     """Native stage values by system, e.g. {"hubspot": {"lifecyclestage": "lead"}}."""
 
@@ -376,9 +438,9 @@ def _stages(
         items, at = root[obj], [obj]
         node = items if isinstance(items, dict) else {}
         if isinstance(items, dict):  # {moves: forward | any, read, ignore, stages: [...]}
-            unknown = set(items) - {"moves", "stages", "read", "ignore"}
+            unknown = set(items) - set(STAGED_KEYS)
             for key in sorted(unknown):
-                sections = ("moves", "read", "ignore", "stages")
+                sections = STAGED_KEYS
                 problems.append(
                     doc.problem(
                         [obj, key],
@@ -398,7 +460,7 @@ def _stages(
             if not isinstance(item, dict):
                 problems.append(doc.problem([*at, index], "a stage needs a name"))
                 continue
-            known = ("name", "label", "recycle", "outcome", "people")
+            known = tuple(StageFields.model_fields)
             raw = {k: item[k] for k in item if k in known}
             values = {str(k): item[k] for k in item if k not in known}
             for system, native in values.items():

@@ -135,7 +135,7 @@ def test_once_dry_run_prints_the_plan_and_writes_nothing(tmp_path: Path) -> None
         assert bad.returncode == 2 and "invoice" in bad.stderr
 
 
-def test_emulate_prints_its_urls_and_writes_a_working_config(tmp_path: Path) -> None:
+def test_emulate_serves_the_whole_funnel_and_writes_a_working_config(tmp_path: Path) -> None:
     import signal
     import time
 
@@ -161,7 +161,20 @@ def test_emulate_prints_its_urls_and_writes_a_working_config(tmp_path: Path) -> 
         assert config.exists()
         answer = _syncd("once", "--json", "--config", str(config))
         assert answer.returncode == 0, answer.stderr
-        assert json.loads(answer.stdout)["created"] == {"salesforce": 2, "hubspot": 2}
+        # HubSpot gets Katherine (converted) and Edsger, Bletchley Park and NASA, and both
+        # opportunities; Salesforce gets Ada and Grace, US Navy and Ada's deal
+        assert json.loads(answer.stdout)["created"] == {"salesforce": 4, "hubspot": 6}
+        report = _syncd("report", "--json", "--config", str(config))
+        assert report.returncode == 0, report.stderr
+        loop = json.loads(report.stdout)
+        assert loop["closed_loop"]["total"] == {
+            "won": 1,
+            "lost": 1,
+            "win_rate": 0.5,
+            "won_revenue": "120000",
+        }
+        assert loop["closed_loop"]["by_source"]["Partner"]["won_revenue"] == "120000"
+        assert loop["recycled"]["by_current_stage"] == {"nurture": 1}
     finally:
         process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 10

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -75,3 +77,36 @@ def test_a_step_that_fails_is_shown_and_fails_the_command(
     assert result.exit_code == 1
     assert "✗ Katherine's HubSpot lifecycle stage: opportunity" in result.output
     _line(result.output, r"✗ \d+ of \d+ facts did not hold")
+
+
+def test_the_kept_demo_answers_status_report_and_explain_without_the_emulators(
+    tmp_path: Path,
+) -> None:
+    kept = tmp_path / "demo-run"
+    result = CliRunner().invoke(app, ["demo", "--keep", str(kept)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    config = str(kept / "syncd.yaml")
+    assert f"syncd status --config {config}" in result.output
+    # the emulators are stopped: these read the store alone
+    status = CliRunner().invoke(app, ["status", "--json", "--config", config])
+    assert status.exit_code == 0, status.output
+    counts = json.loads(status.output)
+    assert counts["links"] == {"company": 4, "deal": 2, "person": 5}
+    assert counts["counts"]["dead_letters"] == 0 and counts["counts"]["stage_history"] > 0
+    page = kept / "report.html"
+    report = CliRunner().invoke(app, ["report", "--config", config, "--html", str(page)])
+    assert report.exit_code == 0, report.output
+    assert "120,000" in page.read_text(encoding="utf-8")
+    explained = CliRunner().invoke(
+        app, ["explain", "katherine@example.com", "--json", "--config", config]
+    )
+    assert explained.exit_code == 0, explained.output
+    assert '"customer"' in explained.output and "NASA" in explained.output
+
+
+def test_demo_keep_refuses_a_folder_with_files(tmp_path: Path) -> None:
+    (tmp_path / "syncd.db").write_text("mine", encoding="utf-8")
+    result = CliRunner().invoke(app, ["demo", "--keep", str(tmp_path)])
+    said = " ".join(re.sub("[│╭╮╰╯─]", " ", result.output).split())  # the error box, unwrapped
+    assert result.exit_code == 2 and "is not an empty folder" in said
+    assert (tmp_path / "syncd.db").read_text(encoding="utf-8") == "mine"
