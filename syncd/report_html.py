@@ -50,7 +50,7 @@ svg text { font: 13px system-ui, -apple-system, "Segoe UI", sans-serif; fill: #1
 .charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(100%, 24rem), 1fr));
           gap: 0 1.5rem; }
 .charts > div { min-width: 0; }
-svg .tick, svg .small { font-size: 11px; fill: #5b6472; } svg .note { font-size: 12px; }
+svg .tick, svg .small { font-size: 12px; fill: #5b6472; } svg .note { font-size: 12px; }
 svg .value { font-weight: 600; } svg .axis-title { font-size: 12px; fill: #444c59; }
 svg .bar { fill: #3b6fd8; } svg .late { fill: #d8553b; } svg .waiting { fill: #9aa3b2; }
 svg .won { fill: #1f9d61; }
