@@ -411,8 +411,8 @@ def render(report: Report) -> str:
     """The report as one HTML page."""
     period = words.period_text(report.since, report.until)
     header = (
-        f"<header><h1>Funnel and closed-loop revenue</h1><p class=period>{_e(period)}</p>"
-        f'<p id="generated" class=muted>{_e(words.generated_line(report))}</p></header>'
+        "<header><h1>Funnel and closed-loop revenue</h1>"
+        f'<p id="generated">{_e(words.generated_line(report))}</p></header>'
     )
     sections = [
         _summary(report),
