@@ -28,6 +28,9 @@ tombstoned links count like any other (history is history). A person's or deal's
 - **Recycled**: people with a transition into a recycle stage in the period, counted
   by their current base stage; re-qualified when a transition into a non-recycle stage
   follows their first recycle transition in the period.
+- **Trend** (``syncd.report_trend``): the hand-offs and the won deals (at their deciding
+  transition) with their revenue, per week or month, and the same totals over the
+  previous period of the same length, counted the same way over its own transitions.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ from syncd.report_model import (
     SpeedToLead,
     Transition,
 )
+from syncd.report_trend import Win, trend
 from syncd.settings import ReportSettings, StageDef
 from syncd.state.store import Store
 from syncd.state.tables import bases, links, stage_history
@@ -94,6 +98,11 @@ def _by_link(transitions: Iterable[Transition], obj: str) -> dict[int, list[Tran
         if t.object == obj:
             found[t.link_id].append(t)
     return dict(found)
+
+
+def stage_label(stage: StageDef) -> str:
+    """The vocabulary's label of the stage, else its name written as words (``Closed won``)."""
+    return stage.label or stage.name.replace("_", " ").capitalize()
 
 
 def _group(base: Base | None, field: str) -> str:
@@ -133,7 +142,7 @@ def funnel(
                         hours.append(_hours(later[0] - start))
             hours_to_next = durations(hours)
         steps.append(
-            FunnelStep(stage.name, stage.label or stage.name, reached[i], conversion, hours_to_next)
+            FunnelStep(stage.name, stage_label(stage), reached[i], conversion, hours_to_next)
         )
     return tuple(steps)
 
@@ -268,6 +277,31 @@ def closed_loop(
     )
 
 
+def handoff_times(people: Mapping[int, Sequence[Transition]], handoff_stage: str) -> list[datetime]:
+    """When each person was handed off: their first transition into the hand-off stage."""
+    found = []
+    for rows in people.values():
+        handoff = next((t for t in rows if t.to_stage == handoff_stage), None)
+        if handoff is not None:
+            found.append(handoff.at)
+    return found
+
+
+def wins(
+    deals: Mapping[int, Sequence[Transition]],
+    bases_: Mapping[int, Base],
+    stages: Sequence[StageDef],
+) -> list[Win]:
+    """The won deals: when their deciding (last outcome) transition was, and their amount."""
+    outcome_of = {s.name: s.outcome for s in stages if s.outcome}
+    found = []
+    for link_id, rows in deals.items():
+        last = next((t for t in reversed(rows) if t.to_stage in outcome_of), None)
+        if last is not None and outcome_of[last.to_stage] == "won":
+            found.append((last.at, _amount(bases_.get(link_id)) or Decimal(0)))
+    return found
+
+
 def recycled(
     people: Mapping[int, Sequence[Transition]],
     bases_: Mapping[int, Base],
@@ -298,15 +332,20 @@ def build(
     crm: str,
     settings: ReportSettings,
     by: str | None = None,
+    generated_at: datetime | None = None,
 ) -> Report:
-    """The whole report of ``history`` over ``period``.
+    """The whole report of ``history`` over ``period``, made at ``generated_at`` (now).
 
     ``by`` (a person field) groups the funnel and speed to lead too, and replaces
-    ``settings.source_field`` as the closed loop's grouping.
+    ``settings.source_field`` as the closed loop's grouping. The trend compares with the
+    previous period's transitions in ``history`` (``read_history`` reads them).
     """
     inside = [t for t in history.transitions if t.at in period]
     people, deals = _by_link(inside, "person"), _by_link(inside, "deal")
+    before = [t for t in history.transitions if t.at in period.previous]
+    people_before, deals_before = _by_link(before, "person"), _by_link(before, "deal")
     person_stages = stages.get("person", ())
+    deal_stages = stages.get("deal", ())
 
     def speed(group: Mapping[int, Sequence[Transition]]) -> SpeedToLead:
         return speed_to_lead(
@@ -320,7 +359,10 @@ def build(
     return Report(
         since=period.since,
         until=period.until,
+        generated_at=(generated_at or datetime.now(UTC)).astimezone(UTC),
         by=by,
+        currency=settings.currency,
+        stage_labels={s.name: stage_label(s) for s in (*deal_stages, *person_stages)},
         funnel=funnel(people, person_stages),
         funnel_by={k: funnel(groups[k], person_stages) for k in sorted(groups)},
         speed_to_lead=speed(people),
@@ -328,15 +370,24 @@ def build(
         closed_loop=closed_loop(
             deals,
             history.bases,
-            stages=stages.get("deal", ()),
+            stages=deal_stages,
             group_field=by or settings.source_field,
         ),
         recycled=recycled(people, history.bases, person_stages),
+        trend=trend(
+            period,
+            handoff_times(people, settings.handoff_stage),
+            wins(deals, history.bases, deal_stages),
+            previous_handoffs=handoff_times(people_before, settings.handoff_stage),
+            previous_wins=wins(deals_before, history.bases, deal_stages),
+        ),
     )
 
 
 def read_history(store: Store, period: Period) -> History:
-    """The person and deal transitions in ``period`` and the bases of their links and people."""
+    """The person and deal transitions in ``period`` and in the previous period (for the
+    trend), and the bases of their links and people."""
+    since = period.previous.since
     with store.engine.connect() as connection:
         rows = connection.execute(
             select(
@@ -349,7 +400,7 @@ def read_history(store: Store, period: Period) -> History:
             ).where(
                 stage_history.c.object.in_(("person", "deal")),
                 # SQLite keeps times as UTC text without offset: compare in UTC.
-                stage_history.c.at >= period.since.astimezone(UTC),
+                stage_history.c.at >= since.astimezone(UTC),
                 stage_history.c.at < period.until.astimezone(UTC),
             )
         )

@@ -24,6 +24,11 @@ class Period:
     def __contains__(self, at: datetime) -> bool:
         return self.since <= at < self.until
 
+    @property
+    def previous(self) -> Period:
+        """The period of the same length just before this one."""
+        return Period(self.since - (self.until - self.since), self.since)
+
 
 @dataclass(frozen=True)
 class Transition:
@@ -135,16 +140,68 @@ class Recycled:
 
 
 @dataclass(frozen=True)
+class Totals:
+    """Hand-offs, deals won and their revenue over a stretch of time."""
+
+    handoffs: int
+    won: int
+    won_revenue: Decimal
+
+
+@dataclass(frozen=True)
+class TrendBucket:
+    """One week or month of the period, ``[start, end)`` (clipped to the period)."""
+
+    start: datetime
+    end: datetime
+    handoffs: int
+    won: int
+    won_revenue: Decimal
+
+
+@dataclass(frozen=True)
+class Change:
+    """This period against the previous one: (this - previous) / previous; None when the
+    previous one had none."""
+
+    handoffs: float | None
+    won: float | None
+    won_revenue: float | None
+
+
+@dataclass(frozen=True)
+class Trend:
+    bucket: str
+    """``week`` (Monday to Monday, UTC) or ``month``."""
+    buckets: tuple[TrendBucket, ...]
+    current: Totals
+    previous_since: datetime
+    """The previous period is ``[previous_since, since)``, as long as this one."""
+    previous: Totals
+    change: Change
+
+
+@dataclass(frozen=True)
 class Report:
     since: datetime
     until: datetime
+    generated_at: datetime
     by: str | None
+    currency: str
+    """The ISO 4217 code of the amounts (``report.currency``)."""
+    stage_labels: Mapping[str, str]
+    """Each person and deal stage's label (its name when the vocabulary gives none)."""
     funnel: tuple[FunnelStep, ...]
     funnel_by: Mapping[str, tuple[FunnelStep, ...]]
     speed_to_lead: SpeedToLead
     speed_to_lead_by: Mapping[str, SpeedToLead]
     closed_loop: ClosedLoop
     recycled: Recycled
+    trend: Trend
+
+    def label(self, stage: str) -> str:
+        """The stage's label; what is no stage (``(unknown)``) as it is."""
+        return self.stage_labels.get(stage, stage)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON values: numbers as numbers, Decimals as strings, datetimes ISO."""

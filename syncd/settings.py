@@ -7,6 +7,7 @@ raises one ``ConfigError`` listing every problem with its file, line and key.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,6 +127,15 @@ class ReportSettings(Strict):
     """The person field the report groups by."""
     days: int = Field(default=90, gt=0)
     """The default period: the last ``days`` days."""
+    currency: str = "USD"
+    """The ISO 4217 code of the deals' amounts (one currency: amounts are summed as they are)."""
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Z]{3}", value):
+            raise ValueError(f"{value!r} is no ISO 4217 currency code (three capitals: USD, EUR)")
+        return value
 
 
 class DaemonSettings(Strict):

@@ -63,7 +63,7 @@ def test_the_loop_closes_in_the_tables(output: str) -> None:
 def test_the_report_ends_the_demo(output: str) -> None:
     report = output[output.index("syncd report, on the demo's store") :]
     _line(report, r"^Funnel, ")
-    _line(report, r"│ customer\s+│\s+1 │")
+    _line(report, r"│ Customer\s+│\s+1 │")
     _line(report, r"│ Partner\s+│\s+1 │\s+0 │\s+100% │\s+120,000 │")
     _line(report, r"│ Webinar\s+│\s+0 │\s+1 │\s+0% │\s+0 │")
     _line(report, r"^2 recycled, 0 re-qualified since")

@@ -331,6 +331,10 @@ def test_cli_report_json_and_html(store: Store, store_url: str, tmp_path: Path) 
     loop = report["closed_loop"]
     assert loop["total"]["won_revenue"] == "1799.5"  # 1200 + 99.5 + 500
     assert loop["by_source"]["ads"]["win_rate"] == 0.5
+    # The trend's weeks add up to the same figures.
+    trend = report["trend"]
+    assert sum(b["handoffs"] for b in trend["buckets"]) == trend["current"]["handoffs"] == 6
+    assert trend["current"]["won_revenue"] == "1799.5" and report["currency"] == "USD"
 
     page = tmp_path / "report.html"
     answer = runner.invoke(
@@ -346,6 +350,7 @@ def test_cli_report_json_and_html(store: Store, store_url: str, tmp_path: Path) 
     tables = runner.invoke(app, ["report", "--config", str(config), *period], env=env)
     assert tables.exit_code == 0, tables.output
     assert "Funnel" in tables.stdout and PARTNER in tables.stdout
+    assert "Generated at " in tables.stdout and "Trend per week" in tables.stdout
 
 
 @pytest.mark.parametrize(
