@@ -10,6 +10,7 @@ import json
 import math
 import shutil
 import sys
+from array import array
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -350,7 +351,7 @@ def test_status_shows_the_p50_and_p95_of_the_last_cycle(
 
     report = CycleReport("c1")
     part = CycleReport("c1")
-    part.propagation = {"hubspot_to_salesforce": [float(v) for v in range(1, 21)]}
+    part.propagation = {"hubspot_to_salesforce": array("d", range(1, 21))}
     report.add("person", part)
     now = datetime.now(UTC)
     control.record_cycle(world.store, "person", "c1", now, now, True, report.as_dict())
