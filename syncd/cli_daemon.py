@@ -53,7 +53,12 @@ def run(config: ConfigOption = DEFAULT_CONFIG, log_level: LogLevelOption = None)
 
 def migrate(config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption = False) -> None:
     """Create the store the configuration names, or bring it to this syncd's schema (as
-    `syncd run` does at start); print the store and its revision before and after."""
+    `syncd run` does at start); print the store and its revision before and after.
+
+    Example:
+
+    $ syncd migrate -c /etc/syncd/syncd.yaml
+    """
     cfg = load_config(config)
     before = revision_of(cfg.store_url)
     with Store.open(cfg.store_url) as store:
