@@ -199,6 +199,24 @@ class TransientError(ConnectorError):
     """Worth retrying with backoff."""
 
 
+def not_reached(
+    system: str, kind: str, host: str, *, check: str, said: str, error: BaseException
+) -> TransientError:
+    """A connection to ``host`` that did not happen, in words: ``kind`` is ``refused``,
+    ``dns``, ``timeout`` or ``connection``; ``check`` what to look at (a timeout adds the
+    ``timeout`` setting of the system's section), ``said`` the connection's own words."""
+    words = {
+        "refused": f"could not connect to {host}: the connection was refused",
+        "dns": f"could not connect to {host}: the name does not resolve",
+        "timeout": f"{host} did not answer in time",
+        "connection": f"could not connect to {host}",
+    }[kind]
+    if kind == "timeout":
+        check += f"; and timeout (systems.{system}.timeout: connect and read seconds)"
+        said = f"{type(error).__name__}: {said}"
+    return TransientError(system, words, check=check, said=said, said_by="the error")
+
+
 class RateLimitedError(TransientError):
     """Rate limited; retry after ``retry_after`` seconds (None: use backoff)."""
 

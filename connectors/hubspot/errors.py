@@ -32,6 +32,7 @@ from syncd.errors import (
     RateLimitedError,
     TransientError,
     connection_trouble,
+    not_reached,
     trim,
 )
 
@@ -121,16 +122,7 @@ def unreachable(error: urllib3.exceptions.HTTPError) -> ConnectorError:
         f"check host ({SECTION}.host in syncd.yaml; default https://api.hubapi.com):"
         " reachable from this machine (DNS, firewall, proxy)"
     )
-    words = {
-        "refused": f"could not connect to {host}: the connection was refused",
-        "dns": f"could not connect to {host}: the name does not resolve",
-        "timeout": f"{host} did not answer in time",
-        "connection": f"could not connect to {host}",
-    }[kind]
-    if kind == "timeout":
-        where += f"; and timeout ({SECTION}.timeout: connect and read seconds)"
-        said = f"{type(error).__name__}: {said}"
-    return TransientError(SYSTEM, words, check=where, said=said, said_by=UNDERLYING)
+    return not_reached(SYSTEM, kind, host, check=where, said=said, error=error)
 
 
 def retry_after(headers: Any) -> float | None:

@@ -35,6 +35,7 @@ from syncd.errors import (
     RateLimitedError,
     TransientError,
     connection_trouble,
+    not_reached,
     trim,
 )
 
@@ -120,16 +121,7 @@ def unreachable(exc: requests.RequestException) -> ConnectorError:
         f"check login_url ({SECTION}.login_url in syncd.yaml; and connect_to, if set): your"
         " org's My Domain, reachable from this machine (DNS, firewall, proxy)"
     )
-    words = {
-        "refused": f"could not connect to {host}: the connection was refused",
-        "dns": f"could not connect to {host}: the name does not resolve",
-        "timeout": f"{host} did not answer in time",
-        "connection": f"could not connect to {host}",
-    }[kind]
-    if kind == "timeout":
-        where += f"; and timeout ({SECTION}.timeout: connect and read seconds)"
-        said = f"{type(exc).__name__}: {said}"
-    return TransientError(SYSTEM, words, check=where, said=said, said_by=UNDERLYING)
+    return not_reached(SYSTEM, kind, host, check=where, said=said, error=exc)
 
 
 def from_response(response: requests.Response, what: str) -> ConnectorError:
