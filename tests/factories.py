@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from syncd.model import Record, RecordRef, Value
 from syncd.reconcile import Rules
@@ -93,3 +97,25 @@ def salesforce(
     **fields: Value,
 ) -> Record:
     return _record(RecordRef("salesforce", "Lead", id_), minutes, stage, partner, fields)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def syncd_cli(
+    *args: str,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """``syncd ARGS`` in a process of its own, as an operator's shell runs it (from the
+    repository unless ``cwd``)."""
+    return subprocess.run(
+        [sys.executable, "-m", "syncd", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd or ROOT,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )

@@ -8,18 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.factories import syncd_cli
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _syncd(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", "from syncd.cli import main; main()", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd or ROOT,
-        timeout=120,
-        check=False,
-    )
+_syncd = syncd_cli
 
 
 def test_validate_names_file_line_and_key_of_a_broken_file(tmp_path: Path) -> None:

@@ -11,7 +11,6 @@ import json
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +19,8 @@ from typing import Any
 import pytest
 
 from syncd import sandbox
-from tests.daemons import ROOT, Daemon
+from tests.daemons import Daemon
+from tests.factories import syncd_cli
 
 SETTINGS = {
     "cadence_seconds": {"company": 1, "person": 1, "deal": 1},
@@ -47,14 +47,7 @@ def _leads(box: sandbox.Sandbox, email: str) -> list[dict[str, Any]]:
 
 
 def _syncd(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", "from syncd.cli import main; main()", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return syncd_cli(*args, timeout=60)
 
 
 def _samples(text: str) -> dict[str, float]:

@@ -6,8 +6,6 @@ import fnmatch
 import os
 import re
 import stat
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
@@ -16,21 +14,13 @@ from typer.testing import CliRunner
 
 from syncd import init_config
 from syncd.cli import app
+from tests.factories import syncd_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 CREDENTIALS = ("HUBSPOT_ACCESS_TOKEN", "SALESFORCE_CLIENT_ID", "SALESFORCE_CLIENT_SECRET")
 
 
-def _syncd(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "syncd", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+_syncd = syncd_cli
 
 
 def _secrets(path: Path) -> dict[str, str]:

@@ -5,8 +5,6 @@ write, by the engine (on both stores), by ``syncd validate`` and by ``syncd once
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +16,7 @@ from syncd import preflight, registry, sandbox
 from syncd.engine import Engine
 from syncd.errors import SetupError
 from syncd.settings import Config, load_config
+from tests.factories import syncd_cli
 from tests.world import World
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -164,15 +163,7 @@ def test_the_engine_refuses_a_broken_setup_before_any_write(world: World, case: 
         crm.close()
 
 
-def _syncd(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", "from syncd.cli import main; main()", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-        check=False,
-    )
+_syncd = syncd_cli
 
 
 @pytest.mark.parametrize("case", BROKEN, ids=[c.name for c in BROKEN])

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +13,8 @@ from rich.console import Console
 
 from syncd import cli_progress, sandbox
 from syncd.progress import Tally
-from tests.daemons import ROOT, Daemon
+from tests.daemons import Daemon
+from tests.factories import syncd_cli
 from tests.world import World
 
 
@@ -89,15 +88,7 @@ def test_once_on_a_terminal_shows_each_object_with_its_counts(world: World) -> N
     assert f"salesforce {written}" in text
 
 
-def _syncd(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", "from syncd.cli import main; main()", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+_syncd = syncd_cli
 
 
 def test_dry_run_says_would_create_and_once_says_created(tmp_path: Path) -> None:
@@ -137,9 +128,11 @@ def test_the_daemon_logs_progress_during_a_long_cycle_and_no_scheduler_noise(
     tmp_path: Path, start: Callable[[Path], Daemon]
 ) -> None:
     with sandbox.start(tmp_path / "config", sample=False, overrides=SETTINGS) as box:
-        box.emulators["hubspot"].seed_contacts(800)
+        box.emulators["hubspot"].seed_contacts(2500)
         salesforce = box.emulators["salesforce"]
-        salesforce.set_latency(150)  # every write takes a while: the cycle runs seconds
+        # every call takes a while, and three chunks are written one after the other: the
+        # cycle runs seconds, and a progress line falls between two chunks' writes
+        salesforce.set_latency(400)
         daemon = start(box.config_path)
         daemon.wait_for(lambda: daemon.logged("cycle of person: read"), seconds=90)
         assert daemon.stop() == 0
@@ -152,11 +145,13 @@ def test_the_daemon_logs_progress_during_a_long_cycle_and_no_scheduler_noise(
     assert any(e["written"].get("salesforce", 0) > 0 for e in progress)
     # the summary line's message is words; the counts are fields of their own
     (done,) = [e for e in events if e["message"].startswith("cycle of person: read")][:1]
-    assert "{" not in done["message"] and "hubspot 800" in done["message"]
-    assert done["counts"]["read"]["hubspot"] == 800
-    assert done["counts"]["created"] == {"salesforce": 800}
+    assert "{" not in done["message"] and "hubspot 2500" in done["message"]
+    assert done["counts"]["read"]["hubspot"] == 2500
+    assert done["counts"]["created"] == {"salesforce": 2500}
     # APScheduler's skip warning is gone; our own line says it once per job and long run
     assert not any("maximum number of running instances" in line for line in daemon.lines)
-    during = events[events.index(progress[0]) : events.index(done)]
+    # from the end of the companies' cycle, which the people's follows, to the end of theirs
+    before = next(e for e in events if e["message"].startswith("cycle of company: read"))
+    during = events[events.index(before) : events.index(done)]
     skipped = Counter(e["job"] for e in during if "its last run is still running" in e["message"])
     assert skipped["resync"] == 1, skipped
