@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from syncd import registry, report_view, sandbox
+from syncd.budget import Budgets
 from syncd.cycle import CycleReport
 from syncd.engine import Engine
 from syncd.report import build, read_history
@@ -50,7 +51,8 @@ def run_demo(directory: Path, console: Console) -> list[str]:
         marketing = registry.connector(config, "hubspot")
         crm = registry.connector(config, "salesforce")
         engine = Engine.for_config(config, store, marketing, crm)
-        scene = _Scene(console, engine, hubspot, salesforce)
+        budgets = Budgets.for_config(store, config)
+        scene = _Scene(console, engine, hubspot, salesforce, budgets)
         try:
             _first_sync(scene)
             _edits(scene)
@@ -83,13 +85,16 @@ class _Scene:
     engine: Engine
     hubspot: Any
     salesforce: Any
+    budgets: Budgets
+    """Where each cycle's API calls are counted, as ``syncd once`` counts its own."""
     cycles: int = 0
     checks: int = 0
     failed: list[str] = field(default_factory=list)
 
     def cycle(self, title: str) -> CycleReport:
         self.cycles += 1
-        report = self.engine.run_once()
+        with self.budgets.metered([self.engine.marketing, self.engine.crm]):
+            report = self.engine.run_once()
         self.console.print(_cycle_table(f"Cycle {self.cycles}: {title}", report))
         return report
 

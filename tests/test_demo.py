@@ -93,6 +93,10 @@ def test_the_kept_demo_answers_status_report_and_explain_without_the_emulators(
     counts = json.loads(status.output)
     assert counts["links"] == {"company": 4, "deal": 2, "person": 5}
     assert counts["counts"]["dead_letters"] == 0 and counts["counts"]["stage_history"] > 0
+    # the demo's cycles count their calls, as syncd once does
+    assert all(
+        counts["api_calls_today"][system]["calls"] > 0 for system in ("hubspot", "salesforce")
+    )
     page = kept / "report.html"
     report = CliRunner().invoke(app, ["report", "--config", config, "--html", str(page)])
     assert report.exit_code == 0, report.output
