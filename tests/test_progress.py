@@ -15,6 +15,7 @@ from syncd import cli_progress, sandbox
 from syncd.progress import Tally
 from tests.daemons import Daemon
 from tests.factories import syncd_cli
+from tests.test_daemon import SETTINGS as DAEMON_SETTINGS
 from tests.world import World
 
 
@@ -108,12 +109,9 @@ def test_dry_run_says_would_create_and_once_says_created(tmp_path: Path) -> None
 
 
 SETTINGS = {
-    "cadence_seconds": {"company": 1, "person": 1, "deal": 1},
+    **DAEMON_SETTINGS,
     "daemon": {
-        "lease_seconds": 3,
-        "shutdown_timeout_seconds": 20,
-        "log_json": True,
-        "metrics": "127.0.0.1:0",
+        **DAEMON_SETTINGS["daemon"],
         "progress_log_seconds": 0.3,
         "resync_poll_seconds": 0.5,
     },

@@ -167,7 +167,14 @@ def config():
     return load_config(ROOT / "config" / "syncd.yaml")
 
 
-def make_report(store: Store, config, by: str | None = None):
+def make_report(
+    store: Store,
+    config,
+    by: str | None = None,
+    generated_at: datetime | None = None,
+    **settings: str,
+):
+    """The report of the hand-made history, with ``settings`` of ``report:`` replaced."""
     fill(store)
     period = Period(SINCE, UNTIL)
     return build(
@@ -175,8 +182,9 @@ def make_report(store: Store, config, by: str | None = None):
         period,
         stages=config.stages,
         crm=config.syncd.crm,
-        settings=config.syncd.report,
+        settings=config.syncd.report.model_copy(update=settings),
         by=by,
+        generated_at=generated_at,
     )
 
 

@@ -30,17 +30,7 @@ GENERATED = datetime(2026, 4, 1, 8, 0, tzinfo=UTC)
 
 
 def _report(store: Store, config, by: str | None = None, **settings: str) -> Report:
-    fill(store)
-    period = Period(SINCE, UNTIL)
-    return build(
-        read_history(store, period),
-        period,
-        stages=config.stages,
-        crm=config.syncd.crm,
-        settings=config.syncd.report.model_copy(update=settings),
-        by=by,
-        generated_at=GENERATED,
-    )
+    return make_report(store, config, by, GENERATED, **settings)
 
 
 @pytest.fixture
