@@ -119,14 +119,14 @@ class Connector(Protocol):
 
     def split_calls(self) -> int:
         """Calls made so far beyond one per batch, splitting batches the system refused as
-        a whole to find the refused records (``syncd.split``)."""
+        a whole to find the refused records (``syncd.sync.split``)."""
 
     def close(self) -> None:
         """Release connections."""
 
 
 class Fence(Protocol):
-    """Proof that this process still holds the scheduler's lease (``syncd.lease``).
+    """Proof that this process still holds the scheduler's lease (``syncd.daemon.lease``).
 
     The engine asks before each batch of remote writes and inside each commit of a
     chunk, so that a daemon which lost its lease writes nothing more, even mid-cycle.

@@ -19,10 +19,10 @@ from typing import Any
 
 from syncd import registry
 from syncd.abc import Connector
+from syncd.config.settings import Config
+from syncd.config.yamlfile import YamlDocument, load_yaml
 from syncd.errors import ConnectorError
 from syncd.model import SchemaProblem
-from syncd.settings import Config
-from syncd.yamlfile import YamlDocument, load_yaml
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,16 +9,23 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from syncd import pacing
 from syncd.abc import Connector
+from syncd.config.checks import on_this_machine
+from syncd.config.settings import (
+    CHECKS,
+    OBJECTS,
+    STAGE_FIELD,
+    Config,
+    SyncdSettings,
+    SystemSettings,
+)
+from syncd.config.yamlfile import YamlDocument, load_yaml
+from syncd.daemon import pacing
 from syncd.errors import ConfigError, ConfigProblem
-from syncd.reconcile import Rules
 from syncd.retry import RetryPolicy
-from syncd.settings import CHECKS, OBJECTS, STAGE_FIELD, Config, SyncdSettings, SystemSettings
-from syncd.settings_checks import on_this_machine
-from syncd.sweeps import CALLS_PER_CYCLE, SweepPeriods
-from syncd.vocabulary import Vocabulary
-from syncd.yamlfile import YamlDocument, load_yaml
+from syncd.sync.reconcile import Rules
+from syncd.sync.sweeps import CALLS_PER_CYCLE, SweepPeriods
+from syncd.sync.vocabulary import Vocabulary
 
 KINDS = {
     "hubspot": {"company": ["companies"], "person": ["contacts"], "deal": ["deals"]},
@@ -40,7 +47,7 @@ def write_back(config: Config, name: str) -> str:
 
 
 SWEPT = {"hubspot": frozenset({"person", "deal"}), "salesforce": frozenset()}
-"""Per connector, the objects whose sweeps make calls of their own (``syncd.sweeps``):
+"""Per connector, the objects whose sweeps make calls of their own (``syncd.sync.sweeps``):
 HubSpot's association reads of contacts and deals. HubSpot's deletion slices ride in the
 scan's search and Salesforce's contact-role slices in its ``/composite``: no call."""
 DAILY_LIMITS = {"hubspot": 650_000, "salesforce": 100_000}
@@ -67,10 +74,10 @@ def idle_calls_per_cycle(connector: str, obj: str) -> float:
     """The API calls one cycle of ``obj`` makes at most, on average, on a quiet system
     driven by ``connector``: its scan, one call (HubSpot: one search, the deletion sweep's
     slice riding in it; Salesforce: one ``/composite`` holding every kind's query and a due
-    contact-role slice), plus the sweeps' budget (``syncd.sweeps.CALLS_PER_CYCLE``) where
+    contact-role slice), plus the sweeps' budget (``syncd.sync.sweeps.CALLS_PER_CYCLE``) where
     a sweep still pays calls of its own (HubSpot's association reads of people and deals,
     while a pass is behind; over a whole pass, ceil(N / 1,000) calls per associated type).
-    ``syncd.cadence`` projects the idle cost from this alone: update it when the scans or
+    ``syncd.daemon.cadence`` projects the idle cost from this alone: update it when the scans or
     the sweeps change their call pattern."""
     return 1.0 + (CALLS_PER_CYCLE if obj in SWEPT[connector] else 0.0)
 
@@ -274,7 +281,7 @@ PUBLISHED_RATES = {
     "general": pacing.Limit(190, 10),  # a private app, Professional and Enterprise
     "search": pacing.Limit(5, 1),
 }
-"""HubSpot's published limits (``syncd.pacing`` cites them): the pacing by default."""
+"""HubSpot's published limits (``syncd.daemon.pacing`` cites them): the pacing by default."""
 SALESFORCE_IN_FLIGHT = 10
 """Salesforce calls syncd keeps in flight at most by default (the org allows 25 long ones)."""
 
@@ -428,8 +435,8 @@ def object_rules(config: Config, obj: str) -> Rules:
 
 def start_emulators() -> dict[str, Any]:
     """Both emulators, started on loopback ports."""
-    from connectors.hubspot.emulator import HubSpotEmulator
-    from connectors.salesforce.emulator import SalesforceEmulator
+    from connectors.hubspot.emulator.server import HubSpotEmulator
+    from connectors.salesforce.emulator.server import SalesforceEmulator
 
     return {"hubspot": HubSpotEmulator().start(), "salesforce": SalesforceEmulator().start()}
 
@@ -483,8 +490,8 @@ def emulator_limits(throttled: bool) -> dict[str, dict[str, Any]]:
     """The limits ``emulator_commands(..., throttled=...)`` makes the emulators enforce:
     HubSpot's ``rate`` and ``search_rate`` as (max calls, interval ms) and ``daily``;
     Salesforce's ``daily`` and ``concurrent``; None where not enforced."""
-    from connectors.hubspot.emulator_gate import published_limits
-    from connectors.salesforce.emulator import PRODUCTION_CONCURRENT_LIMIT
+    from connectors.hubspot.emulator.gate import published_limits
+    from connectors.salesforce.emulator.server import PRODUCTION_CONCURRENT_LIMIT
 
     hubspot = published_limits("enterprise")
     return {

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from syncd.killsweep import scratch_schema
+from syncd.harness.killsweep import scratch_schema
 from syncd.state.store import Store
 from tests.daemons import Daemon, launcher
 from tests.world import World, make_world

@@ -83,7 +83,14 @@ def launcher(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
         env = {**os.environ, "NOTIFY_SOCKET": address, "WATCHDOG_USEC": str(watchdog_usec)}
         env.pop("WATCHDOG_PID", None)
         process = subprocess.Popen(
-            [sys.executable, "-c", "from syncd.cli import main; main()", "run", "-c", str(config)],
+            [
+                sys.executable,
+                "-c",
+                "from syncd.cli.app import main; main()",
+                "run",
+                "-c",
+                str(config),
+            ],
             cwd=ROOT,
             env=env,
             stderr=subprocess.PIPE,

@@ -8,10 +8,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from syncd.config.settings import FieldRule, StageDef
 from syncd.model import Record, RecordRef, Value
-from syncd.reconcile import Rules
-from syncd.settings import FieldRule, StageDef
-from syncd.vocabulary import Vocabulary
+from syncd.sync.reconcile import Rules
+from syncd.sync.vocabulary import Vocabulary
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 

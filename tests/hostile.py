@@ -17,8 +17,8 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
-from connectors.salesforce.emulator_store import WriteError
-from syncd.intake import printable
+from connectors.salesforce.emulator.store import WriteError
+from syncd.sync.intake import printable
 from tests.world import World, make_world
 
 LONG_EMAIL = "a" * 309 + "@example.com"

@@ -17,7 +17,14 @@ ROOT = Path(__file__).resolve().parents[1]
 def bench(*options: str) -> dict[str, Any]:
     """One ``syncd bench ... --json`` run in a fresh process: its figures."""
     answer = subprocess.run(
-        [sys.executable, "-c", "from syncd.cli import main; main()", "bench", *options, "--json"],
+        [
+            sys.executable,
+            "-c",
+            "from syncd.cli.app import main; main()",
+            "bench",
+            *options,
+            "--json",
+        ],
         capture_output=True,
         text=True,
         cwd=ROOT,

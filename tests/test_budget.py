@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
-from syncd.budget import Budgets, next_day, parse
+from syncd.daemon.budget import Budgets, next_day, parse
 from syncd.state.store import Store
 
 NOON = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

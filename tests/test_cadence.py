@@ -19,13 +19,14 @@ import pytest
 from ruamel.yaml import YAML
 from typer.testing import CliRunner
 
-from syncd import cadence, registry
-from syncd.budget import Budgets
-from syncd.cli import app, main
-from syncd.cycle import CycleReport, percentile, summary
-from syncd.daemon import Daemon
-from syncd.settings import load_config
-from syncd.sweeps import CALLS_PER_CYCLE
+from syncd import registry
+from syncd.cli.app import app, main
+from syncd.config.settings import load_config
+from syncd.daemon import cadence
+from syncd.daemon.budget import Budgets
+from syncd.daemon.service import Daemon
+from syncd.sync.cycle import CycleReport, percentile, summary
+from syncd.sync.sweeps import CALLS_PER_CYCLE
 from tests.world import World
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -344,7 +345,7 @@ def test_each_change_is_measured_as_it_lands_in_metrics_and_status(world: World)
 def test_status_shows_the_p50_and_p95_of_the_last_cycle(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from syncd.cli_common import console
+    from syncd.cli.common import console
     from syncd.state import control
 
     monkeypatch.setattr(console, "_width", 300)  # the row on one line

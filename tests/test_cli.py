@@ -56,7 +56,7 @@ def test_status_reports_an_empty_store_as_json_once_migrate_made_it(tmp_path: Pa
 
 
 def test_validate_checks_stage_values_against_the_live_picklists(tmp_path: Path) -> None:
-    from syncd import sandbox
+    from syncd.harness import sandbox
 
     with sandbox.start(tmp_path, sample=False) as box:
         ok = _syncd("validate", "--json", "--config", str(box.config_path))
@@ -70,7 +70,7 @@ def test_validate_checks_stage_values_against_the_live_picklists(tmp_path: Path)
 
 
 def test_validate_checks_deal_outcomes_against_won_and_closed_stages(tmp_path: Path) -> None:
-    from syncd import sandbox
+    from syncd.harness import sandbox
 
     with sandbox.start(tmp_path, sample=False) as box:
         stages = tmp_path / "stages.yaml"
@@ -91,7 +91,7 @@ def test_validate_checks_deal_outcomes_against_won_and_closed_stages(tmp_path: P
 
 
 def test_once_dry_run_prints_the_plan_and_writes_nothing(tmp_path: Path) -> None:
-    from syncd import sandbox
+    from syncd.harness import sandbox
 
     with sandbox.start(tmp_path, sample=True) as box:
         planned = _syncd("once", "--dry-run", "--json", "--config", str(box.config_path))
@@ -137,7 +137,7 @@ def test_emulate_serves_the_whole_funnel_and_writes_a_working_config(tmp_path: P
         [
             sys.executable,
             "-c",
-            "from syncd.cli import main; main()",
+            "from syncd.cli.app import main; main()",
             "emulate",
             "--out",
             str(tmp_path / "emulated"),
@@ -178,7 +178,7 @@ def test_emulate_serves_the_whole_funnel_and_writes_a_working_config(tmp_path: P
 
 
 def test_the_default_config_is_the_services_when_it_is_installed(tmp_path: Path) -> None:
-    from syncd.cli_common import default_config
+    from syncd.cli.common import default_config
 
     installed = tmp_path / "syncd.yaml"
     assert default_config(installed) == Path("config/syncd.yaml")
@@ -196,7 +196,7 @@ def test_status_reads_syncd_config_and_says_which_store_and_who_named_it(tmp_pat
     env = {k: v for k, v in os.environ.items() if k != "SYNCD_STORE_URL"}
     env["SYNCD_CONFIG"] = str(tmp_path / "syncd.yaml")
     made = subprocess.run(
-        [sys.executable, "-c", "from syncd.cli import main; main()", "migrate"],
+        [sys.executable, "-c", "from syncd.cli.app import main; main()", "migrate"],
         capture_output=True,
         text=True,
         cwd=elsewhere,
@@ -207,7 +207,7 @@ def test_status_reads_syncd_config_and_says_which_store_and_who_named_it(tmp_pat
     assert made.returncode == 0, made.stderr
     assert (tmp_path / "syncd.db").exists()  # the config's folder, not the shell's
     answer = subprocess.run(
-        [sys.executable, "-c", "from syncd.cli import main; main()", "status", "--json"],
+        [sys.executable, "-c", "from syncd.cli.app import main; main()", "status", "--json"],
         capture_output=True,
         text=True,
         cwd=elsewhere,  # a shell anywhere: the relative SQLite path is the config folder's
@@ -221,7 +221,7 @@ def test_status_reads_syncd_config_and_says_which_store_and_who_named_it(tmp_pat
     assert store["from"] == f"{tmp_path / 'syncd.yaml'}:3 (store)"
     env["SYNCD_STORE_URL"] = f"sqlite:///{tmp_path / 'other.db'}"
     overridden = subprocess.run(
-        [sys.executable, "-c", "from syncd.cli import main; main()", "validate", "--offline"],
+        [sys.executable, "-c", "from syncd.cli.app import main; main()", "validate", "--offline"],
         capture_output=True,
         text=True,
         cwd=elsewhere,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from syncd.cli import main
+from syncd.cli.app import main
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = ("syncd.yaml", "fields.yaml", "stages.yaml")
@@ -805,7 +805,7 @@ def test_run_without_credentials_exits_at_once_naming_each(tmp_path: Path) -> No
     )
     env = {k: v for k, v in os.environ.items() if k not in CREDENTIALS}
     answer = subprocess.run(
-        [sys.executable, "-c", "from syncd.cli import main; main()", "run", "-c", str(config)],
+        [sys.executable, "-c", "from syncd.cli.app import main; main()", "run", "-c", str(config)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -830,7 +830,14 @@ def test_run_with_a_metrics_address_it_cannot_have(tmp_path: Path, where: str) -
             Case("", SYNCD, replace("metrics: 127.0.0.1:9464", f"metrics: {address}"), ""),
         )
         answer = subprocess.run(
-            [sys.executable, "-c", "from syncd.cli import main; main()", "run", "-c", str(config)],
+            [
+                sys.executable,
+                "-c",
+                "from syncd.cli.app import main; main()",
+                "run",
+                "-c",
+                str(config),
+            ],
             capture_output=True,
             text=True,
             timeout=60,

@@ -11,9 +11,9 @@ import pytest
 from ruamel.yaml import YAML
 from typer.testing import CliRunner
 
-from syncd import config_schema
-from syncd.cli import app
-from syncd.settings import STAGED_KEYS, StageFields
+from syncd.cli.app import app
+from syncd.config import schema as config_schema
+from syncd.config.settings import STAGED_KEYS, StageFields
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = ("syncd.yaml", "stages.yaml", "fields.yaml")
@@ -24,7 +24,7 @@ def _errors(file: str, data: Any) -> list[str]:
     return [f"{list(e.path)}: {e.message}" for e in validator.iter_errors(data)]
 
 
-@pytest.mark.parametrize("folder", ["config", "syncd/templates"])
+@pytest.mark.parametrize("folder", ["config", "syncd/config/templates"])
 @pytest.mark.parametrize("file", FILES)
 def test_the_shipped_files_satisfy_their_schema(folder: str, file: str) -> None:
     jsonschema.Draft7Validator.check_schema(config_schema.schemas()[file])
@@ -56,7 +56,7 @@ def test_every_key_has_a_description() -> None:
                 for key, spec in node.get("properties", {}).items()
                 if not spec.get("description")
             ]
-    assert not missing, f"keys without a docstring in syncd/settings.py: {missing}"
+    assert not missing, f"keys without a docstring in syncd/config/settings.py: {missing}"
 
 
 def test_the_stage_shapes_follow_the_parser() -> None:

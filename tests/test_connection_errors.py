@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 
 from connectors.hubspot.connector import HubSpotConnector
-from syncd import sandbox
 from syncd.errors import ConnectorError, TransientError, trim
+from syncd.harness import sandbox
 from syncd.retry import RetryPolicy
 from tests.daemons import ROOT
 
-SYNCD = [sys.executable, "-c", "from syncd.cli import main; main()"]
+SYNCD = [sys.executable, "-c", "from syncd.cli.app import main; main()"]
 NGINX_504 = (
     "<html>\r\n<head><title>504 Gateway Time-out</title></head>\r\n<body>\r\n"
     "<center><h1>504 Gateway Time-out</h1></center>\r\n<hr><center>nginx</center>\r\n"

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from syncd import sandbox
+from syncd.harness import sandbox
 from tests.daemons import Daemon
 from tests.factories import syncd_cli
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from syncd import closed_loop
-from syncd.cli import app
+from syncd.cli.app import app
+from syncd.sync import closed_loop
 
 
 def _demo() -> Any:

@@ -7,7 +7,7 @@ from typing import Any
 import typer.main
 from typer.testing import CliRunner
 
-from syncd.cli import app
+from syncd.cli.app import app
 
 
 def _commands(group: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:

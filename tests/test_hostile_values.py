@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from syncd import resync
 from syncd.state.tables import links
+from syncd.sync import resync
 from tests import hostile
 from tests.world import World
 
@@ -112,7 +112,7 @@ def test_hostile_values_arrive_intact_or_are_dead_lettered_alone(world: World) -
 def _cli(world: World, *args: str) -> Any:
     from typer.testing import CliRunner
 
-    from syncd.cli import app
+    from syncd.cli.app import app
 
     return CliRunner().invoke(app, [*args, "--config", str(world.box.config_path)])
 
@@ -199,7 +199,7 @@ def test_a_converted_lead_whose_contact_holds_no_id_waits_alone(world: World) ->
 
 
 def test_hubspot_takes_65536_characters_through_the_api_and_any_length_from_a_form() -> None:
-    from connectors.hubspot.emulator_schema import VALUE_LIMIT, check_values
+    from connectors.hubspot.emulator.schema import VALUE_LIMIT, check_values
 
     assert VALUE_LIMIT == 65_536
     assert check_values({"jobtitle": "x" * VALUE_LIMIT})[1] is None

@@ -13,7 +13,7 @@ import pytest
 
 from connectors.hubspot.auth import OAuthCredentials, StaticCredentials
 from connectors.hubspot.connector import HubSpotConnector
-from connectors.hubspot.emulator import HubSpotEmulator
+from connectors.hubspot.emulator.server import HubSpotEmulator
 from connectors.hubspot.testing import connector_for, running_emulator
 from syncd.errors import AuthError
 

@@ -68,7 +68,7 @@ def test_a_refused_refresh_stops_the_cycle_naming_the_credential(oauth_world: Wo
 
 
 def test_validate_names_each_missing_oauth_credential_on_one_line(tmp_path: Path) -> None:
-    from syncd import sandbox
+    from syncd.harness import sandbox
 
     with sandbox.start(tmp_path, sample=False) as box:
         yaml = YAML(typ="safe", pure=True)
@@ -79,7 +79,7 @@ def test_validate_names_each_missing_oauth_credential_on_one_line(tmp_path: Path
         secrets = tmp_path / "secrets.env"
         kept = [line for line in secrets.read_text().splitlines() if "HUBSPOT_REFRESH" not in line]
         secrets.write_text("\n".join(kept) + "\n")
-        command = [sys.executable, "-c", "from syncd.cli import main; main()", "validate"]
+        command = [sys.executable, "-c", "from syncd.cli.app import main; main()", "validate"]
         answer = subprocess.run(
             [*command, "--config", str(box.config_path)],
             capture_output=True,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from connectors.hubspot.connector import HubSpotConnector
-from connectors.hubspot.emulator import HubSpotEmulator
+from connectors.hubspot.emulator.server import HubSpotEmulator
 from connectors.hubspot.testing import connector_for, running_emulator, sample_contact
 from syncd.errors import AuthError, LimitExceededError, TransientError
 from syncd.model import Change, Cursor, Page, RecordRef

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from connectors.hubspot.connector import HubSpotConnector
-from connectors.hubspot.emulator import HubSpotEmulator
-from connectors.hubspot.emulator_crm import ALL_STAGES
+from connectors.hubspot.emulator.crm import ALL_STAGES
+from connectors.hubspot.emulator.server import HubSpotEmulator
 from connectors.hubspot.mapping import joined_ids
 from connectors.hubspot.testing import (
     ALL_KINDS,

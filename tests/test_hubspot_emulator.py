@@ -26,7 +26,7 @@ from hubspot.crm.contacts import (
 )
 from urllib3.util.retry import Retry
 
-from connectors.hubspot.emulator import HubSpotEmulator
+from connectors.hubspot.emulator.server import HubSpotEmulator
 from connectors.hubspot.testing import running_emulator, sample_contact, sample_contacts
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -35,7 +35,7 @@ from hubspot.crm.deals import (
 )
 from urllib3.util.retry import Retry
 
-from connectors.hubspot.emulator import HubSpotEmulator
+from connectors.hubspot.emulator.server import HubSpotEmulator
 from connectors.hubspot.testing import running_emulator
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from syncd.sweeps import SweepPeriods
+from syncd.sync.sweeps import SweepPeriods
 from tests.test_reads_e2e import EVERY_CYCLE, _contact_and_person, _link, _spent
 from tests.world import World
 

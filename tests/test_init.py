@@ -12,8 +12,8 @@ from pathlib import Path
 from ruamel.yaml import YAML
 from typer.testing import CliRunner
 
-from syncd import init_config
-from syncd.cli import app
+from syncd.cli.app import app
+from syncd.config import init as init_config
 from tests.factories import syncd_cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,10 +86,12 @@ def test_init_refuses_to_overwrite_unless_forced(tmp_path: Path) -> None:
 def test_the_templates_are_package_data_and_name_the_schemas_init_writes(tmp_path: Path) -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     patterns = project["tool"]["setuptools"]["package-data"]["syncd"]
-    shipped = sorted(p.name for p in (ROOT / "syncd" / "templates").iterdir() if p.is_file())
+    shipped = sorted(
+        p.name for p in (ROOT / "syncd" / "config" / "templates").iterdir() if p.is_file()
+    )
     assert sorted(init_config.TEMPLATES) == shipped
     for name in shipped:
-        assert any(fnmatch.fnmatch(f"templates/{name}", p) for p in patterns), name
+        assert any(fnmatch.fnmatch(f"config/templates/{name}", p) for p in patterns), name
         assert init_config.template(name)  # read through importlib.resources
     init_config.write(tmp_path)
     for name in ("syncd.yaml", "stages.yaml", "fields.yaml"):
@@ -104,4 +106,4 @@ def test_the_templates_hold_the_shipped_vocabulary_and_fields() -> None:
     for name in ("stages.yaml", "fields.yaml"):
         template = YAML(typ="safe").load(init_config.template(name))
         shipped = YAML(typ="safe").load((ROOT / "config" / name).read_text(encoding="utf-8"))
-        assert template == shipped, f"syncd/templates/{name} differs from config/{name}"
+        assert template == shipped, f"syncd/config/templates/{name} differs from config/{name}"

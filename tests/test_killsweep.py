@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from syncd import killpoints, killsweep
+from syncd.harness import killsweep
+from syncd.sync import killpoints
 from tests.conftest import PG_URL
 
 

@@ -13,9 +13,9 @@ from hubspot import HubSpot
 from hubspot.crm.contacts import PublicObjectSearchRequest
 from urllib3.util.retry import Retry
 
-from connectors.hubspot.emulator import HubSpotEmulator
+from connectors.hubspot.emulator.server import HubSpotEmulator
 from connectors.salesforce.connector import parse_datetime
-from connectors.salesforce.emulator import SalesforceEmulator
+from connectors.salesforce.emulator.server import SalesforceEmulator
 from connectors.salesforce.testing import client_for, running_emulator
 from syncd.model import Cursor
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, make_url, text
 
+from syncd.daemon.lease import RowLease, current_holder, lease_for
 from syncd.errors import LeaseLostError, StoreError
-from syncd.lease import RowLease, current_holder, lease_for
 from syncd.state.store import Store
 from tests.tcp_proxy import Proxy
 

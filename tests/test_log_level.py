@@ -11,13 +11,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from syncd import sandbox
-from syncd.settings import load_config
+from syncd.config.settings import load_config
+from syncd.harness import sandbox
 from syncd.state import control
 from syncd.state.store import Store
 from tests.daemons import ROOT
 
-SYNCD = [sys.executable, "-c", "from syncd.cli import main; main()"]
+SYNCD = [sys.executable, "-c", "from syncd.cli.app import main; main()"]
 SETTINGS = {"daemon": {"log_json": True, "metrics": "", "lease_seconds": 3}}
 
 

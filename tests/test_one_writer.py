@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, delete, make_url, text, update
 
-from syncd import sandbox
+from syncd.harness import sandbox
 from syncd.state.store import Store
 from syncd.state.tables import leases
 from tests.daemons import Daemon

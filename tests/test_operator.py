@@ -18,9 +18,9 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner, Result
 
-from connectors.salesforce.emulator_schema import OBJECTS
-from syncd import cli_common
-from syncd.cli import app
+from connectors.salesforce.emulator.schema import OBJECTS
+from syncd.cli import common as cli_common
+from syncd.cli.app import app
 from syncd.state import operator
 from syncd.state.store import Store, aware
 from syncd.state.tables import dead_letters, inbox, links

@@ -1,4 +1,4 @@
-"""Client-side pacing (``syncd.pacing``): syncd stays under the limits the systems
+"""Client-side pacing (``syncd.daemon.pacing``): syncd stays under the limits the systems
 enforce, instead of learning them from 429 answers."""
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import pytest
 from typer.testing import CliRunner
 
 from syncd import registry
-from syncd.budget import Budgets
-from syncd.cli import app
-from syncd.metrics import Metrics
-from syncd.pacing import Limit, Pacer, paced_counts
-from syncd.settings import SystemSettings
+from syncd.cli.app import app
+from syncd.config.settings import SystemSettings
+from syncd.daemon.budget import Budgets
+from syncd.daemon.metrics import Metrics
+from syncd.daemon.pacing import Limit, Pacer, paced_counts
 from tests.world import World, make_world
 
 GENERAL = (12, 1000)

@@ -1,5 +1,5 @@
 """The next object's scan begins while this object's merges and writes finish
-(``syncd.engine._Prefetch``): its pages are stored only once this object is committed,
+(``syncd.sync.engine._Prefetch``): its pages are stored only once this object is committed,
 are read once, and a cycle that stops drops them. Real clients and emulators, on SQLite
 and PostgreSQL."""
 

@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 
-from syncd import preflight, registry, sandbox
-from syncd.engine import Engine
+from syncd import preflight, registry
+from syncd.config.settings import Config, load_config
 from syncd.errors import SetupError
-from syncd.settings import Config, load_config
+from syncd.harness import sandbox
+from syncd.sync.engine import Engine
 from tests.factories import syncd_cli
 from tests.world import World
 

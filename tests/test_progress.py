@@ -11,8 +11,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from syncd import cli_progress, sandbox
-from syncd.progress import Tally
+from syncd.cli import progress as cli_progress
+from syncd.harness import sandbox
+from syncd.sync.progress import Tally
 from tests.daemons import Daemon
 from tests.factories import syncd_cli
 from tests.test_daemon import SETTINGS as DAEMON_SETTINGS

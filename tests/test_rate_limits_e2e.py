@@ -16,11 +16,11 @@ from hubspot.crm.contacts import PublicObjectSearchRequest
 from hubspot.crm.contacts.exceptions import ApiException
 from urllib3.util.retry import Retry
 
-from connectors.hubspot import emulator as hubspot_emulator
-from connectors.hubspot.emulator import HubSpotEmulator
-from connectors.hubspot.emulator_gate import parse_rate
+from connectors.hubspot.emulator import server as hubspot_emulator
+from connectors.hubspot.emulator.gate import parse_rate
+from connectors.hubspot.emulator.server import HubSpotEmulator
 from connectors.hubspot.testing import running_emulator as running_hubspot
-from connectors.salesforce.emulator import CONCURRENT_REFUSAL, SalesforceEmulator
+from connectors.salesforce.emulator.server import CONCURRENT_REFUSAL, SalesforceEmulator
 from connectors.salesforce.testing import connector_for, sample_lead
 from connectors.salesforce.testing import running_emulator as running_salesforce
 from syncd import registry
@@ -193,7 +193,7 @@ def test_the_benchmark_emulators_enforce_the_published_limits_unless_unthrottled
 
 
 def test_the_bound_is_the_slower_hubspot_limit_and_a_day_per_allocation_used_up() -> None:
-    from syncd.bench import _bound
+    from syncd.harness.bench import _bound
 
     limits = registry.emulator_limits(True)
     # 600 searches at 5 in any second: the 600th waits 119 s; 2,000 other

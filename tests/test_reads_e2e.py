@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 
 from syncd.state.tables import links
-from syncd.sweeps import SweepPeriods
+from syncd.sync.sweeps import SweepPeriods
 from tests.world import World
 
 EVERY_CYCLE = SweepPeriods(deletions=timedelta(0), associations=timedelta(0))

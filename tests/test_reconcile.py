@@ -7,9 +7,10 @@ from dataclasses import replace
 from hypothesis import given
 from hypothesis import strategies as st
 
-from syncd.closed_loop import plan_stage_move
+from syncd.config.settings import FieldRule
 from syncd.model import RecordRef, normalize
-from syncd.reconcile import (
+from syncd.sync.closed_loop import plan_stage_move
+from syncd.sync.reconcile import (
     CRM,
     KEPT_STAGE,
     UNMAPPED,
@@ -24,7 +25,6 @@ from syncd.reconcile import (
     stage_text,
     union,
 )
-from syncd.settings import FieldRule
 from tests.factories import T0, hubspot, rules, salesforce
 
 LINK = LinkState(

@@ -14,8 +14,8 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from syncd import registry
+from syncd.config.settings import load_config
 from syncd.retry import RetryPolicy
-from syncd.settings import load_config
 from tests.world import World
 
 SPLIT_BOUND = 2 * math.ceil(math.log2(100))

@@ -16,9 +16,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from syncd.report import build, durations, read_history
-from syncd.report_model import Period
-from syncd.settings import load_config
+from syncd.config.settings import load_config
+from syncd.report.build import build, durations, read_history
+from syncd.report.model import Period
 from syncd.state.store import Store
 from syncd.state.tables import bases, links, stage_history
 
@@ -321,7 +321,7 @@ def _config_dir(tmp_path: Path) -> Path:
 def test_cli_report_json_and_html(store: Store, store_url: str, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from syncd.cli import app
+    from syncd.cli.app import app
 
     fill(store)
     config = _config_dir(tmp_path)
@@ -372,7 +372,7 @@ def test_cli_report_json_and_html(store: Store, store_url: str, tmp_path: Path) 
 def test_cli_report_refuses_a_bad_period(tmp_path: Path, options: list[str], named: str) -> None:
     from typer.testing import CliRunner
 
-    from syncd.cli import app
+    from syncd.cli.app import app
 
     config = _config_dir(tmp_path)
     answer = CliRunner().invoke(app, ["report", "--config", str(config), *options])

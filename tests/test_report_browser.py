@@ -25,8 +25,8 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from syncd.cli import app
-from syncd.demo import run_demo
+from syncd.cli.app import app
+from syncd.harness.demo import run_demo
 from syncd.state.store import Store
 from tests.test_report import _config_dir, fill
 

@@ -16,13 +16,14 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from syncd import report_html, report_view
+from syncd.config.settings import load_config
 from syncd.errors import ConfigError
-from syncd.report import build, read_history
-from syncd.report_format import EMPTY
-from syncd.report_model import Period, Report
-from syncd.report_trend import bucket_edges
-from syncd.settings import load_config
+from syncd.report import html as report_html
+from syncd.report import view as report_view
+from syncd.report.build import build, read_history
+from syncd.report.format import EMPTY
+from syncd.report.model import Period, Report
+from syncd.report.trend import bucket_edges
 from syncd.state.store import Store
 from tests.test_report import SINCE, UNTIL, _config_dir, at, fill, make_report
 

@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from typer.testing import CliRunner, Result
 
-from syncd import resync
-from syncd.cli import app
-from syncd.lease import lease_for
+from syncd.cli.app import app
+from syncd.daemon.lease import lease_for
 from syncd.model import Cursor
 from syncd.state.tables import stage_history
+from syncd.sync import resync
 from tests.world import World
 
 

@@ -23,18 +23,19 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from connectors.salesforce.auth import JWT_BEARER, JwtBearer, audience
-from connectors.salesforce.emulator import SalesforceEmulator
+from connectors.salesforce.emulator.server import SalesforceEmulator
 from connectors.salesforce.testing import (
     connector_for,
     running_emulator,
     sample_lead,
     session_for,
 )
-from syncd import registry, sandbox
+from syncd import registry
+from syncd.config.settings import load_config
 from syncd.errors import AuthError, ConfigError
+from syncd.harness import sandbox
 from syncd.model import Change, Cursor
 from syncd.retry import RetryPolicy
-from syncd.settings import load_config
 from tests.world import World
 
 USER = "syncd-integration@example.com"
@@ -134,7 +135,7 @@ def test_validate_refuses_a_login_url_that_is_not_a_my_domain(tmp_path: Path, ur
     assert "My Domain" in problem.message and "Setup > My Domain" in problem.message
     command = ["validate", "--offline", "--config", str(path)]
     result = subprocess.run(
-        [sys.executable, "-c", "from syncd.cli import main; main()", *command],
+        [sys.executable, "-c", "from syncd.cli.app import main; main()", *command],
         capture_output=True,
         text=True,
         env={**os.environ, "COLUMNS": "400"},

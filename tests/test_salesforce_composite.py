@@ -12,7 +12,7 @@ import pytest
 from simple_salesforce import Salesforce
 
 from connectors.salesforce.connector import SalesforceConnector
-from connectors.salesforce.emulator import SalesforceEmulator
+from connectors.salesforce.emulator.server import SalesforceEmulator
 from connectors.salesforce.testing import (
     client_for,
     connector_for,

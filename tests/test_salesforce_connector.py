@@ -12,7 +12,7 @@ import requests
 import responses
 
 from connectors.salesforce.connector import SalesforceConnector
-from connectors.salesforce.emulator import SalesforceEmulator
+from connectors.salesforce.emulator.server import SalesforceEmulator
 from connectors.salesforce.errors import SalesforceRequestError, translate, worth_splitting
 from connectors.salesforce.testing import (
     PERSON_FIELDS,

@@ -19,8 +19,8 @@ from simple_salesforce.exceptions import (
     SalesforceRefusedRequest,
 )
 
-from connectors.salesforce.emulator import SalesforceEmulator
-from connectors.salesforce.emulator_store import WriteError
+from connectors.salesforce.emulator.server import SalesforceEmulator
+from connectors.salesforce.emulator.store import WriteError
 from connectors.salesforce.session import session
 from connectors.salesforce.testing import (
     client_for,

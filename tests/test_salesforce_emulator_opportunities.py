@@ -11,8 +11,8 @@ import pytest
 from simple_salesforce import Salesforce, format_soql
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
-from connectors.salesforce.emulator import SalesforceEmulator
-from connectors.salesforce.emulator_store import WriteError
+from connectors.salesforce.emulator.server import SalesforceEmulator
+from connectors.salesforce.emulator.store import WriteError
 from connectors.salesforce.testing import (
     client_for,
     running_emulator,

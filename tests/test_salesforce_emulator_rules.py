@@ -13,7 +13,7 @@ import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
-from connectors.salesforce.emulator import SalesforceEmulator
+from connectors.salesforce.emulator.server import SalesforceEmulator
 from connectors.salesforce.testing import client_for, running_emulator, sample_lead
 
 HEADER = {"Sforce-Duplicate-Rule-Header": "allowSave=true; includeRecordDetails=false"}

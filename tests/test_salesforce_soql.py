@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from simple_salesforce import format_soql
 
-from connectors.salesforce.emulator_schema import SOQL_TYPES
+from connectors.salesforce.emulator.schema import SOQL_TYPES
 from connectors.salesforce.soql import Query, SoqlError, parse
 from connectors.salesforce.soql_tree import Compare, sort_rows
 

@@ -11,15 +11,16 @@ import pytest
 from simple_salesforce.exceptions import SalesforceMalformedRequest, SalesforceResourceNotFound
 
 from connectors.hubspot import testing as hs
-from connectors.hubspot.emulator import HubSpotEmulator
+from connectors.hubspot.emulator.server import HubSpotEmulator
 from connectors.hubspot.mapping import ObjectMapping
 from connectors.hubspot.schema import problems as hubspot_problems
 from connectors.salesforce import testing as sft
-from connectors.salesforce.emulator import SalesforceEmulator
-from syncd import preflight, registry, sandbox
+from connectors.salesforce.emulator.server import SalesforceEmulator
+from syncd import preflight, registry
+from syncd.config.settings import load_config
+from syncd.config.yamlfile import plain
+from syncd.harness import sandbox
 from syncd.model import Change
-from syncd.settings import load_config
-from syncd.yamlfile import plain
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from syncd.config.settings import load_config
 from syncd.errors import ConfigError
-from syncd.settings import load_config
-from syncd.vocabulary import Vocabulary
+from syncd.sync.vocabulary import Vocabulary
 
 CONFIG = Path(__file__).resolve().parents[1] / "config"
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from syncd.split import Answered, Refused, Splitter
+from syncd.sync.split import Answered, Refused, Splitter
 
 
 class Refusal(Exception):

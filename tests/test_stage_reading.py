@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from syncd.config.settings import load_config
 from syncd.errors import ConfigError
-from syncd.settings import load_config
-from syncd.vocabulary import IGNORED, MAPPED, UNMAPPED, WRITE_ONLY, Vocabulary
+from syncd.sync.vocabulary import IGNORED, MAPPED, UNMAPPED, WRITE_ONLY, Vocabulary
 
 CONFIG = Path(__file__).resolve().parents[1] / "config"
 OPEN = {"Status": "Open - Not Contacted"}

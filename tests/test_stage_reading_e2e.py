@@ -17,9 +17,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from syncd.engine import Engine
-from syncd.settings import load_config
+from syncd.config.settings import load_config
 from syncd.state.tables import journal, links, stage_history
+from syncd.sync.engine import Engine
 from tests.world import World
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -190,7 +190,14 @@ def test_a_converted_status_is_never_written_to_a_lead(world: World) -> None:
 
 def _validate(config: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", "from syncd.cli import main; main()", "validate", "-c", str(config)],
+        [
+            sys.executable,
+            "-c",
+            "from syncd.cli.app import main; main()",
+            "validate",
+            "-c",
+            str(config),
+        ],
         capture_output=True,
         text=True,
         cwd=ROOT,

@@ -9,10 +9,10 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy import create_engine, insert, select
 
 from syncd.model import Change, Cursor, Outcome
-from syncd.reconcile import LinkState, plan_pair
 from syncd.state.commit import commit_chunk
 from syncd.state.store import MIGRATIONS, Store, record_from_row, record_payload
 from syncd.state.tables import inbox
+from syncd.sync.reconcile import LinkState, plan_pair
 from tests.factories import T0, hubspot, rules, salesforce
 
 HS_MQL = {"lifecyclestage": "marketingqualifiedlead"}

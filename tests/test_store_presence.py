@@ -17,8 +17,8 @@ from alembic import command
 from sqlalchemy import create_engine, inspect, text
 from typer.testing import CliRunner, Result
 
-from syncd.cli import app
-from syncd.cli_common import STORE_NOT_READY
+from syncd.cli.app import app
+from syncd.cli.common import STORE_NOT_READY
 from syncd.state import schema
 from syncd.state.store import sqlite_file
 
@@ -136,7 +136,7 @@ def test_a_store_behind_is_read_by_no_command_until_migrated(
 
 def _main(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", "from syncd.cli import main; main()", *args],
+        [sys.executable, "-c", "from syncd.cli.app import main; main()", *args],
         capture_output=True,
         text=True,
         cwd=cwd,

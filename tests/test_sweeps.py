@@ -8,13 +8,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from syncd import sweeps
-from syncd.cycle import CycleReport
 from syncd.model import Record
-from syncd.reconcile import Rules
 from syncd.state.store import Store
 from syncd.state.tables import links
-from syncd.sweeps import SweepPeriods
+from syncd.sync import sweeps
+from syncd.sync.cycle import CycleReport
+from syncd.sync.reconcile import Rules
+from syncd.sync.sweeps import SweepPeriods
 from tests.factories import T0, rules
 
 CADENCE = timedelta(seconds=60)

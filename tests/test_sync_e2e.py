@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from syncd.operator_view import describe
+from syncd.cli.operator_view import describe
 from syncd.state.explain import explain
 from tests.world import World
 

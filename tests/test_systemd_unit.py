@@ -50,7 +50,7 @@ def test_systemd_accepts_the_unit_where_systemd_is_installed() -> None:
 
 
 def test_the_unit_reads_the_system_config_and_names_no_store_of_its_own() -> None:
-    from syncd.cli_common import SYSTEM_CONFIG
+    from syncd.cli.common import SYSTEM_CONFIG
 
     service = _unit()["Service"]
     settings = [line for line in UNIT.read_text().splitlines() if not line.startswith("#")]

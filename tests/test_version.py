@@ -11,7 +11,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 import syncd
-from syncd.cli import app
+from syncd.cli.app import app
 
 ROOT = Path(__file__).resolve().parents[1]
 

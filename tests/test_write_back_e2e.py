@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from syncd import registry
+from syncd.config.settings import load_config
 from syncd.errors import ConfigError
-from syncd.settings import load_config
 from tests.world import World, make_world
 
 CONFIG = Path(__file__).resolve().parents[1] / "config"
@@ -67,7 +67,7 @@ def test_a_backfill_writes_nothing_to_hubspot_and_the_next_cycle_reads_nothing_b
     assert echo.read.get("hubspot", 0) == 0
     calls = _hubspot_calls(world)
     # only the scans: one search per object, and at most one sweep slice per object
-    # (syncd.sweeps); no record read, no association read for a page
+    # (syncd.sync.sweeps); no record read, no association read for a page
     searches = {label: n for label, n in calls.items() if label.endswith("/search")}
     assert searches == {f"POST /crm/v3/objects/{t}/search": 1 for t in TYPES}, calls
     assert sum(calls.values()) - len(TYPES) <= len(TYPES), calls

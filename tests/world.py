@@ -10,12 +10,13 @@ from typing import Any
 from ruamel.yaml import YAML
 from sqlalchemy import func, select
 
-from syncd import registry, sandbox
-from syncd.engine import Engine
+from syncd import registry
+from syncd.config.settings import Config, load_config
+from syncd.harness import sandbox
 from syncd.retry import RetryPolicy
-from syncd.settings import Config, load_config
 from syncd.state.store import Store
 from syncd.state.tables import links
+from syncd.sync.engine import Engine
 
 
 @dataclass

@@ -9,7 +9,7 @@ answer (a 207 names them): they read as none.
 Writes: ``POST /crm/v4/associations/{from}/{to}/batch/create`` with the default,
 unlabeled ``HUBSPOT_DEFINED`` type of the pair, one call per 1,000 associations. A batch
 refused as a whole for one bad input (a record gone since) is split until that input
-stands alone (``syncd.split``), so the others are created in the same call sequence.
+stands alone (``syncd.sync.split``), so the others are created in the same call sequence.
 HubSpot keeps one association per pair and type, so creating one that exists already
 (a replayed change) changes nothing. Associations are never archived.
 """
@@ -29,7 +29,7 @@ from hubspot.crm.associations.v4 import (
 from connectors.hubspot.errors import HubSpotRequestError
 from connectors.hubspot.mapping import joined_ids
 from syncd.model import Value
-from syncd.split import Refused, Splitter
+from syncd.sync.split import Refused, Splitter
 
 V4 = "/crm/v4/associations"
 CATEGORY = "HUBSPOT_DEFINED"

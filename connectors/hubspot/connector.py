@@ -6,7 +6,7 @@ Reads are incremental searches on each type's modified date (contacts
 upserts (keyed on the partner-id property, so a replay finds what it created) and batch
 updates with a trace id on every input, then the associations they add; one refused
 record costs only itself: a batch HubSpot refuses as a whole (update, upsert, v4
-association create) is split until the refused input stands alone (``syncd.split``),
+association create) is split until the refused input stands alone (``syncd.sync.split``),
 and a batch create answers per input (207). ``connectors.hubspot.writes`` lists the
 calls of a write. Every call goes through ``syncd.retry`` after
 ``connectors.hubspot.errors.translate``, with
@@ -67,6 +67,7 @@ from connectors.hubspot.errors import SYSTEM, VENDOR_ERRORS, HubSpotRequestError
 from connectors.hubspot.mapping import OBJECT_TYPES, ObjectMapping, epoch_ms, seen
 from connectors.hubspot.schema import problems as schema_problems
 from connectors.hubspot.writes import ObjectWriter
+from syncd.daemon.pacing import Pacer
 from syncd.errors import AuthError, TransientError
 from syncd.model import (
     Change,
@@ -82,9 +83,8 @@ from syncd.model import (
     Value,
     partner_field_of,
 )
-from syncd.pacing import Pacer
 from syncd.retry import RetryPolicy, call_with_retry
-from syncd.split import Splitter
+from syncd.sync.split import Splitter
 
 PACKAGES: dict[str, Any] = {"contacts": contacts, "companies": companies, "deals": deals}
 """Each object type's package of the client (its APIs, models and ApiException)."""
@@ -144,7 +144,7 @@ class HubSpotConnector:
     ) -> None:
         """``credentials`` (or a plain ``access_token``) say how to authenticate
         (``connectors.hubspot.auth``); ``clock`` times the OAuth token's refresh;
-        ``pacer`` (``syncd.pacing``) keeps the calls under the portal's rate limits
+        ``pacer`` (``syncd.daemon.pacing``) keeps the calls under the portal's rate limits
         (None: no pacing)."""
         if credentials is None:
             if access_token is None:
@@ -630,7 +630,7 @@ class HubSpotConnector:
 
     def split_calls(self) -> int:
         """Calls made beyond one per batch, splitting batches HubSpot refused as a whole
-        to find the refused inputs (``syncd.split``); 0 while nothing is refused."""
+        to find the refused inputs (``syncd.sync.split``); 0 while nothing is refused."""
         return self._splitter.extra_calls
 
     def close(self) -> None:

@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from connectors.hubspot.connector import HubSpotConnector
-from connectors.hubspot.emulator import HubSpotEmulator
+from connectors.hubspot.emulator.server import HubSpotEmulator
 from syncd.model import FieldType
 from syncd.retry import RetryPolicy
 

@@ -8,7 +8,7 @@ changes:
   replay finds what it created; every input carries ``objectWriteTraceId`` = the
   change's key, so one refused input does not fail a batch *create* (207). Update and
   upsert refuse the whole batch for one bad input (400/409): the batch is split in
-  halves until each refused input stands alone (``syncd.split``: about 2 x log2(100)
+  halves until each refused input stands alone (``syncd.sync.split``: about 2 x log2(100)
   = 14 calls more per refused input), so the others land in the same cycle;
 - contacts only: one more of the same when the portal refused a backward lifecycle
   stage outright (the rest is written without the stage), then, for the contacts whose
@@ -30,7 +30,7 @@ from connectors.hubspot.associations import Associations, Call
 from connectors.hubspot.errors import HubSpotRequestError
 from connectors.hubspot.mapping import OBJECT_TYPES, ObjectMapping, chunked
 from syncd.model import Change, Outcome
-from syncd.split import Refused, Splitter
+from syncd.sync.split import Refused, Splitter
 
 LIFECYCLE = "lifecyclestage"
 MODELS = {

@@ -15,7 +15,7 @@ Every write carries ``Sforce-Duplicate-Rule-Header: allowSave=true|false`` (sync
 duplicate rule flags are saved anyway; with false they are refused
 (``DUPLICATES_DETECTED``) and dead-lettered. A collection refused as a whole (400: a
 record Salesforce cannot read) is split in halves until the refused record stands alone
-(``syncd.split``); records refused one by one (validation rules, read-only fields...)
+(``syncd.sync.split``); records refused one by one (validation rules, read-only fields...)
 cost nothing more, as Salesforce saves the others.
 """
 
@@ -44,6 +44,7 @@ from connectors.salesforce.errors import (
 from connectors.salesforce.roles import ROLES, ContactRoles
 from connectors.salesforce.schema import problems as schema_problems
 from connectors.salesforce.session import Meter, login, session
+from syncd.daemon.pacing import Pacer
 from syncd.errors import AuthError, ConfigError, ConfigProblem, ConnectorError, RateLimitedError
 from syncd.model import (
     Change,
@@ -60,9 +61,8 @@ from syncd.model import (
     normalize,
     partner_field_of,
 )
-from syncd.pacing import Pacer
 from syncd.retry import RetryPolicy, call_with_retry
-from syncd.split import Refused, Splitter
+from syncd.sync.split import Refused, Splitter
 
 T = TypeVar("T")
 Window = tuple[datetime, datetime] | None
@@ -121,7 +121,7 @@ class SalesforceConnector:
     ) -> None:
         self.login_url = login_url.rstrip("/")
         self.pacer = pacer
-        """Keeps the calls in flight under a cap (``syncd.pacing``); None: no cap."""
+        """Keeps the calls in flight under a cap (``syncd.daemon.pacing``); None: no cap."""
         self.grant = grant or ClientCredentials(client_id, client_secret)
         self.field_map, self.field_types = field_map, field_types
         self._stage_fields = {
@@ -473,7 +473,7 @@ class SalesforceConnector:
 
     def split_calls(self) -> int:
         """Calls made beyond one per collection, splitting collections Salesforce refused
-        as a whole to find the refused records (``syncd.split``)."""
+        as a whole to find the refused records (``syncd.sync.split``)."""
         return self._splitter.extra_calls
 
     def close(self) -> None:

@@ -23,7 +23,7 @@ from simple_salesforce import Salesforce, format_soql
 from connectors.salesforce.errors import SalesforceRequestError, worth_splitting
 from syncd.model import Outcome, Record
 from syncd.retry import RetryPolicy, call_with_retry
-from syncd.split import Refused, Splitter
+from syncd.sync.split import Refused, Splitter
 
 ROLES = "OpportunityContactRole"
 IDS_PER_QUERY = 200  # keeps ``OpportunityId IN (...)`` well under the URL length limit

@@ -23,8 +23,8 @@ from simple_salesforce import Salesforce
 
 from connectors.salesforce.auth import Grant
 from connectors.salesforce.errors import SYSTEM, error_details, from_response, translate
+from syncd.daemon.pacing import Pacer
 from syncd.errors import AuthError
-from syncd.pacing import Pacer
 
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 
@@ -32,7 +32,7 @@ _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 class _Transport(HTTPAdapter):
     """Gives every request a (connect, read) timeout (simple-salesforce sets none) and
     connects to the ``connect_to`` address of its host, if it has one; with a ``pacer``
-    (``syncd.pacing``), at most its cap of requests are in flight at once."""
+    (``syncd.daemon.pacing``), at most its cap of requests are in flight at once."""
 
     def __init__(
         self,

@@ -17,7 +17,7 @@ import requests
 from simple_salesforce import Salesforce
 
 from connectors.salesforce.connector import SalesforceConnector
-from connectors.salesforce.emulator import SalesforceEmulator
+from connectors.salesforce.emulator.server import SalesforceEmulator
 from connectors.salesforce.session import session
 from syncd.model import FieldMap, FieldType
 

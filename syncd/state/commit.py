@@ -10,11 +10,8 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, bindparam, delete, select, update
 
-from syncd import killpoints
 from syncd.abc import Fence
-from syncd.intake import column_length, printable
 from syncd.model import Change, Outcome, email_key
-from syncd.reconcile import HELD_BACK, Conflict, PairPlan, same_base
 from syncd.state.links import base_text, company_of
 from syncd.state.refusals import put_dead_letter
 from syncd.state.store import Store
@@ -26,6 +23,9 @@ from syncd.state.tables import (
     links,
     stage_history,
 )
+from syncd.sync import killpoints
+from syncd.sync.intake import column_length, printable
+from syncd.sync.reconcile import HELD_BACK, Conflict, PairPlan, same_base
 
 CODE_LENGTH = column_length(dead_letters.c.code)
 RECOVERED = "a write that landed before a crash, found by its partner id: linked, not created again"

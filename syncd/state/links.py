@@ -11,8 +11,8 @@ import orjson
 from sqlalchemy import Engine, String, cast, delete, select, update
 
 from syncd.model import RecordRef
-from syncd.reconcile import LinkState
 from syncd.state.tables import COMPANY_FIELD, bases, journal, links, stage_history
+from syncd.sync.reconcile import LinkState
 
 T = TypeVar("T")
 
@@ -35,7 +35,7 @@ def company_of(obj: str, base: Mapping[str, Any]) -> str | None:
 
 def base_text(fields: Mapping[str, Any]) -> str:
     """A base as stored: blank values left out (a field missing from a base is blank,
-    ``syncd.reconcile.same_base``), which keeps a person's row a tenth smaller."""
+    ``syncd.sync.reconcile.same_base``), which keeps a person's row a tenth smaller."""
     return orjson.dumps(
         {name: value for name, value in fields.items() if value is not None}, default=str
     ).decode()

@@ -1,4 +1,4 @@
-"""Dead letters of records refused at the inbox's door (``syncd.intake``), stored in the
+"""Dead letters of records refused at the inbox's door (``syncd.sync.intake``), stored in the
 transaction that keeps the rest of their page; resolved when the record is read again
 and taken in."""
 
@@ -10,9 +10,9 @@ from datetime import datetime
 import orjson
 from sqlalchemy import Connection, delete, select, update
 
-from syncd.intake import ID_LENGTH, Refusal, column_length, printable
 from syncd.state.links import chunks
 from syncd.state.tables import dead_letters, inbox
+from syncd.sync.intake import ID_LENGTH, Refusal, column_length, printable
 
 CODE_PREFIX = "SYNCD_"
 """Codes of syncd's own refusals (the systems' codes never start so)."""

@@ -30,9 +30,9 @@ from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, event, func, inspect, select
 from sqlalchemy.exc import OperationalError
 
-from syncd import killpoints
 from syncd.errors import StoreError, StoreNotReadyError
 from syncd.state.tables import metadata
+from syncd.sync import killpoints
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

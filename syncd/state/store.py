@@ -27,16 +27,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import make_url
 
-from syncd import store_url
 from syncd.errors import StoreNotReadyError
-from syncd.intake import Refusal
 from syncd.model import Cursor, Record, RecordRef, email_key
-from syncd.reconcile import LinkState
 from syncd.state import schema
+from syncd.state import url as store_url
 from syncd.state.links import LINK_COLUMNS, LinkQueries, chunks, link_state
 from syncd.state.refusals import resolve_refusals, store_refusals
 from syncd.state.sweeps import SweepQueries, SweepState, sweep_kind
 from syncd.state.tables import bases, cursors, dead_letters, inbox, journal, links, stage_history
+from syncd.sync.intake import Refusal
+from syncd.sync.reconcile import LinkState
 
 MIGRATIONS = schema.MIGRATIONS
 OPEN_LETTER = dead_letters.c.resolved_at.is_(None) & dead_letters.c.dismissed_at.is_(None)
@@ -233,7 +233,7 @@ class Store(LinkQueries, SweepQueries):
     ) -> None:
         """Keep one page of read records and advance the cursor, in one transaction.
 
-        ``refused`` records of the page (``syncd.intake``) are dead-lettered instead;
+        ``refused`` records of the page (``syncd.sync.intake``) are dead-lettered instead;
         the others resolve their own earlier refusals.
 
         Records in ``settled`` stand at their base (mostly syncd's own writes coming

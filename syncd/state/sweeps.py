@@ -1,4 +1,4 @@
-"""Where each slow sweep over linked records stands (``syncd.sweeps``).
+"""Where each slow sweep over linked records stands (``syncd.sync.sweeps``).
 
 A sweep's position is kept in the cursors table under the kind ``{kind}#{sweep}``
 (``contacts#deletions``), so that it needs no table of its own and survives restarts.

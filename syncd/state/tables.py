@@ -10,11 +10,11 @@ SQLite does neither, so both are checked before the store sees them):
   it ``links.*_id``, ``journal.record_id``, ``dead_letters.source``/``target_id``,
   ``stage_history.source_record``), its partner id (``inbox.partner_id``) and matching
   key (``inbox.email_key``, ``links.email_key``, ``inbox.pair_key``). These stay
-  bounded (an index entry has a size limit too) and ``syncd.intake`` refuses a record
+  bounded (an index entry has a size limit too) and ``syncd.sync.intake`` refuses a record
   whose value does not fit, before it reaches the inbox: that record alone is
   dead-lettered, with a message naming the field and why.
 - a system's error message and code (``dead_letters.message``, ``code``): stored as the
-  columns hold them (``syncd.intake.printable``: NUL as ``\\x00``; the code cut to its
+  columns hold them (``syncd.sync.intake.printable``: NUL as ``\\x00``; the code cut to its
   length), on both stores alike.
 
 Stage values, cycle ids, kinds and system names come from the configuration or from
@@ -262,4 +262,4 @@ api_usage = Table(
     Column("http_429", Integer, nullable=False, server_default="0"),
 )
 """API calls syncd made per system and UTC day (``YYYY-MM-DD``), for the daily budget; of
-them, those that waited for the pacing (``syncd.pacing``), how long, and the answers 429."""
+them, those that waited for the pacing (``syncd.daemon.pacing``), how long, and the answers 429."""

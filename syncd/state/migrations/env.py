@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from alembic import context
 
-from syncd import killpoints
 from syncd.state.tables import metadata
+from syncd.sync import killpoints
 
 connection = context.config.attributes["connection"]
 context.configure(

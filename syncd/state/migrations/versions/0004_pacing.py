@@ -1,5 +1,5 @@
 """Pacing: per system and day, the calls that waited for a slot, how long they waited,
-and the answers 429 (``syncd.pacing``), beside the calls already counted.
+and the answers 429 (``syncd.daemon.pacing``), beside the calls already counted.
 
 Revision ID: 0004
 Revises: 0003

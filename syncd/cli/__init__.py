@@ -1,0 +1,1 @@
+"""The command line: the typer application and its command modules."""

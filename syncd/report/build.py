@@ -1,0 +1,430 @@
+"""Funnel, speed to lead and closed loop, from the state store alone (no API calls).
+
+Only stage transitions whose time falls in the period ``[since, until)`` count, and
+tombstoned links count like any other (history is history). A person's or deal's
+"first" transition is the first by time, then by row id (the order they were appended).
+
+- **Funnel** (people, non-recycle stages in order): ``reached(s)`` is the number of
+  distinct people with a transition in the period into ``s`` or into any later
+  non-recycle stage (cumulative: someone who jumped to sql also passed mql).
+  Conversion ``s_i -> s_i+1`` is ``reached(i+1) / reached(i)`` (None when
+  ``reached(i)`` is 0). The time ``s_i -> s_i+1`` is measured for people with a
+  transition into both in the period: from the first transition into ``s_i`` to the
+  first transition into ``s_i+1`` at or after it; median and p90 in hours, p90 by
+  nearest rank (sorted values, index ``ceil(0.9 n) - 1``).
+- **Speed to lead**: a hand-off is a person's first transition into the hand-off stage
+  in the period. Its follow-up is the first other transition of that person at or after
+  it that the CRM made (``source_system``) into a stage ranked after the hand-off stage
+  or into a recycle stage. A follow-up more than the SLA after its hand-off is *late*;
+  a hand-off without follow-up is *unanswered* when ``until`` is more than the SLA
+  after it and *waiting* otherwise. Over the SLA = late + unanswered.
+- **Closed loop** (deals): a deal closed in the period when it has a transition in the
+  period into a stage with an ``outcome``; its last such transition decides won or lost.
+  Win rate = won / (won + lost); won revenue = the sum of the won deals' ``amount``
+  (a won deal without a readable amount adds nothing and is counted apart). A deal's
+  people are its ``contacts``, else its ``attributed_people``; its source is the group
+  field's value of the first of them (lowest link id) that has a non-blank one, else
+  ``(none)``.
+- **Recycled**: people with a transition into a recycle stage in the period, counted
+  by their current base stage; re-qualified when a transition into a non-recycle stage
+  follows their first recycle transition in the period.
+- **Trend** (``syncd.report.trend``): the hand-offs and the won deals (at their deciding
+  transition) with their revenue, per week or month, and the same totals over the
+  previous period of the same length, counted the same way over its own transitions.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from itertools import pairwise
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, select
+
+from syncd.config.settings import ReportSettings, StageDef
+from syncd.report.model import (
+    Base,
+    Bucket,
+    ClosedLoop,
+    Durations,
+    FunnelStep,
+    Handoff,
+    History,
+    Outcomes,
+    Period,
+    Recycled,
+    Report,
+    SpeedToLead,
+    Transition,
+)
+from syncd.report.trend import Win, trend
+from syncd.state.store import Store
+from syncd.state.tables import bases, links, stage_history
+
+NONE = "(none)"
+"""The group of people (and deals) without a value in the group field."""
+UNKNOWN = "(unknown)"
+"""A current stage that is not known (blank or "?")."""
+
+
+def durations(hours: Iterable[float]) -> Durations:
+    """Count, median and nearest-rank p90 of ``hours``."""
+    values = sorted(hours)
+    if not values:
+        return Durations(0, None, None)
+    nearest_rank = math.ceil(0.9 * len(values))
+    return Durations(len(values), statistics.median(values), values[nearest_rank - 1])
+
+
+def _utc(at: datetime) -> datetime:
+    """SQLite hands back naive datetimes, in UTC."""
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+def _hours(delta: timedelta) -> float:
+    return delta.total_seconds() / 3600
+
+
+def _by_link(transitions: Iterable[Transition], obj: str) -> dict[int, list[Transition]]:
+    """Each link's transitions of ``obj``, in time order (then append order)."""
+    found: dict[int, list[Transition]] = defaultdict(list)
+    for t in sorted(transitions, key=lambda t: (t.at, t.id)):
+        if t.object == obj:
+            found[t.link_id].append(t)
+    return dict(found)
+
+
+def stage_label(stage: StageDef) -> str:
+    """The vocabulary's label of the stage, else its name written as words (``Closed won``)."""
+    return stage.label or stage.name.replace("_", " ").capitalize()
+
+
+def _group(base: Base | None, field: str) -> str:
+    value = base.value(field) if base is not None else None
+    return value or NONE
+
+
+def funnel(
+    people: Mapping[int, Sequence[Transition]], stages: Sequence[StageDef]
+) -> tuple[FunnelStep, ...]:
+    """The cumulative funnel of people's transitions (already limited to the period)."""
+    linear = [s for s in stages if not s.recycle]
+    rank = {s.name: i for i, s in enumerate(linear)}
+    furthest: list[int] = []
+    entered: list[dict[str, list[datetime]]] = []
+    for rows in people.values():
+        times: dict[str, list[datetime]] = defaultdict(list)
+        for t in rows:
+            if t.to_stage in rank:
+                times[t.to_stage].append(t.at)
+        if times:
+            furthest.append(max(rank[name] for name in times))
+            entered.append(times)
+    reached = [sum(1 for f in furthest if f >= i) for i in range(len(linear))]
+    steps = []
+    for i, stage in enumerate(linear):
+        conversion, hours_to_next = None, None
+        if i + 1 < len(linear):
+            conversion = reached[i + 1] / reached[i] if reached[i] else None
+            following = linear[i + 1].name
+            hours = []
+            for times in entered:
+                if stage.name in times and following in times:
+                    start = times[stage.name][0]
+                    later = [at for at in times[following] if at >= start]
+                    if later:
+                        hours.append(_hours(later[0] - start))
+            hours_to_next = durations(hours)
+        steps.append(
+            FunnelStep(stage.name, stage_label(stage), reached[i], conversion, hours_to_next)
+        )
+    return tuple(steps)
+
+
+def _histogram(hours: Sequence[float], sla: float) -> tuple[Bucket, ...]:
+    bounds = [sla / 4, sla / 2, sla, 2 * sla]
+    counts = [0] * (len(bounds) + 1)
+    for value in hours:
+        counts[next((i for i, b in enumerate(bounds) if value <= b), len(bounds))] += 1
+    labels = [f"≤ {bounds[0]:g} h"]
+    labels += [f"{low:g} to {high:g} h" for low, high in pairwise(bounds)]
+    labels.append(f"> {bounds[-1]:g} h")
+    uppers: list[float | None] = [*bounds, None]
+    return tuple(
+        Bucket(label, upper, n) for label, upper, n in zip(labels, uppers, counts, strict=True)
+    )
+
+
+def speed_to_lead(
+    people: Mapping[int, Sequence[Transition]],
+    bases_: Mapping[int, Base],
+    until: datetime,
+    *,
+    stages: Sequence[StageDef],
+    crm: str,
+    settings: ReportSettings,
+) -> SpeedToLead:
+    """Hand-offs to sales and how fast the CRM followed them up."""
+    handoff_stage, sla = settings.handoff_stage, settings.speed_to_lead_sla_hours
+    rank = {s.name: i for i, s in enumerate(s for s in stages if not s.recycle)}
+    recycle = {s.name for s in stages if s.recycle}
+    handoff_rank = rank.get(handoff_stage, len(rank))
+
+    def follows_up(t: Transition) -> bool:
+        return t.source_system == crm and (
+            t.to_stage in recycle or rank.get(t.to_stage, -1) > handoff_rank
+        )
+
+    handoffs: list[Handoff] = []
+    for link_id, rows in people.items():
+        handoff = next((t for t in rows if t.to_stage == handoff_stage), None)
+        if handoff is None:
+            continue
+        follow_up = next(
+            (t for t in rows if t is not handoff and t.at >= handoff.at and follows_up(t)), None
+        )
+        base = bases_.get(link_id)
+        handoffs.append(
+            Handoff(
+                link_id=link_id,
+                email=(base.value("email") or base.email_key) if base else None,
+                source=_group(base, settings.source_field),
+                handed_off_at=handoff.at,
+                response_hours=_hours(follow_up.at - handoff.at) if follow_up else None,
+            )
+        )
+    handoffs.sort(key=lambda h: (h.handed_off_at, h.link_id))
+    answered = [h.response_hours for h in handoffs if h.response_hours is not None]
+    late = tuple(h for h in handoffs if h.response_hours is not None and h.response_hours > sla)
+    pending = [h for h in handoffs if h.response_hours is None]
+    unanswered = tuple(h for h in pending if _hours(until - h.handed_off_at) > sla)
+    return SpeedToLead(
+        handoff_stage=handoff_stage,
+        sla_hours=sla,
+        handoffs=len(handoffs),
+        followed_up=len(answered),
+        response=durations(answered),
+        over_sla=len(late) + len(unanswered),
+        late=late,
+        unanswered=unanswered,
+        waiting=len(pending) - len(unanswered),
+        histogram=_histogram(answered, sla),
+    )
+
+
+def deal_people(base: Base | None) -> list[int]:
+    """A deal's people (link ids, ascending): its contacts, else its attributed people."""
+    for field in ("contacts", "attributed_people"):
+        value = base.value(field) if base is not None else None
+        ids = sorted({int(p) for p in (value or "").split(",") if p.strip().isdigit()})
+        if ids:
+            return ids
+    return []
+
+
+def _amount(base: Base | None) -> Decimal | None:
+    text = base.value("amount") if base is not None else None
+    try:
+        return Decimal(text) if text is not None else None
+    except InvalidOperation:
+        return None
+
+
+def _outcomes(won: int, lost: int, revenue: Decimal) -> Outcomes:
+    return Outcomes(won, lost, won / (won + lost) if won + lost else None, revenue)
+
+
+def closed_loop(
+    deals: Mapping[int, Sequence[Transition]],
+    bases_: Mapping[int, Base],
+    *,
+    stages: Sequence[StageDef],
+    group_field: str,
+) -> ClosedLoop:
+    """Deals won and lost in the period, in total and by their people's source."""
+    outcome_of = {s.name: s.outcome for s in stages if s.outcome}
+    tally: dict[str, list[Any]] = defaultdict(lambda: [0, 0, Decimal(0)])
+    without_amount = 0
+    for link_id, rows in deals.items():
+        closes = [outcome_of[t.to_stage] for t in rows if t.to_stage in outcome_of]
+        if not closes:
+            continue
+        base = bases_.get(link_id)
+        source = next(
+            (v for p in deal_people(base) if (v := _group(bases_.get(p), group_field)) != NONE),
+            NONE,
+        )
+        counts = tally[source]
+        if closes[-1] == "won":
+            counts[0] += 1
+            amount = _amount(base)
+            counts[2] += amount or 0
+            without_amount += amount is None
+        else:
+            counts[1] += 1
+    total = [sum(c[i] for c in tally.values()) for i in range(3)]
+    return ClosedLoop(
+        group_field=group_field,
+        total=_outcomes(total[0], total[1], Decimal(total[2])),
+        by_source={k: _outcomes(*tally[k]) for k in sorted(tally)},
+        won_without_amount=without_amount,
+    )
+
+
+def handoff_times(people: Mapping[int, Sequence[Transition]], handoff_stage: str) -> list[datetime]:
+    """When each person was handed off: their first transition into the hand-off stage."""
+    found = []
+    for rows in people.values():
+        handoff = next((t for t in rows if t.to_stage == handoff_stage), None)
+        if handoff is not None:
+            found.append(handoff.at)
+    return found
+
+
+def wins(
+    deals: Mapping[int, Sequence[Transition]],
+    bases_: Mapping[int, Base],
+    stages: Sequence[StageDef],
+) -> list[Win]:
+    """The won deals: when their deciding (last outcome) transition was, and their amount."""
+    outcome_of = {s.name: s.outcome for s in stages if s.outcome}
+    found = []
+    for link_id, rows in deals.items():
+        last = next((t for t in reversed(rows) if t.to_stage in outcome_of), None)
+        if last is not None and outcome_of[last.to_stage] == "won":
+            found.append((last.at, _amount(bases_.get(link_id)) or Decimal(0)))
+    return found
+
+
+def recycled(
+    people: Mapping[int, Sequence[Transition]],
+    bases_: Mapping[int, Base],
+    stages: Sequence[StageDef],
+) -> Recycled:
+    """People recycled in the period: what became of them, and how many re-qualified."""
+    recycle = {s.name for s in stages if s.recycle}
+    linear = {s.name for s in stages if not s.recycle}
+    count, requalified = 0, 0
+    now: dict[str, int] = defaultdict(int)
+    for link_id, rows in people.items():
+        first = next((i for i, t in enumerate(rows) if t.to_stage in recycle), None)
+        if first is None:
+            continue
+        count += 1
+        requalified += any(t.to_stage in linear for t in rows[first + 1 :])
+        base = bases_.get(link_id)
+        stage = base.stage if base is not None else None
+        now[stage if stage and stage != "?" else UNKNOWN] += 1
+    return Recycled(count, requalified, dict(sorted(now.items())))
+
+
+def build(
+    history: History,
+    period: Period,
+    *,
+    stages: Mapping[str, Sequence[StageDef]],
+    crm: str,
+    settings: ReportSettings,
+    by: str | None = None,
+    generated_at: datetime | None = None,
+) -> Report:
+    """The whole report of ``history`` over ``period``, made at ``generated_at`` (now).
+
+    ``by`` (a person field) groups the funnel and speed to lead too, and replaces
+    ``settings.source_field`` as the closed loop's grouping. The trend compares with the
+    previous period's transitions in ``history`` (``read_history`` reads them).
+    """
+    inside = [t for t in history.transitions if t.at in period]
+    people, deals = _by_link(inside, "person"), _by_link(inside, "deal")
+    before = [t for t in history.transitions if t.at in period.previous]
+    people_before, deals_before = _by_link(before, "person"), _by_link(before, "deal")
+    person_stages = stages.get("person", ())
+    deal_stages = stages.get("deal", ())
+
+    def speed(group: Mapping[int, Sequence[Transition]]) -> SpeedToLead:
+        return speed_to_lead(
+            group, history.bases, period.until, stages=person_stages, crm=crm, settings=settings
+        )
+
+    groups: dict[str, dict[int, list[Transition]]] = defaultdict(dict)
+    if by is not None:
+        for link_id, rows in people.items():
+            groups[_group(history.bases.get(link_id), by)][link_id] = rows
+    return Report(
+        since=period.since,
+        until=period.until,
+        generated_at=(generated_at or datetime.now(UTC)).astimezone(UTC),
+        by=by,
+        currency=settings.currency,
+        stage_labels={s.name: stage_label(s) for s in (*deal_stages, *person_stages)},
+        funnel=funnel(people, person_stages),
+        funnel_by={k: funnel(groups[k], person_stages) for k in sorted(groups)},
+        speed_to_lead=speed(people),
+        speed_to_lead_by={k: speed(groups[k]) for k in sorted(groups)},
+        closed_loop=closed_loop(
+            deals,
+            history.bases,
+            stages=deal_stages,
+            group_field=by or settings.source_field,
+        ),
+        recycled=recycled(people, history.bases, person_stages),
+        trend=trend(
+            period,
+            handoff_times(people, settings.handoff_stage),
+            wins(deals, history.bases, deal_stages),
+            previous_handoffs=handoff_times(people_before, settings.handoff_stage),
+            previous_wins=wins(deals_before, history.bases, deal_stages),
+        ),
+    )
+
+
+def read_history(store: Store, period: Period) -> History:
+    """The person and deal transitions in ``period`` and in the previous period (for the
+    trend), and the bases of their links and people."""
+    since = period.previous.since
+    with store.engine.connect() as connection:
+        rows = connection.execute(
+            select(
+                stage_history.c.id,
+                stage_history.c.link_id,
+                stage_history.c.object,
+                stage_history.c.to_stage,
+                stage_history.c.at,
+                stage_history.c.source_system,
+            ).where(
+                stage_history.c.object.in_(("person", "deal")),
+                # SQLite keeps times as UTC text without offset: compare in UTC.
+                stage_history.c.at >= since.astimezone(UTC),
+                stage_history.c.at < period.until.astimezone(UTC),
+            )
+        )
+        transitions = tuple(
+            Transition(r.id, r.link_id, r.object, r.to_stage, _utc(r.at), r.source_system)
+            for r in rows
+        )
+        found = _read_bases(connection, {t.link_id for t in transitions})
+        deal_ids = {t.link_id for t in transitions if t.object == "deal"}
+        people = {p for d in deal_ids for p in deal_people(found.get(d))} - set(found)
+        found.update(_read_bases(connection, people))
+    return History(transitions, found)
+
+
+def _read_bases(connection: Connection, link_ids: set[int]) -> dict[int, Base]:
+    ids = sorted(link_ids)
+    found: dict[int, Base] = {}
+    for start in range(0, len(ids), 500):
+        rows = connection.execute(
+            select(links.c.id, links.c.email_key, bases.c.fields, bases.c.stage)
+            .select_from(links.outerjoin(bases, bases.c.link_id == links.c.id))
+            .where(links.c.id.in_(ids[start : start + 500]))
+        )
+        for row in rows:
+            values = orjson.loads(row.fields) if row.fields else {}
+            found[row.id] = Base(values, row.stage, row.email_key)
+    return found

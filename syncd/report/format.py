@@ -1,0 +1,117 @@
+"""Words and number formats shared by the report's text view and HTML page, so that
+both say the same thing the same way."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from decimal import Decimal
+
+from syncd.report.model import Report
+
+SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£"}
+"""Currencies written with their symbol; any other is written with its code."""
+
+FUNNEL_HEAD = (
+    "Stage",
+    "People reached",
+    "Moved on to next stage",
+    "Median hours to next stage",
+    "90% moved on within (hours)",
+)
+SPEED_HEAD = (
+    "Hand-offs",
+    "Followed up",
+    "Median hours to first follow-up",
+    "90% followed up within (hours)",
+    "Over the SLA",
+    "Waiting, within the SLA",
+)
+OVER_SLA_HEAD = ("Link", "Email", "Source", "Handed off (UTC)", "Hours to first follow-up")
+TREND_HEAD = ("Hand-offs", "Deals won")
+EMPTY = {
+    "funnel": "No people changed stage in this period.",
+    "speed": "No hand-offs to sales in this period.",
+    "over_sla": "No hand-offs over the SLA in this period.",
+    "revenue": "No deals won or lost in this period.",
+    "recycled": "No people recycled in this period.",
+}
+"""What a section says instead of an empty table."""
+
+
+def hours(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.1f}"
+
+
+def percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def amount(value: Decimal) -> str:
+    """``120,000`` or ``1,799.50``: cents only when there are any."""
+    return f"{value:,.0f}" if value == value.to_integral_value() else f"{value:,.2f}"
+
+
+def money(value: Decimal, currency: str) -> str:
+    """``$120,000``, ``€99.50``, ``CHF 1,200``."""
+    symbol = SYMBOLS.get(currency)
+    return f"{symbol}{amount(value)}" if symbol else f"{currency} {amount(value)}"
+
+
+def revenue_head(currency: str) -> str:
+    return f"Won revenue ({currency})"
+
+
+def moment(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _day(value: datetime) -> str:
+    return f"{value.day} {value:%b %Y}"
+
+
+def period_text(since: datetime, until: datetime) -> str:
+    """``1 Mar 2026 to 31 Mar 2026`` (whole days, both included), else both times."""
+    if since.timetz().replace(tzinfo=None) == until.timetz().replace(tzinfo=None) == time():
+        return f"{_day(since)} to {_day(until - timedelta(days=1))}"
+    return f"{since:%Y-%m-%d %H:%M} to {until:%Y-%m-%d %H:%M} UTC"
+
+
+def generated_line(report: Report) -> str:
+    return (
+        f"Generated at {moment(report.generated_at)} for {period_text(report.since, report.until)}"
+    )
+
+
+def _bucket_start(kind: str, at: datetime) -> datetime:
+    """The Monday (00:00) or the first of the month of the week or month ``at`` is in."""
+    midnight = at.replace(hour=0, minute=0, second=0, microsecond=0)
+    if kind == "week":
+        return midnight - timedelta(days=midnight.weekday())
+    return midnight.replace(day=1)
+
+
+def bucket_label(kind: str, start: datetime) -> str:
+    """``Week of 2 Mar`` (its Monday, also for a week the period cuts) or ``Mar 2026``."""
+    start = _bucket_start(kind, start)
+    return f"Week of {start.day} {start:%b}" if kind == "week" else f"{start:%b %Y}"
+
+
+def cut_note(kind: str, since: datetime, until: datetime) -> str:
+    """Says so when the period cuts its first or last week (month); else nothing."""
+    cut = [
+        name for name, at in (("first", since), ("last", until)) if _bucket_start(kind, at) != at
+    ]
+    if not cut:
+        return ""
+    return f"Partial {kind}s: the {' and the '.join(cut)}, cut by the period's edges."
+
+
+def change(value: float | None, now: float | Decimal) -> str:
+    """``+25%``, ``-10%``, ``0%``; ``new`` when the previous period had none."""
+    if value is None:
+        return "new" if now else "-"
+    return f"{value:+.0%}" if round(value, 2) else "0%"
+
+
+def sla_text(sla_hours: float) -> str:
+    return f"SLA: a hand-off is followed up within {sla_hours:g} hours"

@@ -1,0 +1,208 @@
+"""The report's value types: frozen, plain, and JSON-ready through ``Report.as_dict``.
+
+What each figure means is told in ``syncd.report.build``, which computes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+
+@dataclass(frozen=True)
+class Period:
+    """The half-open interval ``[since, until)``, in UTC."""
+
+    since: datetime
+    until: datetime
+
+    def __contains__(self, at: datetime) -> bool:
+        return self.since <= at < self.until
+
+    @property
+    def previous(self) -> Period:
+        """The period of the same length just before this one."""
+        return Period(self.since - (self.until - self.since), self.since)
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One row of the stage history."""
+
+    id: int
+    link_id: int
+    object: str
+    to_stage: str
+    at: datetime
+    source_system: str
+
+
+@dataclass(frozen=True)
+class Base:
+    """A link's last synced values and current stage."""
+
+    fields: Mapping[str, str | None]
+    stage: str | None = None
+    email_key: str | None = None
+
+    def value(self, field: str) -> str | None:
+        """The field's value with blanks as None."""
+        value = self.fields.get(field)
+        text = str(value).strip() if value is not None else ""
+        return text or None
+
+
+@dataclass(frozen=True)
+class History:
+    """What a report reads: the transitions in the period and the bases they concern."""
+
+    transitions: tuple[Transition, ...]
+    bases: Mapping[int, Base]
+
+
+@dataclass(frozen=True)
+class Durations:
+    """Hours between two events: how many, median and p90 (None when there are none)."""
+
+    count: int
+    median: float | None
+    p90: float | None
+
+
+@dataclass(frozen=True)
+class FunnelStep:
+    stage: str
+    label: str
+    reached: int
+    conversion: float | None
+    """reached(next) / reached(this); None for the last stage or when none reached this."""
+    hours_to_next: Durations | None
+
+
+@dataclass(frozen=True)
+class Handoff:
+    link_id: int
+    email: str | None
+    source: str
+    handed_off_at: datetime
+    response_hours: float | None
+    """None: not followed up in the period."""
+
+
+@dataclass(frozen=True)
+class Bucket:
+    label: str
+    upper_hours: float | None
+    """Response times up to this many hours (above the previous bucket's); None: the rest."""
+    count: int
+
+
+@dataclass(frozen=True)
+class SpeedToLead:
+    handoff_stage: str
+    sla_hours: float
+    handoffs: int
+    followed_up: int
+    response: Durations
+    over_sla: int
+    late: tuple[Handoff, ...]
+    unanswered: tuple[Handoff, ...]
+    waiting: int
+    histogram: tuple[Bucket, ...]
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    won: int
+    lost: int
+    win_rate: float | None
+    won_revenue: Decimal
+
+
+@dataclass(frozen=True)
+class ClosedLoop:
+    group_field: str
+    total: Outcomes
+    by_source: Mapping[str, Outcomes]
+    won_without_amount: int
+
+
+@dataclass(frozen=True)
+class Recycled:
+    people: int
+    requalified: int
+    by_current_stage: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Hand-offs, deals won and their revenue over a stretch of time."""
+
+    handoffs: int
+    won: int
+    won_revenue: Decimal
+
+
+@dataclass(frozen=True)
+class TrendBucket:
+    """One week or month of the period, ``[start, end)`` (clipped to the period)."""
+
+    start: datetime
+    end: datetime
+    handoffs: int
+    won: int
+    won_revenue: Decimal
+
+
+@dataclass(frozen=True)
+class Change:
+    """This period against the previous one: (this - previous) / previous; None when the
+    previous one had none."""
+
+    handoffs: float | None
+    won: float | None
+    won_revenue: float | None
+
+
+@dataclass(frozen=True)
+class Trend:
+    bucket: str
+    """``week`` (Monday to Monday, UTC) or ``month``."""
+    buckets: tuple[TrendBucket, ...]
+    current: Totals
+    previous_since: datetime
+    """The previous period is ``[previous_since, since)``, as long as this one."""
+    previous: Totals
+    change: Change
+
+
+@dataclass(frozen=True)
+class Report:
+    since: datetime
+    until: datetime
+    generated_at: datetime
+    by: str | None
+    currency: str
+    """The ISO 4217 code of the amounts (``report.currency``)."""
+    stage_labels: Mapping[str, str]
+    """Each person and deal stage's label (its name when the vocabulary gives none)."""
+    funnel: tuple[FunnelStep, ...]
+    funnel_by: Mapping[str, tuple[FunnelStep, ...]]
+    speed_to_lead: SpeedToLead
+    speed_to_lead_by: Mapping[str, SpeedToLead]
+    closed_loop: ClosedLoop
+    recycled: Recycled
+    trend: Trend
+
+    def label(self, stage: str) -> str:
+        """The stage's label; what is no stage (``(unknown)``) as it is."""
+        return self.stage_labels.get(stage, stage)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON values: numbers as numbers, Decimals as strings, datetimes ISO."""
+        return orjson.loads(orjson.dumps(asdict(self), default=str))
