@@ -15,16 +15,18 @@ contacts keeps the people in its base as ``attributed_people`` for the report.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import orjson
 
 from syncd.config.settings import StageDef
 from syncd.model import Change, RecordRef, Value
-from syncd.state.store import aware
+from syncd.state.store import Store, aware
+from syncd.sync.committer import Committer
+from syncd.sync.cycle import CycleReport
 from syncd.sync.reconcile import (
     UNMAPPED,
     LinkState,
@@ -35,9 +37,31 @@ from syncd.sync.reconcile import (
 )
 from syncd.sync.vocabulary import Vocabulary
 
-if TYPE_CHECKING:
-    from syncd.sync.cycle import CycleReport
-    from syncd.sync.engine import Committer, Engine
+
+class Looping(Protocol):
+    """What the closed loop needs of the engine (``syncd.sync.engine.Engine`` has it);
+    a protocol, so that this module does not import the engine that calls it."""
+
+    @property
+    def store(self) -> Store: ...
+    @property
+    def rules(self) -> Mapping[str, Rules]: ...
+    @property
+    def chunk(self) -> int: ...
+    @property
+    def attribution(self) -> Sequence[str]: ...
+    @property
+    def clock(self) -> Callable[[], datetime]: ...
+
+    def execute(
+        self,
+        obj: str,
+        items: list[tuple[PairPlan, list[Any]]],
+        report: CycleReport,
+        committer: Committer,
+        dry_run: bool = False,
+    ) -> set[str]: ...
+
 
 PERSON, DEAL = "person", "deal"
 
@@ -53,7 +77,7 @@ class Move:
     reason: str
 
 
-def apply(engine: Engine, report: CycleReport, committer: Committer) -> None:
+def apply(engine: Looping, report: CycleReport, committer: Committer) -> None:
     """Move the people of every deal that entered a closing stage and was not looped yet.
 
     Works from the stage history, not from this cycle's plans, so that a crash between
@@ -75,7 +99,7 @@ def apply(engine: Engine, report: CycleReport, committer: Committer) -> None:
 
 
 def _loop(
-    engine: Engine,
+    engine: Looping,
     pending: list[Any],
     closing: Mapping[str, StageDef],
     report: CycleReport,
@@ -212,7 +236,7 @@ def _kept(vocabulary: Vocabulary, current: str | None, stage: str, keep_from: st
 
 
 def attribute(
-    engine: Engine, base: Mapping[str, Any], crm_id: str | None
+    engine: Looping, base: Mapping[str, Any], crm_id: str | None
 ) -> tuple[list[int], str | None]:
     """A deal's people and the rule that found them (None: nobody found)."""
     for rule in engine.attribution:

@@ -13,22 +13,42 @@ its link has moved, or at once when it has no link.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import Any, Protocol
 
 import orjson
 
+from syncd.abc import Connector
 from syncd.model import Record, RecordRef
-from syncd.state.store import record_from_row
+from syncd.state.store import Store, record_from_row
+from syncd.sync.cycle import CycleReport
 from syncd.sync.intake import Refusal
-from syncd.sync.reconcile import CRM, MARKETING, LinkState
-
-if TYPE_CHECKING:
-    from syncd.sync.cycle import CycleReport
-    from syncd.sync.engine import Engine
+from syncd.sync.reconcile import CRM, MARKETING, LinkState, Rules
 
 
-def apply(engine: Engine, obj: str, report: CycleReport) -> None:
+class Converting(Protocol):
+    """What the conversions need of the engine (``syncd.sync.engine.Engine`` has it);
+    a protocol, so that this module does not import the engine that calls it."""
+
+    @property
+    def store(self) -> Store: ...
+    @property
+    def marketing(self) -> Connector: ...
+    @property
+    def crm(self) -> Connector: ...
+    @property
+    def rules(self) -> Mapping[str, Rules]: ...
+    @property
+    def clock(self) -> Callable[[], datetime]: ...
+
+    def admit(
+        self, obj: str, connector: Connector, records: Sequence[Record]
+    ) -> tuple[list[Record], list[Refusal]]: ...
+
+
+def apply(engine: Converting, obj: str, report: CycleReport) -> None:
     """Move the links of converted records in the inbox (one store transaction)."""
     store = engine.store
     rows = store.converted_rows(obj)
@@ -103,7 +123,7 @@ def apply(engine: Engine, obj: str, report: CycleReport) -> None:
 
 
 def _admit(
-    engine: Engine, obj: str, staged: list[tuple[Record, LinkState]]
+    engine: Converting, obj: str, staged: list[tuple[Record, LinkState]]
 ) -> tuple[list[tuple[Record, LinkState]], list[Refusal]]:
     """The records the inbox can take (``syncd.sync.intake``); a link does not move to a
     refused one."""
