@@ -12,9 +12,9 @@ from urllib.parse import urlsplit
 from syncd.abc import Connector
 from syncd.config.checks import on_this_machine
 from syncd.config.settings import (
-    CHECKS,
     OBJECTS,
     STAGE_FIELD,
+    Check,
     Config,
     SyncdSettings,
     SystemSettings,
@@ -344,7 +344,7 @@ def option_problems(doc: YamlDocument, settings: SyncdSettings) -> list[ConfigPr
 
 
 def _option_check(config: Config) -> list[ConfigProblem]:
-    """``option_problems`` as a ``settings.CHECKS`` hook."""
+    """``option_problems`` as a check of a whole configuration."""
     doc, _ = load_yaml(config.path)
     return option_problems(doc, config.syncd) if doc is not None else []
 
@@ -353,9 +353,9 @@ BUILDERS: dict[str, Callable[[Config, str, SystemSettings, RetryPolicy], Connect
     "hubspot": _hubspot,
     "salesforce": _salesforce,
 }
-for _check in (connector_problems, _option_check):  # reported by load_config with the rest
-    if _check not in CHECKS:
-        CHECKS.append(_check)
+CHECKS: tuple[Check, ...] = (connector_problems, _option_check)
+"""The checks of a configuration only this module can make: ``syncd.config.load`` runs
+them with all the others."""
 
 
 def connector(config: Config, name: str, retry: RetryPolicy | None = None) -> Connector:

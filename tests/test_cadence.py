@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from syncd import registry
 from syncd.cli.app import app, main
-from syncd.config.settings import load_config
+from syncd.config.load import load_config
 from syncd.daemon import cadence
 from syncd.daemon.budget import Budgets
 from syncd.daemon.service import Daemon

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from syncd.config.settings import load_config
+from syncd.config.load import load_config
 from syncd.harness import sandbox
 from syncd.state import control
 from syncd.state.store import Store

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from syncd import preflight, registry
-from syncd.config.settings import Config, load_config
+from syncd.config.load import load_config
+from syncd.config.settings import Config
 from syncd.errors import SetupError
 from syncd.harness import sandbox
 from syncd.sync.engine import Engine

@@ -14,7 +14,7 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from syncd import registry
-from syncd.config.settings import load_config
+from syncd.config.load import load_config
 from syncd.retry import RetryPolicy
 from tests.world import World
 

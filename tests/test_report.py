@@ -16,7 +16,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from syncd.config.settings import load_config
+from syncd.config.load import load_config
 from syncd.report.build import build, durations, read_history
 from syncd.report.model import Period
 from syncd.state.store import Store

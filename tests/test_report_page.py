@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from syncd.config.settings import load_config
+from syncd.config.load import load_config
 from syncd.errors import ConfigError
 from syncd.report import html as report_html
 from syncd.report import view as report_view

@@ -31,7 +31,7 @@ from connectors.salesforce.testing import (
     session_for,
 )
 from syncd import registry
-from syncd.config.settings import load_config
+from syncd.config.load import load_config
 from syncd.errors import AuthError, ConfigError
 from syncd.harness import sandbox
 from syncd.model import Change, Cursor

@@ -17,7 +17,7 @@ from connectors.hubspot.schema import problems as hubspot_problems
 from connectors.salesforce import testing as sft
 from connectors.salesforce.emulator.server import SalesforceEmulator
 from syncd import preflight, registry
-from syncd.config.settings import load_config
+from syncd.config.load import load_config
 from syncd.config.yamlfile import plain
 from syncd.harness import sandbox
 from syncd.model import Change

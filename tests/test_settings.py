@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from syncd.config.settings import load_config
+from syncd.config.load import load_config
 from syncd.errors import ConfigError
 from syncd.sync.vocabulary import Vocabulary
 

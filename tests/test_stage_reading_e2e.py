@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from syncd.config.settings import load_config
+from syncd.config.load import load_config
 from syncd.state.tables import journal, links, stage_history
 from syncd.sync.engine import Engine
 from tests.world import World

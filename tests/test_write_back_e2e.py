@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from syncd import registry
-from syncd.config.settings import load_config
+from syncd.config.load import load_config
 from syncd.errors import ConfigError
 from tests.world import World, make_world
 

@@ -11,7 +11,8 @@ from ruamel.yaml import YAML
 from sqlalchemy import func, select
 
 from syncd import registry
-from syncd.config.settings import Config, load_config
+from syncd.config.load import load_config
+from syncd.config.settings import Config
 from syncd.harness import sandbox
 from syncd.retry import RetryPolicy
 from syncd.state.store import Store

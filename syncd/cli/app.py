@@ -35,7 +35,8 @@ from syncd.cli.common import (
     missing_config,
     moment,
 )
-from syncd.config.settings import Config, load_config
+from syncd.config.load import load_config
+from syncd.config.settings import Config
 from syncd.daemon import cadence
 from syncd.daemon.budget import Budgets
 from syncd.daemon.lease import current_holder

@@ -26,7 +26,8 @@ from syncd.cli.common import (
     existing_store,
     moment,
 )
-from syncd.config.settings import OBJECTS, Config, load_config
+from syncd.config.load import load_config
+from syncd.config.settings import OBJECTS, Config
 from syncd.daemon.budget import Budgets
 from syncd.daemon.lease import current_holder
 from syncd.daemon.service import Daemon

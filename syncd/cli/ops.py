@@ -21,7 +21,7 @@ from syncd.cli.common import (
     moment,
 )
 from syncd.cli.operator_view import explanation_dict, letters_table, print_explanation
-from syncd.config.settings import load_config
+from syncd.config.load import load_config
 from syncd.state import operator
 from syncd.state.explain import explain as explain_record
 from syncd.state.explain import name_problem

@@ -17,13 +17,34 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from syncd.config.yamlfile import YamlDocument, did_you_mean, load_yaml, read_text
 from syncd.errors import ConfigProblem
 
-if TYPE_CHECKING:  # settings imports this module
-    from syncd.config.settings import SyncdSettings, SystemSettings
+
+class System(Protocol):
+    """What these checks read of a system's settings (``settings.SystemSettings``): a
+    protocol, because ``syncd.config.settings`` imports this module."""
+
+    @property
+    def connector(self) -> str: ...
+
+    def options(self) -> dict[str, Any]: ...
+
+
+class Settings(Protocol):
+    """What these checks read of syncd.yaml's settings (``settings.SyncdSettings``)."""
+
+    @property
+    def marketing(self) -> str: ...
+    @property
+    def crm(self) -> str: ...
+    @property
+    def systems(self) -> Mapping[str, System]: ...
+    @property
+    def cadence_seconds(self) -> Mapping[str, int]: ...
+
 
 MIN_CADENCE_SECONDS = 10
 """Every cycle reads both systems, changed or not: a faster cadence spends API calls idle."""
@@ -179,7 +200,7 @@ def named_file(
     return found, problems
 
 
-def cadence_floor(doc: YamlDocument, settings: SyncdSettings) -> list[ConfigProblem]:
+def cadence_floor(doc: YamlDocument, settings: Settings) -> list[ConfigProblem]:
     """A cadence below the floor, unless every system is on this machine (the emulators):
     each cycle reads both systems whether anything changed or not, and real APIs count it."""
     if settings.systems and all(on_this_machine(s) for s in settings.systems.values()):
@@ -198,7 +219,7 @@ def cadence_floor(doc: YamlDocument, settings: SyncdSettings) -> list[ConfigProb
 LOOPBACK = re.compile(r"(https?://)?(127\.0\.0\.1|localhost|\[::1\])([:/]|$)")
 
 
-def on_this_machine(system: SystemSettings) -> bool:
+def on_this_machine(system: System) -> bool:
     """The system's address is loopback, or every ``connect_to`` target is (the Salesforce
     emulator keeps its My Domain name and is reached on loopback that way)."""
     options = system.options()
@@ -209,7 +230,7 @@ def on_this_machine(system: SystemSettings) -> bool:
     return LOOPBACK.match(address) is not None
 
 
-def roles(doc: YamlDocument, settings: SyncdSettings) -> list[ConfigProblem]:
+def roles(doc: YamlDocument, settings: Settings) -> list[ConfigProblem]:
     """marketing and crm name two different systems; a system is named after its connector."""
     problems = []
     for role in ("marketing", "crm"):

@@ -1,6 +1,6 @@
 """Pydantic models of syncd.yaml, fields.yaml and stages.yaml, and the loader.
 
-``load_config`` reads all three files, validates them and their cross-references, and
+``read_config`` reads all three files, validates them and their cross-references, and
 raises one ``ConfigError`` listing every problem with its file, line and key.
 """
 
@@ -505,9 +505,12 @@ def _stages(
     return result, moves, readings, problems
 
 
-def load_config(path: str | Path) -> Config:
-    """Load and validate syncd.yaml and the fields and stages files it names; raise one
-    ``ConfigError`` with every problem found."""
+def read_config(path: str | Path, checks: Sequence[Check] = ()) -> Config:
+    """Load and validate syncd.yaml and the fields and stages files it names, and run
+    ``checks`` on the result; raise one ``ConfigError`` with every problem found.
+
+    ``syncd.config.load.load_config`` adds the checks only the registry can make (the
+    connectors, known there by name): call that, not this."""
     path = Path(path)
     doc, problems = load_yaml(path)
     settings = None
@@ -558,21 +561,15 @@ def load_config(path: str | Path) -> Config:
         if problem is not None:
             problems.append(problem)
     config = Config(path, settings, fields, stages, secrets, moves, readings)
-    # the registry adds the connectors' checks to CHECKS when imported; it imports this
-    # module, so it is imported here, not at the top
-    from syncd import registry  # noqa: F401
-
-    for check in CHECKS:
+    for check in checks:
         problems += check(config)
     if problems:
         raise ConfigError(problems)
     return config
 
 
-CHECKS: list[Callable[[Config], list[ConfigProblem]]] = []
-"""Checks that need what only another module knows, run by every ``load_config`` so that
-their problems come with all the others: ``syncd.registry`` adds the connectors' (it alone
-knows them by name, and imports this module)."""
+Check = Callable[["Config"], list[ConfigProblem]]
+"""A check of a whole configuration, run by ``read_config`` with all the others."""
 
 
 def _settings(doc: YamlDocument) -> tuple[SyncdSettings | None, list[ConfigProblem]]:

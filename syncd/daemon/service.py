@@ -43,7 +43,8 @@ from sdnotify import SystemdNotifier
 
 from syncd import logs, preflight, registry
 from syncd.abc import Connector
-from syncd.config.settings import Config, load_config
+from syncd.config.load import load_config
+from syncd.config.settings import Config
 from syncd.daemon import budget, metrics
 from syncd.daemon.budget import Budgets
 from syncd.daemon.lease import Lease, current_holder, lease_for

@@ -44,7 +44,7 @@ from typing import Any
 from sqlalchemy import select
 
 from syncd import registry
-from syncd.config.settings import load_config
+from syncd.config.load import load_config
 from syncd.harness import sandbox
 from syncd.state.store import Store
 from syncd.state.tables import links

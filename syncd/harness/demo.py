@@ -18,7 +18,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from syncd import registry
-from syncd.config.settings import Config, load_config
+from syncd.config.load import load_config
+from syncd.config.settings import Config
 from syncd.daemon.budget import Budgets
 from syncd.harness import sandbox
 from syncd.report import view as report_view

@@ -27,7 +27,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, func, select, text
 
 from syncd import registry
-from syncd.config.settings import load_config
+from syncd.config.load import load_config
 from syncd.errors import SyncdError
 from syncd.harness import sandbox
 from syncd.model import Cursor
