@@ -37,18 +37,77 @@ from __future__ import annotations
 
 import json
 import random
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from connectors.hubspot.emulator.gate import Reply
 from connectors.hubspot.emulator.schema import (
     LEAD_SOURCES,
     LEAD_STATUSES,
     LIFECYCLE_STAGES,
     error_body,
 )
+from connectors.hubspot.emulator.store import ObjectStore
 
-if TYPE_CHECKING:
-    from connectors.hubspot.emulator.gate import Reply
-    from connectors.hubspot.emulator.server import HubSpotEmulator
+
+class Controlled(Protocol):
+    """What the control API drives of the emulator (``server.HubSpotEmulator`` has it):
+    a protocol, because the emulator routes ``/_emulator/`` requests here."""
+
+    def add_object(self, object_type: str, properties: dict[str, Any]) -> str: ...
+    def archive_object(self, object_type: str, record_id: str) -> None: ...
+    def associate(
+        self,
+        from_type: str,
+        from_id: str,
+        to_type: str,
+        to_id: str,
+        type_id: int | None = None,
+    ) -> None: ...
+    def associations(self, from_type: str, from_id: str, to_type: str) -> list[str]: ...
+    def calls(self) -> dict[str, int]: ...
+    def change_property(
+        self,
+        object_type: str,
+        name: str,
+        *,
+        drop: bool = False,
+        unique: bool | None = None,
+        read_only: bool | None = None,
+    ) -> None: ...
+    def expire_static_token(self, in_seconds: float = 0.0) -> None: ...
+    def expire_tokens(self, at_call: int | None = None) -> None: ...
+    def fail_at_call(self, n: int, status: int) -> None: ...
+    def fail_next(
+        self, status: int, count: int = 1, path_contains: str | None = None, retry_after: float = 1
+    ) -> None: ...
+    def get_object(self, object_type: str, record_id: str) -> dict[str, Any] | None: ...
+    def objects(self, object_type: str) -> list[dict[str, Any]]: ...
+    def reset_calls(self) -> None: ...
+    def revoke_refresh_token(self) -> None: ...
+    def seed_archived_contacts(self, n: int) -> list[str]: ...
+    def seed_companies(self, n: int, *, same_instant: bool = False) -> list[str]: ...
+    def seed_contacts(self, n: int, *, same_instant: bool = False) -> list[str]: ...
+    def seed_deals(
+        self, n: int, *, same_instant: bool = False, pipeline: str | None = None
+    ) -> list[str]: ...
+    def set_latency(self, ms: int) -> None: ...
+    def set_multi_status(self, *endpoints: str) -> None: ...
+    def set_rate_limit(
+        self,
+        rate_limit: tuple[int, int] | None,
+        daily_limit: int | None = None,
+        search_rate_limit: tuple[int, int] | None = None,
+    ) -> None: ...
+    def set_search_cap(self, n: int) -> None: ...
+    def set_search_lag(self, ms: int) -> None: ...
+    def set_token_ttl(self, seconds: float) -> None: ...
+    def statuses(self) -> dict[int, int]: ...
+    @property
+    def stores(self) -> dict[str, ObjectStore]: ...
+    def update_object(
+        self, object_type: str, record_id: str, properties: dict[str, Any]
+    ) -> dict[str, Any]: ...
+
 
 FIRST_NAMES = (
     "Ada", "Grace", "Alan", "Katherine", "Edsger", "Barbara", "Donald", "Margaret",
@@ -85,7 +144,7 @@ def synthetic_contact(contact_id: int, rng: random.Random) -> dict[str, str]:
     return props
 
 
-def control(emulator: HubSpotEmulator, method: str, path: str, raw: bytes) -> Reply:
+def control(emulator: Controlled, method: str, path: str, raw: bytes) -> Reply:
     """Answer one control request."""
     try:
         body = json.loads(raw) if raw else {}
@@ -101,7 +160,7 @@ def control(emulator: HubSpotEmulator, method: str, path: str, raw: bytes) -> Re
         return 400, error_body("VALIDATION_ERROR", str(exc)), {}
 
 
-def _dispatch(emulator: HubSpotEmulator, method: str, action: str, body: dict[str, Any]) -> Reply:
+def _dispatch(emulator: Controlled, method: str, action: str, body: dict[str, Any]) -> Reply:
     ok: Reply = (200, {"ok": True}, {})
     if (method, action) == ("GET", "calls"):
         return 200, emulator.calls(), {}
@@ -205,7 +264,7 @@ def _seeded(ids: list[str]) -> dict[str, Any]:
 
 
 def _records(
-    emulator: HubSpotEmulator, method: str, object_type: str, record_id: str, body: dict[str, Any]
+    emulator: Controlled, method: str, object_type: str, record_id: str, body: dict[str, Any]
 ) -> Reply:
     """The records of one type: list, add, get, edit, archive as a user would."""
     if not record_id:

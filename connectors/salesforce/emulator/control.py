@@ -43,15 +43,51 @@ Validation errors answer 400 with Salesforce's error list.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import unquote
 
 from connectors.salesforce.emulator.api import Answer, Request, fault
 from connectors.salesforce.emulator.schema import LEAD_SOURCES, LEAD_STATUSES, OBJECTS
 from connectors.salesforce.emulator.store import Store
 
-if TYPE_CHECKING:
-    from connectors.salesforce.emulator.server import SalesforceEmulator
+
+class Controlled(Protocol):
+    """What the control API drives of the emulator (``server.SalesforceEmulator`` has
+    it): a protocol, because the emulator routes ``/_emulator/`` requests here. Knobs
+    without arguments of their own are called by name (``_SIMPLE``)."""
+
+    def add(self, obj: str, fields: dict[str, Any]) -> str: ...
+    def add_duplicate_rule(
+        self, obj: str, fields: list[str], action: str = "alert", name: str = "Syncd_Test_Dupes"
+    ) -> None: ...
+    def add_validation_rule(
+        self, obj: str, field: str, pattern: str, message: str, name: str = "Syncd_Test_Rule"
+    ) -> None: ...
+    def api_usage(self) -> tuple[int, int]: ...
+    def calls(self) -> dict[str, int]: ...
+    def clear_rules(self) -> None: ...
+    def convert_lead(
+        self,
+        lead_id: str,
+        *,
+        account_id: str | None = None,
+        create_opportunity: bool = True,
+        opportunity_name: str | None = None,
+    ) -> dict[str, str | None]: ...
+    def delete(self, obj: str, id_: str) -> None: ...
+    def fail_at_call(self, n: int, status: int) -> None: ...
+    def fail_next(self, status: int, count: int = 1, path_contains: str | None = None) -> None: ...
+    def get(self, obj: str, id_: str) -> dict[str, Any] | None: ...
+    def land_then_drop(
+        self, path_contains: str | None = None, count: int = 1, method: str | None = None
+    ) -> None: ...
+    def limit_refusals(self) -> dict[str, int]: ...
+    def records(self, obj: str, *, include_deleted: bool = True) -> list[dict[str, Any]]: ...
+    def set_read_only(self, obj: str, field: str) -> None: ...
+    def set_required(self, obj: str, field: str) -> None: ...
+    def statuses(self) -> dict[int, int]: ...
+    def update(self, obj: str, id_: str, fields: dict[str, Any]) -> None: ...
+
 
 _SIMPLE = {
     "reset_calls": ("reset_calls", ()),
@@ -74,7 +110,7 @@ _SIMPLE = {
 _CONVERT_OPTIONS = {"account_id", "create_opportunity", "opportunity_name"}
 
 
-def control(emulator: SalesforceEmulator, request: Request) -> Answer:
+def control(emulator: Controlled, request: Request) -> Answer:
     """Answer one control call."""
     parts = [unquote(p) for p in request.path.split("/")[2:] if p]
     method, body = request.method, request.json() or {}
@@ -117,7 +153,7 @@ def control(emulator: SalesforceEmulator, request: Request) -> Answer:
     return fault(404, "NOT_FOUND", f"no control endpoint {method} {request.path}")
 
 
-def _rules(emulator: SalesforceEmulator, body: dict[str, Any] | None) -> None:
+def _rules(emulator: Controlled, body: dict[str, Any] | None) -> None:
     """Add the org rules in ``body``; None clears them all."""
     if body is None:
         emulator.clear_rules()
@@ -136,9 +172,7 @@ def _rules(emulator: SalesforceEmulator, body: dict[str, Any] | None) -> None:
         emulator.set_required(obj, field)
 
 
-def _records(
-    emulator: SalesforceEmulator, method: str, obj: str, rest: list[str], body: Any
-) -> Answer:
+def _records(emulator: Controlled, method: str, obj: str, rest: list[str], body: Any) -> Answer:
     if method == "GET" and not rest:
         return Answer(200, emulator.records(obj))
     if method == "POST" and not rest:
