@@ -9,12 +9,14 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from alembic import command
 from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
 from typer.testing import CliRunner, Result
 
 from syncd.cli.app import app
@@ -91,6 +93,26 @@ def test_a_command_that_reads_creates_no_store(
     assert f"configuration read: {config} (from --config)" in said
     assert "syncd migrate" in said
     assert _absent(store_url)  # nothing created: no file, no alembic_version, no table
+
+
+def test_a_database_that_does_not_exist_is_a_missing_store(
+    config: Path, store_url: str, tmp_path: Path
+) -> None:
+    """PostgreSQL refuses a connection to a database that is not there: that is a store
+    to create (exit 3, how), not a failure to reach the server (exit 1)."""
+    if store_url.startswith("sqlite"):
+        missing = f"sqlite:///{tmp_path / 'nowhere' / 'syncd.db'}"
+    else:
+        missing = make_url(store_url).set(database=f"syncd_missing_{uuid.uuid4().hex[:8]}")
+        missing = missing.render_as_string(hide_password=False)
+    answer = _syncd(["status"], config, {"SYNCD_STORE_URL": missing})
+    assert answer.exit_code == STORE_NOT_READY, answer.output
+    said = " ".join(answer.output.split())
+    assert "does not exist" in said
+    if not store_url.startswith("sqlite"):
+        database = make_url(missing).database
+        assert f"the database {database} does not exist" in said
+        assert f"createdb {database}" in said
 
 
 def test_migrate_creates_the_store_and_then_every_command_reads_it(

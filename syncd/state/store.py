@@ -7,6 +7,7 @@ newest schema, creating and writing nothing (every other command).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping, Sequence, Set
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import make_url
 
-from syncd.errors import StoreNotReadyError
+from syncd.errors import StoreError, StoreNotReadyError
 from syncd.model import Cursor, Record, RecordRef, email_key
 from syncd.state import schema
 from syncd.state import url as store_url
@@ -113,7 +114,18 @@ class Store(LinkQueries, SweepQueries):
                 f"no store at {path}: the file does not exist",
                 "`syncd migrate` creates it (`syncd run` and `syncd once` do too)",
             )
-        refused = schema.refusal(store_url.shown(url), revision_of(url))
+        try:
+            revision = revision_of(url)
+        except StoreError as error:  # the server refused the connection: the reason
+            missing = _MISSING_DATABASE.search(str(error))
+            if missing is None:
+                raise
+            raise StoreNotReadyError(
+                f"no store at {store_url.shown(url)}: the database {missing[1]} does not exist",
+                f"create it (`createdb {missing[1]}`, or CREATE DATABASE as its owner), then"
+                " `syncd migrate`",
+            ) from error
+        refused = schema.refusal(store_url.shown(url), revision)
         if refused is not None:
             raise refused
         return cls(_engine(url))
@@ -546,6 +558,11 @@ def _pair_by_partner(
         .where(free, inbox.c.system == holder, inbox.c.partner_id.is_not(None), names_a_row)
         .values(pair_key=prefix + inbox.c.partner_id)
     )
+
+
+_MISSING_DATABASE = re.compile(r'database "([^"]+)" does not exist')
+"""PostgreSQL's refusal of a connection to a database that is not there (SQLSTATE 3D000,
+which psycopg does not attach to a failed connection: only the server's message says it)."""
 
 
 def revision_of(url: str) -> str | None:
