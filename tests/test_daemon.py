@@ -292,3 +292,37 @@ def test_a_second_daemon_on_the_same_host_stands_by_and_serves_metrics_once_acti
         status, metrics = second.scrape()
         assert status == 200 and _samples(metrics)["syncd_lease_held"] == 1
         assert second.stop() == 0
+
+
+def test_a_standby_that_becomes_active_while_its_port_is_taken_says_so_and_serves_later(
+    tmp_path: Path, start: Callable[[Path], Daemon]
+) -> None:
+    """The active daemon dies, but another process still holds the standby's metrics
+    port: the standby takes over the syncing, logs once that it is active without
+    metrics, and serves them as soon as the port is free."""
+    with socket.socket() as squatter:  # another program on the standby's metrics port
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        with sandbox.start(tmp_path / "config", sample=False, overrides=SETTINGS) as box:
+            first = start(box.config_path)  # metrics on a port of its own (127.0.0.1:0)
+            first.wait_for(lambda: first.logged("active"))
+            text = box.config_path.read_text(encoding="utf-8")
+            assert "127.0.0.1:0" in text
+            second_config = box.config_path.with_name("second.yaml")
+            second_config.write_text(text.replace("127.0.0.1:0", f"127.0.0.1:{port}"), "utf-8")
+            second = start(second_config)
+            second.wait_for(lambda: second.logged("standby"))
+            assert second.logged(f"metrics: 127.0.0.1:{port} (daemon.metrics) is in use")
+            first.process.kill()
+            first.process.wait(10)
+            second.wait_for(lambda: second.logged("active"), seconds=15)
+            second.wait_for(lambda: second.logged("active without metrics"), seconds=10)
+            assert second.process.poll() is None, second.lines
+            assert not second.logged("metrics at http://")
+            squatter.close()  # the port is free: the active daemon takes it
+            second.wait_for(lambda: second.logged(f"metrics at http://127.0.0.1:{port}/metrics"))
+            status, metrics = second.scrape()
+            assert status == 200 and _samples(metrics)["syncd_lease_held"] == 1
+            assert sum("active without metrics" in line for line in second.lines) == 1
+            assert second.stop() == 0
