@@ -43,6 +43,10 @@ def test_the_benchmark_runs_and_stays_near_the_call_floor() -> None:
     assert result["objects"] == {"person": 4000, "company": 400, "deal": 400}
     assert result["records"] == 4800 and result["records_per_s"] > 0
     assert 0 < result["peak_rss_mb"] < 1024
+    # syncd report ran on the benchmark's store and counted what the backfill synced
+    report = result["report"]
+    assert report["seconds"] > 0 and report["people_in_funnel"] > 0
+    assert report["deals_won"] > 0
     backfill = result["backfill"]
     written = backfill["written"]
     # HubSpot records are created in Salesforce; nothing but their ids goes back

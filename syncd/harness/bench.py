@@ -347,6 +347,7 @@ def run_child(people: int, archived: int = 0, throttled: bool = True) -> dict[st
         # last: its refused record is retried on later cycles, which would not be idle
         refused = _refused_round(engine, store, endpoints)
         http_429 = _limit_answers(endpoints)
+        report = _report(path)
         marketing.close()
         crm.close()
         store_bytes = _store_bytes(database)  # before close: a checkpoint would empty the log
@@ -410,6 +411,27 @@ def run_child(people: int, archived: int = 0, throttled: bool = True) -> dict[st
         },
         "peak_rss_mb": round(peak, 1),
         "cpu_seconds": cpu,
+        "report": report,
+    }
+
+
+def _report(config: Path) -> dict[str, Any]:
+    """``syncd report --json`` on the run's store, as the admin runs it (a process of its
+    own, start-up included): its seconds, and how many people and won deals it counted."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "syncd", "report", "--json", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    seconds = time.perf_counter() - started
+    found = json.loads(done.stdout)
+    return {
+        "seconds": round(seconds, 2),
+        "people_in_funnel": max((step["reached"] for step in found["funnel"]), default=0),
+        "deals_won": found["closed_loop"]["total"]["won"],
     }
 
 
