@@ -122,10 +122,12 @@ def once(
     ] = False,
     log_level: LogLevelOption = None,
 ) -> None:
-    """Run one cycle for every object (companies, people, deals, in that order), or one;
-    --dry-run prints the plan and writes nothing. While it runs, a terminal shows its
-    progress on stderr (records read and written per object and system, the rates, the
-    waits for the rate limits); --json, --quiet or a stderr that is no terminal turn that off.
+    """Run one cycle of every object, or of one; --dry-run writes nothing.
+
+    The objects run in order: companies, people, deals. --dry-run prints the plan and what
+    it would create and update. While it runs, a terminal shows its progress on stderr
+    (records read and written per object and system, the rates, the waits for the rate
+    limits); --json, --quiet or a stderr that is no terminal turn that off.
 
     Example:
 
@@ -264,9 +266,11 @@ def validate(
     offline: Annotated[bool, typer.Option(help="Check the files only.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Check the YAML files and, unless --offline, both systems' live setup (the checks
-    `once` and `run` make before they write: see syncd.preflight); print the projected
-    idle calls a day per system and the propagation time per direction (syncd.daemon.cadence).
+    """Check the configuration files and, unless --offline, both systems' live setup.
+
+    The live checks are the ones `once` and `run` make before they write (fields,
+    partner-id fields, picklists). It also prints the projected idle API calls a day per
+    system and how long a change takes to cross in each direction.
 
     Example:
 
@@ -619,8 +623,10 @@ def bench(
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Backfill, echo, steady-state, lookback and idle rounds against emulators in other
-    processes, which enforce the published rate limits unless --unthrottled.
+    """Measure syncd against the emulators: backfill, steady state, idle cost, the report.
+
+    The emulators run in processes of their own and enforce the published rate limits
+    unless --unthrottled.
 
     Example:
 

@@ -55,8 +55,10 @@ def run(config: ConfigOption = DEFAULT_CONFIG, log_level: LogLevelOption = None)
 
 
 def migrate(config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption = False) -> None:
-    """Create the store the configuration names, or bring it to this syncd's schema (as
-    `syncd run` does at start); print the store and its revision before and after.
+    """Create the store, or bring it to this syncd's schema; print its revision.
+
+    The store is the one the configuration names. `syncd run` and `syncd once` do the same
+    at start; no other command creates or changes a store.
 
     Example:
 
@@ -105,8 +107,10 @@ def pause(
     reason: Annotated[str | None, typer.Option(help="Why, for status.")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Pause a system (no cycle calls it) or an object (its cycles are skipped); kept in
-    the store, so that it survives restarts, until `syncd resume`.
+    """Pause a system or an object until `syncd resume`, across restarts.
+
+    A paused system is called by no cycle; a paused object's cycles are skipped. The pause
+    is kept in the store, so the service sees it at once.
 
     Example:
 

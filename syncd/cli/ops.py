@@ -52,8 +52,10 @@ def errors(
     config: ConfigOption = DEFAULT_CONFIG,
     as_json: JsonOption = False,
 ) -> None:
-    """Dead-lettered records, newest first, with each system's own message, attempts and
-    next retry; `syncd errors dismiss` them, `syncd retry` them.
+    """Records a system refused, newest first, with that system's own message.
+
+    Each shows its attempts and next retry; `syncd errors dismiss` hides one, `syncd retry`
+    queues it again at once.
 
     Example:
 
@@ -183,8 +185,10 @@ def explain(
     config: ConfigOption = DEFAULT_CONFIG,
     as_json: JsonOption = False,
 ) -> None:
-    """The link, the base, the stage history and the journal of one record: which side
-    changed which field when, which rule decided, what was written where.
+    """Why a record looks as it does: its link, values, stage history and journal.
+
+    Which side changed which field when, which rule decided a clash, what was written
+    where, and what was refused.
 
     Example:
 
