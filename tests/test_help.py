@@ -43,3 +43,17 @@ def test_the_shell_completion_script_is_shown_and_completes_commands() -> None:
         env={"_SYNCD_COMPLETE": "complete_bash", "COMP_WORDS": "syncd expl", "COMP_CWORD": "1"},
     )
     assert completed.output.split() == ["explain"], completed.output
+
+
+def test_every_command_is_listed_in_one_sentence_without_module_names() -> None:
+    """The command list shows each command's first paragraph as written, line breaks and
+    all: it is one line, and speaks of what the user does, not of syncd's modules."""
+    long = []
+    for path in _commands(typer.main.get_command(app)):
+        command: Any = typer.main.get_command(app)
+        for name in path:
+            command = command.commands[name]
+        first = (command.help or "").strip().split("\n\n")[0]
+        if "\n" in first or len(first) > 100 or "syncd." in first.replace("syncd.yaml", ""):
+            long.append(f"{' '.join(path)}: {first!r}")
+    assert not long, long

@@ -20,9 +20,11 @@ def killsweep(
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Kill ``syncd once`` (SIGKILL) at each kill point, run again, check both systems
-    and the store; exit 1 when a trial left a duplicate, a record missing or unlinked,
-    a link without journal or a store that does not open.
+    """Kill `syncd once` at each crash point, run again, and check nothing was lost.
+
+    Each trial kills (SIGKILL) at one point, runs again, and checks both systems and the
+    store; exit 1 when a trial left a duplicate, a record missing or unlinked, a link
+    without journal or a store that does not open.
 
     Example:
 
