@@ -683,7 +683,10 @@ def _object(name: str) -> SObject:
 
 def main(argv: list[str] | None = None) -> None:
     """Serve in the foreground; print the URL, the CA path and the My Domain URL, one a line."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        prog="python -m connectors.salesforce.emulator",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+    )
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--seed-leads", type=int, default=0)
     parser.add_argument("--latency-ms", type=int, default=0)
