@@ -116,6 +116,26 @@ class DealSettings(Strict):
     into it, then every person of its company."""
 
 
+class GateSettings(Strict):
+    """`gate:` which marketing people are created in the CRM. Every condition set must
+    hold (AND); a condition left out does not count. People held back stay in the
+    marketing system only and cross as soon as they pass; people already linked keep
+    syncing whatever the gate says. No `gate:` at all: everyone crosses."""
+
+    min_stage: str | None = None
+    """The person stage (stages.yaml) a person must be at, or later in its order:
+    `mql` lets mql, sal, sql, ... cross. A recycle stage (nurture, disqualified) never
+    passes it, nor a person whose stage reads as no stage."""
+    property_equals: dict[str, str] = Field(default_factory=dict)
+    """Marketing-system properties and the value each must hold (compared ignoring case
+    and surrounding blanks), e.g. {sync_to_crm: "true"}."""
+    min_score: float | None = None
+    """The score a person must reach (score_property >= min_score); blank scores do not."""
+    score_property: str = "hubspotscore"
+    """The marketing-system property holding the score (a number property); read through
+    its canonical field when fields.yaml maps it."""
+
+
 class ReportSettings(Strict):
     """`report:` what `syncd report` measures."""
 
@@ -200,6 +220,8 @@ class SyncdSettings(Strict):
     """What `syncd report` measures."""
     daemon: DaemonSettings = DaemonSettings()
     """The service: lease, shutdown, schedule, metrics."""
+    gate: GateSettings | None = None
+    """Which marketing people are created in the CRM (none: every one)."""
     secrets_file: str | None = None
     """A file of KEY=VALUE lines holding the credentials (mode 0600), relative to this
     file's folder; the environment wins over it."""
@@ -616,6 +638,7 @@ def _cross_check(
                     ["deal", "stages", index, "people"], f"no person stage {stage.people}"
                 )
             )
+    problems += _gate_stage(doc, settings, people)
     handoff = settings.report.handoff_stage
     if people and handoff not in people:
         problems.append(
@@ -625,3 +648,14 @@ def _cross_check(
             )
         )
     return problems
+
+
+def _gate_stage(
+    doc: YamlDocument, settings: SyncdSettings, people: set[str]
+) -> list[ConfigProblem]:
+    """The gate's ``min_stage`` names a person stage of stages.yaml."""
+    wanted = settings.gate.min_stage if settings.gate else None
+    if wanted is None or wanted in people:
+        return []
+    message = f"no person stage {wanted} in {settings.stages}{did_you_mean(wanted, people)}"
+    return [doc.problem(["gate", "min_stage"], message)]

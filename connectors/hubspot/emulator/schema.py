@@ -141,6 +141,37 @@ PROPERTIES: dict[str, PropertyDef] = {
             unique=True,
             custom=True,
         ),
+        # The gate on the CRM (syncd.sync.gate) reads a custom checkbox like this one;
+        # ``bool`` properties hold "true"/"false" on the wire
+        # (https://developers.hubspot.com/docs/api/crm/properties, "type": bool).
+        PropertyDef("sync_to_crm", "Sync to CRM", "bool", "booleancheckbox", custom=True),
+        # Engagement a rep prioritises by (fields.yaml's commented example): HubSpot's
+        # default contact properties, set by HubSpot itself
+        # (https://knowledge.hubspot.com/properties/hubspots-default-contact-properties:
+        # "Recent conversion", "Recent conversion date", "Last email click date", "Last
+        # visit date" (hs_analytics_last_visit_timestamp), "Number of visits"). Not
+        # confirmed from HubSpot's own pages: the internal names (those of public client
+        # code: recent_conversion_event_name, hs_email_last_click_date, ...) and that the
+        # API refuses writes to them (modelled read-only, as HubSpot calculates them).
+        PropertyDef(
+            "recent_conversion_event_name", "Recent Conversion", "string", "text", read_only=True
+        ),
+        PropertyDef(
+            "recent_conversion_date", "Recent Conversion Date", "datetime", "date", read_only=True
+        ),
+        PropertyDef(
+            "hs_email_last_click_date", "Last email click date", "datetime", "date", read_only=True
+        ),
+        PropertyDef(
+            "hs_analytics_last_visit_timestamp",
+            "Time of Last Visit",
+            "datetime",
+            "date",
+            read_only=True,
+        ),
+        PropertyDef(
+            "hs_analytics_num_visits", "Number of Visits", "number", "number", read_only=True
+        ),
         PropertyDef("createdate", "Create Date", "datetime", "date", read_only=True),
         PropertyDef("lastmodifieddate", "Last Modified Date", "datetime", "date", read_only=True),
         PropertyDef("hs_object_id", "Record ID", "number", "number", read_only=True),
