@@ -570,6 +570,7 @@ def read_config(path: str | Path, checks: Sequence[Check] = ()) -> Config:
         stages, moves, readings, found = _stages(stages_doc, systems)
         problems += found
         problems += _cross_check(doc, stages_doc, stages, settings)
+    problems += _gate_score(doc, settings, fields)
     reason = settings.people.recycle_reason_field
     if reason and fields and reason not in fields.get("person", {}):
         problems.append(
@@ -659,3 +660,21 @@ def _gate_stage(
         return []
     message = f"no person stage {wanted} in {settings.stages}{did_you_mean(wanted, people)}"
     return [doc.problem(["gate", "min_stage"], message)]
+
+
+def _gate_score(
+    doc: YamlDocument, settings: SyncdSettings, fields: Mapping[str, Mapping[str, FieldRule]]
+) -> list[ConfigProblem]:
+    """The gate's score property, where fields.yaml maps it, is a number field there (an
+    unmapped one is checked against the live schema, as a number, by ``syncd validate``)."""
+    gate = settings.gate
+    if gate is None or gate.min_score is None:
+        return []
+    for name, rule in fields.get("person", {}).items():
+        if rule.native().get(settings.marketing) == gate.score_property and rule.type != "number":
+            message = (
+                f"{gate.score_property} is mapped in {settings.fields} as person field"
+                f" {name} of type {rule.type}: a score must be a number (type: number)"
+            )
+            return [doc.problem(["gate", "score_property"], message)]
+    return []

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, select
 
-from syncd.model import Record, email_key
+from syncd.model import Record, RecordRef, email_key
 from syncd.state.tables import gate_held
 
 CHUNK = 500
@@ -74,3 +74,16 @@ def held_for(connection: Connection, name: str) -> list[dict[str, Any]]:
         where = gate_held.c.record_id == name.strip()
     rows = connection.execute(select(gate_held).where(where).order_by(gate_held.c.record_id))
     return [dict(row._mapping) for row in rows]
+
+
+def held_by_email(connection: Connection, obj: str, keys: Sequence[str]) -> list[RecordRef]:
+    """The held-back records of ``obj`` with these email keys (``syncd resync --email``
+    reads them again, so that the gate is asked again)."""
+    if not keys:
+        return []
+    rows = connection.execute(
+        select(gate_held.c.system, gate_held.c.kind, gate_held.c.record_id).where(
+            gate_held.c.object == obj, gate_held.c.email_key.in_(sorted(set(keys)))
+        )
+    )
+    return [RecordRef(row.system, row.kind, row.record_id) for row in rows]
