@@ -109,3 +109,19 @@ def test_an_unknown_min_stage_is_refused_with_file_line_and_key(tmp_path: Path) 
     assert "no person stage mqll" in problem.message and "mql" in problem.message
     lines = (tmp_path / "syncd.yaml").read_text("utf-8").splitlines()
     assert "min_stage" in lines[problem.line - 1]
+
+
+def test_the_cycle_summary_and_the_metrics_count_the_held_back() -> None:
+    from syncd.daemon.metrics import Metrics
+    from syncd.sync.cycle import CycleReport, counts_text
+
+    report = CycleReport("c1")
+    report.gated = 3
+    assert counts_text(report.as_dict()).endswith(", held back by the gate: 3")
+    assert "held back" not in counts_text(CycleReport("c2").as_dict())
+    metrics = Metrics()
+    metrics.observe("person", report, 0.5)
+    metrics.observe("person", report, 0.5)
+    assert (
+        metrics.registry.get_sample_value("syncd_gate_held_back_total", {"object": "person"}) == 6
+    )

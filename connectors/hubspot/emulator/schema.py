@@ -151,27 +151,20 @@ PROPERTIES: dict[str, PropertyDef] = {
         # "Recent conversion", "Recent conversion date", "Last email click date", "Last
         # visit date" (hs_analytics_last_visit_timestamp), "Number of visits"). Not
         # confirmed from HubSpot's own pages: the internal names (those of public client
-        # code: recent_conversion_event_name, hs_email_last_click_date, ...) and that the
-        # API refuses writes to them (modelled read-only, as HubSpot calculates them).
-        PropertyDef(
-            "recent_conversion_event_name", "Recent Conversion", "string", "text", read_only=True
-        ),
-        PropertyDef(
-            "recent_conversion_date", "Recent Conversion Date", "datetime", "date", read_only=True
-        ),
-        PropertyDef(
-            "hs_email_last_click_date", "Last email click date", "datetime", "date", read_only=True
-        ),
+        # code: recent_conversion_event_name, hs_email_last_click_date, ...) and whether the
+        # API refuses writes to them: HubSpot calculates them, yet the emulator takes them
+        # as a user's import would, so that tests can give a contact its engagement
+        # (syncd maps them to_crm and never writes them).
+        PropertyDef("recent_conversion_event_name", "Recent Conversion", "string", "text"),
+        PropertyDef("recent_conversion_date", "Recent Conversion Date", "datetime", "date"),
+        PropertyDef("hs_email_last_click_date", "Last email click date", "datetime", "date"),
         PropertyDef(
             "hs_analytics_last_visit_timestamp",
             "Time of Last Visit",
             "datetime",
             "date",
-            read_only=True,
         ),
-        PropertyDef(
-            "hs_analytics_num_visits", "Number of Visits", "number", "number", read_only=True
-        ),
+        PropertyDef("hs_analytics_num_visits", "Number of Visits", "number", "number"),
         PropertyDef("createdate", "Create Date", "datetime", "date", read_only=True),
         PropertyDef("lastmodifieddate", "Last Modified Date", "datetime", "date", read_only=True),
         PropertyDef("hs_object_id", "Record ID", "number", "number", read_only=True),
