@@ -182,8 +182,10 @@ def test_a_property_gate_crosses_on_the_scan_and_on_a_resync(flagged: World) -> 
             world.store.save_cursor(connection, system, kind, ahead)
     world.hubspot.update_contact(kat, {"sync_to_crm": "true"})
     assert world.cycle().created == {}
-    resync.enqueue(world.store, "person", {"emails": ["kat@example.com"]}, datetime.now(UTC))
-    assert resync.drain(world.engine) == 1
+    ran = _cli(world, "resync", "--email", "KAT@example.com", "--now", "--json")
+    assert ran.exit_code == 0, ran.stdout
+    (request,) = resync.requests(world.store)
+    assert request["state"] == "done" and request["result"]["created"] == {"salesforce": 1}
     assert len(_leads(world, "kat@example.com")) == 1 and _held(world) == 0
 
 
