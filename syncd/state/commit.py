@@ -153,9 +153,9 @@ def commit_chunk(
 def _gate(
     connection: Connection, batch: _Batch, obj: str, items: list[tuple[PairPlan, list[Any]]]
 ) -> None:
-    """Who the gate held back in this chunk (``gate_held``); the chunk's other marketing
-    records are held no longer (they crossed, were linked, or were held for another
-    reason)."""
+    """Who the gate held back in this chunk (``gate_held``); the chunk's other unlinked
+    marketing records are held no longer (they crossed, were paired with a CRM record, or
+    are held for another reason). Chunks of linked pairs, the steady state, cost nothing."""
     held = [
         (plan.marketing, plan.skip)
         for plan, _ in items
@@ -164,7 +164,9 @@ def _gate(
     crossed = [
         plan.marketing.ref
         for plan, _ in items
-        if plan.marketing is not None and not (plan.skip or "").startswith(GATE_PREFIX)
+        if plan.marketing is not None
+        and plan.link.id is None
+        and not (plan.skip or "").startswith(GATE_PREFIX)
     ]
     if crossed:
         gated.release(connection, [r.system for r in crossed], [r.id for r in crossed])

@@ -141,9 +141,13 @@ PROPERTIES: dict[str, PropertyDef] = {
             unique=True,
             custom=True,
         ),
-        # The gate on the CRM (syncd.sync.gate) reads a custom checkbox like this one;
-        # ``bool`` properties hold "true"/"false" on the wire
-        # (https://developers.hubspot.com/docs/api/crm/properties, "type": bool).
+        # The gate on the CRM (syncd.sync.gate) reads a custom checkbox like this one:
+        # "type": "bool" with "fieldType": "booleancheckbox", as the properties API's
+        # create-property reference shows it
+        # (https://developers.hubspot.com/docs/api-reference/latest/crm/properties/create-property;
+        # https://developers.hubspot.com/docs/api/crm/properties lists the types). Its
+        # values travel as "true"/"false" text, as every value does (not confirmed for
+        # bool in HubSpot's pages; the gate compares them ignoring case).
         PropertyDef("sync_to_crm", "Sync to CRM", "bool", "booleancheckbox", custom=True),
         # Engagement a rep prioritises by (fields.yaml's commented example): HubSpot's
         # default contact properties, set by HubSpot itself
