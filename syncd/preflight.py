@@ -23,6 +23,7 @@ from syncd.config.settings import Config
 from syncd.config.yamlfile import YamlDocument, load_yaml
 from syncd.errors import ConnectorError
 from syncd.model import SchemaProblem
+from syncd.sync import gate as crm_gate
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +150,8 @@ class _Locator:
             self.objects[name] = {k: obj for obj, ks in kinds.items() for k in ks}
 
     def schema(self, name: str, found: SchemaProblem) -> Problem:
+        if found.field is not None and found.field.startswith(crm_gate.HIDDEN):
+            return self._at(self.syncd, crm_gate.config_key(self.config, found.field), found, name)
         if found.field is not None:
             obj = self.objects[name].get(found.kind, "")
             loc: list[str | int] = [obj, found.field, name]

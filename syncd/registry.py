@@ -23,6 +23,7 @@ from syncd.config.yamlfile import YamlDocument, load_yaml
 from syncd.daemon import pacing
 from syncd.errors import ConfigError, ConfigProblem
 from syncd.retry import RetryPolicy
+from syncd.sync import gate
 from syncd.sync.reconcile import Rules
 from syncd.sync.sweeps import CALLS_PER_CYCLE, SweepPeriods
 from syncd.sync.vocabulary import Vocabulary
@@ -104,6 +105,9 @@ def _per_kind(config: Config, name: str) -> dict[str, Any]:
         for kind in kinds:
             types[kind] = config.field_types(obj)
             stages[kind] = config.stage_fields(obj, name)
+            if obj == "person" and name == config.syncd.marketing:  # what the gate reads
+                for hidden, (prop, type_) in gate.hidden_fields(config).items():
+                    field_map[kind][hidden], types[kind][hidden] = prop, type_
     return {"field_map": field_map, "field_types": types, "stage_fields": stages}
 
 

@@ -103,6 +103,8 @@ def _report_table(title: str, report: CycleReport) -> Table:
         f"conflicts {report.conflicts} · unchanged {report.unchanged} · "
         f"duplicates {report.duplicates} · skipped {report.skipped}"
     )
+    if report.gated:
+        table.caption += f" · held back by the gate: {report.gated}"
     if not would:  # a dry run converts nothing: conversions move links, which it does not
         table.caption += f" · converted leads {report.converted}"
     return table
@@ -403,6 +405,11 @@ def status(config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption = False) -
             f" {usage['http_429']} answered 429"
         )
         console.print(f"API calls today, {name}: {usage['calls']}{limit}{paced}")
+    if counts.get("gate_held"):
+        console.print(
+            f"Held back by the gate: {counts['gate_held']} (in {cfg.syncd.marketing} only;"
+            " syncd explain EMAIL says why)"
+        )
     if backlog:
         waiting = ", ".join(f"{obj} {count}" for obj, count in backlog.items())
         console.print(f"Waiting in the inbox (read, not yet merged): {waiting}")

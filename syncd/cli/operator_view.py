@@ -133,6 +133,14 @@ def print_explanation(
     """
     for story in found.links:
         _print_story(console, story, roles, now)
+    for held in found.gated:
+        why = str(held["reason"]).removeprefix("gate: ")
+        console.print(
+            Text(
+                f"{held['system']}:{held['kind']}:{held['record_id']} is not in {roles['crm']}:"
+                f" held back by the gate: {why} (as of {_at(held['at'])})"
+            )
+        )
     if found.letters or found.inbox:
         console.rule(Text(f"{found.record}: not linked"))
         _print_waiting(console, found.letters, found.inbox, now)
@@ -234,4 +242,5 @@ def explanation_dict(found: Explanation, roles: Mapping[str, str], now: datetime
         ],
         "dead_letters": [x.as_dict(now) for x in found.letters],
         "inbox": found.inbox,
+        "gate": found.gated,
     }

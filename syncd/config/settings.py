@@ -116,6 +116,26 @@ class DealSettings(Strict):
     into it, then every person of its company."""
 
 
+class GateSettings(Strict):
+    """`gate:` which marketing people are created in the CRM. Every condition set must
+    hold (AND); a condition left out does not count. People held back stay in the
+    marketing system only and cross as soon as they pass; people already linked keep
+    syncing whatever the gate says. No `gate:` at all: everyone crosses."""
+
+    min_stage: str | None = None
+    """The person stage (stages.yaml) a person must be at, or later in its order:
+    `mql` lets mql, sal, sql, ... cross. A recycle stage (nurture, disqualified) never
+    passes it, nor a person whose stage reads as no stage."""
+    property_equals: dict[str, str] = Field(default_factory=dict)
+    """Marketing-system properties and the value each must hold (compared ignoring case
+    and surrounding blanks), e.g. {sync_to_crm: "true"}."""
+    min_score: float | None = None
+    """The score a person must reach (score_property >= min_score); blank scores do not."""
+    score_property: str = "hubspotscore"
+    """The marketing-system property holding the score (a number property); read through
+    its canonical field when fields.yaml maps it."""
+
+
 class ReportSettings(Strict):
     """`report:` what `syncd report` measures."""
 
@@ -200,6 +220,8 @@ class SyncdSettings(Strict):
     """What `syncd report` measures."""
     daemon: DaemonSettings = DaemonSettings()
     """The service: lease, shutdown, schedule, metrics."""
+    gate: GateSettings | None = None
+    """Which marketing people are created in the CRM (none: every one)."""
     secrets_file: str | None = None
     """A file of KEY=VALUE lines holding the credentials (mode 0600), relative to this
     file's folder; the environment wins over it."""
@@ -548,6 +570,7 @@ def read_config(path: str | Path, checks: Sequence[Check] = ()) -> Config:
         stages, moves, readings, found = _stages(stages_doc, systems)
         problems += found
         problems += _cross_check(doc, stages_doc, stages, settings)
+    problems += _gate_score(doc, settings, fields)
     reason = settings.people.recycle_reason_field
     if reason and fields and reason not in fields.get("person", {}):
         problems.append(
@@ -616,6 +639,7 @@ def _cross_check(
                     ["deal", "stages", index, "people"], f"no person stage {stage.people}"
                 )
             )
+    problems += _gate_stage(doc, settings, people)
     handoff = settings.report.handoff_stage
     if people and handoff not in people:
         problems.append(
@@ -625,3 +649,32 @@ def _cross_check(
             )
         )
     return problems
+
+
+def _gate_stage(
+    doc: YamlDocument, settings: SyncdSettings, people: set[str]
+) -> list[ConfigProblem]:
+    """The gate's ``min_stage`` names a person stage of stages.yaml."""
+    wanted = settings.gate.min_stage if settings.gate else None
+    if wanted is None or wanted in people:
+        return []
+    message = f"no person stage {wanted} in {settings.stages}{did_you_mean(wanted, people)}"
+    return [doc.problem(["gate", "min_stage"], message)]
+
+
+def _gate_score(
+    doc: YamlDocument, settings: SyncdSettings, fields: Mapping[str, Mapping[str, FieldRule]]
+) -> list[ConfigProblem]:
+    """The gate's score property, where fields.yaml maps it, is a number field there (an
+    unmapped one is checked against the live schema, as a number, by ``syncd validate``)."""
+    gate = settings.gate
+    if gate is None or gate.min_score is None:
+        return []
+    for name, rule in fields.get("person", {}).items():
+        if rule.native().get(settings.marketing) == gate.score_property and rule.type != "number":
+            message = (
+                f"{gate.score_property} is mapped in {settings.fields} as person field"
+                f" {name} of type {rule.type}: a score must be a number (type: number)"
+            )
+            return [doc.problem(["gate", "score_property"], message)]
+    return []

@@ -44,6 +44,12 @@ class Metrics:
         self.conflicts = Counter(
             "syncd_conflicts", "Conflicts by deciding rule", ["object", "rule"], registry=r
         )
+        self.gated = Counter(
+            "syncd_gate_held_back",
+            "Marketing people the gate kept out of the CRM, each time a cycle read them",
+            ["object"],
+            registry=r,
+        )
         self.failures = Counter(
             "syncd_cycle_failures", "Cycles that failed", ["object"], registry=r
         )
@@ -93,6 +99,8 @@ class Metrics:
                 self.written.labels(system, obj, op).inc(count)
         for system, count in report.rejected.items():
             self.rejected.labels(system, obj).inc(count)
+        if report.gated:
+            self.gated.labels(obj).inc(report.gated)
         for rule, count in report.conflict_rules.items():
             self.conflicts.labels(obj, rule).inc(count)
         for way, took in report.propagation.items():

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, bindparam, delete, select, update
 
 from syncd.abc import Fence
 from syncd.model import Change, Outcome, email_key
+from syncd.state import gated
 from syncd.state.links import base_text, company_of
 from syncd.state.refusals import put_dead_letter
 from syncd.state.store import Store
@@ -24,6 +25,7 @@ from syncd.state.tables import (
     stage_history,
 )
 from syncd.sync import killpoints
+from syncd.sync.gate import PREFIX as GATE_PREFIX
 from syncd.sync.intake import column_length, printable
 from syncd.sync.reconcile import HELD_BACK, Conflict, PairPlan, same_base
 
@@ -138,6 +140,7 @@ def commit_chunk(
                 batch.done_rows.extend(row.id for row in rows)
             elif _land_or_fail(connection, batch, obj, plan, rows, outcomes, marketing, crm, label):
                 batch.done_rows.extend(row.id for row in rows)
+        _gate(connection, batch, obj, items)
         _store_landed(connection, batch, obj, marketing, crm)
         if batch.journal:
             connection.execute(journal.insert(), batch.journal)
@@ -145,6 +148,29 @@ def commit_chunk(
             chunk = batch.done_rows[start : start + 500]
             connection.execute(delete(inbox).where(inbox.c.id.in_(chunk)))
     killpoints.reached("commit.done")
+
+
+def _gate(
+    connection: Connection, batch: _Batch, obj: str, items: list[tuple[PairPlan, list[Any]]]
+) -> None:
+    """Who the gate held back in this chunk (``gate_held``); the chunk's other unlinked
+    marketing records are held no longer (they crossed, were paired with a CRM record, or
+    are held for another reason). Chunks of linked pairs, the steady state, cost nothing."""
+    held = [
+        (plan.marketing, plan.skip)
+        for plan, _ in items
+        if plan.skip and plan.skip.startswith(GATE_PREFIX) and plan.marketing is not None
+    ]
+    crossed = [
+        plan.marketing.ref
+        for plan, _ in items
+        if plan.marketing is not None
+        and plan.link.id is None
+        and not (plan.skip or "").startswith(GATE_PREFIX)
+    ]
+    if crossed:
+        gated.release(connection, [r.system for r in crossed], [r.id for r in crossed])
+    gated.hold(connection, obj, [(record, reason) for record, reason in held if reason], batch.now)
 
 
 def _skip(connection: Connection, batch: _Batch, plan: PairPlan, label: str) -> None:
@@ -155,7 +181,8 @@ def _skip(connection: Connection, batch: _Batch, plan: PairPlan, label: str) -> 
             .values(tombstoned_at=batch.now, tombstone_reason=plan.skip, updated_at=batch.now)
         )
     # A record held back by its stage is journaled as "ignored", once per change of it.
-    action = "ignored" if plan.skip and plan.skip.startswith(HELD_BACK) else "skip"
+    held = plan.skip and plan.skip.startswith((*HELD_BACK, GATE_PREFIX))
+    action = "ignored" if held else "skip"
     batch.note(plan.link.id, None, None, action, {"reason": plan.skip, "record": label})
 
 

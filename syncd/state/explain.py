@@ -8,13 +8,14 @@ journal's ``converted`` entry.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import orjson
 from sqlalchemy import ColumnElement, Connection, false, func, or_, select
 
+from syncd.state import gated
 from syncd.state.operator import UNRESOLVED, Letter, ref_of, with_waiting_rows
 from syncd.state.store import Store, aware
 from syncd.state.tables import bases, dead_letters, inbox, journal, links, stage_history
@@ -66,10 +67,13 @@ class Explanation:
     links: list[LinkStory]
     letters: list[Letter]
     inbox: list[dict[str, Any]]
+    gated: list[dict[str, Any]] = field(default_factory=list)
+    """What the gate on the CRM said of the record, while it holds it back
+    (``syncd.state.gated``)."""
 
     @property
     def found(self) -> bool:
-        return bool(self.links or self.letters or self.inbox)
+        return bool(self.links or self.letters or self.inbox or self.gated)
 
 
 def explain(
@@ -103,6 +107,7 @@ def explain(
             stories,
             [x for x in with_waiting_rows(connection, list(loose)) if x.id not in told],
             [_inbox_dict(r) for r in loose_rows],
+            gated.held_for(connection, record),
         )
 
 

@@ -35,7 +35,16 @@ from syncd.state import url as store_url
 from syncd.state.links import LINK_COLUMNS, LinkQueries, chunks, link_state
 from syncd.state.refusals import resolve_refusals, store_refusals
 from syncd.state.sweeps import SweepQueries, SweepState, sweep_kind
-from syncd.state.tables import bases, cursors, dead_letters, inbox, journal, links, stage_history
+from syncd.state.tables import (
+    bases,
+    cursors,
+    dead_letters,
+    gate_held,
+    inbox,
+    journal,
+    links,
+    stage_history,
+)
 from syncd.sync.intake import Refusal
 from syncd.sync.reconcile import LinkState
 
@@ -398,6 +407,7 @@ class Store(LinkQueries, SweepQueries):
                 ("dead_letters", dead_letters, OPEN_LETTER),
                 ("journal", journal, None),
                 ("stage_history", stage_history, None),
+                ("gate_held", gate_held, None),
             ):
                 query = select(func.count()).select_from(table)
                 if where is not None:

@@ -263,3 +263,19 @@ api_usage = Table(
 )
 """API calls syncd made per system and UTC day (``YYYY-MM-DD``), for the daily budget; of
 them, those that waited for the pacing (``syncd.daemon.pacing``), how long, and the answers 429."""
+
+gate_held = Table(
+    "gate_held",
+    metadata,
+    Column("system", String(64), primary_key=True),
+    Column("record_id", String(64), primary_key=True),
+    Column("object", String(32), nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("email_key", String(320)),
+    Column("reason", Text, nullable=False),
+    Column("at", Moment(), nullable=False),
+    Index("ix_gate_held_email", "email_key"),
+)
+"""Marketing people the gate keeps out of the CRM (``syncd.sync.gate``), with why, as the
+last cycle that read them found: ``syncd status`` counts them, ``syncd explain`` tells
+why. A person leaves it when a link is made for them."""

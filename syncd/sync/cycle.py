@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from syncd.model import Outcome
+from syncd.sync.gate import PREFIX as GATE_PREFIX
 from syncd.sync.reconcile import PairPlan
 
 
@@ -33,6 +34,8 @@ class CycleReport:
     skipped: int = 0
     duplicates: int = 0
     converted: int = 0
+    gated: int = 0
+    """Marketing people the gate held back from the CRM (``syncd.sync.gate``)."""
     plans: list[PairPlan] = field(default_factory=list)
     propagation: dict[str, array[float]] = field(default_factory=dict)
     """Per direction (``hubspot_to_salesforce``), the seconds each change written took
@@ -49,7 +52,7 @@ class CycleReport:
         self.objects[obj] = part
         for name in ("read", "created", "updated", "rejected", "refused", "conflict_rules"):
             getattr(self, name).update(getattr(part, name))
-        for name in ("conflicts", "unchanged", "skipped", "duplicates", "converted"):
+        for name in ("conflicts", "unchanged", "skipped", "duplicates", "converted", "gated"):
             setattr(self, name, getattr(self, name) + getattr(part, name))
         self.plans.extend(part.plans)
         for way, seconds in part.propagation.items():
@@ -76,6 +79,7 @@ class CycleReport:
             "skipped": self.skipped,
             "duplicates": self.duplicates,
             "converted": self.converted,
+            "gated": self.gated,
             "propagation": {
                 way: summary(seconds) for way, seconds in sorted(self.propagation.items())
             },
@@ -141,6 +145,8 @@ def count(
         if plan.skip:
             if plan.skip.startswith("duplicate"):
                 report.duplicates += 1
+            elif plan.skip.startswith(GATE_PREFIX):
+                report.gated += 1
             else:
                 report.skipped += 1
             continue
@@ -168,6 +174,8 @@ def counts_text(result: Mapping[str, Any]) -> str:
         by_system = result.get(name) or {}
         each = ", ".join(f"{s} {n}" for s, n in sorted(by_system.items()) if n)
         parts.append(f"{name} {sum(by_system.values())}" + (f" ({each})" if each else ""))
+    if result.get("gated"):
+        parts.append(f"held back by the gate: {result['gated']}")
     return ", ".join(parts)
 
 

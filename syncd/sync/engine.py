@@ -49,6 +49,7 @@ from syncd.state.commit import commit_chunk
 from syncd.state.links import PRUNE_BATCH
 from syncd.state.store import Store, record_from_row
 from syncd.sync import canonical, closed_loop, conversions, intake, killpoints, sweeps
+from syncd.sync import gate as crm_gate
 from syncd.sync.committer import Committer
 from syncd.sync.cycle import CycleReport, count, propagated
 from syncd.sync.progress import Progress, Silent
@@ -112,6 +113,8 @@ class Engine:
     _folded: dict[str, frozenset[tuple[str, str, str]]] = field(default_factory=dict, repr=False)
     progress: Progress = field(default_factory=Silent)
     """Told of every page read and every chunk written (``syncd.sync.progress``)."""
+    gate: crm_gate.Gate | None = None
+    """Which unlinked marketing people are created in the CRM (``syncd.sync.gate``)."""
 
     @classmethod
     def for_config(
@@ -126,6 +129,7 @@ class Engine:
             attribution=config.syncd.deals.attribution,
             sweeps=registry.sweep_periods(config),
             journal_retention_days=config.syncd.journal_retention_days,
+            gate=crm_gate.from_config(config),
         )
 
     def run_once(
@@ -318,7 +322,11 @@ class Engine:
                     assert source is not None
                     link = LinkState(None, m.ref if m else None, c.ref if c else None)
                     used = [r for r in rows if r.record_id in {x.ref.id for x in (m, c) if x}]
-                    items.append((plan_pair(f"new:{source.ref}", link, m, c, rules), used))
+                    plan = plan_pair(f"new:{source.ref}", link, m, c, rules)
+                    held = None if plan.skip else self._gated(obj, m, c)
+                    if held:  # nothing written: the person stays in marketing only
+                        plan = PairPlan(plan.key, link, m, c, skip=held)
+                    items.append((plan, used))
                 for record in duplicates:
                     skip = PairPlan(
                         f"dup:{record.ref}",
@@ -332,6 +340,13 @@ class Engine:
             self.execute(obj, items, report, committer, dry_run)
             if self.stopping.is_set():
                 return
+
+    def _gated(self, obj: str, m: Record | None, c: Record | None) -> str | None:
+        """Why the gate keeps marketing person ``m``, paired with no CRM record, out of
+        the CRM (None: it crosses, or is no create the gate decides)."""
+        if self.gate is None or obj != "person" or m is None or c is not None or m.partner_id:
+            return None
+        return self.gate.held_back(m, self.rules[obj].vocabulary, self.marketing.system)
 
     def pull(self, obj: str, report: CycleReport, *, dry_run: bool = False) -> None:
         """Read both systems into the inbox, side by side (each waits on its own API)."""

@@ -4,7 +4,8 @@
 queue within seconds (or ``--now`` runs it in the foreground). A request names an
 object and one selector:
 
-- ``emails``: the linked records with these emails;
+- ``emails``: the linked records with these emails, and the people the gate on the CRM
+  holds back with them (``syncd.sync.gate``: read again, they are asked again);
 - ``ids``: records by either system's id (``00Q...``, ``1001``, or ``system:kind:id``),
   their partners too when linked;
 - ``since``/``until``: every record the systems changed in that range;
@@ -35,6 +36,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from syncd.abc import Connector
 from syncd.errors import LeaseLostError, SyncdError
 from syncd.model import Cursor, Record, RecordRef, email_key
+from syncd.state import gated
 from syncd.state.store import Store, aware
 from syncd.state.tables import resync_requests
 from syncd.sync.cycle import counts_fields, counts_text
@@ -161,6 +163,8 @@ def _named(store: Store, obj: str, selector: Mapping[str, Any]) -> list[LinkStat
     """
     emails = [k for k in (email_key(e) for e in selector.get("emails") or ()) if k]
     named: list[LinkState | RecordRef] = list(store.links_by_email(obj, emails).values())
+    with store.engine.connect() as connection:  # held back by the gate: asked again
+        named.extend(gated.held_by_email(connection, obj, emails))
     for raw in selector.get("ids") or ():
         text = str(raw)
         parts = text.split(":", 2) if text.count(":") == 2 else None
@@ -268,7 +272,7 @@ def unmatched(
     missing: list[str] = []
     for email in selector.get("emails") or ():
         key = email_key(email)
-        if not key or not store.links_by_email(obj, [key]):
+        if not key or not (store.links_by_email(obj, [key]) or _held(store, obj, key)):
             missing.append(f"no {obj} linked with email {email}")
     for raw in selector.get("ids") or ():
         text = str(raw)
@@ -282,6 +286,11 @@ def unmatched(
                 f"no {obj} linked with id {text} (a record not linked yet: name it system:kind:id)"
             )
     return missing
+
+
+def _held(store: Store, obj: str, key: str) -> bool:
+    with store.engine.connect() as connection:
+        return bool(gated.held_by_email(connection, obj, [key]))
 
 
 def is_empty(selector: Mapping[str, Sequence[Any] | Any]) -> bool:

@@ -141,6 +141,34 @@ PROPERTIES: dict[str, PropertyDef] = {
             unique=True,
             custom=True,
         ),
+        # The gate on the CRM (syncd.sync.gate) reads a custom checkbox like this one:
+        # "type": "bool" with "fieldType": "booleancheckbox", as the properties API's
+        # create-property reference shows it
+        # (https://developers.hubspot.com/docs/api-reference/latest/crm/properties/create-property;
+        # https://developers.hubspot.com/docs/api/crm/properties lists the types). Its
+        # values travel as "true"/"false" text, as every value does (not confirmed for
+        # bool in HubSpot's pages; the gate compares them ignoring case).
+        PropertyDef("sync_to_crm", "Sync to CRM", "bool", "booleancheckbox", custom=True),
+        # Engagement a rep prioritises by (fields.yaml's commented example): HubSpot's
+        # default contact properties, set by HubSpot itself
+        # (https://knowledge.hubspot.com/properties/hubspots-default-contact-properties:
+        # "Recent conversion", "Recent conversion date", "Last email click date", "Last
+        # visit date" (hs_analytics_last_visit_timestamp), "Number of visits"). Not
+        # confirmed from HubSpot's own pages: the internal names (those of public client
+        # code: recent_conversion_event_name, hs_email_last_click_date, ...) and whether the
+        # API refuses writes to them: HubSpot calculates them, yet the emulator takes them
+        # as a user's import would, so that tests can give a contact its engagement
+        # (syncd maps them to_crm and never writes them).
+        PropertyDef("recent_conversion_event_name", "Recent Conversion", "string", "text"),
+        PropertyDef("recent_conversion_date", "Recent Conversion Date", "datetime", "date"),
+        PropertyDef("hs_email_last_click_date", "Last email click date", "datetime", "date"),
+        PropertyDef(
+            "hs_analytics_last_visit_timestamp",
+            "Time of Last Visit",
+            "datetime",
+            "date",
+        ),
+        PropertyDef("hs_analytics_num_visits", "Number of Visits", "number", "number"),
         PropertyDef("createdate", "Create Date", "datetime", "date", read_only=True),
         PropertyDef("lastmodifieddate", "Last Modified Date", "datetime", "date", read_only=True),
         PropertyDef("hs_object_id", "Record ID", "number", "number", read_only=True),

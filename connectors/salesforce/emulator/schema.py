@@ -272,6 +272,19 @@ def _sobject(name: str, label: str, fields: list[Field], *, createable: bool = T
     return SObject(name, label, {f.name: f for f in fields}, createable)
 
 
+def _engagement() -> list[Field]:
+    """Custom fields an org creates for the marketing engagement fields.yaml's commented
+    example maps (score, recent conversion, last email click, last visit, visits)."""
+    return [
+        Field("HubSpot_Score__c", "HubSpot Score", "double", 18),
+        Field("HubSpot_Recent_Conversion__c", "Recent Conversion", length=255),
+        Field("HubSpot_Recent_Conversion_Date__c", "Recent Conversion Date", "date"),
+        Field("HubSpot_Last_Email_Click__c", "Last Email Click", "date"),
+        Field("HubSpot_Last_Visit__c", "Last Visit", "date"),
+        Field("HubSpot_Visits__c", "Number of Visits", "double", 18),
+    ]
+
+
 def _reference(name: str, label: str, target: str, *, required: bool = False) -> Field:
     return Field(name, label, "reference", 18, required=required, references=target)
 
@@ -293,6 +306,7 @@ OBJECTS: dict[str, SObject] = {
                 default=LEAD_STATUSES[0],
             ),
             Field("Lead_Score__c", "Lead Score", "double", 18),
+            *_engagement(),
             Field("IsConverted", "Converted", "boolean", writable=False),
             Field(
                 "ConvertedContactId",
@@ -322,7 +336,9 @@ OBJECTS: dict[str, SObject] = {
         ],
     ),
     "Contact": _sobject(
-        "Contact", "Contact", [*_person(), _reference("AccountId", "Account ID", "Account")]
+        "Contact",
+        "Contact",
+        [*_person(), _reference("AccountId", "Account ID", "Account"), *_engagement()],
     ),
     "Account": _sobject(
         "Account",
