@@ -153,4 +153,6 @@ def test_the_daemon_logs_progress_during_a_long_cycle_and_no_scheduler_noise(
     before = next(e for e in events if e["message"].startswith("cycle of company: read"))
     during = events[events.index(before) : events.index(done)]
     skipped = Counter(e["job"] for e in during if "its last run is still running" in e["message"])
-    assert skipped["resync"] == 1, skipped
+    # Which jobs fall due while a long run holds them depends on the machine's speed (a
+    # frequent resync poll, the cycles' own next ticks): each says so once, not per tick.
+    assert skipped and max(skipped.values()) == 1, skipped
