@@ -129,6 +129,9 @@ class ReportSettings(Strict):
     """The default period: the last ``days`` days."""
     currency: str = "USD"
     """The ISO 4217 code of the deals' amounts (one currency: amounts are summed as they are)."""
+    touches: bool = True
+    """Read the CRM's sales activities (Salesforce tasks and events on leads and contacts)
+    and measure speed to lead from hand-off to first touch; false: by stage transitions."""
 
     @field_validator("currency")
     @classmethod

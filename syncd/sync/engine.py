@@ -48,7 +48,15 @@ from syncd.model import Change, Cursor, Outcome, Page, Record, email_key
 from syncd.state.commit import commit_chunk
 from syncd.state.links import PRUNE_BATCH
 from syncd.state.store import Store, record_from_row
-from syncd.sync import canonical, closed_loop, conversions, intake, killpoints, sweeps
+from syncd.sync import (
+    canonical,
+    closed_loop,
+    conversions,
+    intake,
+    killpoints,
+    sweeps,
+    touches,
+)
 from syncd.sync.committer import Committer
 from syncd.sync.cycle import CycleReport, count, propagated
 from syncd.sync.progress import Progress, Silent
@@ -112,12 +120,17 @@ class Engine:
     _folded: dict[str, frozenset[tuple[str, str, str]]] = field(default_factory=dict, repr=False)
     progress: Progress = field(default_factory=Silent)
     """Told of every page read and every chunk written (``syncd.sync.progress``)."""
+    handoff_stage: str | None = None
+    """The person stage whose transitions are hand-offs: with a CRM that reads sales
+    activities, each person cycle keeps the first touch of each (``syncd.sync.touches``).
+    None: no activity is read."""
 
     @classmethod
     def for_config(
         cls, config: Config, store: Store, marketing: Connector, crm: Connector
     ) -> Engine:
         """An engine with the rules and attribution ``config`` sets."""
+        report = config.syncd.report
         return cls(
             store,
             marketing,
@@ -126,6 +139,7 @@ class Engine:
             attribution=config.syncd.deals.attribution,
             sweeps=registry.sweep_periods(config),
             journal_retention_days=config.syncd.journal_retention_days,
+            handoff_stage=report.handoff_stage if report.touches else None,
         )
 
     def run_once(
@@ -182,6 +196,9 @@ class Engine:
         folded = self._folded.pop(obj, None)
         if folded is None:
             folded = frozenset() if dry_run else sweeps.prepare(self, obj)
+        activities = self._activities(obj, dry_run)
+        if activities is not None:
+            touches.plan(self.store, activities)
         self.progress.phase(obj, "reading")
         self.pull(obj, report, dry_run=dry_run)
         if not dry_run and not self.stopping.is_set():
@@ -197,6 +214,17 @@ class Engine:
             self._prefetch(following, dry_run)
         self.progress.phase(obj, "merging and writing")
         self._reconcile(obj, report, dry_run)
+        if activities is not None and self.handoff_stage and not self.stopping.is_set():
+            self.progress.phase(obj, "reading sales activities")
+            found, kept = touches.read(self.store, activities, self.handoff_stage, self.clock())
+            report.activities += found
+            report.touches += len(kept)
+
+    def _activities(self, obj: str, dry_run: bool) -> touches.ActivitySource | None:
+        """The CRM as a source of sales activities, when this cycle reads them."""
+        if obj != "person" or dry_run or self.handoff_stage is None:
+            return None
+        return touches.source(self.crm)
 
     def _prefetch(self, obj: str, dry_run: bool) -> None:
         """Begin the scans of ``obj`` that read page by page (connectors without a
