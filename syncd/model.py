@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
@@ -251,3 +251,20 @@ class Owner:
     name: str
     email: str | None
     active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Reminder:
+    """A task syncd writes in the CRM for the owner of a hand-off past its SLA."""
+
+    key: str
+    """Names the hand-off; the outcome of its write carries it."""
+    person_id: str
+    """The CRM person (lead or contact) the task is about."""
+    owner_id: str | None
+    """Who the task is for (None: the CRM's default, the integration user)."""
+    subject: str
+    due: date
+    marker: str
+    """Written into the task, and looked for before creating one: a task found with it
+    is the one a crashed run wrote."""

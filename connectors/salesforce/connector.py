@@ -42,6 +42,7 @@ from connectors.salesforce.errors import (
     translate,
     worth_splitting,
 )
+from connectors.salesforce.reminders import Reminders
 from connectors.salesforce.roles import ROLES, ContactRoles
 from connectors.salesforce.schema import problems as schema_problems
 from connectors.salesforce.session import Meter, login, session
@@ -59,6 +60,7 @@ from syncd.model import (
     PartnerFields,
     Record,
     RecordRef,
+    Reminder,
     SchemaProblem,
     Value,
     normalize,
@@ -153,6 +155,7 @@ class SalesforceConnector:
             splitter=self._splitter,
             headers=self.write_headers,
         )
+        self._reminders = Reminders(self._attempt, self._pages)
         self._kinds: dict[str, _Kind] = {}
         self._describes: dict[str, dict[str, Any]] = {}
         self._ahead: dict[str, tuple[Cursor, str, Window, dict[str, Any], float]] = {}
@@ -361,6 +364,14 @@ class SalesforceConnector:
             for rows in self._pages(activities.owners_query(chunk)):
                 found.extend(activities.owner(row) for row in rows)
         return found
+
+    def person_owners(self, people: Sequence[RecordRef]) -> dict[str, str]:
+        """Each lead's or contact's owner (``OwnerId``), by id (``syncd.sync.sla``)."""
+        return self._reminders.owners(people)
+
+    def write_reminders(self, reminders: Sequence[Reminder]) -> list[Outcome]:
+        """SLA reminder tasks, each written once (``reminders.py``); one outcome each."""
+        return self._reminders.write(reminders)
 
     def sweep_slice(self, kind: str, sweep: str) -> int:
         """Deletions need no sweep (``queryAll`` scans return deleted rows with a new

@@ -42,7 +42,7 @@ from typing import Any
 
 from syncd import registry
 from syncd.abc import Connector, Fence
-from syncd.config.settings import ATTRIBUTION_RULES, Config
+from syncd.config.settings import ATTRIBUTION_RULES, Config, SlaSettings
 from syncd.errors import SetupError
 from syncd.model import Change, Cursor, Outcome, Page, Record, email_key
 from syncd.state.commit import commit_chunk
@@ -54,6 +54,7 @@ from syncd.sync import (
     conversions,
     intake,
     killpoints,
+    sla,
     sweeps,
     touches,
 )
@@ -124,6 +125,9 @@ class Engine:
     """The person stage whose transitions are hand-offs: with a CRM that reads sales
     activities, each person cycle keeps the first touch of each (``syncd.sync.touches``).
     None: no activity is read."""
+    sla: SlaSettings | None = None
+    """What is written back for a hand-off past ``sla_hours`` untouched (``syncd.sync.sla``)."""
+    sla_hours: float = 24.0
 
     @classmethod
     def for_config(
@@ -140,6 +144,8 @@ class Engine:
             sweeps=registry.sweep_periods(config),
             journal_retention_days=config.syncd.journal_retention_days,
             handoff_stage=report.handoff_stage if report.touches else None,
+            sla=config.syncd.sla,
+            sla_hours=report.speed_to_lead_sla_hours,
         )
 
     def run_once(
@@ -219,6 +225,18 @@ class Engine:
             found, kept = touches.read(self.store, activities, self.handoff_stage, self.clock())
             report.activities += found
             report.touches += len(kept)
+            if self.sla is not None and not self.stopping.is_set():
+                self._fenced()
+                sla.run(
+                    self.store,
+                    self.crm,
+                    self.marketing,
+                    self.sla,
+                    stage=self.handoff_stage,
+                    sla_hours=self.sla_hours,
+                    now=self.clock(),
+                    cycle_id=report.cycle_id,
+                )
 
     def _activities(self, obj: str, dry_run: bool) -> touches.ActivitySource | None:
         """The CRM as a source of sales activities, when this cycle reads them."""

@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import Protocol
 
 from syncd.model import ActivityPage, Cursor, Owner
+from syncd.state import sla as breaches
 from syncd.state import touches as stored
 from syncd.state.store import Store
 from syncd.sync import killpoints
@@ -82,7 +83,9 @@ def read(
     kept: list[stored.Touch] = []
     for page in crm.activities(cursors(store, crm)):
         with store.engine.begin() as connection:
-            kept += stored.keep(connection, page.activities, handoff_stage, now)
+            found = stored.keep(connection, page.activities, handoff_stage, now)
+            breaches.touched(connection, found)
+            kept += found
             store.save_cursor(
                 connection, crm.system, stored.ACTIVITY_CURSOR + page.kind, page.cursor
             )
