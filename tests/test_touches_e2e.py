@@ -120,6 +120,11 @@ def test_open_tasks_and_activities_on_others_are_no_touch(world: World) -> None:
     world.salesforce.add("Task", {"WhatId": account, "Subject": "x", "Status": "Completed"})
     report = world.cycle()
     assert report.activities == 0 and touches(world) == []
+    # no sales activity ever read: the report keeps measuring by stage, and says so
+    assert _report(world).speed_to_lead.measure == "stage"
+    call(world, lead)
+    world.cycle()
+    assert _report(world).speed_to_lead.measure == "touch"
 
 
 def test_a_quiet_org_reads_activities_at_no_call_of_their_own(world: World) -> None:

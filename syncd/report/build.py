@@ -18,6 +18,11 @@ tombstoned links count like any other (history is history). A person's or deal's
   or into a recycle stage. A follow-up more than the SLA after its hand-off is *late*;
   a hand-off without follow-up is *unanswered* when ``until`` is more than the SLA
   after it and *waiting* otherwise. Over the SLA = late + unanswered.
+- **Speed to lead by first touch** (once syncd has read sales activities from the CRM:
+  ``syncd.sync.touches``): the follow-up is instead the hand-off's first touch, the
+  first sales activity on the person at or after it (a logged call or email, a
+  meeting), by whoever did it; the same figures, plus per owner (by name) and per
+  source, with the share never touched. The report says which measure it used.
 - **Closed loop** (deals): a deal closed in the period when it has a transition in the
   period into a stage with an ``outcome``; its last such transition decides won or lost.
   Win rate = won / (won + lost); won revenue = the sum of the won deals' ``amount``
@@ -48,6 +53,7 @@ import orjson
 from sqlalchemy import Connection, select
 
 from syncd.config.settings import ReportSettings, StageDef
+from syncd.model import Cursor
 from syncd.report.model import (
     Base,
     Bucket,
@@ -461,11 +467,12 @@ def _read_touches(
     connection: Connection, since: datetime, until: datetime
 ) -> dict[tuple[int, datetime], FirstTouch] | None:
     """The first touches of hand-offs in ``[since, until)`` with their owners' names;
-    None when no sales activity was ever read (no activity cursor)."""
-    read = connection.scalar(
-        select(cursors.c.kind).where(cursors.c.kind.like(ACTIVITY_CURSOR + "%")).limit(1)
+    None when syncd has never read a sales activity (no activity cursor has moved: the
+    CRM is not read for them, or its team logs none), and the stage measure applies."""
+    read = connection.scalars(
+        select(cursors.c.value).where(cursors.c.kind.like(ACTIVITY_CURSOR + "%"))
     )
-    if read is None:
+    if all(Cursor.loads(value).since is None for value in read):
         return None
     names = owner_names(connection)
     rows = connection.execute(
