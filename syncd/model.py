@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
@@ -214,3 +214,57 @@ PartnerFields = str | Mapping[str, str]
 def partner_field_of(partner: PartnerFields, kind: str) -> str | None:
     """The partner-id field of ``kind`` (None: the mapping names none for it)."""
     return partner if isinstance(partner, str) else partner.get(kind)
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """Something sales did with a person in the CRM (a logged call or email, a meeting):
+    the first one after a hand-off is its first touch (``syncd.sync.touches``)."""
+
+    ref: RecordRef
+    """The activity itself (a Salesforce Task or Event)."""
+    person_id: str
+    """The CRM person (lead or contact) it concerns."""
+    owner_id: str | None
+    """The CRM user it is assigned to: who did it."""
+    at: datetime
+    """When the person was touched."""
+    channel: str
+    """``call``, ``email``, ``meeting`` or ``task``."""
+    modified_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityPage:
+    """One page of an activity scan of ``kind`` and the cursor to store once it is kept."""
+
+    kind: str
+    activities: Sequence[Activity]
+    cursor: Cursor
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """A CRM user as the report names them."""
+
+    id: str
+    name: str
+    email: str | None
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Reminder:
+    """A task syncd writes in the CRM for the owner of a hand-off past its SLA."""
+
+    key: str
+    """Names the hand-off; the outcome of its write carries it."""
+    person_id: str
+    """The CRM person (lead or contact) the task is about."""
+    owner_id: str | None
+    """Who the task is for (None: the CRM's default, the integration user)."""
+    subject: str
+    due: date
+    marker: str
+    """Written into the task, and looked for before creating one: a task found with it
+    is the one a crashed run wrote."""

@@ -59,7 +59,7 @@ def test_the_progress_callback_adds_up_to_the_cycle_report(world: World) -> None
     assert got["created"] == first.created
     assert got["updated"] == first.updated
     assert got["rejected"] == first.rejected
-    assert tally.phases["person"] == "merging and writing"
+    assert tally.phases["person"] == "reading sales activities"  # after merging and writing
 
     # an edit on each side: the second cycle's updates are told as well
     world.salesforce.add(

@@ -511,6 +511,11 @@ class HubSpotConnector:
         per change (``connectors.hubspot.writes`` lists the calls)."""
         return self._writer.apply(changes)
 
+    def mark_people(self, ids: Sequence[str], properties: Mapping[str, str]) -> list[Outcome]:
+        """Set syncd's own flags (``properties``, "" clears) on contacts, 100 a batch;
+        one outcome per id (``syncd.sync.sla``)."""
+        return self._writer.mark("contacts", ids, properties)
+
     # -- the rest ---------------------------------------------------------------------
 
     def id_problem(self, value: str) -> str | None:

@@ -76,6 +76,17 @@ class ObjectWriter:
             for c in changes
         ]
 
+    def mark(self, kind: str, ids: Sequence[str], properties: Mapping[str, str]) -> list[Outcome]:
+        """Set ``properties`` on the records ``ids`` (batch updates of 100), outside the
+        field mapping (syncd's own flags); one outcome per id, keyed by the id."""
+        outcomes: dict[str, Outcome] = {}
+        inputs = [
+            {"id": id_, "properties": dict(properties), "objectWriteTraceId": id_} for id_ in ids
+        ]
+        for start in range(0, len(inputs), self.batch_size):
+            outcomes.update(self._send(kind, "update", inputs[start : start + self.batch_size]))
+        return [outcomes.get(id_) or Outcome(id_, False, id_, error="no answer") for id_ in ids]
+
     def _write(self, kind: str, changes: Sequence[Change], outcomes: dict[str, Outcome]) -> None:
         groups = (
             ("upsert", [c for c in changes if c.op == "create" and c.partner_id]),

@@ -33,6 +33,7 @@ import requests
 from simple_salesforce import Salesforce, format_soql
 from simple_salesforce.exceptions import SalesforceError
 
+from connectors.salesforce import activities
 from connectors.salesforce.auth import ClientCredentials, Grant
 from connectors.salesforce.errors import (
     SYSTEM,
@@ -41,21 +42,25 @@ from connectors.salesforce.errors import (
     translate,
     worth_splitting,
 )
+from connectors.salesforce.reminders import Reminders
 from connectors.salesforce.roles import ROLES, ContactRoles
 from connectors.salesforce.schema import problems as schema_problems
 from connectors.salesforce.session import Meter, login, session
 from syncd.daemon.pacing import Pacer
 from syncd.errors import AuthError, ConfigError, ConfigProblem, ConnectorError, RateLimitedError
 from syncd.model import (
+    ActivityPage,
     Change,
     Cursor,
     FieldMap,
     FieldType,
     Outcome,
+    Owner,
     Page,
     PartnerFields,
     Record,
     RecordRef,
+    Reminder,
     SchemaProblem,
     Value,
     normalize,
@@ -150,6 +155,7 @@ class SalesforceConnector:
             splitter=self._splitter,
             headers=self.write_headers,
         )
+        self._reminders = Reminders(self._attempt, self._pages)
         self._kinds: dict[str, _Kind] = {}
         self._describes: dict[str, dict[str, Any]] = {}
         self._ahead: dict[str, tuple[Cursor, str, Window, dict[str, Any], float]] = {}
@@ -160,6 +166,8 @@ class SalesforceConnector:
         """Per kind, a contact-role sweep slice to fold into the next composite."""
         self._swept: dict[str, tuple[tuple[str, ...], list[dict[str, Any]]]] = {}
         """Per kind, (the slice's ids, the role rows the composite read for them)."""
+        self._activity_plan: dict[str, Cursor] = {}
+        """Activity scans (kind -> cursor) whose first query rides in the next composite."""
 
     # --- the protocol --------------------------------------------------------------------
 
@@ -279,6 +287,11 @@ class SalesforceConnector:
         ]
         sweeps = list(self._sweeps_due.items())
         self._sweeps_due.clear()
+        plan, self._activity_plan = self._activity_plan, {}
+        room = MAX_COMPOSITE_QUERIES - len(planned) - len(sweeps)
+        now = datetime.now(UTC)
+        for kind, cursor in list(plan.items())[: max(0, room)]:
+            planned.append((kind, *activities.scan_query(kind, cursor, now, self.overlap), cursor))
         self._ahead.clear()
         self._swept.clear()
         soqls = [soql for _, soql, _, _ in planned] + [soql for _, (_, soql) in sweeps]
@@ -305,6 +318,60 @@ class SalesforceConnector:
         self._sweeps_due[kind] = (wanted, self._roles.query(wanted))
         self._swept.pop(kind, None)
         return True
+
+    # --- activities (``syncd.sync.touches``; ``activities.py`` has the rules) ----------
+
+    def activity_kinds(self) -> Sequence[str]:
+        """The kinds whose records are sales activities on people (Task, Event)."""
+        return activities.KINDS
+
+    def plan_activities(self, cursors: Mapping[str, Cursor]) -> None:
+        """Send the first queries of the next activity scans (kind -> cursor) in the next
+        ``scan_ahead`` composite (the people's): a quiet org then reads its activities
+        at no call of their own."""
+        self._activity_plan = {k: c for k, c in cursors.items() if k in activities.KINDS}
+
+    def activities(self, cursors: Mapping[str, Cursor]) -> Iterator[ActivityPage]:
+        """Tasks and events on people changed since ``cursors`` (kind -> cursor), one
+        kind after the other, ascending, in pages of up to ``page_size``: the first
+        answers from the composite ``plan_activities`` asked for, else both first
+        queries in one composite of their own, then queryMore."""
+        now = datetime.now(UTC)
+        plans: dict[str, tuple[Cursor, str, Window, dict[str, Any] | None]] = {}
+        for kind in activities.KINDS:
+            cursor = cursors.get(kind, Cursor())
+            ahead = self._ahead.pop(kind, None)
+            if ahead is not None and ahead[0] == cursor and _fresh(ahead[3], ahead[4]):
+                plans[kind] = (cursor, ahead[1], ahead[2], ahead[3])
+            else:
+                plans[kind] = (
+                    cursor,
+                    *activities.scan_query(kind, cursor, now, self.overlap),
+                    None,
+                )
+        unsent = [kind for kind, plan in plans.items() if plan[3] is None]
+        if len(unsent) > 1:
+            answers = self._composite([plans[kind][1] for kind in unsent])
+            for kind, answer in zip(unsent, answers, strict=True):
+                plans[kind] = (*plans[kind][:3], answer)
+        for kind, (cursor, soql, window, first) in plans.items():
+            yield from activities.pages(kind, cursor, window, self._pages(soql, first))
+
+    def owners(self, ids: Sequence[str]) -> list[Owner]:
+        """The users ``ids`` name (unknown ids left out): one query per 200."""
+        found: list[Owner] = []
+        for chunk in _chunks(list(dict.fromkeys(ids)), activities.USERS_PER_QUERY):
+            for rows in self._pages(activities.owners_query(chunk)):
+                found.extend(activities.owner(row) for row in rows)
+        return found
+
+    def person_owners(self, people: Sequence[RecordRef]) -> dict[str, str]:
+        """Each lead's or contact's owner (``OwnerId``), by id (``syncd.sync.sla``)."""
+        return self._reminders.owners(people)
+
+    def write_reminders(self, reminders: Sequence[Reminder]) -> list[Outcome]:
+        """SLA reminder tasks, each written once (``reminders.py``); one outcome each."""
+        return self._reminders.write(reminders)
 
     def sweep_slice(self, kind: str, sweep: str) -> int:
         """Deletions need no sweep (``queryAll`` scans return deleted rows with a new

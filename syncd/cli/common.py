@@ -21,8 +21,9 @@ from syncd.state import url as store_url
 from syncd.state.store import Store
 from syncd.sync.engine import Engine
 
-console = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+# no emoji codes: "syncd.yaml:100:" is a file and line, not ":100:" (a 💯)
+console = Console(soft_wrap=True, emoji=False)
+err = Console(stderr=True, soft_wrap=True, emoji=False)
 
 SYSTEM_CONFIG = Path("/etc/syncd/syncd.yaml")
 """Where the service's configuration is installed (config/systemd/syncd.service)."""

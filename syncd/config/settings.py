@@ -136,6 +136,38 @@ class GateSettings(Strict):
     its canonical field when fields.yaml maps it."""
 
 
+class SlaTaskSettings(Strict):
+    """`sla.crm_task:` the CRM task written for the owner of a hand-off past its SLA."""
+
+    enabled: bool = False
+    """Write the task (off by default: reps get tasks only when RevOps decides so)."""
+    subject: str = Field(default="Follow up: marketing hand-off past its SLA", min_length=1)
+    """The task's subject (up to 255 characters are kept)."""
+    due_in_hours: float = Field(default=0, ge=0)
+    """The task is due this long after the breach was seen (its date, in UTC)."""
+
+
+class SlaPropertySettings(Strict):
+    """`sla.marketing_property:` the marketing contact property marking the breach."""
+
+    enabled: bool = False
+    """Set the property ("true") on the breach and clear it ("") when the touch comes."""
+    property: str = Field(default="syncd_sla_breached", min_length=1)
+    """A contact property the admin created (a single checkbox)."""
+
+
+class SlaSettings(Strict):
+    """`sla:` a hand-off past ``report.speed_to_lead_sla_hours`` with no touch is
+    written back, once, in each team's tool (``syncd.sync.sla``)."""
+
+    crm_task: SlaTaskSettings = SlaTaskSettings()
+    """A task in the CRM for the person's owner (a Salesforce Task)."""
+    marketing_property: SlaPropertySettings = SlaPropertySettings()
+    """A flag on the marketing contact (a HubSpot property), so marketing can re-route."""
+    look_back_days: int = Field(default=7, ge=1)
+    """Only hand-offs this recent are written back (not a whole history at first run)."""
+
+
 class ReportSettings(Strict):
     """`report:` what `syncd report` measures."""
 
@@ -149,6 +181,9 @@ class ReportSettings(Strict):
     """The default period: the last ``days`` days."""
     currency: str = "USD"
     """The ISO 4217 code of the deals' amounts (one currency: amounts are summed as they are)."""
+    touches: bool = True
+    """Read the CRM's sales activities (Salesforce tasks and events on leads and contacts)
+    and measure speed to lead from hand-off to first touch; false: by stage transitions."""
 
     @field_validator("currency")
     @classmethod
@@ -218,6 +253,8 @@ class SyncdSettings(Strict):
     """Who hears of a deal's outcome."""
     report: ReportSettings = ReportSettings()
     """What `syncd report` measures."""
+    sla: SlaSettings = SlaSettings()
+    """Hand-offs past their SLA, written back to the CRM and the marketing system."""
     daemon: DaemonSettings = DaemonSettings()
     """The service: lease, shutdown, schedule, metrics."""
     gate: GateSettings | None = None

@@ -18,6 +18,11 @@ tombstoned links count like any other (history is history). A person's or deal's
   or into a recycle stage. A follow-up more than the SLA after its hand-off is *late*;
   a hand-off without follow-up is *unanswered* when ``until`` is more than the SLA
   after it and *waiting* otherwise. Over the SLA = late + unanswered.
+- **Speed to lead by first touch** (once syncd has read sales activities from the CRM:
+  ``syncd.sync.touches``): the follow-up is instead the hand-off's first touch, the
+  first sales activity on the person at or after it (a logged call or email, a
+  meeting), by whoever did it; the same figures, plus per owner (by name) and per
+  source, with the share never touched. The report says which measure it used.
 - **Closed loop** (deals): a deal closed in the period when it has a transition in the
   period into a stage with an ``outcome``; its last such transition decides won or lost.
   Win rate = won / (won + lost); won revenue = the sum of the won deals' ``amount``
@@ -38,7 +43,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from itertools import pairwise
@@ -48,12 +53,15 @@ import orjson
 from sqlalchemy import Connection, select
 
 from syncd.config.settings import ReportSettings, StageDef
+from syncd.model import Cursor
 from syncd.report.model import (
     Base,
     Bucket,
     ClosedLoop,
     Durations,
+    FirstTouch,
     FunnelStep,
+    GroupSpeed,
     Handoff,
     History,
     Outcomes,
@@ -65,7 +73,8 @@ from syncd.report.model import (
 )
 from syncd.report.trend import Win, trend
 from syncd.state.store import Store
-from syncd.state.tables import bases, links, stage_history
+from syncd.state.tables import bases, cursors, first_touches, links, stage_history
+from syncd.state.touches import ACTIVITY_CURSOR, owner_names
 
 NONE = "(none)"
 """The group of people (and deals) without a value in the group field."""
@@ -169,8 +178,10 @@ def speed_to_lead(
     stages: Sequence[StageDef],
     crm: str,
     settings: ReportSettings,
+    touches: Mapping[tuple[int, datetime], FirstTouch] | None = None,
 ) -> SpeedToLead:
-    """Hand-offs to sales and how fast the CRM followed them up."""
+    """Hand-offs to sales and how fast the CRM followed them up: by first touch when
+    ``touches`` is given (sales activities were read), else by stage transition."""
     handoff_stage, sla = settings.handoff_stage, settings.speed_to_lead_sla_hours
     rank = {s.name: i for i, s in enumerate(s for s in stages if not s.recycle)}
     recycle = {s.name for s in stages if s.recycle}
@@ -189,6 +200,10 @@ def speed_to_lead(
         follow_up = next(
             (t for t in rows if t is not handoff and t.at >= handoff.at and follows_up(t)), None
         )
+        followed_at = follow_up.at if follow_up else None
+        touch = touches.get((link_id, handoff.at)) if touches is not None else None
+        if touches is not None:
+            followed_at = touch.touched_at if touch else None
         base = bases_.get(link_id)
         handoffs.append(
             Handoff(
@@ -196,7 +211,8 @@ def speed_to_lead(
                 email=(base.value("email") or base.email_key) if base else None,
                 source=_group(base, settings.source_field),
                 handed_off_at=handoff.at,
-                response_hours=_hours(follow_up.at - handoff.at) if follow_up else None,
+                response_hours=_hours(followed_at - handoff.at) if followed_at else None,
+                owner=touch.owner if touch else None,
             )
         )
     handoffs.sort(key=lambda h: (h.handed_off_at, h.link_id))
@@ -215,7 +231,32 @@ def speed_to_lead(
         unanswered=unanswered,
         waiting=len(pending) - len(unanswered),
         histogram=_histogram(answered, sla),
+        measure="stage" if touches is None else "touch",
+        by_owner={} if touches is None else _grouped(handoffs, sla, lambda h: h.owner),
+        by_source={} if touches is None else _grouped(handoffs, sla, lambda h: h.source),
     )
+
+
+def _grouped(
+    handoffs: Sequence[Handoff], sla: float, key: Callable[[Handoff], str | None]
+) -> dict[str, GroupSpeed]:
+    """Speed to lead per group of hand-offs (those whose ``key`` is None left out)."""
+    groups: dict[str, list[Handoff]] = defaultdict(list)
+    for h in handoffs:
+        if (name := key(h)) is not None:
+            groups[name].append(h)
+    found = {}
+    for name in sorted(groups):
+        members = groups[name]
+        answered = [h.response_hours for h in members if h.response_hours is not None]
+        found[name] = GroupSpeed(
+            handoffs=len(members),
+            touched=len(answered),
+            response=durations(answered),
+            over_sla=sum(1 for hours in answered if hours > sla),
+            never_touched=(len(members) - len(answered)) / len(members),
+        )
+    return found
 
 
 def deal_people(base: Base | None) -> list[int]:
@@ -349,7 +390,13 @@ def build(
 
     def speed(group: Mapping[int, Sequence[Transition]]) -> SpeedToLead:
         return speed_to_lead(
-            group, history.bases, period.until, stages=person_stages, crm=crm, settings=settings
+            group,
+            history.bases,
+            period.until,
+            stages=person_stages,
+            crm=crm,
+            settings=settings,
+            touches=history.touches,
         )
 
     groups: dict[str, dict[int, list[Transition]]] = defaultdict(dict)
@@ -412,7 +459,36 @@ def read_history(store: Store, period: Period) -> History:
         deal_ids = {t.link_id for t in transitions if t.object == "deal"}
         people = {p for d in deal_ids for p in deal_people(found.get(d))} - set(found)
         found.update(_read_bases(connection, people))
-    return History(transitions, found)
+        touches = _read_touches(connection, since, period.until)
+    return History(transitions, found, touches)
+
+
+def _read_touches(
+    connection: Connection, since: datetime, until: datetime
+) -> dict[tuple[int, datetime], FirstTouch] | None:
+    """The first touches of hand-offs in ``[since, until)`` with their owners' names;
+    None when syncd has never read a sales activity (no activity cursor has moved: the
+    CRM is not read for them, or its team logs none), and the stage measure applies."""
+    read = connection.scalars(
+        select(cursors.c.value).where(cursors.c.kind.like(ACTIVITY_CURSOR + "%"))
+    )
+    if all(Cursor.loads(value).since is None for value in read):
+        return None
+    names = owner_names(connection)
+    rows = connection.execute(
+        select(first_touches).where(
+            first_touches.c.handoff_at >= since.astimezone(UTC),
+            first_touches.c.handoff_at < until.astimezone(UTC),
+        )
+    )
+    return {
+        (row.link_id, _utc(row.handoff_at)): FirstTouch(
+            _utc(row.touched_at),
+            row.channel,
+            names.get(row.owner_id or "") or (f"user {row.owner_id}" if row.owner_id else NONE),
+        )
+        for row in rows
+    }
 
 
 def _read_bases(connection: Connection, link_ids: set[int]) -> dict[int, Base]:

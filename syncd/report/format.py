@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 
-from syncd.report.model import Report
+from syncd.report.model import GroupSpeed, Report
 
 SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£"}
 """Currencies written with their symbol; any other is written with its code."""
@@ -111,6 +111,34 @@ def change(value: float | None, now: float | Decimal) -> str:
     if value is None:
         return "new" if now else "-"
     return f"{value:+.0%}" if round(value, 2) else "0%"
+
+
+GROUP_SPEED_HEAD = (
+    "Hand-offs",
+    "Touched",
+    "Median hours to first touch",
+    "90% touched within (hours)",
+    "Touched after the SLA",
+    "Never touched",
+)
+MEASURES = {
+    "touch": "Measured from hand-off to the first sales activity on the person in the CRM"
+    " (a logged call or email, a meeting), by whoever did it",
+    "stage": "Measured from hand-off to the CRM's next stage change (no sales activity read)",
+}
+
+
+def group_speed_row(name: str, group: GroupSpeed) -> tuple[str, ...]:
+    """One owner's or source's speed to lead, as table cells."""
+    return (
+        name,
+        str(group.handoffs),
+        str(group.touched),
+        hours(group.response.median),
+        hours(group.response.p90),
+        str(group.over_sla),
+        percent(group.never_touched),
+    )
 
 
 def sla_text(sla_hours: float) -> str:

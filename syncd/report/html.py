@@ -247,10 +247,26 @@ def _speed(report: Report) -> str:
     return _section(
         "speed-to-lead",
         title,
-        f"<p class=muted>{_e(words.sla_text(speed.sla_hours))}; waiting: not followed up "
-        "yet, within it.</p>",
+        f"<p class=muted>{_e(words.MEASURES[speed.measure])}. "
+        f"{_e(words.sla_text(speed.sla_hours))}; waiting: not followed up yet, within it.</p>",
         _histogram(speed),
         _table("Speed to lead", ("", *words.SPEED_HEAD), [_speed_row(g, s) for g, s in groups]),
+        *(
+            _table(title, (first, *words.GROUP_SPEED_HEAD), rows)
+            for title, first, rows in (
+                (
+                    "First touch by owner",
+                    "Owner",
+                    [words.group_speed_row(n, g) for n, g in speed.by_owner.items()],
+                ),
+                (
+                    f"First touch by {report.closed_loop.group_field}",
+                    "Source",
+                    [words.group_speed_row(n, g) for n, g in speed.by_source.items()],
+                ),
+            )
+            if rows
+        ),
         _table(
             f"Followed up late or never (SLA {speed.sla_hours:g} hours)",
             words.OVER_SLA_HEAD,

@@ -6,7 +6,7 @@ What each figure means is told in ``syncd.report.build``, which computes them.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -58,11 +58,24 @@ class Base:
 
 
 @dataclass(frozen=True)
+class FirstTouch:
+    """The first sales activity after a hand-off (``syncd.sync.touches``)."""
+
+    touched_at: datetime
+    channel: str
+    owner: str
+    """The name of the CRM user who did it."""
+
+
+@dataclass(frozen=True)
 class History:
     """What a report reads: the transitions in the period and the bases they concern."""
 
     transitions: tuple[Transition, ...]
     bases: Mapping[int, Base]
+    touches: Mapping[tuple[int, datetime], FirstTouch] | None = None
+    """First touches by (link id, hand-off time); None: syncd has read no sales
+    activity, and speed to lead is measured by stage transitions."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +105,8 @@ class Handoff:
     handed_off_at: datetime
     response_hours: float | None
     """None: not followed up in the period."""
+    owner: str | None = None
+    """Who touched it first (measured by first touch)."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +129,25 @@ class SpeedToLead:
     unanswered: tuple[Handoff, ...]
     waiting: int
     histogram: tuple[Bucket, ...]
+    measure: str = "stage"
+    """``touch``: from hand-off to the first sales activity; ``stage``: to the CRM's
+    next stage transition (no sales activity read)."""
+    by_owner: Mapping[str, GroupSpeed] = field(default_factory=dict)
+    """Touched hand-offs by the name of who touched them first (measure ``touch``)."""
+    by_source: Mapping[str, GroupSpeed] = field(default_factory=dict)
+    """Hand-offs by source, with the share never touched (measure ``touch``)."""
+
+
+@dataclass(frozen=True)
+class GroupSpeed:
+    """Speed to lead of some of the hand-offs (one owner's, one source's)."""
+
+    handoffs: int
+    touched: int
+    response: Durations
+    over_sla: int
+    never_touched: float | None
+    """The share of the hand-offs not followed up (None: no hand-off)."""
 
 
 @dataclass(frozen=True)

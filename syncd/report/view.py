@@ -84,8 +84,20 @@ def _speed(console: Console, result: Report) -> None:
     table = _table(title, words.SPEED_HEAD)
     for group, s in [("All", speed), *result.speed_to_lead_by.items()]:
         table.add_row(*_speed_row(group, s))
-    table.caption = f"{words.sla_text(speed.sla_hours)}; waiting: not followed up yet, within it"
+    table.caption = (
+        f"{words.MEASURES[speed.measure]}. {words.sla_text(speed.sla_hours)}; waiting: not"
+        " followed up yet, within it"
+    )
     console.print(table)
+    for title, first, groups in (
+        ("First touch by owner", "Owner", speed.by_owner),
+        (f"First touch by {result.closed_loop.group_field}", "Source", speed.by_source),
+    ):
+        if groups:
+            by_group = _table(title, words.GROUP_SPEED_HEAD, first)
+            for name, speeds in groups.items():
+                by_group.add_row(*(escape(cell) for cell in words.group_speed_row(name, speeds)))
+            console.print(by_group)
     if speed.over_sla:
         late = Table(title=f"Followed up late or never (SLA {speed.sla_hours:g} hours)")
         for column in words.OVER_SLA_HEAD:

@@ -279,3 +279,52 @@ gate_held = Table(
 """Marketing people the gate keeps out of the CRM (``syncd.sync.gate``), with why, as the
 last cycle that read them found: ``syncd status`` counts them, ``syncd explain`` tells
 why. A person leaves it when a link is made for them."""
+first_touches = Table(
+    "first_touches",
+    metadata,
+    Column("link_id", Integer, primary_key=True),
+    Column("handoff_at", Moment(), primary_key=True),
+    Column("touched_at", Moment(), nullable=False),
+    Column("system", String(64), nullable=False),
+    Column("activity_kind", String(64), nullable=False),
+    Column("activity_id", String(64), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("owner_id", String(64)),
+    Column("read_at", Moment(), nullable=False),
+)
+"""Per hand-off (a person's transition into ``report.handoff_stage``), the first sales
+activity on that person at or after it: when, which, what kind, by whom
+(``syncd.sync.touches``)."""
+
+crm_owners = Table(
+    "crm_owners",
+    metadata,
+    Column("system", String(64), primary_key=True),
+    Column("owner_id", String(64), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("email", String(320)),
+    Column("active", Boolean, nullable=False),
+    Column("read_at", Moment(), nullable=False),
+)
+"""The CRM users who own activities, by id: the report names owners, not ids."""
+
+sla_breaches = Table(
+    "sla_breaches",
+    metadata,
+    Column("link_id", Integer, primary_key=True),
+    Column("handoff_at", Moment(), primary_key=True),
+    Column("breached_at", Moment(), nullable=False),
+    Column("crm_id", String(64)),
+    Column("marketing_id", String(64)),
+    Column("owner_id", String(64)),
+    Column("task_state", String(16), nullable=False),
+    Column("task_id", String(64)),
+    Column("flag_state", String(16), nullable=False),
+    Column("touched_at", Moment()),
+    Column("updated_at", Moment(), nullable=False),
+)
+"""Hand-offs that passed ``report.speed_to_lead_sla_hours`` untouched, and what syncd
+wrote back about each (``syncd.sync.sla``): the CRM task (``task_state``: off, intent,
+written) and the marketing flag (``flag_state``: off, intent, written, clearing,
+cleared). An ``intent`` is stored before the remote write, so that a crash between the
+write and its commit is found again, never written twice."""

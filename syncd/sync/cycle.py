@@ -46,13 +46,26 @@ class CycleReport:
     """The same counts per object, when the cycle ran several."""
     pruned: int = 0
     """Journal entries past their retention deleted after the cycle."""
+    activities: int = 0
+    """Sales activities read (``syncd.sync.touches``)."""
+    touches: int = 0
+    """First touches kept (or made earlier) from them."""
 
     def add(self, obj: str, part: CycleReport) -> None:
         """Fold one object's report into this one."""
         self.objects[obj] = part
         for name in ("read", "created", "updated", "rejected", "refused", "conflict_rules"):
             getattr(self, name).update(getattr(part, name))
-        for name in ("conflicts", "unchanged", "skipped", "duplicates", "converted", "gated"):
+        for name in (
+            "conflicts",
+            "unchanged",
+            "skipped",
+            "duplicates",
+            "converted",
+            "gated",
+            "activities",
+            "touches",
+        ):
             setattr(self, name, getattr(self, name) + getattr(part, name))
         self.plans.extend(part.plans)
         for way, seconds in part.propagation.items():
@@ -65,6 +78,7 @@ class CycleReport:
         return result
 
     def _counts(self) -> dict[str, Any]:
+        touches = {"activities": self.activities, "touches": self.touches}
         return {
             "cycle_id": self.cycle_id,
             "dry_run": self.dry_run,
@@ -83,6 +97,7 @@ class CycleReport:
             "propagation": {
                 way: summary(seconds) for way, seconds in sorted(self.propagation.items())
             },
+            **({k: v for k, v in touches.items()} if self.activities else {}),
         }
 
 

@@ -42,13 +42,22 @@ from typing import Any
 
 from syncd import registry
 from syncd.abc import Connector, Fence
-from syncd.config.settings import ATTRIBUTION_RULES, Config
+from syncd.config.settings import ATTRIBUTION_RULES, Config, SlaSettings
 from syncd.errors import SetupError
 from syncd.model import Change, Cursor, Outcome, Page, Record, email_key
 from syncd.state.commit import commit_chunk
 from syncd.state.links import PRUNE_BATCH
 from syncd.state.store import Store, record_from_row
-from syncd.sync import canonical, closed_loop, conversions, intake, killpoints, sweeps
+from syncd.sync import (
+    canonical,
+    closed_loop,
+    conversions,
+    intake,
+    killpoints,
+    sla,
+    sweeps,
+    touches,
+)
 from syncd.sync import gate as crm_gate
 from syncd.sync.committer import Committer
 from syncd.sync.cycle import CycleReport, count, propagated
@@ -115,12 +124,20 @@ class Engine:
     """Told of every page read and every chunk written (``syncd.sync.progress``)."""
     gate: crm_gate.Gate | None = None
     """Which unlinked marketing people are created in the CRM (``syncd.sync.gate``)."""
+    handoff_stage: str | None = None
+    """The person stage whose transitions are hand-offs: with a CRM that reads sales
+    activities, each person cycle keeps the first touch of each (``syncd.sync.touches``).
+    None: no activity is read."""
+    sla: SlaSettings | None = None
+    """What is written back for a hand-off past ``sla_hours`` untouched (``syncd.sync.sla``)."""
+    sla_hours: float = 24.0
 
     @classmethod
     def for_config(
         cls, config: Config, store: Store, marketing: Connector, crm: Connector
     ) -> Engine:
         """An engine with the rules and attribution ``config`` sets."""
+        report = config.syncd.report
         return cls(
             store,
             marketing,
@@ -130,6 +147,9 @@ class Engine:
             sweeps=registry.sweep_periods(config),
             journal_retention_days=config.syncd.journal_retention_days,
             gate=crm_gate.from_config(config),
+            handoff_stage=report.handoff_stage if report.touches else None,
+            sla=config.syncd.sla,
+            sla_hours=report.speed_to_lead_sla_hours,
         )
 
     def run_once(
@@ -186,6 +206,9 @@ class Engine:
         folded = self._folded.pop(obj, None)
         if folded is None:
             folded = frozenset() if dry_run else sweeps.prepare(self, obj)
+        activities = self._activities(obj, dry_run)
+        if activities is not None:
+            touches.plan(self.store, activities)
         self.progress.phase(obj, "reading")
         self.pull(obj, report, dry_run=dry_run)
         if not dry_run and not self.stopping.is_set():
@@ -201,6 +224,29 @@ class Engine:
             self._prefetch(following, dry_run)
         self.progress.phase(obj, "merging and writing")
         self._reconcile(obj, report, dry_run)
+        if activities is not None and self.handoff_stage and not self.stopping.is_set():
+            self.progress.phase(obj, "reading sales activities")
+            found, kept = touches.read(self.store, activities, self.handoff_stage, self.clock())
+            report.activities += found
+            report.touches += len(kept)
+            if self.sla is not None and not self.stopping.is_set():
+                self._fenced()
+                sla.run(
+                    self.store,
+                    self.crm,
+                    self.marketing,
+                    self.sla,
+                    stage=self.handoff_stage,
+                    sla_hours=self.sla_hours,
+                    now=self.clock(),
+                    cycle_id=report.cycle_id,
+                )
+
+    def _activities(self, obj: str, dry_run: bool) -> touches.ActivitySource | None:
+        """The CRM as a source of sales activities, when this cycle reads them."""
+        if obj != "person" or dry_run or self.handoff_stage is None:
+            return None
+        return touches.source(self.crm)
 
     def _prefetch(self, obj: str, dry_run: bool) -> None:
         """Begin the scans of ``obj`` that read page by page (connectors without a

@@ -22,6 +22,9 @@ POINTS = {
     "write.landed": "each chunk's writes landed in both systems, partner ids not yet",
     "write.before_commit": "each chunk's writes done (partner ids too), not committed",
     "commit.done": "each chunk committed",
+    "touch.page": "each page of sales activities kept, its cursor advanced",
+    "sla.tasks_written": "SLA reminder tasks written in the CRM, not committed",
+    "sla.flags_written": "SLA flags set or cleared in the marketing system, not committed",
 }
 """The points syncd passes, and when it passes each."""
 

@@ -169,6 +169,17 @@ PROPERTIES: dict[str, PropertyDef] = {
             "date",
         ),
         PropertyDef("hs_analytics_num_visits", "Number of Visits", "number", "number"),
+        # a custom single checkbox (type bool, values "true"/"false", "" clears): the
+        # admin creates it for syncd's SLA flag (``sla.marketing_property``)
+        PropertyDef(
+            "syncd_sla_breached",
+            "Hand-off past its SLA (syncd)",
+            "bool",
+            "booleancheckbox",
+            ("true", "false"),
+            ("Yes", "No"),
+            custom=True,
+        ),
         PropertyDef("createdate", "Create Date", "datetime", "date", read_only=True),
         PropertyDef("lastmodifieddate", "Last Modified Date", "datetime", "date", read_only=True),
         PropertyDef("hs_object_id", "Record ID", "number", "number", read_only=True),

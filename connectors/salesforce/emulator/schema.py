@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 
 LEAD_STATUSES = (
@@ -131,6 +131,8 @@ PREFIXES = {
     "OpportunityStage": "01J",
     "LeadStatus": "01J",
     "User": "005",
+    "Task": "00T",
+    "Event": "00U",
 }
 NUMERIC = ("double", "currency", "percent", "int")
 _PRECISION = {"double": (18, 0), "currency": (18, 2), "percent": (3, 0), "int": (0, 0)}
@@ -154,6 +156,11 @@ class Field:
     default: str | None = None
     restricted: bool = True  # for picklists: only the listed values are accepted
     references: str | None = None  # for references: the object the id points at
+
+    @property
+    def targets(self) -> list[str]:
+        """The objects a reference can name (``WhoId``: Lead or Contact, polymorphic)."""
+        return self.references.split(",") if self.references else []
 
     @property
     def soql_type(self) -> str:
@@ -181,8 +188,8 @@ class Field:
             "precision": _PRECISION.get(self.kind, (0, 0))[0],
             "scale": _PRECISION.get(self.kind, (0, 0))[1],
             "digits": 9 if self.kind == "int" else 0,
-            "referenceTo": [self.references] if self.references else [],
-            "relationshipName": self.name[:-2] if self.references else None,
+            "referenceTo": self.targets,
+            "relationshipName": _relationship(self.name) if self.references else None,
             "externalId": self.external_id,
             "idLookup": self.kind == "id" or self.external_id,
             "unique": self.external_id,
@@ -192,6 +199,11 @@ class Field:
             "updateable": self.writable,
             "defaultedOnCreate": self.default is not None or not self.writable,
         }
+
+
+def _relationship(name: str) -> str:
+    """``AccountId`` -> ``Account``; ``WhoId`` -> ``Who`` (the polymorphic ones)."""
+    return name[:-2] if name.endswith("Id") else name
 
 
 def _audit(deletable: bool = True) -> list[Field]:
@@ -223,6 +235,7 @@ def _person() -> list[Field]:
         Field("Phone", "Phone", "phone", length=40),
         Field("LeadSource", "Lead Source", "picklist", 255, picklist=LEAD_SOURCES),
         Field("Recycle_Reason__c", "Recycle Reason", length=255),
+        _reference("OwnerId", "Owner ID", "User"),
         _partner_id(),
     ]
 
@@ -287,6 +300,69 @@ def _engagement() -> list[Field]:
 
 def _reference(name: str, label: str, target: str, *, required: bool = False) -> Field:
     return Field(name, label, "reference", 18, required=required, references=target)
+
+
+TASK_STATUSES = ("Not Started", "In Progress", "Completed", "Waiting on someone else", "Deferred")
+"""Task.Status in a new org; ``Completed`` is the closed one (``TaskStatus.IsClosed``)."""
+CLOSED_TASK_STATUSES = frozenset({"Completed"})
+TASK_SUBTYPES = ("Task", "Email", "ListEmail", "Cadence", "Call", "LinkedIn")
+ACTIVITY_TYPES = ("Call", "Email", "Meeting", "Other")
+
+
+def _activity() -> list[Field]:
+    """Fields Task and Event share. The object reference lists them
+    (https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_task.htm,
+    https://developer.salesforce.com/docs/platform/object-reference/references/standard-objects/object-event.html;
+    the field table of ActivityHistory:
+    https://developer.salesforce.com/docs/atlas.en-us.228.0.sfFieldRef.meta/sfFieldRef/salesforce_field_reference_ActivityHistory.htm):
+    ``WhoId`` names a Lead or a Contact (polymorphic), ``WhatId`` another record (here
+    an Account or an Opportunity), ``OwnerId`` the user the activity is assigned to,
+    ``ActivityDate`` a date only (a task's due date), ``Description`` 32,000 characters.
+    Not emulated: Shared Activities (one task on several contacts: ``TaskWhoRelation``),
+    ``AccountId`` derived from ``WhatId``/``WhoId``, call-center fields."""
+    return [
+        _reference("WhoId", "Name ID", "Lead,Contact"),
+        _reference("WhatId", "Related To ID", "Account,Opportunity"),
+        _reference("OwnerId", "Assigned To ID", "User"),
+        Field("Subject", "Subject", length=255),
+        Field("ActivityDate", "Due Date Only", "date"),
+        Field("Description", "Description", "textarea", 32000),
+        Field("Type", "Type", "picklist", 40, picklist=ACTIVITY_TYPES, restricted=False),
+    ]
+
+
+def _task() -> list[Field]:
+    """Task's own fields. ``Status`` (required, default Not Started) closes the task when
+    a closed value is set: ``IsClosed`` and ``CompletedDateTime`` (API 46+, "the date and
+    time the task was saved with a Closed status") are derived, read-only. ``TaskSubtype``
+    is set on create only (Call, Email, ...). The picklist values are those of a new org
+    as remembered, not confirmed from a public page."""
+    return [
+        Field(
+            "Status",
+            "Status",
+            "picklist",
+            40,
+            required=True,
+            picklist=TASK_STATUSES,
+            default=TASK_STATUSES[0],
+            restricted=False,
+        ),
+        Field("IsClosed", "Closed", "boolean", writable=False),
+        Field("CompletedDateTime", "Completed Date/Time", "datetime", writable=False),
+        Field("TaskSubtype", "Task Subtype", "picklist", 40, picklist=TASK_SUBTYPES),
+    ]
+
+
+def _event() -> list[Field]:
+    """Event's own fields: when it starts and how long it lasts (``EndDateTime`` derived
+    here; the real API also accepts EndDateTime instead of the duration)."""
+    return [
+        Field("StartDateTime", "Start", "datetime"),
+        Field("DurationInMinutes", "Duration", "int"),
+        Field("EndDateTime", "End", "datetime", writable=False),
+        Field("EventSubtype", "Event Subtype", "picklist", 40, picklist=("Event",)),
+    ]
 
 
 OBJECTS: dict[str, SObject] = {
@@ -421,6 +497,23 @@ OBJECTS: dict[str, SObject] = {
         createable=False,
     ),
 }
+OBJECTS.update(
+    {
+        "User": _sobject(
+            "User",
+            "User",
+            [
+                Field("Name", "Full Name", length=121, writable=False),
+                Field("FirstName", "First Name", length=40),
+                Field("LastName", "Last Name", length=80, required=True),
+                Field("Email", "Email", "email", length=128, required=True),
+                Field("IsActive", "Active", "boolean"),
+            ],
+        ),
+        "Task": _sobject("Task", "Task", [*_activity(), *_task()]),
+        "Event": _sobject("Event", "Event", [*_activity(), *_event()]),
+    }
+)
 USER_ID = "0055g00000EmuLatAAA"
 """The emulated API user: owner of the records it creates (its token's ``id`` names it)."""
 SOQL_TYPES = {o.name: {f.name: f.soql_type for f in o.fields.values()} for o in OBJECTS.values()}
@@ -480,15 +573,56 @@ def derive(obj: SObject, row: dict[str, Any], given: Mapping[str, Any]) -> None:
     for field in obj.fields.values():
         if field.kind == "boolean":
             row[field.name] = bool(row.get(field.name))
+    if "OwnerId" in obj.fields and row.get("OwnerId") is None:
+        row["OwnerId"] = USER_ID  # a record's owner defaults to the user creating it
+    if obj.name in _DERIVED:
+        _DERIVED[obj.name](row, given)
     if obj.name != "Opportunity":
         return
-    if row.get("OwnerId") is None:
-        row["OwnerId"] = USER_ID
     stage = STAGE_BY_NAME.get(row.get("StageName") or "")
     if stage is not None and "StageName" in given:
         row["IsWon"], row["IsClosed"] = stage.won, stage.closed
         if "Probability" not in given:
             row["Probability"] = float(stage.probability)
+
+
+def _derive_task(row: dict[str, Any], given: Mapping[str, Any]) -> None:
+    """A task saved with a closed status is closed, completed at that save."""
+    closed = row.get("Status") in CLOSED_TASK_STATUSES
+    if closed and not row.get("IsClosed"):
+        row["CompletedDateTime"] = row["SystemModstamp"]
+    elif not closed:
+        row["CompletedDateTime"] = None
+    row["IsClosed"] = closed
+
+
+def _derive_event(row: dict[str, Any], given: Mapping[str, Any]) -> None:
+    """An event ends its duration after its start."""
+    start, minutes = row.get("StartDateTime"), row.get("DurationInMinutes")
+    if start and minutes is not None:
+        begins = datetime.fromisoformat(str(start).replace("Z", "+00:00"))
+        ends = begins + timedelta(minutes=int(minutes))
+        row["EndDateTime"] = ends.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+
+
+def _derive_user(row: dict[str, Any], given: Mapping[str, Any]) -> None:
+    row["Name"] = " ".join(p for p in (row.get("FirstName"), row.get("LastName")) if p)
+
+
+_DERIVED = {"Task": _derive_task, "Event": _derive_event, "User": _derive_user}
+"""Per object, the fields Salesforce computes on save beyond the booleans and owner."""
+
+
+def user_rows(stamp: str, users: Sequence[tuple[str, str, str]]) -> list[dict[str, Any]]:
+    """User records (id, first name, last name), active, emails at example.com."""
+    rows = []
+    for id_, first, last in users:
+        row: dict[str, Any] = {"Id": id_, "FirstName": first, "LastName": last}
+        row.update(Email=f"{first}.{last}@example.com".lower(), IsActive=True, IsDeleted=False)
+        row.update(CreatedDate=stamp, LastModifiedDate=stamp, SystemModstamp=stamp)
+        _derive_user(row, row)
+        rows.append(row)
+    return rows
 
 
 def make_id(prefix: str, number: int) -> str:
@@ -627,3 +761,12 @@ def _bad_picklist(field: Field, value: Any) -> dict[str, Any]:
         f"{field.label}: bad value for restricted picklist field: {value or ''}",
         [field.name],
     )
+
+
+USERS = (
+    (USER_ID, "Syncd", "Integration"),
+    (make_id("005", 1), "Avery", "Stone"),
+    (make_id("005", 2), "Blake", "Rivera"),
+    (make_id("005", 3), "Casey", "Nguyen"),
+)
+"""The org's users: the API user and three sales reps (ids made as the others are)."""

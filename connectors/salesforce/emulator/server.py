@@ -30,7 +30,9 @@ alone here; whether the real org moves it is not confirmed (the object reference
 such effect:
 https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_opportunitycontactrole.htm).
 
-Objects: Lead, Contact, Account, Opportunity, OpportunityContactRole and the read-only
+Objects: Lead, Contact, Account, Opportunity, OpportunityContactRole, the activities
+Task and Event with their owners (User; ``emulator_schema._activity`` has the sources),
+and the read-only
 OpportunityStage (the StageName picklist with IsWon/IsClosed) and LeadStatus (the
 Lead.Status picklist with IsConverted), see ``emulator_schema``. A lead update that sets
 a converted status is accepted and leaves the lead unconverted, as a real org does (see
@@ -610,6 +612,12 @@ class SalesforceEmulator:
             if not contact["success"]:
                 return contact
             ids.update(accountId=account["id"], contactId=contact["id"])
+            # the lead's activities follow it to the contact (WhoId), as the UI's conversion
+            # is understood to do; not confirmed from a public page
+            for kind in ("Task", "Event"):
+                for row in batch.live(kind, "WhoId", lead["Id"]):
+                    move = {"WhoId": contact["id"]}
+                    self.store.update(OBJECTS[kind], row["Id"], move, system=True)(batch)
             if create_opportunity:
                 close = date.fromisoformat(batch.stamp[:10]) + timedelta(days=30)
                 deal = {
@@ -639,6 +647,18 @@ class SalesforceEmulator:
 
         self._write(convert)
         return ids
+
+    def add_user(self, first: str, last: str) -> str:
+        """A new active sales user (a rep who can own leads and activities); its id."""
+        return self.add(
+            "User",
+            {
+                "FirstName": first,
+                "LastName": last,
+                "Email": f"{first}.{last}@example.com".lower(),
+                "IsActive": True,
+            },
+        )
 
     def seed_leads(self, n: int) -> None:
         """Add ``n`` synthetic leads, imported in batches of 200 that share a SystemModstamp."""

@@ -23,12 +23,14 @@ from connectors.salesforce.emulator.schema import (
     OBJECTS,
     PREFIXES,
     SOQL_TYPES,
+    USERS,
     SObject,
     derive,
     error,
     lead_status_rows,
     make_id,
     stage_rows,
+    user_rows,
 )
 from connectors.salesforce.emulator.schema import validate as validate_values
 from connectors.salesforce.soql_tree import (
@@ -47,7 +49,8 @@ _OPEN_CURSORS = 20  # Salesforce keeps a few per user and expires the oldest
 _SETUP_STAMP = "2020-01-01T00:00:00.000+0000"  # when the org's setup data was made
 _CASCADE = {
     "Account": (("Contact", "AccountId"), ("Opportunity", "AccountId")),
-    "Contact": (("OpportunityContactRole", "ContactId"),),
+    "Lead": (("Task", "WhoId"), ("Event", "WhoId")),
+    "Contact": (("OpportunityContactRole", "ContactId"), ("Task", "WhoId"), ("Event", "WhoId")),
     "Opportunity": (("OpportunityContactRole", "OpportunityId"),),
 }
 """Per object, the (child object, reference field) rows deleted along with a record."""
@@ -133,6 +136,8 @@ class Store:
         self.bulk_load("OpportunityStage", stage_rows(_SETUP_STAMP))
         self.numbers[PREFIXES["OpportunityStage"]] = len(self.rows["OpportunityStage"])
         self.bulk_load("LeadStatus", lead_status_rows(_SETUP_STAMP))
+        self.bulk_load("User", user_rows(_SETUP_STAMP, USERS))
+        self.numbers[PREFIXES["User"]] = len(USERS) - 1  # the API user's id is not counted
 
     # --- writes --------------------------------------------------------------------------
 
@@ -326,9 +331,9 @@ class Store:
             field = obj.fields[name]
             if field.references is None or value is None:
                 continue
-            target = OBJECTS.get(field.references)
             text = str(value)
-            if len(text) not in (15, 18) or not text.startswith(PREFIXES[field.references]):
+            target = next((OBJECTS[t] for t in field.targets if text.startswith(PREFIXES[t])), None)
+            if len(text) not in (15, 18) or target is None:
                 errors.append(
                     error(
                         "FIELD_INTEGRITY_EXCEPTION",
@@ -336,8 +341,6 @@ class Store:
                         [name],
                     )
                 )
-                continue
-            if target is None:  # users are not emulated: any well-formed user id will do
                 continue
             found, problem = self._live(batch, target, text)
             if problem is not None or found is None:
