@@ -279,3 +279,21 @@ gate_held = Table(
 """Marketing people the gate keeps out of the CRM (``syncd.sync.gate``), with why, as the
 last cycle that read them found: ``syncd status`` counts them, ``syncd explain`` tells
 why. A person leaves it when a link is made for them."""
+
+derived_refs = Table(
+    "derived_refs",
+    metadata,
+    Column("object", String(32), primary_key=True),
+    Column("system", String(64), primary_key=True),
+    Column("record_id", String(64), primary_key=True),
+    Column("field", String(64), primary_key=True),
+    Column("ref_link", Integer, primary_key=True),
+    Column("ref_id", String(64), nullable=False),
+    Column("link_id", Integer, nullable=False),
+    Column("rule", String(32), nullable=False),
+    Column("at", Moment(), nullable=False),
+)
+"""References syncd added to one system on its own (``syncd.sync.outcomes``: a deal's
+attributed people, associated with the marketing system's deal): added once, never carried
+to the other system by the merge, never removed. By record (object, system, record id),
+then field and the referenced link."""

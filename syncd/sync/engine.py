@@ -42,7 +42,7 @@ from typing import Any
 
 from syncd import registry
 from syncd.abc import Connector, Fence
-from syncd.config.settings import ATTRIBUTION_RULES, Config
+from syncd.config.settings import ATTRIBUTION_RULES, Config, DealSettings
 from syncd.errors import SetupError
 from syncd.model import Change, Cursor, Outcome, Page, Record, email_key
 from syncd.state.commit import commit_chunk
@@ -115,6 +115,8 @@ class Engine:
     """Told of every page read and every chunk written (``syncd.sync.progress``)."""
     gate: crm_gate.Gate | None = None
     """Which unlinked marketing people are created in the CRM (``syncd.sync.gate``)."""
+    deals: DealSettings = field(default_factory=DealSettings)
+    """What the closed loop writes back beyond stages (``syncd.sync.outcomes``)."""
 
     @classmethod
     def for_config(
@@ -130,6 +132,7 @@ class Engine:
             sweeps=registry.sweep_periods(config),
             journal_retention_days=config.syncd.journal_retention_days,
             gate=crm_gate.from_config(config),
+            deals=config.syncd.deals,
         )
 
     def run_once(

@@ -22,6 +22,7 @@ POINTS = {
     "write.landed": "each chunk's writes landed in both systems, partner ids not yet",
     "write.before_commit": "each chunk's writes done (partner ids too), not committed",
     "commit.done": "each chunk committed",
+    "loop.associated": "each closed-loop chunk's people associated with their deals, not kept",
 }
 """The points syncd passes, and when it passes each."""
 
