@@ -31,10 +31,14 @@ def enable(world: World) -> None:
 
 
 def overdue(world: World, email: str) -> tuple[str, int]:
-    """A hand-off whose lead belongs to the rep, then the SLA passing: (lead, link)."""
+    """A hand-off whose lead belongs to the rep, then the SLA passing, then the SLA
+    written back (not before: the hand-off's own cycle may outlast the short SLA):
+    (lead, link)."""
+    sla, world.engine.sla = world.engine.sla, SlaSettings()
     lead, link, _ = handed_off(world, email)
     world.salesforce.update("Lead", lead, {"OwnerId": REP})
     time.sleep(SLA_SECONDS + 0.2)
+    world.engine.sla = sla
     return lead, link
 
 

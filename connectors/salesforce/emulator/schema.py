@@ -514,8 +514,9 @@ OBJECTS.update(
         "Event": _sobject("Event", "Event", [*_activity(), *_event()]),
     }
 )
-USER_ID = "0055g00000EmuLatAAA"
-"""The emulated API user: owner of the records it creates (its token's ``id`` names it)."""
+USER_ID = "0055g00000EmuLatAA"
+"""The emulated API user: owner of the records it creates (its token's ``id`` names it).
+18 characters, as every id (it had 19, unnoticed while user ids were not checked)."""
 SOQL_TYPES = {o.name: {f.name: f.soql_type for f in o.fields.values()} for o in OBJECTS.values()}
 """Per object, field -> SOQL comparison type (what the SOQL parser needs)."""
 
