@@ -429,12 +429,24 @@ def object_rules(config: Config, obj: str) -> Rules:
         obj=obj,
         match_field=config.match_field(obj),
         reason_field=config.syncd.people.recycle_reason_field if obj == "person" else None,
+        snapshot_stage=config.syncd.report.handoff_stage if obj == "person" else None,
+        snapshot_fields=_snapshot_fields(config) if obj == "person" else (),
         deferred=frozenset(
             name
             for name in (config.syncd.marketing, config.syncd.crm)
             if write_back(config, name) == "with_next_update"
         ),
     )
+
+
+def _snapshot_fields(config: Config) -> tuple[str, ...]:
+    """The person fields kept with each hand-off: the lead-quality report's score, grade
+    and source (those fields.yaml maps)."""
+    report = config.syncd.report
+    quality = report.quality
+    named = (quality.score_field, quality.grade_field, quality.source_field or report.source_field)
+    person = config.fields.get("person", {})
+    return tuple(dict.fromkeys(name for name in named if name and name in person))
 
 
 def start_emulators() -> dict[str, Any]:

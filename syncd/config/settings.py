@@ -10,6 +10,7 @@ import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -168,6 +169,35 @@ class SlaSettings(Strict):
     """Only hand-offs this recent are written back (not a whole history at first run)."""
 
 
+class QualitySettings(Strict):
+    """`report.quality:` lead quality by score and by source: what marketing knew at the
+    hand-off (stored with the hand-off transition) against what sales made of it."""
+
+    score_field: str | None = "lead_score"
+    """The person field holding the marketing score (a number); null: no score bands."""
+    grade_field: str | None = None
+    """A person field holding a grade or fit (A, B, ...), where one is mapped."""
+    source_field: str | None = None
+    """The person field holding the source; default: ``report.source_field``."""
+    score_bands: list[float] = Field(default=[0, 25, 50, 75, 100], min_length=2)
+    """Band edges, ascending: [0, 25, 50] makes the bands 0-25 and 25-50 (the last edge
+    included); a score outside them is counted apart."""
+    thresholds: list[float] = Field(default=[20, 40, 60, 80])
+    """Candidate MQL score thresholds: what each would have handed off, and its win rate."""
+    accepted_stage: str | None = None
+    """The person stage that means sales accepted a hand-off; default: the stage after
+    ``report.handoff_stage`` in stages.yaml."""
+    min_deals: int = Field(default=5, ge=1)
+    """A win rate drawn from fewer closed deals than this is shown as "n<5", not as a rate."""
+
+    @field_validator("score_bands")
+    @classmethod
+    def _ascending(cls, value: list[float]) -> list[float]:
+        if any(low >= high for low, high in pairwise(value)):
+            raise ValueError(f"the band edges {value} must go strictly up")
+        return value
+
+
 class ReportSettings(Strict):
     """`report:` what `syncd report` measures."""
 
@@ -184,6 +214,8 @@ class ReportSettings(Strict):
     touches: bool = True
     """Read the CRM's sales activities (Salesforce tasks and events on leads and contacts)
     and measure speed to lead from hand-off to first touch; false: by stage transitions."""
+    quality: QualitySettings = QualitySettings()
+    """The lead-quality section: which fields are score, grade and source, the bands."""
 
     @field_validator("currency")
     @classmethod
@@ -613,6 +645,7 @@ def read_config(path: str | Path, checks: Sequence[Check] = ()) -> Config:
         problems.append(
             doc.problem(["people", "recycle_reason_field"], f"no person field {reason}")
         )
+    problems += _quality_fields(doc, settings, fields)
     secrets: dict[str, str] = {}
     if settings.secrets_file:
         secrets, problem = read_secrets(path.parent / settings.secrets_file)
@@ -626,6 +659,26 @@ def read_config(path: str | Path, checks: Sequence[Check] = ()) -> Config:
     if problems:
         raise ConfigError(problems)
     return config
+
+
+def _quality_fields(
+    doc: YamlDocument, settings: SyncdSettings, fields: Mapping[str, Any]
+) -> list[ConfigProblem]:
+    """The lead-quality section's fields are person fields of fields.yaml."""
+    person = fields.get("person", {})
+    if not person:
+        return []
+    quality = settings.report.quality
+    named = {
+        "score_field": quality.score_field,
+        "grade_field": quality.grade_field,
+        "source_field": quality.source_field,
+    }
+    return [
+        doc.problem(["report", "quality", key], f"no person field {name}")
+        for key, name in named.items()
+        if name and name not in person
+    ]
 
 
 Check = Callable[["Config"], list[ConfigProblem]]
@@ -677,14 +730,17 @@ def _cross_check(
                 )
             )
     problems += _gate_stage(doc, settings, people)
-    handoff = settings.report.handoff_stage
-    if people and handoff not in people:
-        problems.append(
-            doc.problem(
-                ["report", "handoff_stage"],
-                f"no person stage {handoff} in {settings.stages}{did_you_mean(handoff, people)}",
+    for key, named in (
+        (["report", "handoff_stage"], settings.report.handoff_stage),
+        (["report", "quality", "accepted_stage"], settings.report.quality.accepted_stage),
+    ):
+        if people and named is not None and named not in people:
+            problems.append(
+                doc.problem(
+                    key,
+                    f"no person stage {named} in {settings.stages}{did_you_mean(named, people)}",
+                )
             )
-        )
     return problems
 
 

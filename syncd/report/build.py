@@ -40,12 +40,10 @@ tombstoned links count like any other (history is history). A person's or deal's
 
 from __future__ import annotations
 
-import math
-import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from datetime import UTC, datetime
+from decimal import Decimal
 from itertools import pairwise
 from typing import Any
 
@@ -54,11 +52,14 @@ from sqlalchemy import Connection, select
 
 from syncd.config.settings import ReportSettings, StageDef
 from syncd.model import Cursor
+from syncd.report.measure import NONE, deal_people, durations
+from syncd.report.measure import amount as _amount
+from syncd.report.measure import hours as _hours
+from syncd.report.measure import utc as _utc
 from syncd.report.model import (
     Base,
     Bucket,
     ClosedLoop,
-    Durations,
     FirstTouch,
     FunnelStep,
     GroupSpeed,
@@ -71,33 +72,14 @@ from syncd.report.model import (
     SpeedToLead,
     Transition,
 )
+from syncd.report.quality import TouchHours, lead_quality
 from syncd.report.trend import Win, trend
 from syncd.state.store import Store
 from syncd.state.tables import bases, cursors, first_touches, links, stage_history
 from syncd.state.touches import ACTIVITY_CURSOR, owner_names
 
-NONE = "(none)"
-"""The group of people (and deals) without a value in the group field."""
 UNKNOWN = "(unknown)"
 """A current stage that is not known (blank or "?")."""
-
-
-def durations(hours: Iterable[float]) -> Durations:
-    """Count, median and nearest-rank p90 of ``hours``."""
-    values = sorted(hours)
-    if not values:
-        return Durations(0, None, None)
-    nearest_rank = math.ceil(0.9 * len(values))
-    return Durations(len(values), statistics.median(values), values[nearest_rank - 1])
-
-
-def _utc(at: datetime) -> datetime:
-    """SQLite hands back naive datetimes, in UTC."""
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-
-
-def _hours(delta: timedelta) -> float:
-    return delta.total_seconds() / 3600
 
 
 def _by_link(transitions: Iterable[Transition], obj: str) -> dict[int, list[Transition]]:
@@ -259,26 +241,43 @@ def _grouped(
     return found
 
 
-def deal_people(base: Base | None) -> list[int]:
-    """A deal's people (link ids, ascending): its contacts, else its attributed people."""
-    for field in ("contacts", "attributed_people"):
-        value = base.value(field) if base is not None else None
-        ids = sorted({int(p) for p in (value or "").split(",") if p.strip().isdigit()})
-        if ids:
-            return ids
-    return []
-
-
-def _amount(base: Base | None) -> Decimal | None:
-    text = base.value("amount") if base is not None else None
-    try:
-        return Decimal(text) if text is not None else None
-    except InvalidOperation:
-        return None
-
-
 def _outcomes(won: int, lost: int, revenue: Decimal) -> Outcomes:
     return Outcomes(won, lost, won / (won + lost) if won + lost else None, revenue)
+
+
+def first_touch(
+    stages: Sequence[StageDef],
+    crm: str,
+    settings: ReportSettings,
+    touches: Mapping[tuple[int, datetime], FirstTouch] | None = None,
+) -> TouchHours:
+    """How the lead-quality section times a hand-off's first touch, as speed to lead does:
+    by the first sales activity after it when ``touches`` is given (activities were read),
+    else by the stage measure (the CRM's first move of the person past the hand-off stage,
+    or into a recycle stage, at or after it)."""
+    rank = {s.name: i for i, s in enumerate(s for s in stages if not s.recycle)}
+    recycle = {s.name for s in stages if s.recycle}
+    handoff_rank = rank.get(settings.handoff_stage, len(rank))
+
+    def by_touch(link_id: int, handoff: Transition, rows: Sequence[Transition]) -> float | None:
+        touch = touches.get((link_id, handoff.at)) if touches is not None else None
+        return _hours(touch.touched_at - handoff.at) if touch else None
+
+    def by_stage(link_id: int, handoff: Transition, rows: Sequence[Transition]) -> float | None:
+        follow_up = next(
+            (
+                t
+                for t in rows
+                if t is not handoff
+                and t.at >= handoff.at
+                and t.source_system == crm
+                and (t.to_stage in recycle or rank.get(t.to_stage, -1) > handoff_rank)
+            ),
+            None,
+        )
+        return _hours(follow_up.at - handoff.at) if follow_up else None
+
+    return by_stage if touches is None else by_touch
 
 
 def closed_loop(
@@ -421,6 +420,15 @@ def build(
             group_field=by or settings.source_field,
         ),
         recycled=recycled(people, history.bases, person_stages),
+        quality=lead_quality(
+            people,
+            deals,
+            history.bases,
+            stages=person_stages,
+            deal_stages=deal_stages,
+            settings=settings,
+            first_touch=first_touch(person_stages, crm, settings, history.touches),
+        ),
         trend=trend(
             period,
             handoff_times(people, settings.handoff_stage),
@@ -444,6 +452,8 @@ def read_history(store: Store, period: Period) -> History:
                 stage_history.c.to_stage,
                 stage_history.c.at,
                 stage_history.c.source_system,
+                stage_history.c.reason,
+                stage_history.c.snapshot,
             ).where(
                 stage_history.c.object.in_(("person", "deal")),
                 # SQLite keeps times as UTC text without offset: compare in UTC.
@@ -452,7 +462,16 @@ def read_history(store: Store, period: Period) -> History:
             )
         )
         transitions = tuple(
-            Transition(r.id, r.link_id, r.object, r.to_stage, _utc(r.at), r.source_system)
+            Transition(
+                r.id,
+                r.link_id,
+                r.object,
+                r.to_stage,
+                _utc(r.at),
+                r.source_system,
+                r.reason,
+                r.snapshot,
+            )
             for r in rows
         )
         found = _read_bases(connection, {t.link_id for t in transitions})

@@ -40,6 +40,11 @@ class Transition:
     to_stage: str
     at: datetime
     source_system: str
+    reason: str | None = None
+    """Why the person moved (a recycle stage: the reason sales gave)."""
+    snapshot: str | None = None
+    """JSON, on a move into the hand-off stage: the score, grade and source it was made
+    with, by field name (``syncd.report.quality``)."""
 
 
 @dataclass(frozen=True)
@@ -216,6 +221,73 @@ class Trend:
 
 
 @dataclass(frozen=True)
+class QualityRow:
+    """What became of some hand-offs (one source's, one score band's): see
+    ``syncd.report.quality``."""
+
+    handoffs: int
+    accepted: int
+    """Reached the accepted stage (or a later one) after the hand-off."""
+    disqualified: int
+    """Entered a recycle stage (disqualified, nurture) after the hand-off."""
+    reasons: Mapping[str, int]
+    """The reasons sales gave for those, counted (most given first)."""
+    opportunities: int
+    won: int
+    lost: int
+    win_rate: float | None
+    """won / (won + lost); None when none closed."""
+    small_sample: bool
+    """Fewer closed deals than ``report.quality.min_deals``: the rate is not shown."""
+    won_revenue: Decimal
+    first_touch: Durations
+    """Hours from hand-off to first follow-up, of those followed up."""
+
+
+@dataclass(frozen=True)
+class ThresholdRow:
+    """What handing off only the people scored at or above ``threshold`` would have made,
+    among the hand-offs of the period, and what it would have held back."""
+
+    threshold: float
+    handoffs: int
+    won: int
+    lost: int
+    win_rate: float | None
+    small_sample: bool
+    won_revenue: Decimal
+    held_back: int
+    """Hand-offs scored below the threshold."""
+    held_back_won: int
+    """Deals won from those: what the threshold would have cost."""
+    held_back_revenue: Decimal
+
+
+@dataclass(frozen=True)
+class Quality:
+    """Lead quality by what marketing knew at the hand-off: by source, by score band
+    (and by grade where one is mapped), and the effect of candidate score thresholds."""
+
+    handoff_stage: str
+    accepted_stage: str | None
+    score_field: str | None
+    grade_field: str | None
+    source_field: str
+    min_deals: int
+    total: QualityRow
+    by_source: Mapping[str, QualityRow]
+    by_band: Mapping[str, QualityRow]
+    """By score band, in band order; then scores outside the bands; then ``(no score)``."""
+    by_grade: Mapping[str, QualityRow]
+    thresholds: tuple[ThresholdRow, ...]
+    unscored: int
+    """Hand-offs without a numeric score: in no threshold's count."""
+    current_values: int
+    """Hand-offs recorded before syncd kept what they were made with: grouped by the
+    person's current values instead."""
+
+
+@dataclass(frozen=True)
 class Report:
     since: datetime
     until: datetime
@@ -232,6 +304,7 @@ class Report:
     closed_loop: ClosedLoop
     recycled: Recycled
     trend: Trend
+    quality: Quality
 
     def label(self, stage: str) -> str:
         """The stage's label; what is no stage (``(unknown)``) as it is."""

@@ -435,6 +435,7 @@ def _store_history(connection: Connection, batch: _Batch, obj: str) -> None:
                 "source_system": t.source.system,
                 "source_record": str(t.source),
                 "reason": t.reason,
+                "snapshot": _text(dict(t.snapshot)) if t.snapshot is not None else None,
             }
         )
     if rows:

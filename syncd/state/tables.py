@@ -200,6 +200,9 @@ stage_history = Table(
     Column("source_system", String(64), nullable=False),
     Column("source_record", String(200), nullable=False),
     Column("reason", Text),
+    # JSON: what marketing knew at a hand-off (score, grade, source by field name), kept
+    # on the transition into the hand-off stage only (syncd.report.quality).
+    Column("snapshot", Text),
     # Its index (link, stage, time) also serves the lookups by link.
     UniqueConstraint("link_id", "to_stage", "at", name="uq_stage_transition"),
 )

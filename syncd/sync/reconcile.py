@@ -48,6 +48,10 @@ class Rules:
     """Unlinked records with equal values of this field pair up (email, domain)."""
     reason_field: str | None = None
     """The field that says why a record entered a recycle stage."""
+    snapshot_stage: str | None = None
+    """A move into this stage (the hand-off to sales) keeps ``snapshot_fields``' merged
+    values with it: what marketing knew then (``syncd.report.quality``)."""
+    snapshot_fields: tuple[str, ...] = ()
     deferred: frozenset[str] = frozenset()
     """Systems whose records learn a created partner's id only with the next update syncd
     makes to them (``partner_id_write_back: with_next_update``): a record of theirs that
@@ -81,6 +85,8 @@ class Transition:
     at: datetime
     source: RecordRef
     reason: str | None = None
+    snapshot: tuple[tuple[str, Value], ...] | None = None
+    """The values of ``Rules.snapshot_fields`` at a move into ``Rules.snapshot_stage``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,7 +251,7 @@ def plan_pair(
         ):
             c_stage = c_native
 
-    transitions = _with_reasons(transitions, merged, rules)
+    transitions = _with_snapshot(_with_reasons(transitions, merged, rules), merged, rules)
     m_ref = link.marketing or (marketing.ref if marketing else None)
     c_ref = link.crm or (crm.ref if crm else None)
     m_change = _side_change(
@@ -277,6 +283,20 @@ def _with_reasons(
         return transitions
     return [
         replace(t, reason=reason) if vocabulary.is_recycle(t.to_stage) else t for t in transitions
+    ]
+
+
+def _with_snapshot(
+    transitions: list[Transition], merged: Mapping[str, Value], rules: Rules
+) -> list[Transition]:
+    """A move into the hand-off stage keeps the score, grade and source it was made with,
+    so that a later change of them does not rewrite what sales was handed."""
+    if rules.snapshot_stage is None or not rules.snapshot_fields:
+        return transitions
+    snapshot = tuple((name, merged.get(name)) for name in rules.snapshot_fields)
+    return [
+        replace(t, snapshot=snapshot) if t.to_stage == rules.snapshot_stage else t
+        for t in transitions
     ]
 
 
