@@ -28,12 +28,22 @@ from typer.testing import CliRunner
 from syncd.cli.app import app
 from syncd.harness.demo import run_demo
 from syncd.state.store import Store
+from tests import test_report_quality
 from tests.test_report import _config_dir, fill
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 WIDTHS = (1280, 400)
-SECTIONS = ("summary", "funnel", "funnel-by", "speed-to-lead", "revenue", "trend", "recycled")
+SECTIONS = (
+    "summary",
+    "funnel",
+    "funnel-by",
+    "speed-to-lead",
+    "revenue",
+    "quality",
+    "trend",
+    "recycled",
+)
 
 
 @pytest.fixture(scope="module")
@@ -91,17 +101,18 @@ def _demo_page(directory: Path) -> Path:
     return _report(_config_dir(directory), f"sqlite:///{store}", directory / "demo.html")
 
 
-def _march_page(directory: Path) -> Path:
-    """The report of ``tests/test_report.py``'s hand-built March history."""
-    store_url = f"sqlite:///{directory / 'march.db'}"
+def _march_page(directory: Path, name: str = "march") -> Path:
+    """The report of ``tests/test_report.py``'s hand-built March history (``quality``:
+    ``tests/test_report_quality.py``'s, with scores, bands, thresholds and small samples)."""
+    store_url = f"sqlite:///{directory / name}.db"
     store = Store.open(store_url)
     try:
-        fill(store)
+        (test_report_quality.fill if name == "quality" else fill)(store)
     finally:
         store.close()
     config = _config_dir(directory)
     period = ("--since", "2026-03-01", "--until", "2026-04-01")
-    return _report(config, store_url, directory / "march.html", *period)
+    return _report(config, store_url, directory / f"{name}.html", *period)
 
 
 def _show(driver: Any, width: int, height: int) -> None:
@@ -148,13 +159,13 @@ return [box.left, box.right, window.innerWidth, window.scrollX];
 """
 
 
-@pytest.mark.parametrize("source", ["demo", "march"])
+@pytest.mark.parametrize("source", ["demo", "march", "quality"])
 def test_the_html_report_reads_at_desktop_and_phone_widths(
     browser: Any, tmp_path: Path, source: str
 ) -> None:
     from selenium.webdriver.common.by import By
 
-    page = (_demo_page if source == "demo" else _march_page)(tmp_path)
+    page = _demo_page(tmp_path) if source == "demo" else _march_page(tmp_path, source)
     shots = [tmp_path / "screenshots"]
     if os.environ.get("SYNCD_TEST_ARTIFACTS"):
         shots.append(Path(os.environ["SYNCD_TEST_ARTIFACTS"]) / "report-browser")
@@ -192,6 +203,10 @@ def test_the_html_report_reads_at_desktop_and_phone_widths(
                 svg,
             )
             assert smallest >= 7, (label, width, smallest)
+
+        if source == "quality":  # its charts: by source, by score band, by threshold
+            for chart in ("source", "band", "thresholds"):
+                assert browser.find_element(By.ID, f"quality-{chart}-chart").is_displayed()
 
         marker = browser.find_element(By.ID, "speed-chart-marker")
         assert "SLA 24 h" in marker.get_attribute("textContent")

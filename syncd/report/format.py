@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 
-from syncd.report.model import GroupSpeed, Report
+from syncd.report.model import GroupSpeed, QualityRow, Report, ThresholdRow
 
 SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£"}
 """Currencies written with their symbol; any other is written with its code."""
@@ -34,6 +34,7 @@ EMPTY = {
     "over_sla": "No hand-offs over the SLA in this period.",
     "revenue": "No deals won or lost in this period.",
     "recycled": "No people recycled in this period.",
+    "quality": "No hand-offs to sales in this period: no lead quality to show.",
 }
 """What a section says instead of an empty table."""
 
@@ -143,3 +144,88 @@ def group_speed_row(name: str, group: GroupSpeed) -> tuple[str, ...]:
 
 def sla_text(sla_hours: float) -> str:
     return f"SLA: a hand-off is followed up within {sla_hours:g} hours"
+
+
+def quality_head(currency: str) -> tuple[str, ...]:
+    return (
+        "Hand-offs",
+        "Accepted by sales",
+        "Disqualified or recycled",
+        "Opportunities",
+        "Won",
+        "Win rate",
+        revenue_head(currency),
+        "Median hours to first touch",
+    )
+
+
+def threshold_head(currency: str) -> tuple[str, ...]:
+    return (
+        "Hand-offs it makes",
+        "Won",
+        "Win rate",
+        revenue_head(currency),
+        "Held back",
+        "Won among held back",
+        f"Their revenue ({currency})",
+    )
+
+
+def win_rate(row: QualityRow | ThresholdRow, min_deals: int) -> str:
+    """The win rate, or ``n<5 (1/3)`` when too few deals closed for a rate to mean much."""
+    closed = row.won + row.lost
+    if row.small_sample and closed:
+        return f"n<{min_deals} ({row.won}/{closed})"
+    return percent(row.win_rate)
+
+
+def quality_row(name: str, row: QualityRow, min_deals: int) -> tuple[str, ...]:
+    """One source's (band's, grade's) lead quality, as table cells."""
+    return (
+        name,
+        str(row.handoffs),
+        str(row.accepted),
+        str(row.disqualified),
+        str(row.opportunities),
+        str(row.won),
+        win_rate(row, min_deals),
+        amount(row.won_revenue),
+        hours(row.first_touch.median),
+    )
+
+
+def threshold_row(row: ThresholdRow, min_deals: int) -> tuple[str, ...]:
+    return (
+        f"score ≥ {row.threshold:g}",
+        str(row.handoffs),
+        str(row.won),
+        win_rate(row, min_deals),
+        amount(row.won_revenue),
+        str(row.held_back),
+        str(row.held_back_won),
+        amount(row.held_back_revenue),
+    )
+
+
+def quality_notes(report: Report) -> list[str]:
+    """What the lead-quality tables need said beside them."""
+    q = report.quality
+    accepted = report.label(q.accepted_stage) if q.accepted_stage else "no stage (none follows)"
+    notes = [
+        f"Hand-offs at {report.label(q.handoff_stage)}, grouped by the {q.source_field}"
+        + (f" and {q.score_field}" if q.score_field else "")
+        + f" they had then. Accepted: reached {accepted} or later. Win rate: won / (won + lost)"
+        f" deals; n<{q.min_deals}: fewer than {q.min_deals} deals closed, won/closed shown"
+        " instead of a rate.",
+    ]
+    if q.current_values:
+        notes.append(
+            f"{q.current_values} hand-off(s) recorded before syncd kept their values at"
+            " hand-off: grouped by their current values."
+        )
+    if q.thresholds and q.score_field:
+        notes.append(
+            "Thresholds: of this period's hand-offs, those a score threshold would have"
+            f" made, and what it would have held back; {q.unscored} without a score in none."
+        )
+    return notes

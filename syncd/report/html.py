@@ -8,13 +8,13 @@ words and order are those of the text report (``syncd.report.view``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from typing import Any
 
 from syncd.report import format as words
 from syncd.report import svg as charts
-from syncd.report.model import FunnelStep, Handoff, Report, SpeedToLead
+from syncd.report.model import FunnelStep, Handoff, Quality, QualityRow, Report, SpeedToLead
 
 CSS = """
 *, *::before, *::after { box-sizing: border-box; }
@@ -44,6 +44,7 @@ th { font-weight: 600; font-size: .85rem; color: #444c59; min-width: 4.5rem; }
 td { white-space: nowrap; }
 .n { text-align: right; font-variant-numeric: tabular-nums; }
 tr.total td, tr.total th { font-weight: 650; }
+#quality tbody th { white-space: nowrap; }
 svg.chart { display: block; width: 100%; height: auto; max-width: 34rem; margin: .5rem 0; }
 svg text { font: 13px system-ui, -apple-system, "Segoe UI", sans-serif; fill: #1d2330;
            paint-order: stroke; stroke: #fff; stroke-width: 3px; stroke-linejoin: round; }
@@ -315,6 +316,91 @@ def _revenue(report: Report) -> str:
     return _section("revenue", title, *parts)
 
 
+def _rate_bars(chart_id: str, title: str, rows: Mapping[str, QualityRow], min_deals: int) -> str:
+    """Win rates as bars on one 0-100% scale; a rate from too few deals is drawn as no
+    bar, its text saying ``n<5``, so that no one reads a rate from two deals."""
+    items = [
+        charts.Bar(
+            name,
+            0 if row.small_sample or row.win_rate is None else row.win_rate * 100,
+            words.win_rate(row, min_deals),
+            note=f"{row.handoffs} hand-offs, {row.won} won",
+            css="waiting" if row.small_sample else "won",
+        )
+        for name, row in rows.items()
+    ]
+    desc = "; ".join(f"{b.label}: win rate {b.text}, {b.note}" for b in items)
+    return charts.bars(chart_id, title, desc, items, axis="Win rate (%)", top=100)
+
+
+def _thresholds_chart(q: Quality) -> str:
+    items = [
+        charts.Column(f"≥ {row.threshold:g}", row.handoffs, str(row.handoffs))
+        for row in q.thresholds
+    ]
+    desc = "; ".join(
+        f"score at or above {row.threshold:g}: {row.handoffs} hand-offs, win rate "
+        f"{words.win_rate(row, q.min_deals)}, {row.held_back} held back"
+        for row in q.thresholds
+    )
+    return charts.columns(
+        "quality-thresholds-chart",
+        "Hand-offs each score threshold would have made",
+        desc,
+        items,
+        x_axis=f"{q.score_field} threshold",
+        y_axis="Hand-offs",
+    )
+
+
+def _quality(report: Report) -> str:
+    q, currency = report.quality, report.currency
+    title = "Lead quality: what sales made of the hand-offs, by source and score"
+    if not q.total.handoffs:
+        return _section("quality", title, _empty(words.EMPTY["quality"]))
+    min_deals = q.min_deals
+    by_source = f"Win rate by {q.source_field}"
+    figures = [(by_source, _rate_bars("quality-source-chart", by_source, q.by_source, min_deals))]
+    if q.by_band:
+        by_band = f"Win rate by {q.score_field} at hand-off"
+        figures.append((by_band, _rate_bars("quality-band-chart", by_band, q.by_band, min_deals)))
+    if q.score_field and q.thresholds:
+        figures.append(("Hand-offs each score threshold would have made", _thresholds_chart(q)))
+    parts = [f"<p class=muted>{_e(note)}</p>" for note in words.quality_notes(report)]
+    parts.append(
+        '<div class="charts">'
+        + "".join(f"<div><h3>{_e(name)}</h3>{chart}</div>" for name, chart in figures)
+        + "</div>"
+    )
+    head = words.quality_head(currency)
+    total = words.quality_row("All", q.total, min_deals)
+    for caption, first, rows in (
+        (f"Lead quality by {q.source_field}", q.source_field, q.by_source),
+        (f"Lead quality by {q.score_field} at hand-off", "Score band", q.by_band),
+        (f"Lead quality by {q.grade_field} at hand-off", q.grade_field or "", q.by_grade),
+    ):
+        if rows:
+            cells = [words.quality_row(n, r, min_deals) for n, r in rows.items()]
+            parts.append(_table(caption, (first, *head), cells, total=total))
+    if q.total.reasons:
+        parts.append(
+            _table(
+                "Why sales disqualified or recycled hand-offs",
+                ("Reason", "Hand-offs"),
+                list(q.total.reasons.items()),
+            )
+        )
+    if q.score_field and q.thresholds:
+        parts.append(
+            _table(
+                f"If only {q.score_field} at or above a threshold were handed off",
+                ("Threshold", *words.threshold_head(currency)),
+                [words.threshold_row(row, min_deals) for row in q.thresholds],
+            )
+        )
+    return _section("quality", title, *parts)
+
+
 def _trend(report: Report) -> str:
     trend, currency = report.trend, report.currency
     per = f"per {trend.bucket}"
@@ -435,6 +521,7 @@ def render(report: Report) -> str:
         *_funnel(report),
         _speed(report),
         _revenue(report),
+        _quality(report),
         _trend(report),
         _recycled(report),
     ]

@@ -128,6 +128,45 @@ def _closed_loop(console: Console, result: Report) -> None:
     console.print(table)
 
 
+def _quality(console: Console, result: Report) -> None:
+    q = result.quality
+    title = f"Lead quality by {q.source_field}"
+    if not q.total.handoffs:
+        console.print(f"{escape(title)}\n{words.EMPTY['quality']}")
+        return
+    head = words.quality_head(result.currency)
+    groups = [
+        (title, q.source_field, q.by_source),
+        (f"Lead quality by {q.score_field} at hand-off", "Score band", q.by_band),
+        (f"Lead quality by {q.grade_field} at hand-off", q.grade_field or "", q.by_grade),
+    ]
+    for caption, first, rows in groups:
+        if not rows:
+            continue
+        table = _table(caption, head, first)
+        for name, row in rows.items():
+            table.add_row(*(escape(cell) for cell in words.quality_row(name, row, q.min_deals)))
+        table.add_section()
+        table.add_row(*words.quality_row("All", q.total, q.min_deals))
+        console.print(table)
+    if q.total.reasons:
+        reasons = _table("Why sales disqualified or recycled hand-offs", ("Hand-offs",), "Reason")
+        for reason, count in q.total.reasons.items():
+            reasons.add_row(escape(reason), str(count))
+        console.print(reasons)
+    if q.score_field and q.thresholds:
+        table = _table(
+            f"If only {q.score_field} at or above a threshold were handed off",
+            words.threshold_head(result.currency),
+            "Threshold",
+        )
+        for threshold in q.thresholds:
+            table.add_row(*(escape(c) for c in words.threshold_row(threshold, q.min_deals)))
+        console.print(table)
+    for note in words.quality_notes(result):
+        console.print(escape(note), style="dim")
+
+
 def _trend(console: Console, result: Report) -> None:
     trend = result.trend
     head = (*words.TREND_HEAD, words.revenue_head(result.currency))
@@ -157,11 +196,13 @@ def _trend(console: Console, result: Report) -> None:
 
 
 def print_report(console: Console, result: Report) -> None:
-    """The report as rich tables: funnel, speed to lead, closed loop, trend, recycled."""
+    """The report as rich tables: funnel, speed to lead, closed loop, lead quality, trend,
+    recycled."""
     console.print(escape(words.generated_line(result)))
     _funnel(console, result)
     _speed(console, result)
     _closed_loop(console, result)
+    _quality(console, result)
     _trend(console, result)
     recycled = result.recycled
     if not recycled.people:
