@@ -115,7 +115,9 @@ def test_the_page_scales_labels_its_charts_and_speaks_plainly(store: Store, conf
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page
     assert "Generated at 2026-04-01 08:00 UTC for 1 Mar 2026 to 31 Mar 2026" in page
     svgs = _svgs(page)
-    assert len(svgs) == 1 + 3 + 1 + 1 + 3  # funnel, 3 groups, histogram, revenue, 3 trends
+    # funnel, 3 groups, histogram, revenue, lead quality by source (no scores in this
+    # history: no score band or threshold chart), 3 trends
+    assert len(svgs) == 1 + 3 + 1 + 1 + 1 + 3
     for svg in svgs:
         tag = svg[: svg.index(">")]
         assert 'viewBox="0 0 ' in tag and " width=" not in tag and " height=" not in tag, tag

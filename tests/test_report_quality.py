@@ -174,6 +174,11 @@ def config() -> Any:
 
 def make_report(store: Store, config: Any, **quality: Any) -> Report:
     fill(store)
+    return report_of(store, config, **quality)
+
+
+def report_of(store: Store, config: Any, **quality: Any) -> Report:
+    """The March report of the store, with ``quality`` replacing ``report.quality`` keys."""
     period = Period(SINCE, UNTIL)
     report = config.syncd.report
     settings = report.model_copy(update={"quality": report.quality.model_copy(update=quality)})
@@ -298,6 +303,23 @@ def test_settings_change_bands_accepted_stage_and_the_small_number_limit(
     assert not q.by_source["webinar"].small_sample  # 4 closed, 2 needed
     assert q.by_source["partner"].small_sample  # 1 closed
     assert q.thresholds == ()
+
+
+def test_without_a_score_field_by_source_only_and_by_grade_where_mapped(
+    store: Store, config: Any
+) -> None:
+    # The source field standing in for a grade: read from the snapshots like the source.
+    q = make_report(store, config, score_field=None, grade_field="lead_source").quality
+    assert q.by_band == {} and q.thresholds == () and q.unscored == 10
+    assert {k: r.handoffs for k, r in q.by_grade.items()} == {
+        "ads": 4,
+        "partner": 2,
+        "webinar": 4,
+    }
+    assert q.current_values == 1  # 8 only: lead_source is in every other snapshot
+    text = _text(report_of(store, config, score_field=None))
+    assert "Lead quality by lead_source" in text
+    assert "at or above a threshold" not in text and "Score band" not in text
 
 
 def _text(report: Report) -> str:

@@ -85,9 +85,9 @@ UNKNOWN = "(unknown)"
 def _by_link(transitions: Iterable[Transition], obj: str) -> dict[int, list[Transition]]:
     """Each link's transitions of ``obj``, in time order (then append order)."""
     found: dict[int, list[Transition]] = defaultdict(list)
-    for t in sorted(transitions, key=lambda t: (t.at, t.id)):
-        if t.object == obj:
-            found[t.link_id].append(t)
+    # Only ``obj``'s sorted: the report calls this for each object and period.
+    for t in sorted((t for t in transitions if t.object == obj), key=lambda t: (t.at, t.id)):
+        found[t.link_id].append(t)
     return dict(found)
 
 

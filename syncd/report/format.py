@@ -223,7 +223,7 @@ def quality_notes(report: Report) -> list[str]:
             f"{q.current_values} hand-off(s) recorded before syncd kept their values at"
             " hand-off: grouped by their current values."
         )
-    if q.thresholds and q.score_field:
+    if q.thresholds and q.total.handoffs > q.unscored:
         notes.append(
             "Thresholds: of this period's hand-offs, those a score threshold would have"
             f" made, and what it would have held back; {q.unscored} without a score in none."

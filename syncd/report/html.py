@@ -361,10 +361,11 @@ def _quality(report: Report) -> str:
     min_deals = q.min_deals
     by_source = f"Win rate by {q.source_field}"
     figures = [(by_source, _rate_bars("quality-source-chart", by_source, q.by_source, min_deals))]
-    if q.by_band:
+    scored = q.total.handoffs > q.unscored  # else the score charts draw nothing but zeros
+    if q.by_band and scored:
         by_band = f"Win rate by {q.score_field} at hand-off"
         figures.append((by_band, _rate_bars("quality-band-chart", by_band, q.by_band, min_deals)))
-    if q.score_field and q.thresholds:
+    if q.score_field and q.thresholds and scored:
         figures.append(("Hand-offs each score threshold would have made", _thresholds_chart(q)))
     parts = [f"<p class=muted>{_e(note)}</p>" for note in words.quality_notes(report)]
     parts.append(
@@ -390,7 +391,7 @@ def _quality(report: Report) -> str:
                 list(q.total.reasons.items()),
             )
         )
-    if q.score_field and q.thresholds:
+    if q.score_field and q.thresholds and scored:
         parts.append(
             _table(
                 f"If only {q.score_field} at or above a threshold were handed off",

@@ -6,7 +6,7 @@ What each figure means is told in ``syncd.report.build``, which computes them.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -312,4 +312,5 @@ class Report:
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON values: numbers as numbers, Decimals as strings, datetimes ISO."""
-        return orjson.loads(orjson.dumps(asdict(self), default=str))
+        # orjson writes dataclasses itself: no deep copy of every figure (``asdict``) first.
+        return orjson.loads(orjson.dumps(self, default=str))

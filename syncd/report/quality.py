@@ -35,8 +35,8 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import pairwise
@@ -96,6 +96,17 @@ class _Tally:
         self.revenue += o.revenue
         if o.touch_hours is not None:
             self.touches.append(o.touch_hours)
+
+    def merge(self, other: _Tally) -> None:
+        self.handoffs += other.handoffs
+        self.accepted += other.accepted
+        self.disqualified += other.disqualified
+        self.reasons.update(other.reasons)
+        self.opportunities += other.opportunities
+        self.won += other.won
+        self.lost += other.lost
+        self.revenue += other.revenue
+        self.touches += other.touches
 
     def row(self, min_deals: int) -> QualityRow:
         closed = self.won + self.lost
@@ -189,14 +200,19 @@ def _outcomes(
         handoff = next((t for t in rows if t.to_stage == settings.handoff_stage), None)
         if handoff is None:
             continue
-        later = [t for t in rows if t is not handoff and t.at >= handoff.at]
-        rejected = next((t for t in later if t.to_stage in recycle), None)
+        accepted, rejected = False, None
+        for t in rows:
+            if t is handoff or t.at < handoff.at:
+                continue
+            accepted = accepted or rank.get(t.to_stage, -1) >= accepted_at
+            if rejected is None and t.to_stage in recycle:
+                rejected = t
         known = _Known(handoff, bases_.get(link_id))
         found[link_id] = _Outcome(
             score=score_of(known.value(quality.score_field)),
             source=known.value(source_field) or NONE,
             grade=known.value(quality.grade_field) or NONE,
-            accepted=any(rank.get(t.to_stage, -1) >= accepted_at for t in later),
+            accepted=accepted,
             reason=(rejected.reason or NO_REASON) if rejected is not None else None,
             touch_hours=first_touch(link_id, handoff, rows),
         )
@@ -227,10 +243,29 @@ def _add_deals(
             owner.lost += 1
 
 
-def _threshold(t: float, scored: Sequence[_Outcome], min_deals: int) -> ThresholdRow:
-    kept, below = _Tally(), _Tally()
-    for o in scored:
-        (kept if o.score is not None and o.score >= t else below).add(o)
+Cell = tuple[str, str, float | None]
+"""Hand-offs alike in what marketing knew: source, grade, score."""
+
+
+def _cells(outcomes: Iterable[_Outcome]) -> dict[Cell, _Tally]:
+    """The hand-offs tallied by source, grade and score: every grouping below merges
+    these few cells instead of going over the hand-offs again."""
+    cells: dict[Cell, _Tally] = defaultdict(_Tally)
+    for o in outcomes:
+        cells[(o.source, o.grade, o.score)].add(o)
+    return cells
+
+
+def _merged(tallies: Iterable[_Tally]) -> _Tally:
+    found = _Tally()
+    for tally in tallies:
+        found.merge(tally)
+    return found
+
+
+def _threshold(t: float, cells: Mapping[Cell, _Tally], min_deals: int) -> ThresholdRow:
+    kept = _merged(c for (_, _, score), c in cells.items() if score is not None and score >= t)
+    below = _merged(c for (_, _, score), c in cells.items() if score is not None and score < t)
     row = kept.row(min_deals)
     return ThresholdRow(
         threshold=t,
@@ -247,13 +282,13 @@ def _threshold(t: float, scored: Sequence[_Outcome], min_deals: int) -> Threshol
 
 
 def _grouped(
-    outcomes: Sequence[_Outcome], key: Callable[[_Outcome], str], order: Sequence[str] = ()
+    cells: Mapping[Cell, _Tally], key: Callable[[Cell], str], order: Sequence[str] = ()
 ) -> dict[str, _Tally]:
     """Tallies by ``key``: the ``order``'s groups first (also when empty), then the rest
     sorted, with ``(no score)`` last."""
     tallies: dict[str, _Tally] = {name: _Tally() for name in order}
-    for o in outcomes:
-        tallies.setdefault(key(o), _Tally()).add(o)
+    for cell, tally in cells.items():
+        tallies.setdefault(key(cell), _Tally()).merge(tally)
     rest = sorted((k for k in tallies if k not in order), key=lambda k: (k == NO_SCORE, k))
     return {k: tallies[k] for k in (*order, *rest)}
 
@@ -272,17 +307,14 @@ def lead_quality(
     quality = settings.quality
     outcomes, current = _outcomes(people, bases_, stages, settings, first_touch)
     _add_deals(outcomes, deals, bases_, deal_stages)
-    every = list(outcomes.values())
-    total = _Tally()
-    for o in every:
-        total.add(o)
+    cells = _cells(outcomes.values())
     edges = quality.score_bands
     min_deals = quality.min_deals
 
     def rows(tallies: Mapping[str, _Tally]) -> dict[str, QualityRow]:
         return {k: t.row(min_deals) for k, t in tallies.items()}
 
-    scored = [o for o in every if o.score is not None]
+    unscored = sum(t.handoffs for (_, _, score), t in cells.items() if score is None)
     return Quality(
         handoff_stage=settings.handoff_stage,
         accepted_stage=accepted_stage(stages, settings),
@@ -290,15 +322,19 @@ def lead_quality(
         grade_field=quality.grade_field,
         source_field=quality.source_field or settings.source_field,
         min_deals=min_deals,
-        total=total.row(min_deals),
-        by_source=rows(_grouped(every, lambda o: o.source)),
+        total=_merged(cells.values()).row(min_deals),
+        by_source=rows(_grouped(cells, lambda cell: cell[0])),
         by_band=(
-            rows(_grouped(every, lambda o: band_of(o.score, edges), band_labels(edges)))
+            rows(_grouped(cells, lambda cell: band_of(cell[2], edges), band_labels(edges)))
             if quality.score_field
             else {}
         ),
-        by_grade=rows(_grouped(every, lambda o: o.grade)) if quality.grade_field else {},
-        thresholds=tuple(_threshold(t, scored, min_deals) for t in sorted(quality.thresholds)),
-        unscored=len(every) - len(scored),
+        by_grade=rows(_grouped(cells, lambda cell: cell[1])) if quality.grade_field else {},
+        thresholds=(
+            tuple(_threshold(t, cells, min_deals) for t in sorted(quality.thresholds))
+            if quality.score_field
+            else ()
+        ),
+        unscored=unscored,
         current_values=current,
     )

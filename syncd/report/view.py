@@ -154,7 +154,7 @@ def _quality(console: Console, result: Report) -> None:
         for reason, count in q.total.reasons.items():
             reasons.add_row(escape(reason), str(count))
         console.print(reasons)
-    if q.score_field and q.thresholds:
+    if q.score_field and q.thresholds and q.total.handoffs > q.unscored:
         table = _table(
             f"If only {q.score_field} at or above a threshold were handed off",
             words.threshold_head(result.currency),
