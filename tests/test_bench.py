@@ -47,6 +47,7 @@ def test_the_benchmark_runs_and_stays_near_the_call_floor() -> None:
     report = result["report"]
     assert report["seconds"] > 0 and report["people_in_funnel"] > 0
     assert report["deals_won"] > 0
+    assert report["quality_handoffs"] > 0  # the seeded MQLs, in the lead-quality section
     backfill = result["backfill"]
     written = backfill["written"]
     # HubSpot records are created in Salesforce; nothing but their ids goes back

@@ -67,6 +67,11 @@ def test_the_report_ends_the_demo(output: str) -> None:
     _line(report, r"│ Partner\s+│\s+1 │\s+0 │\s+100% │\s+120,000 │")
     _line(report, r"│ Webinar\s+│\s+0 │\s+1 │\s+0% │\s+0 │")
     _line(report, r"^2 recycled, 0 re-qualified since")
+    # Lead quality: Ada, handed off as a Webinar MQL scored 75 or more, lost her deal.
+    quality = report[report.index("Lead quality by lead_source") :]
+    _line(quality, r"│ Webinar\s+│\s+1 │\s+0 │\s+1 │\s+1 │\s+0 │ n<5 \(0/1\) │")
+    _line(quality, r"│ 75 to 100\s+│\s+1 │\s+0 │\s+1 │\s+1 │\s+0 │ n<5 \(0/1\) │")
+    _line(quality, r"│ deal 'Difference Engine No\. 2' lost: No Budget\s+│\s+1 │")
 
 
 def test_a_step_that_fails_is_shown_and_fails_the_command(

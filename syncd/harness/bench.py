@@ -417,7 +417,8 @@ def run_child(people: int, archived: int = 0, throttled: bool = True) -> dict[st
 
 def _report(config: Path) -> dict[str, Any]:
     """``syncd report --json`` on the run's store, as the admin runs it (a process of its
-    own, start-up included): its seconds, and how many people and won deals it counted."""
+    own, start-up included): its seconds, and how many people, won deals and hand-offs
+    (the lead-quality section's) it counted."""
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "syncd", "report", "--json", "--config", str(config)],
@@ -432,6 +433,7 @@ def _report(config: Path) -> dict[str, Any]:
         "seconds": round(seconds, 2),
         "people_in_funnel": max((step["reached"] for step in found["funnel"]), default=0),
         "deals_won": found["closed_loop"]["total"]["won"],
+        "quality_handoffs": found["quality"]["total"]["handoffs"],
     }
 
 

@@ -151,7 +151,7 @@ def quality_head(currency: str) -> tuple[str, ...]:
         "Hand-offs",
         "Accepted by sales",
         "Disqualified or recycled",
-        "Opportunities",
+        "Deals",
         "Won",
         "Win rate",
         revenue_head(currency),
