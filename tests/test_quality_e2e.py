@@ -10,7 +10,9 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
+from typer.testing import CliRunner
 
+from syncd.cli.app import app
 from syncd.report.build import build, read_history
 from syncd.report.model import Period, Quality
 from syncd.state.tables import links, stage_history
@@ -121,3 +123,12 @@ def test_the_handoff_keeps_what_marketing_knew_and_the_report_counts_what_sales_
     kept = {t.threshold: (t.handoffs, t.won, t.held_back) for t in q.thresholds}
     assert kept == {20: (3, 1, 0), 40: (3, 1, 0), 60: (2, 1, 1), 80: (1, 1, 2)}
     assert q.current_values == 0 and q.unscored == 0
+
+    # syncd explain shows what Ada was handed off with, beside her stage history.
+    answer = CliRunner().invoke(
+        app,
+        ["explain", "ada@example.com", "--config", str(world.box.config_path)],
+        env={"COLUMNS": "250"},
+    )
+    assert answer.exit_code == 0, answer.output
+    assert "handed off with lead_score 85, lead_source Webinar" in answer.output

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from rich import box
 from rich.console import Console
 from rich.table import Table
@@ -146,6 +147,14 @@ def print_explanation(
         _print_waiting(console, found.letters, found.inbox, now)
 
 
+def _handed_off_with(snapshot: str | None) -> str | None:
+    """A hand-off's snapshot as the reason column says it: what marketing knew then."""
+    if not snapshot:
+        return None
+    known = orjson.loads(snapshot)
+    return "handed off with " + ", ".join(f"{k} {v if v else '(blank)'}" for k, v in known.items())
+
+
 def _print_story(
     console: Console, story: LinkStory, roles: Mapping[str, str], now: datetime
 ) -> None:
@@ -178,7 +187,7 @@ def _print_story(
                     f"{h['from_stage'] or '(none)'} -> {h['to_stage']}",
                     h["source_system"],
                     h["source_record"],
-                    h["reason"],
+                    h["reason"] or _handed_off_with(h.get("snapshot")),
                 ]
                 for h in story.history
             ),
