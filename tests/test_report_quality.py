@@ -27,6 +27,7 @@ from syncd.errors import ConfigError
 from syncd.report import html, view
 from syncd.report.build import build, read_history
 from syncd.report.model import Period, Report
+from syncd.report.quality import band_of, score_of
 from syncd.state.store import Store
 from syncd.state.tables import bases, links, stage_history
 from tests.test_report import ROOT, _config_dir
@@ -468,3 +469,25 @@ def test_score_bands_must_go_up(tmp_path: Path) -> None:
         p.key.startswith("report.quality.score_bands") and "strictly up" in p.message
         for p in raised.value.problems
     )
+
+
+def test_scores_and_bands_at_their_edges() -> None:
+    assert [score_of(t) for t in ("42", " 42.5 ", "abc", "nan", "inf", "", None)] == [
+        42,
+        42.5,
+        None,
+        None,
+        None,
+        None,
+        None,
+    ]
+    edges = [0, 25, 50]
+    assert [band_of(s, edges) for s in (0, 24.9, 25, 50, 50.1, -0.1, None)] == [
+        "0 to 25",
+        "0 to 25",
+        "25 to 50",
+        "25 to 50",  # the last band is closed
+        "> 50",
+        "< 0",
+        "(no score)",
+    ]

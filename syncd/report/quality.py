@@ -175,7 +175,8 @@ class _Known:
         if name is None:
             return None
         if name in self.snapshot:
-            text = str(self.snapshot[name] or "").strip()
+            held = self.snapshot[name]
+            text = str(held).strip() if held is not None else ""
             return text or None
         self.from_current = True
         return self.base.value(name) if self.base is not None else None
