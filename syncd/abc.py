@@ -11,7 +11,7 @@ is spent.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from syncd.model import (
     Change,
@@ -123,6 +123,20 @@ class Connector(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+
+
+@runtime_checkable
+class Associating(Protocol):
+    """A connector that can add references to its records apart from any other write
+    (HubSpot: v4 associations). The closed loop uses it to associate a deal's attributed
+    people with the marketing system's deal (``syncd.sync.outcomes``)."""
+
+    def associate(
+        self, kind: str, field: str, pairs: Sequence[tuple[str, str]]
+    ) -> Mapping[tuple[str, str], tuple[str, str | None]]:
+        """Add the reference field ``field`` of records of ``kind`` to the given records:
+        (record id, referenced id) pairs, in batches. Adding one that exists changes
+        nothing. Returns the pairs the system refused, with its message and code."""
 
 
 class Fence(Protocol):

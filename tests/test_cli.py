@@ -48,12 +48,14 @@ def test_status_reports_an_empty_store_as_json_once_migrate_made_it(tmp_path: Pa
     assert not (tmp_path / "syncd.db").exists()
     made = _syncd("migrate", "--json", "--config", config)
     assert made.returncode == 0, made.stderr
-    migrated = json.loads(made.stdout)
-    assert migrated["before"] is None and migrated["after"] == "0009_quality"
+    assert (
+        json.loads(made.stdout)["before"] is None
+        and json.loads(made.stdout)["after"] == "0010_assoc"
+    )
     answer = _syncd("status", "--json", "--config", config)
     assert answer.returncode == 0, answer.stderr
     status = json.loads(answer.stdout)
-    assert status["counts"]["links"] == 0 and status["schema"] == "0009_quality"
+    assert status["counts"]["links"] == 0 and status["schema"] == "0010_assoc"
 
 
 def test_validate_checks_stage_values_against_the_live_picklists(tmp_path: Path) -> None:

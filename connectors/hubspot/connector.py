@@ -516,6 +516,21 @@ class HubSpotConnector:
         one outcome per id (``syncd.sync.sla``)."""
         return self._writer.mark("contacts", ids, properties)
 
+    def associate(
+        self, kind: str, field: str, pairs: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[str, str | None]]:
+        """Associate records of ``kind`` with the records of association field ``field``
+        (``syncd.abc.Associating``): v4 batch creates of the default type, 1,000 a call
+        (``connectors.hubspot.associations``); the refused pairs with HubSpot's words."""
+        mapping = self.mappings.get(kind)
+        target = mapping.links.get(field) if mapping else None
+        if target is None:
+            raise ValueError(f"{field!r} is no association field of HubSpot {kind}")
+        if not pairs:
+            return {}
+        refused = self._associations.add(kind, target, pairs)
+        return {pair: (r.message, r.code) for pair, r in refused.items()}
+
     # -- the rest ---------------------------------------------------------------------
 
     def id_problem(self, value: str) -> str | None:

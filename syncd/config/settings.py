@@ -115,6 +115,17 @@ class DealSettings(Strict):
     """Who a deal's outcome is written back to, first rule that finds people wins:
     its contacts (contact roles / associations), the person whose lead was converted
     into it, then every person of its company."""
+    associate_attributed: bool = True
+    """Associate the people a deal's outcome is attributed to by converted_lead or
+    account_contacts with the marketing system's deal (HubSpot: deal-contact
+    associations, which its revenue attribution reads), once; never carried to the CRM
+    as contact roles, never removed."""
+    person_revenue_property: str | None = None
+    """A marketing-system person property (a number) to hold the person's won revenue:
+    the sum of the amounts of the won deals attributed to them. None: not written."""
+    person_last_outcome_property: str | None = None
+    """A marketing-system person property (text) to hold the outcome of the person's
+    latest closed deal (won or lost). None: not written."""
 
 
 class GateSettings(Strict):

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import Engine, String, cast, delete, select, update
+from sqlalchemy import Connection, Engine, String, cast, delete, select, update
 
 from syncd.model import RecordRef
 from syncd.state.tables import COMPANY_FIELD, bases, journal, links, stage_history
@@ -65,19 +65,7 @@ class LinkQueries:
         if not rows:
             return
         with self.engine.begin() as connection:
-            connection.execute(
-                journal.insert(),
-                [
-                    {
-                        "at": now,
-                        "system": None,
-                        "record_id": None,
-                        **row,
-                        "detail": orjson.dumps(row["detail"], default=str).decode(),
-                    }
-                    for row in rows
-                ],
-            )
+            insert_journal(connection, rows, now)
 
     def prune_journal(self, before: datetime, *, batch: int = PRUNE_BATCH) -> int:
         """Delete at most ``batch`` journal entries older than ``before``, oldest first,
@@ -216,6 +204,27 @@ class LinkQueries:
                 .where(links.c.object == obj, column == record_id)
             ).first()
         return link_state(row) if row else None
+
+
+def insert_journal(
+    connection: Connection, rows: Sequence[Mapping[str, Any]], now: datetime
+) -> None:
+    """``LinkQueries.journal_rows`` inside a transaction of the caller's."""
+    if not rows:
+        return
+    connection.execute(
+        journal.insert(),
+        [
+            {
+                "at": now,
+                "system": None,
+                "record_id": None,
+                **row,
+                "detail": orjson.dumps(row["detail"], default=str).decode(),
+            }
+            for row in rows
+        ],
+    )
 
 
 LINK_COLUMNS = (

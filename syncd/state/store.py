@@ -32,6 +32,7 @@ from syncd.errors import StoreError, StoreNotReadyError
 from syncd.model import Cursor, Record, RecordRef, email_key
 from syncd.state import schema
 from syncd.state import url as store_url
+from syncd.state.derived import DerivedQueries
 from syncd.state.links import LINK_COLUMNS, LinkQueries, chunks, link_state
 from syncd.state.refusals import resolve_refusals, store_refusals
 from syncd.state.sweeps import SweepQueries, SweepState, sweep_kind
@@ -97,7 +98,7 @@ def _converted(record: Record) -> str | None:
     return orjson.dumps(refs).decode()
 
 
-class Store(LinkQueries, SweepQueries):
+class Store(LinkQueries, SweepQueries, DerivedQueries):
     """One state store; ``open`` migrates it to the newest schema."""
 
     def __init__(self, engine: Engine) -> None:

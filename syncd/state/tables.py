@@ -331,3 +331,21 @@ wrote back about each (``syncd.sync.sla``): the CRM task (``task_state``: off, i
 written) and the marketing flag (``flag_state``: off, intent, written, clearing,
 cleared). An ``intent`` is stored before the remote write, so that a crash between the
 write and its commit is found again, never written twice."""
+
+derived_refs = Table(
+    "derived_refs",
+    metadata,
+    Column("object", String(32), primary_key=True),
+    Column("system", String(64), primary_key=True),
+    Column("record_id", String(64), primary_key=True),
+    Column("field", String(64), primary_key=True),
+    Column("ref_link", Integer, primary_key=True),
+    Column("ref_id", String(64), nullable=False),
+    Column("link_id", Integer, nullable=False),
+    Column("rule", String(32), nullable=False),
+    Column("at", Moment(), nullable=False),
+)
+"""References syncd added to one system on its own (``syncd.sync.outcomes``: a deal's
+attributed people, associated with the marketing system's deal): added once, never carried
+to the other system by the merge, never removed. By record (object, system, record id),
+then field and the referenced link."""

@@ -38,8 +38,44 @@ def _role(record: Record, rules: Rules) -> str:
 
 
 def resolve(store: Store, rules: Rules, records: Sequence[Record]) -> list[Record]:
-    """``records`` with canonical values: mapped values, references as link ids."""
-    return _resolve_refs(store, rules, _map_values(rules, records))
+    """``records`` with canonical values: mapped values, references as link ids, less
+    the references syncd added on its own (``_without_derived``)."""
+    return _without_derived(store, rules, _resolve_refs(store, rules, _map_values(rules, records)))
+
+
+def _without_derived(store: Store, rules: Rules, records: list[Record]) -> list[Record]:
+    """``records`` without the references syncd added to the marketing system on its own
+    (a won deal's attributed people, ``syncd.sync.outcomes``), unless the link's base holds
+    them (the CRM holds them too). So they read as the marketing side's own change neither
+    in a scan nor in the association sweep, and the merge never carries them to the CRM
+    (a contact role sales did not make); since associations are never removed, none is
+    taken away either. One query per chunk holding references of several records."""
+    many = [name for name, (_, several) in rules.refs().items() if several]
+    mine = [
+        r.ref.id
+        for r in records
+        if r.ref.system == rules.marketing and any(r.fields.get(n) for n in many)
+    ]
+    derived = store.derived_refs(rules.obj, rules.marketing, mine) if mine else {}
+    if not derived:
+        return records
+    links = store.links_for(rules.obj, MARKETING, list(derived))
+    result = []
+    for record in records:
+        added = derived.get(record.ref.id) if record.ref.system == rules.marketing else None
+        if not added:
+            result.append(record)
+            continue
+        link = links.get(record.ref.id)
+        base = link.base if link is not None else {}
+        fields = dict(record.fields)
+        for name, ids in added.items():
+            if fields.get(name) is None:
+                continue
+            dropped = {str(i) for i in ids} - set(split_ids(base.get(name)))
+            fields[name] = join_ids([i for i in split_ids(fields[name]) if i not in dropped])
+        result.append(replace(record, fields=fields))
+    return result
 
 
 def _value_maps(rules: Rules) -> dict[str, list[dict[str, str]]]:

@@ -10,7 +10,9 @@ configured attribution rules that finds anyone (``deals.attribution`` in syncd.y
 - ``account_contacts``: every person whose ``account`` field names the deal's company.
 
 The journal says which rule applied; a deal attributed by another rule than its
-contacts keeps the people in its base as ``attributed_people`` for the report.
+contacts keeps the people in its base as ``attributed_people`` for the report, and those
+people are associated with the marketing system's deal, so that its own reports agree
+(``syncd.sync.outcomes``, with the won revenue and last outcome written to people).
 """
 
 from __future__ import annotations
@@ -22,9 +24,12 @@ from typing import Any, Protocol
 
 import orjson
 
-from syncd.config.settings import StageDef
+from syncd.abc import Connector
+from syncd.config.settings import DealSettings, StageDef
 from syncd.model import Change, RecordRef, Value
+from syncd.state.derived import DerivedRef, RefusedRef
 from syncd.state.store import Store, aware
+from syncd.sync import outcomes
 from syncd.sync.committer import Committer
 from syncd.sync.cycle import CycleReport
 from syncd.sync.reconcile import (
@@ -52,6 +57,10 @@ class Looping(Protocol):
     def attribution(self) -> Sequence[str]: ...
     @property
     def clock(self) -> Callable[[], datetime]: ...
+    @property
+    def marketing(self) -> Connector: ...
+    @property
+    def deals(self) -> DealSettings: ...
 
     def execute(
         self,
@@ -75,6 +84,7 @@ class Move:
     at: datetime
     source: RecordRef
     reason: str
+    outcome: str
 
 
 def apply(engine: Looping, report: CycleReport, committer: Committer) -> None:
@@ -110,6 +120,7 @@ def _loop(
     keep_from = won[0] if won else None
     moves: dict[int, Move] = {}
     notes: list[tuple[list[int], dict[str, Any]]] = []
+    attributed: list[outcomes.Attributed] = []
     for row in pending:
         stage = closing[row.to_stage]
         assert stage.people is not None
@@ -135,15 +146,18 @@ def _loop(
             engine.store.set_base_field(
                 row.link_id, "attributed_people", ",".join(map(str, people))
             )
+        attributed.append(outcomes.Attributed(row.link_id, people, rule))
         source = RecordRef(*row.source_record.split(":", 2))
         at = aware(row.at)
         assert at is not None
         for person in people:
-            move = Move(person, stage.people, at, source, reason)
+            move = Move(person, stage.people, at, source, reason, stage.outcome or stage.name)
             if person not in moves or moves[person].at <= move.at:
                 moves[person] = move
     states = engine.store.link_states(sorted(moves))
     items: list[tuple[PairPlan, list[Any]]] = []
+    written = _person_fields(engine, sorted(moves))
+    last_wanted = bool(engine.deals.person_last_outcome_property)
     for person, move in sorted(moves.items()):
         link = states.get(person)
         if link is None:
@@ -158,6 +172,9 @@ def _loop(
             move.reason,
             keep_from,
         )
+        if written is not None:
+            last = outcomes.LastOutcome(move.outcome, move.at) if last_wanted else None
+            plan = outcomes.with_person_fields(plan, link, written.get(person, {}), last)
         items.append((plan, []))
     refused: set[int] = set()
     if items:
@@ -165,8 +182,40 @@ def _loop(
         refused = {int(key.removeprefix("loop:")) for key in failed}
         committer.wait()  # the people are stored before the deals count as looped
     # A deal one of whose people a system refused stays unlooped: tried again next cycle.
-    done = [note for people, note in notes if not refused.intersection(people)]
-    engine.store.journal_rows(done, now=engine.clock())
+    looped = {note["link_id"] for people, note in notes if not refused.intersection(people)}
+    added: list[DerivedRef] = []
+    letters: list[RefusedRef] = []
+    if engine.deals.associate_attributed:
+        ready = [a for a in attributed if a.link_id in looped]
+        added, letters = outcomes.associate(
+            engine.store, engine.marketing, engine.rules[DEAL], ready, states, engine.clock()
+        )
+    # So does a deal one of whose people the marketing system refused to associate.
+    unassociated = {letter.ref.link_id for letter in letters}
+    done = [
+        note
+        for people, note in notes
+        if note["link_id"] in looped and note["link_id"] not in unassociated
+    ]
+    for note in done:
+        mine = [r.ref_link for r in added if r.link_id == note["link_id"]]
+        if mine:
+            note["detail"]["associated"] = mine
+    engine.store.finish_loop(done, added, letters, now=engine.clock())
+
+
+def _person_fields(engine: Looping, people: list[int]) -> dict[int, dict[str, Value]] | None:
+    """Per person, the won revenue to write (None: no outcome property is written)."""
+    deals = engine.deals
+    if not deals.person_revenue_property and not deals.person_last_outcome_property:
+        return None
+    if not deals.person_revenue_property or not people:
+        return {}
+    vocabulary = engine.rules[DEAL].vocabulary
+    won = [s.name for s in (vocabulary.stages if vocabulary else ()) if s.outcome == "won"]
+    field = outcomes.people_field(engine.rules[DEAL])
+    totals = outcomes.won_revenue(engine.store, won, people, field)
+    return {p: {outcomes.REVENUE: outcomes.number_text(t)} for p, t in totals.items()}
 
 
 def plan_stage_move(

@@ -42,7 +42,7 @@ from typing import Any
 
 from syncd import registry
 from syncd.abc import Connector, Fence
-from syncd.config.settings import ATTRIBUTION_RULES, Config, SlaSettings
+from syncd.config.settings import ATTRIBUTION_RULES, Config, DealSettings, SlaSettings
 from syncd.errors import SetupError
 from syncd.model import Change, Cursor, Outcome, Page, Record, email_key
 from syncd.state.commit import commit_chunk
@@ -131,6 +131,8 @@ class Engine:
     sla: SlaSettings | None = None
     """What is written back for a hand-off past ``sla_hours`` untouched (``syncd.sync.sla``)."""
     sla_hours: float = 24.0
+    deals: DealSettings = field(default_factory=DealSettings)
+    """What the closed loop writes back beyond stages (``syncd.sync.outcomes``)."""
 
     @classmethod
     def for_config(
@@ -150,6 +152,7 @@ class Engine:
             handoff_stage=report.handoff_stage if report.touches else None,
             sla=config.syncd.sla,
             sla_hours=report.speed_to_lead_sla_hours,
+            deals=config.syncd.deals,
         )
 
     def run_once(

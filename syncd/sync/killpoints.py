@@ -25,6 +25,7 @@ POINTS = {
     "touch.page": "each page of sales activities kept, its cursor advanced",
     "sla.tasks_written": "SLA reminder tasks written in the CRM, not committed",
     "sla.flags_written": "SLA flags set or cleared in the marketing system, not committed",
+    "loop.associated": "each closed-loop chunk's people associated with their deals, not kept",
 }
 """The points syncd passes, and when it passes each."""
 

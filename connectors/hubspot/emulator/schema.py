@@ -149,6 +149,12 @@ PROPERTIES: dict[str, PropertyDef] = {
         # values travel as "true"/"false" text, as every value does (not confirmed for
         # bool in HubSpot's pages; the gate compares them ignoring case).
         PropertyDef("sync_to_crm", "Sync to CRM", "bool", "booleancheckbox", custom=True),
+        # The closed loop's outcomes on people (syncd.sync.outcomes): custom properties a
+        # portal admin creates, a number and a single-line text, like the recycle reason.
+        PropertyDef("syncd_won_revenue", "Won revenue (syncd)", "number", "number", custom=True),
+        PropertyDef(
+            "syncd_last_outcome", "Last deal outcome (syncd)", "string", "text", custom=True
+        ),
         # Engagement a rep prioritises by (fields.yaml's commented example): HubSpot's
         # default contact properties, set by HubSpot itself
         # (https://knowledge.hubspot.com/properties/hubspots-default-contact-properties:
