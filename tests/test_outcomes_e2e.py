@@ -10,12 +10,16 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import delete, select
 
+from syncd.harness import sandbox
 from syncd.state.tables import cursors, derived_refs, journal, links
 from syncd.sync import killpoints
+from tests.factories import syncd_cli
 from tests.world import World
 
 CHILD = ("-c", "from syncd.cli.app import main; main()")
@@ -267,3 +271,43 @@ def test_won_revenue_and_last_outcome_are_written_in_one_batch_and_sum(world: Wo
     before = _calls(world, CONTACT_UPDATES)
     world.cycle()
     assert _calls(world, CONTACT_UPDATES) == before  # written once, not every cycle
+
+
+@pytest.mark.parametrize(
+    ("deals", "key", "message"),
+    [
+        (
+            {"person_revenue_property": "syncd_won_revenu"},
+            "deals.person_revenue_property",
+            "HubSpot contacts have no property 'syncd_won_revenu'",
+        ),
+        (
+            {"person_revenue_property": "syncd_last_outcome"},
+            "deals.person_revenue_property",
+            "property 'syncd_last_outcome' is of type string, which cannot hold a number field",
+        ),
+        (
+            {"person_last_outcome_property": "createdate"},
+            "deals.person_last_outcome_property",
+            "property 'createdate' is read-only",
+        ),
+    ],
+)
+def test_validate_names_an_outcome_property_hubspot_cannot_hold(
+    tmp_path: Path, deals: dict[str, Any], key: str, message: str
+) -> None:
+    shipped = {"attribution": ["contact_roles", "converted_lead", "account_contacts"]}
+    with sandbox.start(tmp_path, sample=False, overrides={"deals": shipped | deals}) as box:
+        checked = syncd_cli("validate", "--json", "--config", str(box.config_path))
+    assert checked.returncode != 0, checked.stdout
+    answer = json.loads(checked.stdout)
+    (problem,) = [p for p in answer["problems"] if p["key"] == key and message in p["message"]]
+    assert problem["file"].endswith("syncd.yaml")
+    lines = (tmp_path / "syncd.yaml").read_text("utf-8").splitlines()
+    assert key.split(".")[-1] in lines[problem["line"] - 1]
+
+
+def test_the_shipped_outcome_properties_validate(tmp_path: Path) -> None:
+    with sandbox.start(tmp_path, sample=False) as box:
+        checked = syncd_cli("validate", "--json", "--config", str(box.config_path))
+    assert checked.returncode == 0, checked.stdout + checked.stderr

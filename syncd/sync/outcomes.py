@@ -11,9 +11,14 @@ marketing system's deal has none of them, and its dashboards disagree with
   association, v4 batch create, 1,000 a call), through ``syncd.abc.Associating``. The
   pairs are kept in the store (``derived_refs``) before they are sent, and the deal is
   journaled as looped after: a crash in between sends them again next cycle, which
-  changes nothing (HubSpot keeps one association per pair and type; the official
-  reference does not say so in words, see the README's closing note), and the next
-  cycle is not sent them again once the deal is looped. Kept, they are left out of
+  changes nothing (HubSpot keeps one association per pair and type), and the next
+  cycle is not sent them again once the deal is looped. Not confirmed in HubSpot's own
+  words: the reference of the v4 batch create
+  (https://developers.hubspot.com/docs/api-reference/latest/crm/associations/associate-records/batch/create-associations)
+  documents the call and its 201/207 answer, not what a second create of an existing
+  pair does; a third-party guide says it "does not create a duplicate but also does not
+  error" (https://mcp.waymark.network/r/499f62e9-1a75-4cac-845c-9c69c2264a77), and the
+  emulator keeps one association per pair and type. Kept, they are left out of
   what the marketing side reads (``syncd.sync.canonical``), so the merge never carries
   them to the CRM as contact roles and the association sweep does not see them as news;
   and like every association syncd makes, they are never removed, nor is any other.
