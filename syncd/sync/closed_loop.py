@@ -182,7 +182,8 @@ def _loop(
         refused = {int(key.removeprefix("loop:")) for key in failed}
         committer.wait()  # the people are stored before the deals count as looped
     # A deal one of whose people a system refused stays unlooped: tried again next cycle.
-    looped = {note["link_id"] for people, note in notes if not refused.intersection(people)}
+    kept = [note for people, note in notes if not refused.intersection(people)]
+    looped = {note["link_id"] for note in kept}
     added: list[DerivedRef] = []
     letters: list[RefusedRef] = []
     if engine.deals.associate_attributed:
@@ -192,11 +193,7 @@ def _loop(
         )
     # So does a deal one of whose people the marketing system refused to associate.
     unassociated = {letter.ref.link_id for letter in letters}
-    done = [
-        note
-        for people, note in notes
-        if note["link_id"] in looped and note["link_id"] not in unassociated
-    ]
+    done = [note for note in kept if note["link_id"] not in unassociated]
     for note in done:
         mine = [r.ref_link for r in added if r.link_id == note["link_id"]]
         if mine:
