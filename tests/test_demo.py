@@ -67,11 +67,27 @@ def test_the_report_ends_the_demo(output: str) -> None:
     _line(report, r"│ Partner\s+│\s+1 │\s+0 │\s+100% │\s+120,000 │")
     _line(report, r"│ Webinar\s+│\s+0 │\s+1 │\s+0% │\s+0 │")
     _line(report, r"^2 recycled, 0 re-qualified since")
-    # Lead quality: Ada, handed off as a Webinar MQL scored 75 or more, lost her deal.
+    # Lead quality: Ada, handed off as a Webinar MQL scored 75 or more, lost her deal;
+    # Mary (Webinar, 72) and Dorothy (Trade Show, 45) are handed off and called.
     quality = report[report.index("Lead quality by lead_source") :]
-    _line(quality, r"│ Webinar\s+│\s+1 │\s+0 │\s+1 │\s+1 │\s+0 │ n<5 \(0/1\) │")
+    _line(quality, r"│ Webinar\s+│\s+2 │\s+0 │\s+1 │\s+1 │\s+0 │ n<5 \(0/1\) │")
+    _line(quality, r"│ Trade Show\s+│\s+1 │\s+0 │\s+0 │\s+0 │\s+0 │\s+- │")
+    _line(quality, r"│ 50 to 75\s+│\s+1 │")
     _line(quality, r"│ 75 to 100\s+│\s+1 │\s+0 │\s+1 │\s+1 │\s+0 │ n<5 \(0/1\) │")
     _line(quality, r"│ deal 'Difference Engine No\. 2' lost: No Budget\s+│\s+1 │")
+
+
+def test_one_hand_off_is_called_in_time_and_one_breaches_its_sla(output: str) -> None:
+    story = output[output.index("Two hand-offs: one called in time") :]
+    _line(story, r"✓ Mary's first touch: a call, [\d.]+ s after her hand-off, within the SLA$")
+    _line(story, r"SLA breaches 1 · SLA tasks written 1 · flags set 1 · flags cleared 0$")
+    _line(story, r"✓ tasks 'Follow up: marketing hand-off past its SLA' on Dorothy's lead: 1,")
+    _line(story, r"✓ HubSpot syncd_sla_breached: Dorothy 'true', Mary None$")
+    _line(story, r"flags set 0 · flags cleared 1$")
+    _line(story, r"✓ Dorothy: flag None, tasks 1, first touch [\d.]+ s after her hand-off$")
+    report = output[output.index("syncd report, on the demo's store") :]
+    _line(report, r"│ Avery Stone\s+│\s+2 │\s+2 │\s+[\d.]+ │\s+[\d.]+ │\s+1 │\s+0% │")
+    _line(report, r"│ \d+\s+│ dorothy@example\.com │ Trade Show │")
 
 
 def test_a_step_that_fails_is_shown_and_fails_the_command(
@@ -96,7 +112,7 @@ def test_the_kept_demo_answers_status_report_and_explain_without_the_emulators(
     status = CliRunner().invoke(app, ["status", "--json", "--config", config])
     assert status.exit_code == 0, status.output
     counts = json.loads(status.output)
-    assert counts["links"] == {"company": 4, "deal": 2, "person": 5}
+    assert counts["links"] == {"company": 4, "deal": 2, "person": 7}
     assert counts["counts"]["dead_letters"] == 0 and counts["counts"]["stage_history"] > 0
     # the demo's cycles count their calls, as syncd once does
     assert all(

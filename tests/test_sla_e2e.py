@@ -67,7 +67,9 @@ def actions(world: World, link: int) -> list[str]:
 def test_a_breach_is_written_once_to_each_system_and_cleared_by_the_touch(world: World) -> None:
     enable(world)
     lead, link = overdue(world, "late@example.com")
-    world.cycle()
+    wrote = world.cycle()
+    assert (wrote.sla_breaches, wrote.sla_tasks, wrote.sla_flags, wrote.sla_cleared) == (1, 1, 1, 0)
+    assert wrote.as_dict()["sla_tasks"] == 1
     [task] = reminders(world, lead)
     assert (task["OwnerId"], task["Status"], task["IsClosed"]) == (REP, "Not Started", False)
     assert f"[syncd-sla {link}@" in task["Description"] and task["ActivityDate"]
@@ -75,12 +77,14 @@ def test_a_breach_is_written_once_to_each_system_and_cleared_by_the_touch(world:
     assert actions(world, link) == ["sla_flag", "sla_task"]
     # the next cycles write nothing more
     world.cycle()
-    world.cycle()
+    again = world.cycle()
+    assert (again.sla_breaches, again.sla_tasks, again.sla_flags) == (0, 0, 0)
+    assert "sla_tasks" not in again.as_dict()
     assert len(reminders(world, lead)) == 1 and actions(world, link) == ["sla_flag", "sla_task"]
     # the rep calls: the first touch is the call (the open reminder is none), the flag goes
     done = call(world, lead)
     report = world.cycle()
-    assert report.touches == 1
+    assert report.touches == 1 and report.sla_cleared == 1
     assert flag(world, "late@example.com") in ("", None)
     assert actions(world, link) == ["sla_clear", "sla_flag", "sla_task"]
     with world.store.engine.connect() as connection:

@@ -7,6 +7,7 @@ a step that went wrong shows up as a wrong number and a ✗.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,19 +17,23 @@ from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from sqlalchemy import select
 
 from syncd import registry
 from syncd.config.load import load_config
-from syncd.config.settings import Config
+from syncd.config.settings import Config, SlaPropertySettings, SlaSettings, SlaTaskSettings
 from syncd.daemon.budget import Budgets
 from syncd.harness import sandbox
 from syncd.report import view as report_view
 from syncd.report.build import build, read_history
 from syncd.report.model import Period
 from syncd.state.store import Store
+from syncd.state.tables import first_touches, links
 from syncd.sync.cycle import CycleReport
 from syncd.sync.engine import Engine
 
+SLA_SECONDS = 7.2
+"""The demo's speed-to-lead SLA (0.002 hours), so that one runs out while it is watched."""
 SHORT = {"hubspot": "HS", "salesforce": "SF"}
 """How the cycle tables name the systems (a legend says so once)."""
 COUNTERS = ("read", "created", "updated")
@@ -60,6 +65,7 @@ def run_demo(directory: Path, console: Console) -> list[str]:
             _first_sync(scene)
             _edits(scene)
             _funnel(scene)
+            _follow_up(scene)
             _deals(scene)
             _people(scene)
             counts = store.counts()
@@ -68,7 +74,7 @@ def run_demo(directory: Path, console: Console) -> list[str]:
                 f"{counts['stage_history']} stage transitions recorded, "
                 f"{counts['dead_letters']} dead letters."
             )
-            _report(console, config, store)
+            _report(console, config, store, sla_hours=scene.engine.sla_hours)
         finally:
             marketing.close()
             crm.close()
@@ -177,6 +183,15 @@ def _cycle_table(title: str, report: CycleReport) -> Table:
         "skipped": report.skipped,
         "converted leads": report.converted,
     }
+    if report.activities:
+        notes |= {"sales activities read": report.activities, "first touches": report.touches}
+    if report.sla_breaches or report.sla_tasks or report.sla_flags or report.sla_cleared:
+        notes |= {
+            "SLA breaches": report.sla_breaches,
+            "SLA tasks written": report.sla_tasks,
+            "flags set": report.sla_flags,
+            "flags cleared": report.sla_cleared,
+        }
     table.caption = " · ".join(f"{name} {count}" for name, count in notes.items())
     table.caption_justify = "left"
     return table
@@ -349,6 +364,120 @@ def _funnel(scene: _Scene) -> None:
     )
 
 
+def _follow_up(scene: _Scene) -> None:
+    """Speed to lead from what sales did: one hand-off called in time, one left waiting
+    past the SLA (a task for its owner in Salesforce, a flag in HubSpot), then called late
+    (the flag cleared, the task left to the rep)."""
+    scene.console.rule("Two hand-offs: one called in time, one left waiting")
+    engine = scene.engine
+    engine.sla = SlaSettings(
+        crm_task=SlaTaskSettings(enabled=True),
+        marketing_property=SlaPropertySettings(enabled=True),
+    )
+    engine.sla_hours = SLA_SECONDS / 3600
+    subject = engine.sla.crm_task.subject
+    for props in sandbox.SAMPLE_HANDOFFS:
+        scene.hubspot.add_contact(props)
+    scene.say(
+        "Marketing hands Mary (score 72, Webinar) and Dorothy (score 45, Trade Show) to sales\n"
+        f"(HubSpot lifecycle MQL). The agreed SLA is {engine.sla_hours * 3600:g} seconds here "
+        "(24 hours as shipped), with the\nwrite-back turned on (`sla:` in syncd.yaml, off as "
+        "shipped). Look for: two Salesforce leads."
+    )
+    scene.cycle("two hand-offs")
+    mary = _one(scene.sf("Lead", Email="mary@example.com"))
+    dorothy = _one(scene.sf("Lead", Email="dorothy@example.com"))
+    scene.check(
+        bool(mary) and bool(dorothy),
+        f"Salesforce leads: Mary {mary.get('Id')}, Dorothy {dorothy.get('Id')}",
+    )
+    rep = next(u for u in scene.salesforce.records("User") if u.get("LastName") == "Stone")
+    rep_name = f"{rep['FirstName']} {rep['LastName']}"
+    for lead in (mary, dorothy):
+        if lead:
+            scene.salesforce.update("Lead", lead["Id"], {"OwnerId": rep["Id"]})
+    if mary:
+        sandbox.log_call(scene.salesforce, mary["Id"], rep["Id"])
+    scene.say(
+        f"Salesforce assigns both leads to {rep_name}, who calls Mary at once (a logged call)\n"
+        f"and leaves Dorothy waiting; {SLA_SECONDS:g} seconds pass. Look for: Mary's first "
+        f"touch timed;\na task for {rep_name} on Dorothy's lead, and Dorothy flagged in "
+        "HubSpot (syncd_sla_breached)."
+    )
+    time.sleep(SLA_SECONDS + 0.5)
+    scene.cycle("the SLA runs out for Dorothy")
+    touched = _touches(scene)
+    mary_touch = touched.get("mary@example.com")
+    scene.check(
+        mary_touch is not None and mary_touch[1] <= SLA_SECONDS,
+        "Mary's first touch: "
+        + (
+            f"a {mary_touch[0]}, {mary_touch[1]:.1f} s after her hand-off, within the SLA"
+            if mary_touch
+            else "none"
+        ),
+    )
+    reminders = _reminders(scene, dorothy.get("Id"), subject)
+    scene.check(
+        len(reminders) == 1 and reminders[0].get("OwnerId") == rep["Id"],
+        f"tasks {subject!r} on Dorothy's lead: {len(reminders)}, for "
+        + ", ".join(str(t.get("OwnerId")) for t in reminders)
+        + f" ({rep_name} is {rep['Id']}); on Mary's: "
+        f"{len(_reminders(scene, mary.get('Id'), subject))}",
+    )
+    flags = (
+        scene.contact("dorothy@example.com").get("syncd_sla_breached"),
+        scene.contact("mary@example.com").get("syncd_sla_breached"),
+    )
+    scene.check(
+        flags[0] == "true" and not flags[1],
+        f"HubSpot syncd_sla_breached: Dorothy {flags[0]!r}, Mary {flags[1]!r}",
+    )
+
+    if dorothy:
+        sandbox.log_call(scene.salesforce, dorothy["Id"], rep["Id"])
+    scene.say(
+        f"{rep_name} finally calls Dorothy. Look for: her flag cleared in HubSpot, still one "
+        "task (it is the rep's to close)."
+    )
+    scene.cycle("Dorothy's late call")
+    flag = scene.contact("dorothy@example.com").get("syncd_sla_breached")
+    late = _touches(scene).get("dorothy@example.com")
+    scene.check(
+        not flag
+        and len(_reminders(scene, dorothy.get("Id"), subject)) == 1
+        and late is not None
+        and late[1] > SLA_SECONDS,
+        f"Dorothy: flag {flag!r}, tasks {len(_reminders(scene, dorothy.get('Id'), subject))}, "
+        + (f"first touch {late[1]:.1f} s after her hand-off" if late else "no first touch"),
+    )
+
+
+def _touches(scene: _Scene) -> dict[str, tuple[str, float]]:
+    """The first touches syncd kept, by email: (channel, seconds after the hand-off)."""
+    with scene.engine.store.engine.connect() as connection:
+        rows = connection.execute(
+            select(
+                links.c.email_key,
+                first_touches.c.channel,
+                first_touches.c.handoff_at,
+                first_touches.c.touched_at,
+            ).join(links, links.c.id == first_touches.c.link_id)
+        )
+        return {
+            str(r.email_key): (r.channel, (r.touched_at - r.handoff_at).total_seconds())
+            for r in rows
+        }
+
+
+def _reminders(scene: _Scene, who: Any, subject: str) -> list[dict[str, Any]]:
+    return [
+        t
+        for t in scene.salesforce.records("Task", include_deleted=False)
+        if who and t.get("WhoId") == who and t.get("Subject") == subject
+    ]
+
+
 def _amount(value: Any) -> str:
     return "" if value is None else f"{value:g}"
 
@@ -420,12 +549,13 @@ def _partner_of(props: dict[str, Any], partners: dict[str, dict[str, Any]]) -> d
     return named or partners.get(f"hs:{props['id']}") or {}
 
 
-def _report(console: Console, config: Config, store: Store) -> None:
+def _report(console: Console, config: Config, store: Store, *, sla_hours: float) -> None:
     console.rule("syncd report, on the demo's store")
     console.print(
         "The same tables `syncd report` prints, computed from the stage history syncd "
         f"recorded above (the last {config.syncd.report.days} days).\nEverything above "
-        "happened within seconds, so the times it measures are about 0 hours."
+        "happened within seconds, so the times it measures are about 0 hours, and the SLA\n"
+        f"is the demo's {sla_hours:g} hours ({sla_hours * 3600:g} seconds)."
     )
     until = datetime.now(UTC)
     period = Period(until - timedelta(days=config.syncd.report.days), until)
@@ -434,6 +564,6 @@ def _report(console: Console, config: Config, store: Store) -> None:
         period,
         stages=config.stages,
         crm=config.syncd.crm,
-        settings=config.syncd.report,
+        settings=config.syncd.report.model_copy(update={"speed_to_lead_sla_hours": sla_hours}),
     )
     report_view.print_report(console, result)

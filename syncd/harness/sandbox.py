@@ -196,6 +196,36 @@ def write_config(
     return path
 
 
+SAMPLE_HANDOFFS = [
+    {
+        "email": "mary@example.com",
+        "firstname": "Mary",
+        "lastname": "Jackson",
+        "company": "Langley",
+        "lifecyclestage": "marketingqualifiedlead",
+        "lead_source": "Webinar",
+        "hubspotscore": "72",
+    },
+    {
+        "email": "dorothy@example.com",
+        "firstname": "Dorothy",
+        "lastname": "Vaughan",
+        "company": "Langley",
+        "lifecyclestage": "marketingqualifiedlead",
+        "lead_source": "Trade Show",
+        "hubspotscore": "45",
+    },
+]
+"""Two people marketing hands to sales at once (``syncd demo``'s speed-to-lead stories)."""
+
+
+def log_call(salesforce: Any, who: str, owner: str) -> str:
+    """A rep logs a completed call on lead or contact ``who`` (a Salesforce Task, as the
+    Log a Call action makes one); return the task's id."""
+    fields = {"WhoId": who, "OwnerId": owner, "Subject": "Call", "TaskSubtype": "Call"}
+    return str(salesforce.add("Task", {**fields, "Status": "Completed"}))
+
+
 def seed_sample(emulators: dict[str, Any]) -> None:
     """A few people on each side, one of them on both (matched by email, any case)."""
     for props in SAMPLE_HUBSPOT:

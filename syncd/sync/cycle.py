@@ -50,6 +50,14 @@ class CycleReport:
     """Sales activities read (``syncd.sync.touches``)."""
     touches: int = 0
     """First touches kept (or made earlier) from them."""
+    sla_breaches: int = 0
+    """Hand-offs found past their SLA untouched (``syncd.sync.sla``)."""
+    sla_tasks: int = 0
+    """SLA tasks written in the CRM for their owners."""
+    sla_flags: int = 0
+    """SLA flags set on marketing contacts."""
+    sla_cleared: int = 0
+    """SLA flags cleared because the first touch came."""
 
     def add(self, obj: str, part: CycleReport) -> None:
         """Fold one object's report into this one."""
@@ -65,6 +73,7 @@ class CycleReport:
             "gated",
             "activities",
             "touches",
+            *SLA_COUNTS,
         ):
             setattr(self, name, getattr(self, name) + getattr(part, name))
         self.plans.extend(part.plans)
@@ -79,6 +88,7 @@ class CycleReport:
 
     def _counts(self) -> dict[str, Any]:
         touches = {"activities": self.activities, "touches": self.touches}
+        sla = {name: getattr(self, name) for name in SLA_COUNTS}
         return {
             "cycle_id": self.cycle_id,
             "dry_run": self.dry_run,
@@ -98,7 +108,12 @@ class CycleReport:
                 way: summary(seconds) for way, seconds in sorted(self.propagation.items())
             },
             **({k: v for k, v in touches.items()} if self.activities else {}),
+            **({k: v for k, v in sla.items()} if any(sla.values()) else {}),
         }
+
+
+SLA_COUNTS = ("sla_breaches", "sla_tasks", "sla_flags", "sla_cleared")
+"""What a cycle's SLA pass did (``syncd.sync.sla.SlaRun``), in the cycle's counts when any."""
 
 
 def percentile(values: Sequence[float], share: float) -> float:

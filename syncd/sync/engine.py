@@ -234,7 +234,7 @@ class Engine:
             report.touches += len(kept)
             if self.sla is not None and not self.stopping.is_set():
                 self._fenced()
-                sla.run(
+                done = sla.run(
                     self.store,
                     self.crm,
                     self.marketing,
@@ -244,6 +244,10 @@ class Engine:
                     now=self.clock(),
                     cycle_id=report.cycle_id,
                 )
+                report.sla_breaches += done.opened
+                report.sla_tasks += done.tasks
+                report.sla_flags += done.flags
+                report.sla_cleared += done.cleared
 
     def _activities(self, obj: str, dry_run: bool) -> touches.ActivitySource | None:
         """The CRM as a source of sales activities, when this cycle reads them."""
