@@ -72,6 +72,11 @@ def test_the_benchmark_runs_and_stays_near_the_call_floor() -> None:
     assert refused["records"] == 100 and refused["rejected"] == {"hubspot": 1, "salesforce": 0}
     assert 0 < refused["split_calls"]["hubspot"] <= 14
     # The lookback reads everything a second time and settles it all: nothing written.
+    activities = result["activities"]
+    # one logged call on each of the 4,000 people: all read, at the page floor
+    assert activities["logged"] == 4000 and activities["read"] == 4000
+    assert activities["salesforce_calls"] == activities["calls_floor"] == 2
+    assert activities["calls_per_1000_people"] == 0.5
     assert result["lookback"]["written"] == 0 and result["lookback"]["settled"] > 0
     # Idle, with 100,000 archived contacts: one call per object, cycle and system (the
     # scan; HubSpot's deletion sweep rides in its search, Salesforce's kinds and its

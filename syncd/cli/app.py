@@ -650,6 +650,7 @@ def bench(
         "steady 1% calls",
         "split calls: 1 bad in 100",
         "idle calls/object (HubSpot, SF)",
+        "activity reads SF calls/1k people",
         "429s (HubSpot, SF)",
         "wall s / bound s",
         "CPU ms/record",
@@ -673,6 +674,7 @@ def bench(
                 f"{obj} {c['hubspot']:g}+{c['salesforce']:g}"
                 for obj, c in result["idle"]["calls_per_cycle"].items()
             ),
+            f"{result['activities']['calls_per_1000_people']:g}",
             f"{result['http_429']['hubspot']} + {result['http_429']['salesforce']}",
             f"{result['wall_s']:,.1f} / {result['rate_limit_bound_s']['max']:,.1f}",
             f"{result['cpu_ms_per_record']:.2f}",

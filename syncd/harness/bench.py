@@ -344,6 +344,9 @@ def run_child(people: int, archived: int = 0, throttled: bool = True) -> dict[st
         split_calls = _split_calls(marketing, crm)
         lookback = _lookback(engine, endpoints)
         idle = _idle(engine, endpoints, archived)
+        # after the idle rounds: the activities just logged stay in the scans' overlap
+        # window for a while, which a real org's idle cycles would not see
+        sales_activities = _activities(engine, store, endpoints, people)
         # last: its refused record is retried on later cycles, which would not be idle
         refused = _refused_round(engine, store, endpoints)
         http_429 = _limit_answers(endpoints)
@@ -402,6 +405,7 @@ def run_child(people: int, archived: int = 0, throttled: bool = True) -> dict[st
         "steady_state": _phase(len(pairs), steady_s, steady_calls, _floor(steady, deferred)),
         "split_calls": split_calls,
         "refused_batch": refused,
+        "activities": sales_activities,
         "lookback": lookback,
         "idle": idle,
         "records_per_s": round(records / backfill_s, 1),
@@ -492,6 +496,61 @@ def _lookback(engine: Engine, endpoints: dict[str, Any]) -> dict[str, Any]:
         "settled": report.unchanged,
         "written": sum(report.created.values()) + sum(report.updated.values()),
         "api_calls": calls,
+    }
+
+
+ACTIVITIES_PER_CALL = 5000
+"""Tasks seeded per control call (the emulator's bulk add)."""
+
+
+def _activities(
+    engine: Engine, store: Store, endpoints: dict[str, Any], people: int
+) -> dict[str, Any]:
+    """What reading sales activities costs: one completed call logged by a rep on every
+    person's lead or contact (an upper case: a whole backlog of activities since the last
+    cycle), then one person cycle. Its Salesforce calls, less those of a person cycle
+    just before with no new activity, are the activity reads' (pages of 2,000 after the
+    first, which rides in the people's composite, and the owners' names, 200 a query)."""
+    sf = endpoints["salesforce"]
+    users = _control(sf.url, "GET", "/_emulator/records/User", ca=sf.ca_pem_path)
+    rep = next(u["Id"] for u in users if u.get("LastName") != "Integration")
+    with store.engine.connect() as connection:
+        people_ids = connection.scalars(
+            select(links.c.crm_id).where(links.c.object == "person", links.c.crm_id.is_not(None))
+        ).all()
+    before = _calls(endpoints)
+    engine.run_once("person")
+    baseline = _calls(endpoints)["salesforce"] - before["salesforce"]
+    started = time.perf_counter()
+    for start in range(0, len(people_ids), ACTIVITIES_PER_CALL):
+        chunk = people_ids[start : start + ACTIVITIES_PER_CALL]
+        tasks = [
+            {
+                "WhoId": who,
+                "OwnerId": rep,
+                "Subject": "Call",
+                "TaskSubtype": "Call",
+                "Status": "Completed",
+            }
+            for who in chunk
+        ]
+        _control(sf.url, "POST", "/_emulator/records/Task", tasks, ca=sf.ca_pem_path)
+    seeded_s = time.perf_counter() - started
+    before = _calls(endpoints)
+    started = time.perf_counter()
+    report = engine.run_once("person")
+    seconds = time.perf_counter() - started
+    spent = _calls(endpoints)["salesforce"] - before["salesforce"] - baseline
+    return {
+        "logged": len(people_ids),
+        "read": report.activities,
+        "first_touches": report.touches,
+        "seeding_s": round(seeded_s, 2),
+        "cycle_s": round(seconds, 2),
+        "salesforce_calls": spent,
+        # the pages after the first (which rides in the composite), one owner query
+        "calls_floor": math.ceil(len(people_ids) / PAGE["salesforce"]) - 1 + 1,
+        "calls_per_1000_people": round(spent * 1000 / max(people, 1), 3),
     }
 
 

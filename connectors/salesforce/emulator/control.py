@@ -175,6 +175,10 @@ def _rules(emulator: Controlled, body: dict[str, Any] | None) -> None:
 def _records(emulator: Controlled, method: str, obj: str, rest: list[str], body: Any) -> Answer:
     if method == "GET" and not rest:
         return Answer(200, emulator.records(obj))
+    if method == "POST" and not rest and isinstance(body, list):
+        # many records in one control call (the benchmark's activity history); the
+        # emulator's own seeding, not a Salesforce API
+        return Answer(201, {"ids": [emulator.add(obj, fields) for fields in body]})
     if method == "POST" and not rest:
         return Answer(201, {"id": emulator.add(obj, body)})
     if method == "GET":
