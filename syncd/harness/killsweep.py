@@ -2,11 +2,15 @@
 
 Each trial starts both emulators in this process (so they outlive the kill), seeds the
 sample people, companies and deal, and opens a fresh store: a new SQLite file, or a new
-schema of a PostgreSQL database. A child ``syncd once`` runs with ``SYNCD_KILL_AT``
-naming the point (``syncd.sync.killpoints``) and dies there; two cycles here finish the job.
+schema of a PostgreSQL database. The SLA write-back is on, with an SLA so short
+(``SLA_HOURS``) that Ada's hand-off, made in the first cycle, is past it by that cycle's
+SLA pass: the sweep also kills between the SLA task or flag landing and its commit.
+A child ``syncd once`` runs with ``SYNCD_KILL_AT`` naming the point
+(``syncd.sync.killpoints``) and dies there; two cycles here finish the job.
 Then, against what an unkilled run leaves (the reference), a trial is clean when the
-store opens, neither system holds a record more (duplicates) or a record not linked or
-fewer (missing), and every link has a journal entry.
+store opens, neither system holds a record more (duplicates, an SLA task written twice
+among them) or a record not linked or fewer (missing, an SLA task or flag not written
+among them), and every link has a journal entry.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, func, select, text
 
@@ -43,20 +48,31 @@ POINTS = (
     *(f"pull.page#{n}" for n in (1, 3, 5)),
     *(f"{point}#{n}" for point in ("write.landed", "write.before_commit") for n in (1, 2, 3)),
     *(f"commit.done#{n}" for n in (1, 2, 3)),
+    "touch.page#1",
+    "sla.tasks_written#1",
+    "sla.flags_written#1",
 )
-"""Twenty kill points: in the first migration, reading, between the remote writes and
-the commit (before and after the partner ids), and after commits."""
+"""Twenty-three kill points: in the first migration, reading, between the remote writes
+and the commit (before and after the partner ids), after commits, after a page of sales
+activities, and between the SLA's task or flag landing and its commit."""
 DEEP = (
     *(f"migrate.sql#{n}" for n in range(1, 40)),
     *(f"migrate.step#{n}" for n in (1, 2, 3)),
     *(f"pull.page#{n}" for n in range(1, 7)),
     *(f"{point}#{n}" for point in ("write.landed", "write.before_commit") for n in (1, 2, 3, 4)),
     *(f"commit.done#{n}" for n in range(1, 6)),
+    "touch.page#1",
+    "sla.tasks_written#1",
+    "sla.flags_written#1",
 )
 """Every SQL statement of the first migration and every later point the sample passes
 (a point past the last one syncd reaches counts as "not killed")."""
 _MIGRATING = threading.Lock()
 CHILD = ("-c", "from syncd.cli.app import main; main()")
+SLA_HOURS = 1e-6
+"""The sweep's SLA (3.6 ms): a hand-off is past it by the SLA pass of its own cycle."""
+SLA = {"crm_task": {"enabled": True}, "marketing_property": {"enabled": True}}
+REPORT = {"handoff_stage": "mql", "speed_to_lead_sla_hours": SLA_HOURS, "touches": True}
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,8 +136,13 @@ def sweep(
 
 def trial(store: str, point: str | None, folder: Path, reference: Trial | None = None) -> Trial:
     """Kill ``syncd once`` at ``point`` (None: no kill), run two cycles, check."""
-    with _fresh_store(store, folder) as url, sandbox.start(folder, store=url) as box:
+    overrides = {"sla": SLA, "report": REPORT}
+    with (
+        _fresh_store(store, folder) as url,
+        sandbox.start(folder, store=url, overrides=overrides) as box,
+    ):
         sandbox.seed_sample_deals(box.emulators)
+        _log_a_call(box.emulators["salesforce"])
         env = {k: v for k, v in os.environ.items() if k not in ("SYNCD_STORE_URL", killpoints.ENV)}
         if point:
             env[killpoints.ENV] = point
@@ -153,13 +174,19 @@ def _recover_and_check(
             engine = Engine.for_config(config, store, marketing, crm)
             engine.run_once()
             engine.run_once()
-            return _check(engine, point, killed, reference)
+            return _check(engine, box, point, killed, reference)
     finally:
         marketing.close()
         crm.close()
 
 
-def _check(engine: Engine, point: str | None, killed: bool, reference: Trial | None) -> Trial:
+def _check(
+    engine: Engine,
+    box: sandbox.Sandbox,
+    point: str | None,
+    killed: bool,
+    reference: Trial | None,
+) -> Trial:
     store = engine.store
     with store.engine.connect() as connection:
         rows = connection.execute(
@@ -181,6 +208,7 @@ def _check(engine: Engine, point: str | None, killed: bool, reference: Trial | N
                             continue
                         counts[f"{connector.system}:{obj}"] += 1
                         unlinked += (obj, record.ref.id) not in linked
+    counts.update(_sla_writes(engine, box))
     expected = reference.counts if reference else counts
     duplicates = sum(max(0, n - expected.get(k, 0)) for k, n in counts.items())
     fewer = sum(max(0, n - counts.get(k, 0)) for k, n in expected.items())
@@ -194,6 +222,41 @@ def _check(engine: Engine, point: str | None, killed: bool, reference: Trial | N
         missing=unlinked + fewer,
         unjournaled=sum(row.id not in told for row in rows),
     )
+
+
+def _log_a_call(salesforce: Any) -> None:
+    """A call already logged on Katherine's lead, so that the first cycle keeps a page of
+    sales activities (``touch.page``)."""
+    lead = next(
+        r["Id"]
+        for r in salesforce.records("Lead", include_deleted=False)
+        if str(r.get("Email")).lower() == "katherine@example.com"
+    )
+    rep = next(u["Id"] for u in salesforce.records("User") if u.get("LastName") == "Stone")
+    sandbox.log_call(salesforce, lead, rep)
+
+
+def _sla_writes(engine: Engine, box: sandbox.Sandbox) -> Counter[str]:
+    """The SLA's writes in the emulators: its tasks and the people they are on (a task
+    written twice makes the first count exceed the reference's), and the people its flag
+    marks."""
+    subject = engine.sla.crm_task.subject if engine.sla else None
+    tasks = Counter(
+        task.get("WhoId")
+        for task in box.emulators["salesforce"].records("Task", include_deleted=False)
+        if task.get("Subject") == subject
+    )
+    # by count, not by person: a trial's ids may differ from the reference's
+    found: Counter[str] = Counter(
+        {"salesforce:sla_task": sum(tasks.values()), "salesforce:sla_task_people": len(tasks)}
+    )
+    flag = engine.sla.marketing_property.property if engine.sla else None
+    found["hubspot:sla_flag"] = sum(
+        1
+        for contact in box.emulators["hubspot"].contacts()
+        if flag and contact["properties"].get(flag) == "true"
+    )
+    return found
 
 
 @contextmanager
