@@ -24,7 +24,7 @@ from syncd.config.yamlfile import YamlDocument, load_yaml
 from syncd.errors import ConnectorError
 from syncd.model import SchemaProblem
 from syncd.sync import gate as crm_gate
-from syncd.sync import outcomes
+from syncd.sync import outcomes, sla
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +155,8 @@ class _Locator:
             return self._at(self.syncd, crm_gate.config_key(self.config, found.field), found, name)
         if found.field is not None and found.field.startswith(outcomes.HIDDEN):
             return self._at(self.syncd, outcomes.config_key(found.field), found, name)
+        if found.field is not None and found.field.startswith(sla.HIDDEN):
+            return self._at(self.syncd, sla.config_key(found.field), found, name)
         if found.field is not None:
             obj = self.objects[name].get(found.kind, "")
             loc: list[str | int] = [obj, found.field, name]

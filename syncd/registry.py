@@ -23,7 +23,7 @@ from syncd.config.yamlfile import YamlDocument, load_yaml
 from syncd.daemon import pacing
 from syncd.errors import ConfigError, ConfigProblem
 from syncd.retry import RetryPolicy
-from syncd.sync import gate, outcomes
+from syncd.sync import gate, outcomes, sla
 from syncd.sync.reconcile import Rules
 from syncd.sync.sweeps import CALLS_PER_CYCLE, SweepPeriods
 from syncd.sync.vocabulary import Vocabulary
@@ -106,7 +106,11 @@ def _per_kind(config: Config, name: str) -> dict[str, Any]:
             types[kind] = config.field_types(obj)
             stages[kind] = config.stage_fields(obj, name)
             if obj == "person" and name == config.syncd.marketing:  # what the gate reads
-                hidden_fields = {**gate.hidden_fields(config), **outcomes.hidden_fields(config)}
+                hidden_fields = {
+                    **gate.hidden_fields(config),
+                    **outcomes.hidden_fields(config),
+                    **sla.hidden_fields(config),
+                }
                 for hidden, (prop, type_) in hidden_fields.items():
                     field_map[kind][hidden], types[kind][hidden] = prop, type_
     return {"field_map": field_map, "field_types": types, "stage_fields": stages}
@@ -123,8 +127,10 @@ def written_fields(config: Config, name: str) -> dict[str, set[str]]:
             written[kind] = {
                 canonical for canonical in mapped if rules[canonical].direction in ("both", towards)
             }
-            if obj == "person" and name == config.syncd.marketing:  # the closed loop's outcomes
-                written[kind] |= set(outcomes.hidden_fields(config))
+            if obj == "person" and name == config.syncd.marketing:  # outcomes, the SLA flag
+                written[kind] |= set(outcomes.hidden_fields(config)) | set(
+                    sla.hidden_fields(config)
+                )
     return written
 
 

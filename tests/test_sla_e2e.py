@@ -5,7 +5,9 @@ cleared by the first touch; a hand-off touched in time gets neither."""
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,8 +15,10 @@ from sqlalchemy import select
 
 from syncd.config.settings import SlaPropertySettings, SlaSettings, SlaTaskSettings
 from syncd.errors import ConnectorError
+from syncd.harness import sandbox
 from syncd.state.sla import breaches
 from syncd.state.tables import dead_letters, journal
+from tests.factories import syncd_cli
 from tests.test_touches_e2e import REP, call, handed_off
 from tests.world import World
 
@@ -135,3 +139,32 @@ def test_the_sla_is_off_by_default(world: World) -> None:
     lead, _ = overdue(world, "off@example.com")
     world.cycle()
     assert reminders(world, lead) == [] and flag(world, "off@example.com") in ("", None)
+
+
+@pytest.mark.parametrize(
+    ("prop", "message"),
+    [
+        ("syncd_sla_breachd", "HubSpot contacts have no property 'syncd_sla_breachd'"),
+        ("hubspotscore", "property 'hubspotscore' is of type number, which cannot hold"),
+        ("createdate", "property 'createdate' is read-only"),
+    ],
+)
+def test_validate_names_an_sla_flag_property_hubspot_cannot_hold(
+    tmp_path: Path, prop: str, message: str
+) -> None:
+    sla = {"marketing_property": {"enabled": True, "property": prop}}
+    with sandbox.start(tmp_path, sample=False, overrides={"sla": sla}) as box:
+        checked = syncd_cli("validate", "--json", "--config", str(box.config_path))
+    assert checked.returncode != 0, checked.stdout
+    answer = json.loads(checked.stdout)
+    key = "sla.marketing_property.property"
+    (problem,) = [p for p in answer["problems"] if p["key"] == key and message in p["message"]]
+    lines = (tmp_path / "syncd.yaml").read_text("utf-8").splitlines()
+    assert problem["file"].endswith("syncd.yaml") and prop in lines[problem["line"] - 1]
+
+
+def test_the_shipped_sla_flag_property_validates_when_on(tmp_path: Path) -> None:
+    sla = {"marketing_property": {"enabled": True}, "crm_task": {"enabled": True}}
+    with sandbox.start(tmp_path, sample=False, overrides={"sla": sla}) as box:
+        checked = syncd_cli("validate", "--json", "--config", str(box.config_path))
+    assert checked.returncode == 0, checked.stdout + checked.stderr

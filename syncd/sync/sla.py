@@ -29,11 +29,30 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from syncd.config.settings import SlaSettings
-from syncd.model import Outcome, RecordRef, Reminder
+from syncd.config.settings import Config, SlaSettings
+from syncd.model import FieldType, Outcome, RecordRef, Reminder
 from syncd.state import sla as stored
 from syncd.state.store import Store
 from syncd.sync import killpoints
+
+HIDDEN = "~sla:"
+FLAG = HIDDEN + "flag"
+"""The hidden person field of the marketing flag's property: mapped on the marketing
+connector (``syncd.registry``) so that its setup check finds the property missing, or
+of a type that cannot hold "true", or read-only, and ``syncd validate`` names
+``sla.marketing_property.property`` for it."""
+
+
+def hidden_fields(config: Config) -> dict[str, tuple[str, FieldType]]:
+    """The hidden person fields the marketing connector writes for the SLA: name ->
+    (property, type); none while the flag is off."""
+    flag = config.syncd.sla.marketing_property
+    return {FLAG: (flag.property, "string")} if flag.enabled else {}
+
+
+def config_key(name: str) -> list[str | int]:
+    """Where in syncd.yaml the property of hidden field ``name`` is named."""
+    return ["sla", "marketing_property", "property"]
 
 
 class ReminderWriter(Protocol):
