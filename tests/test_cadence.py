@@ -10,7 +10,6 @@ import json
 import math
 import shutil
 import sys
-from array import array
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from syncd.daemon import cadence
 from syncd.daemon.budget import Budgets
 from syncd.daemon.service import Daemon
 from syncd.sync.cycle import CycleReport, percentile, summary
+from syncd.sync.latency import Latencies
 from syncd.sync.sweeps import CALLS_PER_CYCLE
 from tests.world import World
 
@@ -352,7 +352,7 @@ def test_status_shows_the_p50_and_p95_of_the_last_cycle(
 
     report = CycleReport("c1")
     part = CycleReport("c1")
-    part.propagation = {"hubspot_to_salesforce": array("d", range(1, 21))}
+    part.propagation = {"hubspot_to_salesforce": Latencies(range(1, 21))}
     report.add("person", part)
     now = datetime.now(UTC)
     control.record_cycle(world.store, "person", "c1", now, now, True, report.as_dict())

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import math
-from array import array
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from syncd.model import Outcome
 from syncd.sync.gate import PREFIX as GATE_PREFIX
+from syncd.sync.latency import Latencies
 from syncd.sync.reconcile import PairPlan
 
 
@@ -37,11 +37,11 @@ class CycleReport:
     gated: int = 0
     """Marketing people the gate held back from the CRM (``syncd.sync.gate``)."""
     plans: list[PairPlan] = field(default_factory=list)
-    propagation: dict[str, array[float]] = field(default_factory=dict)
+    propagation: dict[str, Latencies] = field(default_factory=dict)
     """Per direction (``hubspot_to_salesforce``), the seconds each change written took
-    from its source record's modified date to its write landing (``propagated``): an
-    array of doubles, 8 bytes a change (a list of floats took 32, twice over with the
-    sum of a cycle's objects: 64 MB at a million people)."""
+    from its source record's modified date to its write landing (``propagated``): 4 bytes
+    a change, shared with the sum of a cycle's objects (``syncd.sync.latency``; a list of
+    floats took 32 bytes, twice over: 64 MB at a million people)."""
     objects: dict[str, CycleReport] = field(default_factory=dict)
     """The same counts per object, when the cycle ran several."""
     pruned: int = 0
@@ -78,7 +78,7 @@ class CycleReport:
             setattr(self, name, getattr(self, name) + getattr(part, name))
         self.plans.extend(part.plans)
         for way, seconds in part.propagation.items():
-            self.propagation.setdefault(way, array("d")).extend(seconds)
+            self.propagation.setdefault(way, Latencies()).join(seconds)
 
     def as_dict(self) -> dict[str, Any]:
         result = self._counts()
@@ -116,13 +116,13 @@ SLA_COUNTS = ("sla_breaches", "sla_tasks", "sla_flags", "sla_cleared")
 """What a cycle's SLA pass did (``syncd.sync.sla.SlaRun``), in the cycle's counts when any."""
 
 
-def percentile(values: Sequence[float], share: float) -> float:
+def percentile(values: Collection[float], share: float) -> float:
     """The nearest-rank percentile: the smallest value at least ``share`` of them reach."""
     ordered = sorted(values)
     return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
 
 
-def summary(seconds: Sequence[float]) -> dict[str, float | int]:
+def summary(seconds: Collection[float]) -> dict[str, float | int]:
     """How many changes, and their p50, p95 and longest propagation in seconds."""
     return {
         "changes": len(seconds),
@@ -161,7 +161,7 @@ def propagated(
             if outcome is None or not outcome.ok:
                 continue
             seconds = max(0.0, (landed - record.modified_at).total_seconds())
-            report.propagation.setdefault(direction(source, target), array("d")).append(seconds)
+            report.propagation.setdefault(direction(source, target), Latencies()).append(seconds)
 
 
 def count(
