@@ -161,7 +161,11 @@ def propagated(
             if outcome is None or not outcome.ok:
                 continue
             seconds = max(0.0, (landed - record.modified_at).total_seconds())
-            report.propagation.setdefault(direction(source, target), Latencies()).append(seconds)
+            way = direction(source, target)
+            figures = report.propagation.get(way)
+            if figures is None:  # not setdefault: no Latencies built for each change
+                figures = report.propagation[way] = Latencies()
+            figures.append(seconds)
 
 
 def count(

@@ -31,10 +31,14 @@ class Latencies:
 
     def append(self, seconds: float) -> None:
         """Add one figure (negative ones count as 0)."""
-        if self._open is None:
-            self._open = array("I")
-            self._runs.append(self._open)
-        self._open.append(min(MOST_MS, max(0, round(seconds * 1000))))
+        run = self._open
+        if run is None:
+            run = self._open = array("I")
+            self._runs.append(run)
+        try:  # one figure per change written: the common case costs one C call
+            run.append(int(seconds * 1000 + 0.5))
+        except OverflowError:  # below 0 or past ``MOST_MS``
+            run.append(MOST_MS if seconds > 0 else 0)
 
     def join(self, other: Latencies) -> None:
         """Hold ``other``'s figures too, sharing its arrays (no copy). The shared arrays
