@@ -17,8 +17,9 @@ import orjson
 import pytest
 
 from syncd.config.load import load_config
+from syncd.report import build as report_build
 from syncd.report.build import build, durations, read_history
-from syncd.report.model import Period
+from syncd.report.model import Base, JsonFields, Period
 from syncd.state.store import Store
 from syncd.state.tables import bases, links, stage_history
 
@@ -378,3 +379,31 @@ def test_cli_report_refuses_a_bad_period(tmp_path: Path, options: list[str], nam
     answer = CliRunner().invoke(app, ["report", "--config", str(config), *options])
     assert answer.exit_code == 2
     assert f"Invalid value for {named}" in answer.output
+
+
+def test_bases_read_in_one_scan_equal_those_read_by_id(
+    store: Store, config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fill(store)
+    period = Period(SINCE, UNTIL)
+    by_id = read_history(store, period)
+    monkeypatch.setattr(report_build, "WHOLE_TABLE", 1)  # every read is the one scan
+    scanned = read_history(store, period)
+    assert len(by_id.bases) > 1 and set(scanned.bases) == set(by_id.bases)
+    for link_id, base in by_id.bases.items():
+        other = scanned.bases[link_id]
+        assert (dict(other.fields), other.stage, other.email_key) == (
+            dict(base.fields),
+            base.stage,
+            base.email_key,
+        )
+    assert scanned.transitions == by_id.transitions
+
+
+def test_a_base_parses_its_fields_only_when_read() -> None:
+    fields = JsonFields(b'{"email": " ada@example.com ", "lead_source": ""}')
+    base = Base(fields, "mql", "ada@example.com")
+    assert fields._parsed is None  # nothing read yet
+    assert base.value("email") == "ada@example.com" and base.value("lead_source") is None
+    assert dict(fields) == {"email": " ada@example.com ", "lead_source": ""} and len(fields) == 2
+    assert dict(JsonFields(None)) == {} and base.value("missing") is None

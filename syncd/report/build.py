@@ -47,7 +47,6 @@ from decimal import Decimal
 from itertools import pairwise
 from typing import Any
 
-import orjson
 from sqlalchemy import Connection, select
 
 from syncd.config.settings import ReportSettings, StageDef
@@ -65,6 +64,7 @@ from syncd.report.model import (
     GroupSpeed,
     Handoff,
     History,
+    JsonFields,
     Outcomes,
     Period,
     Recycled,
@@ -108,30 +108,33 @@ def funnel(
     linear = [s for s in stages if not s.recycle]
     rank = {s.name: i for i, s in enumerate(linear)}
     furthest: list[int] = []
-    entered: list[dict[str, list[datetime]]] = []
+    # per stage, the hours from a person's first entry into it to their first entry
+    # into the next stage at or after it (one pass over each person's own stages)
+    to_next: list[list[float]] = [[] for _ in linear]
     for rows in people.values():
-        times: dict[str, list[datetime]] = defaultdict(list)
+        times: dict[int, list[datetime]] = {}
         for t in rows:
-            if t.to_stage in rank:
-                times[t.to_stage].append(t.at)
-        if times:
-            furthest.append(max(rank[name] for name in times))
-            entered.append(times)
+            i = rank.get(t.to_stage)
+            if i is not None:
+                times.setdefault(i, []).append(t.at)
+        if not times:
+            continue
+        furthest.append(max(times))
+        for i, entries in times.items():
+            following = times.get(i + 1)
+            if following is None:
+                continue
+            start = entries[0]
+            later = next((at for at in following if at >= start), None)
+            if later is not None:
+                to_next[i].append(_hours(later - start))
     reached = [sum(1 for f in furthest if f >= i) for i in range(len(linear))]
     steps = []
     for i, stage in enumerate(linear):
         conversion, hours_to_next = None, None
         if i + 1 < len(linear):
             conversion = reached[i + 1] / reached[i] if reached[i] else None
-            following = linear[i + 1].name
-            hours = []
-            for times in entered:
-                if stage.name in times and following in times:
-                    start = times[stage.name][0]
-                    later = [at for at in times[following] if at >= start]
-                    if later:
-                        hours.append(_hours(later[0] - start))
-            hours_to_next = durations(hours)
+            hours_to_next = durations(to_next[i])
         steps.append(
             FunnelStep(stage.name, stage_label(stage), reached[i], conversion, hours_to_next)
         )
@@ -380,9 +383,10 @@ def build(
     ``settings.source_field`` as the closed loop's grouping. The trend compares with the
     previous period's transitions in ``history`` (``read_history`` reads them).
     """
-    inside = [t for t in history.transitions if t.at in period]
+    since, until, earlier = period.since, period.until, period.previous.since
+    inside = [t for t in history.transitions if since <= t.at < until]
     people, deals = _by_link(inside, "person"), _by_link(inside, "deal")
-    before = [t for t in history.transitions if t.at in period.previous]
+    before = [t for t in history.transitions if earlier <= t.at < since]
     people_before, deals_before = _by_link(before, "person"), _by_link(before, "deal")
     person_stages = stages.get("person", ())
     deal_stages = stages.get("deal", ())
@@ -460,19 +464,10 @@ def read_history(store: Store, period: Period) -> History:
                 stage_history.c.at >= since.astimezone(UTC),
                 stage_history.c.at < period.until.astimezone(UTC),
             )
-        )
+        ).all()
         transitions = tuple(
-            Transition(
-                r.id,
-                r.link_id,
-                r.object,
-                r.to_stage,
-                _utc(r.at),
-                r.source_system,
-                r.reason,
-                r.snapshot,
-            )
-            for r in rows
+            Transition(id_, link_id, obj, to_stage, _utc(at), source, reason, snapshot)
+            for id_, link_id, obj, to_stage, at, source, reason, snapshot in rows
         )
         found = _read_bases(connection, {t.link_id for t in transitions})
         deal_ids = {t.link_id for t in transitions if t.object == "deal"}
@@ -510,16 +505,25 @@ def _read_touches(
     }
 
 
+WHOLE_TABLE = 20_000
+"""From this many links on, their bases are read in one scan of every person's and
+deal's link (cheaper than as many lookups of 500 ids: a large period reads most links)."""
+
+
 def _read_bases(connection: Connection, link_ids: set[int]) -> dict[int, Base]:
-    ids = sorted(link_ids)
+    query = select(links.c.id, links.c.email_key, bases.c.fields, bases.c.stage).select_from(
+        links.outerjoin(bases, bases.c.link_id == links.c.id)
+    )
     found: dict[int, Base] = {}
+    if len(link_ids) >= WHOLE_TABLE:
+        rows = connection.execute(query.where(links.c.object.in_(("person", "deal"))))
+        for link_id, email_key, fields, stage in rows.all():
+            if link_id in link_ids:
+                found[link_id] = Base(JsonFields(fields), stage, email_key)
+        return found
+    ids = sorted(link_ids)
     for start in range(0, len(ids), 500):
-        rows = connection.execute(
-            select(links.c.id, links.c.email_key, bases.c.fields, bases.c.stage)
-            .select_from(links.outerjoin(bases, bases.c.link_id == links.c.id))
-            .where(links.c.id.in_(ids[start : start + 500]))
-        )
-        for row in rows:
-            values = orjson.loads(row.fields) if row.fields else {}
-            found[row.id] = Base(values, row.stage, row.email_key)
+        rows = connection.execute(query.where(links.c.id.in_(ids[start : start + 500])))
+        for link_id, email_key, fields, stage in rows.all():
+            found[link_id] = Base(JsonFields(fields), stage, email_key)
     return found

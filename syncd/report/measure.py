@@ -29,6 +29,8 @@ def durations(hours: Iterable[float]) -> Durations:
 
 def utc(at: datetime) -> datetime:
     """SQLite hands back naive datetimes, in UTC."""
+    if at.tzinfo is UTC:  # the store's own times, read back: no new object
+        return at
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
