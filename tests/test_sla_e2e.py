@@ -18,6 +18,7 @@ from syncd.errors import ConnectorError
 from syncd.harness import sandbox
 from syncd.state.sla import breaches
 from syncd.state.tables import dead_letters, journal
+from syncd.sync.cycle import counts_text
 from tests.factories import syncd_cli
 from tests.test_touches_e2e import REP, call, handed_off
 from tests.world import World
@@ -74,6 +75,9 @@ def test_a_breach_is_written_once_to_each_system_and_cleared_by_the_touch(world:
     wrote = world.cycle()
     assert (wrote.sla_breaches, wrote.sla_tasks, wrote.sla_flags, wrote.sla_cleared) == (1, 1, 1, 0)
     assert wrote.as_dict()["sla_tasks"] == 1
+    assert counts_text(wrote.as_dict()).endswith(
+        ", SLA breaches 1: tasks written 1, flags set 1, flags cleared 0"
+    )
     [task] = reminders(world, lead)
     assert (task["OwnerId"], task["Status"], task["IsClosed"]) == (REP, "Not Started", False)
     assert f"[syncd-sla {link}@" in task["Description"] and task["ActivityDate"]
@@ -83,7 +87,7 @@ def test_a_breach_is_written_once_to_each_system_and_cleared_by_the_touch(world:
     world.cycle()
     again = world.cycle()
     assert (again.sla_breaches, again.sla_tasks, again.sla_flags) == (0, 0, 0)
-    assert "sla_tasks" not in again.as_dict()
+    assert "sla_tasks" not in again.as_dict() and "SLA" not in counts_text(again.as_dict())
     assert len(reminders(world, lead)) == 1 and actions(world, link) == ["sla_flag", "sla_task"]
     # the rep calls: the first touch is the call (the open reminder is none), the flag goes
     done = call(world, lead)

@@ -16,6 +16,7 @@ from syncd.report.build import build, read_history
 from syncd.report.html import render
 from syncd.report.model import Period, Report
 from syncd.state.tables import crm_owners, first_touches, links, stage_history
+from syncd.sync.cycle import counts_text
 from tests.world import World
 
 REP, OTHER = USERS[1][0], USERS[2][0]
@@ -61,6 +62,7 @@ def test_the_first_touch_is_kept_timed_and_named(world: World) -> None:
     task = call(world, lead)
     report = world.cycle()
     assert report.activities == 1 and report.touches == 1
+    assert "sales activities read 1 (first touches 1)" in counts_text(report.as_dict())
     [touch] = touches(world)
     assert (touch.link_id, touch.activity_id, touch.channel, touch.owner_id) == (
         link,

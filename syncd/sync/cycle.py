@@ -210,6 +210,17 @@ def counts_text(result: Mapping[str, Any]) -> str:
         parts.append(f"{name} {sum(by_system.values())}" + (f" ({each})" if each else ""))
     if result.get("gated"):
         parts.append(f"held back by the gate: {result['gated']}")
+    if result.get("activities"):
+        parts.append(
+            f"sales activities read {result['activities']}"
+            f" (first touches {result.get('touches', 0)})"
+        )
+    if any(result.get(name) for name in SLA_COUNTS):
+        parts.append(
+            f"SLA breaches {result.get('sla_breaches', 0)}: tasks written"
+            f" {result.get('sla_tasks', 0)}, flags set {result.get('sla_flags', 0)},"
+            f" flags cleared {result.get('sla_cleared', 0)}"
+        )
     return ", ".join(parts)
 
 
