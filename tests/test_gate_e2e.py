@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ruamel.yaml import YAML
 from typer.testing import CliRunner
 
 from syncd import registry
@@ -225,3 +226,35 @@ def test_validate_names_the_gates_unknown_property_or_stage(
     assert message in problem["message"] and problem["file"].endswith("syncd.yaml")
     lines = (tmp_path / "syncd.yaml").read_text("utf-8").splitlines()
     assert key.split(".")[-1] in lines[problem["line"] - 1]
+
+
+def test_after_the_gate_is_loosened_a_resync_of_the_held_lets_them_cross(staged: World) -> None:
+    world = staged
+    for email, stage in (("lo@example.com", "lead"), ("sub@example.com", "subscriber")):
+        world.hubspot.add_contact(
+            {"email": email, "lastname": "Held", "company": "E", "lifecyclestage": stage}
+        )
+    assert world.cycle().gated == 2 and _held(world) == 2
+    # the admin loosens the gate to lead; nobody changed in HubSpot, so no scan reads them
+    path = world.box.config_path
+    yaml = YAML()
+    document = yaml.load(path.read_text(encoding="utf-8"))
+    document["gate"] = {"min_stage": "lead"}
+    with path.open("w", encoding="utf-8") as file:
+        yaml.dump(document, file)
+    assert world.cycle().created == {}
+    ran = _cli(world, "resync", "--held", "--now", "--json")
+    assert ran.exit_code == 0, ran.stdout
+    (request,) = resync.requests(world.store)
+    assert request["selector"]["held"] is True
+    assert request["result"]["created"] == {"salesforce": 1}  # lo crosses, sub stays held
+    assert len(_leads(world, "lo@example.com")) == 1 and _leads(world, "sub@example.com") == []
+    assert _held(world) == 1
+    # with nobody held back, --held names nothing: said, nothing queued
+    document["gate"] = {"min_stage": "subscriber"}
+    with path.open("w", encoding="utf-8") as file:
+        yaml.dump(document, file)
+    assert _cli(world, "resync", "--held", "--now").exit_code == 0
+    assert _held(world) == 0
+    refused = _cli(world, "resync", "--held", "--now")
+    assert refused.exit_code == 1 and "the gate holds no person back" in refused.stderr

@@ -408,7 +408,8 @@ def status(config: ConfigOption = DEFAULT_CONFIG, as_json: JsonOption = False) -
     if counts.get("gate_held"):
         console.print(
             f"Held back by the gate: {counts['gate_held']} (in {cfg.syncd.marketing} only;"
-            " syncd explain EMAIL says why)"
+            " syncd explain EMAIL says why; after changing gate:, syncd resync --held asks"
+            " it again)"
         )
     if backlog:
         waiting = ", ".join(f"{obj} {count}" for obj, count in backlog.items())

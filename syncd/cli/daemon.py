@@ -157,6 +157,9 @@ def resync_command(
     ] = None,
     since: Annotated[str | None, typer.Option(help="Changed at or after (ISO date).")] = None,
     until: Annotated[str | None, typer.Option(help="Changed before (ISO date).")] = None,
+    held: Annotated[
+        bool, typer.Option("--held", help="Everyone the gate holds back (after changing gate:).")
+    ] = False,
     everything: Annotated[bool, typer.Option("--all", help="Every record of the object.")] = False,
     list_: Annotated[bool, typer.Option("--list", help="Show the requests and results.")] = False,
     wait: Annotated[bool, typer.Option(help="Block until the daemon has run it.")] = False,
@@ -174,6 +177,7 @@ def resync_command(
 
     $ syncd resync --email ada@example.com --wait
     $ syncd resync --object deal --since 2026-05-01
+    $ syncd resync --held --now
     $ syncd resync --list
     """
     cfg = load_config(config)
@@ -182,6 +186,7 @@ def resync_command(
         "ids": record_id or [],
         "since": _iso(since, "--since"),
         "until": _iso(until, "--until"),
+        "held": held,
         "all": everything,
     }
     if list_:
@@ -195,7 +200,7 @@ def resync_command(
     if now and wait:
         raise typer.BadParameter("--now runs it here, --wait waits for the daemon: give one")
     if resync.is_empty(selector):
-        raise typer.BadParameter("name records: --email, --id, --since/--until or --all")
+        raise typer.BadParameter("name records: --email, --id, --held, --since/--until or --all")
     conflict = resync.conflict(selector)
     if conflict is not None:
         raise typer.BadParameter(conflict)
@@ -203,7 +208,7 @@ def resync_command(
         raise typer.BadParameter(f"{obj!r} is not an object of fields.yaml", param_hint="--object")
     with existing_store(cfg) as store:
         missing = resync.unmatched(store, obj, selector, list(cfg.syncd.systems))
-        named = len(email or []) + len(record_id or [])
+        named = len(email or []) + len(record_id or []) + held
         for text in missing:
             err.print(f"[yellow]![/yellow] {escape(text)}")
         if named and len(missing) == named:

@@ -87,3 +87,14 @@ def held_by_email(connection: Connection, obj: str, keys: Sequence[str]) -> list
         )
     )
     return [RecordRef(row.system, row.kind, row.record_id) for row in rows]
+
+
+def held_refs(connection: Connection, obj: str) -> list[RecordRef]:
+    """Every held-back record of ``obj`` (``syncd resync --held`` reads them again, so that
+    a gate changed since asks again: a loosened one lets them cross)."""
+    rows = connection.execute(
+        select(gate_held.c.system, gate_held.c.kind, gate_held.c.record_id)
+        .where(gate_held.c.object == obj)
+        .order_by(gate_held.c.system, gate_held.c.record_id)
+    )
+    return [RecordRef(row.system, row.kind, row.record_id) for row in rows]

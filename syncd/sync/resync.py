@@ -165,6 +165,8 @@ def _named(store: Store, obj: str, selector: Mapping[str, Any]) -> list[LinkStat
     named: list[LinkState | RecordRef] = list(store.links_by_email(obj, emails).values())
     with store.engine.connect() as connection:  # held back by the gate: asked again
         named.extend(gated.held_by_email(connection, obj, emails))
+        if selector.get("held"):  # everyone it holds: after the gate changed
+            named.extend(gated.held_refs(connection, obj))
     for raw in selector.get("ids") or ():
         text = str(raw)
         parts = text.split(":", 2) if text.count(":") == 2 else None
@@ -241,6 +243,8 @@ def describe(selector: Mapping[str, Any]) -> str:
         parts.append("ids " + ", ".join(map(str, selector["ids"])))
     if selector.get("since") or selector.get("until"):
         parts.append(f"changed {selector.get('since') or '…'} to {selector.get('until') or 'now'}")
+    if selector.get("held"):
+        parts.append("everyone the gate holds back")
     if selector.get("all"):
         parts.append("everything")
     return "; ".join(parts)
@@ -248,7 +252,11 @@ def describe(selector: Mapping[str, Any]) -> str:
 
 def conflict(selector: Mapping[str, Any]) -> str | None:
     """Why ``selector`` mixes selectors that cannot go together (None: it does not)."""
-    named = [o for o, k in (("--email", "emails"), ("--id", "ids")) if selector.get(k)]
+    named = [
+        o
+        for o, k in (("--email", "emails"), ("--id", "ids"), ("--held", "held"))
+        if selector.get(k)
+    ]
     ranged = [o for o, k in (("--since", "since"), ("--until", "until")) if selector.get(k)]
     if named and (ranged or selector.get("all")):
         scan = " and ".join(ranged + (["--all"] if selector.get("all") else []))
@@ -270,6 +278,10 @@ def unmatched(
     """The emails and ids of ``selector`` that name nothing: no link of ``obj`` with that
     email or id, and (for ``system:kind:id``) no such configured system."""
     missing: list[str] = []
+    if selector.get("held"):
+        with store.engine.connect() as connection:
+            if not gated.held_refs(connection, obj):
+                missing.append(f"the gate holds no {obj} back")
     for email in selector.get("emails") or ():
         key = email_key(email)
         if not key or not (store.links_by_email(obj, [key]) or _held(store, obj, key)):
@@ -294,4 +306,4 @@ def _held(store: Store, obj: str, key: str) -> bool:
 
 
 def is_empty(selector: Mapping[str, Sequence[Any] | Any]) -> bool:
-    return not any(selector.get(k) for k in ("emails", "ids", "since", "until", "all"))
+    return not any(selector.get(k) for k in ("emails", "ids", "held", "since", "until", "all"))
