@@ -35,6 +35,8 @@ from tests.test_report import ROOT, _config_dir
 SINCE = datetime(2026, 3, 1, tzinfo=UTC)
 UNTIL = datetime(2026, 4, 1, tzinfo=UTC)
 HS, SF = "hubspot", "salesforce"
+BANDS = ["0 to 25", "25 to 50", "50 to 75", "75 to 100", "< 0", "> 100", "(no score)"]
+"""The score bands of the shipped edges, then the scores outside them and the unscored."""
 
 
 def at(day: int, hour: int = 0) -> datetime:
@@ -234,15 +236,7 @@ def test_quality_by_source_and_in_total(store: Store, config: Any) -> None:
 
 def test_quality_by_score_band(store: Store, config: Any) -> None:
     q = make_report(store, config).quality
-    assert list(q.by_band) == [
-        "0 to 25",
-        "25 to 50",
-        "50 to 75",
-        "75 to 100",
-        "< 0",
-        "> 100",
-        "(no score)",
-    ]
+    assert list(q.by_band) == BANDS
     handoffs = {band: row.handoffs for band, row in q.by_band.items()}
     # 10 | 30 | 50 60 | 90 80 100 | -5 | 120 | blank
     assert handoffs == {
@@ -418,15 +412,7 @@ def test_cli_json_shape(store: Store, store_url: str, tmp_path: Path) -> None:
         "first_touch": {"count": 6, "median": 9.0, "p90": 30.0},
     }
     assert q["by_source"]["webinar"]["small_sample"] is True
-    assert list(q["by_band"]) == [
-        "0 to 25",
-        "25 to 50",
-        "50 to 75",
-        "75 to 100",
-        "< 0",
-        "> 100",
-        "(no score)",
-    ]
+    assert list(q["by_band"]) == BANDS
     assert q["thresholds"][2] == {
         "threshold": 60,
         "handoffs": 5,
