@@ -182,13 +182,15 @@ def speed_to_lead(
         handoff = next((t for t in rows if t.to_stage == handoff_stage), None)
         if handoff is None:
             continue
-        follow_up = next(
-            (t for t in rows if t is not handoff and t.at >= handoff.at and follows_up(t)), None
-        )
-        followed_at = follow_up.at if follow_up else None
         touch = touches.get((link_id, handoff.at)) if touches is not None else None
         if touches is not None:
             followed_at = touch.touched_at if touch else None
+        else:
+            follow_up = next(
+                (t for t in rows if t is not handoff and t.at >= handoff.at and follows_up(t)),
+                None,
+            )
+            followed_at = follow_up.at if follow_up else None
         base = bases_.get(link_id)
         handoffs.append(
             Handoff(
@@ -490,18 +492,23 @@ def _read_touches(
         return None
     names = owner_names(connection)
     rows = connection.execute(
-        select(first_touches).where(
+        select(
+            first_touches.c.link_id,
+            first_touches.c.handoff_at,
+            first_touches.c.touched_at,
+            first_touches.c.channel,
+            first_touches.c.owner_id,
+        ).where(
             first_touches.c.handoff_at >= since.astimezone(UTC),
             first_touches.c.handoff_at < until.astimezone(UTC),
         )
-    )
+    ).all()
+    named: dict[str | None, str] = {}  # one name string per owner, not per touch
+    for owner_id in {row[4] for row in rows}:
+        named[owner_id] = names.get(owner_id or "") or (f"user {owner_id}" if owner_id else NONE)
     return {
-        (row.link_id, _utc(row.handoff_at)): FirstTouch(
-            _utc(row.touched_at),
-            row.channel,
-            names.get(row.owner_id or "") or (f"user {row.owner_id}" if row.owner_id else NONE),
-        )
-        for row in rows
+        (link_id, _utc(handoff_at)): FirstTouch(_utc(touched_at), channel, named[owner_id])
+        for link_id, handoff_at, touched_at, channel, owner_id in rows
     }
 
 
