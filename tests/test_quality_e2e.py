@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from syncd.cli import common
 from syncd.cli.app import app
 from syncd.report.build import build, read_history
 from syncd.report.model import Period, Quality
@@ -125,10 +126,15 @@ def test_the_handoff_keeps_what_marketing_knew_and_the_report_counts_what_sales_
     assert q.current_values == 0 and q.unscored == 0
 
     # syncd explain shows what Ada was handed off with, beside her stage history.
-    answer = CliRunner().invoke(
-        app,
-        ["explain", "ada@example.com", "--config", str(world.box.config_path)],
-        env={"COLUMNS": "250"},
-    )
+    # (wide enough for the line whole: the console's width is fixed when it is made,
+    # from COLUMNS then, so an env= here would not reach it)
+    width = common.console._width
+    common.console.width = 250
+    try:
+        answer = CliRunner().invoke(
+            app, ["explain", "ada@example.com", "--config", str(world.box.config_path)]
+        )
+    finally:
+        common.console._width = width
     assert answer.exit_code == 0, answer.output
     assert "handed off with lead_score 85, lead_source Webinar" in answer.output
