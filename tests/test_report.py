@@ -407,3 +407,22 @@ def test_a_base_parses_its_fields_only_when_read() -> None:
     assert base.value("email") == "ada@example.com" and base.value("lead_source") is None
     assert dict(fields) == {"email": " ada@example.com ", "lead_source": ""} and len(fields) == 2
     assert dict(JsonFields(None)) == {} and base.value("missing") is None
+
+
+def test_sqlites_own_cursor_reads_the_transitions_the_generic_query_reads(
+    tmp_path: Path,
+) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'syncd.db'}")  # the driver's path: SQLite's
+    try:
+        fill(store)
+        with store.engine.connect() as connection:
+            generic = report_build._transitions(connection, SINCE, UNTIL)
+            own = report_build._sqlite_transitions(connection, SINCE, UNTIL)
+            # a bound falls between two transitions: the same ones fall outside it
+            middle = generic[len(generic) // 2].at
+            cut = report_build._sqlite_transitions(connection, SINCE, middle)
+            assert cut == report_build._transitions(connection, SINCE, middle)
+    finally:
+        store.close()
+    assert len(generic) > 10 and own == generic
+    assert all(t.at.tzinfo is not None for t in own) and 0 < len(cut) < len(own)

@@ -47,7 +47,7 @@ from decimal import Decimal
 from itertools import pairwise
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Select, select
 
 from syncd.config.settings import ReportSettings, StageDef
 from syncd.model import Cursor
@@ -75,7 +75,15 @@ from syncd.report.model import (
 from syncd.report.quality import TouchHours, lead_quality
 from syncd.report.trend import Win, trend
 from syncd.state.store import Store
-from syncd.state.tables import bases, cursors, first_touches, links, stage_history
+from syncd.state.tables import (
+    EPOCH,
+    MICROSECOND,
+    bases,
+    cursors,
+    first_touches,
+    links,
+    stage_history,
+)
 from syncd.state.touches import ACTIVITY_CURSOR, owner_names
 
 UNKNOWN = "(unknown)"
@@ -450,33 +458,70 @@ def read_history(store: Store, period: Period) -> History:
     trend), and the bases of their links and people."""
     since = period.previous.since
     with store.engine.connect() as connection:
-        rows = connection.execute(
-            select(
-                stage_history.c.id,
-                stage_history.c.link_id,
-                stage_history.c.object,
-                stage_history.c.to_stage,
-                stage_history.c.at,
-                stage_history.c.source_system,
-                stage_history.c.reason,
-                stage_history.c.snapshot,
-            ).where(
-                stage_history.c.object.in_(("person", "deal")),
-                # SQLite keeps times as UTC text without offset: compare in UTC.
-                stage_history.c.at >= since.astimezone(UTC),
-                stage_history.c.at < period.until.astimezone(UTC),
-            )
-        ).all()
-        transitions = tuple(
-            Transition(id_, link_id, obj, to_stage, _utc(at), source, reason, snapshot)
-            for id_, link_id, obj, to_stage, at, source, reason, snapshot in rows
-        )
+        if connection.dialect.name == "sqlite":
+            transitions = _sqlite_transitions(connection, since, period.until)
+        else:
+            transitions = _transitions(connection, since, period.until)
         found = _read_bases(connection, {t.link_id for t in transitions})
         deal_ids = {t.link_id for t in transitions if t.object == "deal"}
         people = {p for d in deal_ids for p in deal_people(found.get(d))} - set(found)
         found.update(_read_bases(connection, people))
         touches = _read_touches(connection, since, period.until)
     return History(transitions, found, touches)
+
+
+TRANSITION_COLUMNS = (
+    stage_history.c.id,
+    stage_history.c.link_id,
+    stage_history.c.object,
+    stage_history.c.to_stage,
+    stage_history.c.at,
+    stage_history.c.source_system,
+    stage_history.c.reason,
+    stage_history.c.snapshot,
+)
+"""What the report reads of each transition, in ``Transition``'s order."""
+
+
+def _transitions(
+    connection: Connection, since: datetime, until: datetime
+) -> tuple[Transition, ...]:
+    """The person and deal transitions in ``[since, until)``, on any store."""
+    rows = connection.execute(
+        select(*TRANSITION_COLUMNS).where(
+            stage_history.c.object.in_(("person", "deal")),
+            stage_history.c.at >= since.astimezone(UTC),
+            stage_history.c.at < until.astimezone(UTC),
+        )
+    ).all()
+    return tuple(
+        Transition(id_, link_id, obj, to_stage, _utc(at), source, reason, snapshot)
+        for id_, link_id, obj, to_stage, at, source, reason, snapshot in rows
+    )
+
+
+def _sqlite_transitions(
+    connection: Connection, since: datetime, until: datetime
+) -> tuple[Transition, ...]:
+    """The person and deal transitions in ``[since, until)`` from SQLite, through the
+    driver's cursor: the same rows as ``_transitions``, without a result row and a type
+    conversion per value (100,000 transitions: about a second less). SQLite keeps a
+    moment as whole microseconds since 1970 (``syncd.state.tables.Moment``)."""
+    columns = ", ".join(column.name for column in TRANSITION_COLUMNS)
+    sql = (
+        f"SELECT {columns} FROM {stage_history.name}"
+        " WHERE object IN ('person', 'deal') AND at >= ? AND at < ?"
+    )
+    bounds = ((since - EPOCH) // MICROSECOND, (until - EPOCH) // MICROSECOND)
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        rows = cursor.execute(sql, bounds).fetchall()
+    finally:
+        cursor.close()
+    return tuple(
+        Transition(id_, link_id, obj, to_stage, EPOCH + at * MICROSECOND, source, reason, snap)
+        for id_, link_id, obj, to_stage, at, source, reason, snap in rows
+    )
 
 
 def _read_touches(
@@ -512,6 +557,21 @@ def _read_touches(
     }
 
 
+def _driver_rows(connection: Connection, query: Select[Any]) -> list[Any] | None:
+    """``query``'s rows through SQLite's own cursor (plain tuples, no result row per
+    row: about half the time at 100,000 rows); None on another store. Only for queries
+    whose values need no conversion (no ``Moment`` column) and bind no parameters but
+    literals the compiler renders."""
+    if connection.dialect.name != "sqlite":
+        return None
+    sql = str(query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        return list(cursor.execute(sql).fetchall())
+    finally:
+        cursor.close()
+
+
 WHOLE_TABLE = 20_000
 """From this many links on, their bases are read in one scan of every person's and
 deal's link (cheaper than as many lookups of 500 ids: a large period reads most links)."""
@@ -523,14 +583,15 @@ def _read_bases(connection: Connection, link_ids: set[int]) -> dict[int, Base]:
     )
     found: dict[int, Base] = {}
     if len(link_ids) >= WHOLE_TABLE:
-        rows = connection.execute(query.where(links.c.object.in_(("person", "deal"))))
-        for link_id, email_key, fields, stage in rows.all():
+        scan = query.where(links.c.object.in_(("person", "deal")))
+        rows = _driver_rows(connection, scan) or connection.execute(scan).all()
+        for link_id, email_key, fields, stage in rows:
             if link_id in link_ids:
                 found[link_id] = Base(JsonFields(fields), stage, email_key)
         return found
     ids = sorted(link_ids)
     for start in range(0, len(ids), 500):
-        rows = connection.execute(query.where(links.c.id.in_(ids[start : start + 500])))
-        for link_id, email_key, fields, stage in rows.all():
+        chunk = connection.execute(query.where(links.c.id.in_(ids[start : start + 500])))
+        for link_id, email_key, fields, stage in chunk.all():
             found[link_id] = Base(JsonFields(fields), stage, email_key)
     return found
