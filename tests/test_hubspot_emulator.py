@@ -26,6 +26,7 @@ from hubspot.crm.contacts import (
 )
 from urllib3.util.retry import Retry
 
+from connectors.hubspot.emulator import search as emulator_search
 from connectors.hubspot.emulator.server import HubSpotEmulator
 from connectors.hubspot.testing import running_emulator, sample_contact, sample_contacts
 
@@ -436,3 +437,51 @@ def test_which_batch_writes_answer_per_input_is_switched_from_the_control_api(
     assert emulator.links.multi_status
     refused = http(emulator, "POST", "/_emulator/multi_status", {"endpoints": ["x"]}, token=None)
     assert refused[0] == 400
+
+
+def _paged_by_id(client: Any, groups: list[dict[str, Any]]) -> list[tuple[list[str], bool]]:
+    """Each page of an id-keyset scan (ids, whether paging.next was there), to the end."""
+    pages, last = [], "0"
+    by_id = [{"propertyName": "hs_object_id", "direction": "ASCENDING"}]
+    while True:
+        keyed = [
+            {
+                "filters": [
+                    *g["filters"],
+                    {"propertyName": "hs_object_id", "operator": "GT", "value": last},
+                ]
+            }
+            for g in groups
+        ]
+        answer = search(client, groups=keyed, sorts=by_id, limit=7)
+        ids = [c.id for c in answer.results]
+        pages.append((ids, answer.paging is not None))
+        if not ids or answer.paging is None:
+            return pages
+        last = ids[-1]
+
+
+def test_or_windows_paged_by_id_walk_the_ids_and_answer_as_the_full_search(
+    emulator: HubSpotEmulator, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = emulator.seed_contacts(60)
+    for i in ids[10:20] + ids[40:45]:
+        emulator.update_contact(i, {"jobtitle": "Edited"})
+    edited = emulator.contacts()
+    stamp = {str(c["id"]): c["properties"]["lastmodifieddate"] for c in edited}
+    cut = stamp[ids[39]]  # the seed's window and the edits' window, OR'ed (a scan, a lookback)
+    groups = [
+        {"filters": [{"propertyName": "lastmodifieddate", "operator": "LTE", "value": cut}]},
+        {"filters": [{"propertyName": "lastmodifieddate", "operator": "GT", "value": cut}]},
+    ]
+    calls = []
+    walk = emulator_search._walk_ids
+    monkeypatch.setattr(
+        emulator_search, "_walk_ids", lambda *a: calls.append(walk(*a)) or calls[-1]
+    )
+    walked = _paged_by_id(client, groups)
+    assert len(calls) == 9 and all(c is not None for c in calls)  # every page was walked
+    monkeypatch.setattr(emulator_search, "_walk_ids", lambda *_: None)  # gather, sort, filter
+    assert walked == _paged_by_id(client, groups)
+    assert [i for page, _ in walked for i in page] == sorted(ids, key=int)
+    assert [more for _, more in walked] == [True] * 8 + [False]  # 60 = 8 x 7 + 4: no extra call

@@ -259,6 +259,9 @@ def _select(
         groups = [rest] if rest else []
         ordered = prop == modified
     elif groups and all(_window(g) is not None or _id_set(g) is not None for g in groups):
+        walked = _walk_ids(store, groups, sort, after, limit, query)
+        if walked is not None:
+            return walked
         # OR'ed time windows (a scan and its lookback) and id lists (a scan's deletion
         # check): only the records in them
         spans = []
@@ -281,6 +284,51 @@ def _select(
     if not ordered:
         matches.sort(key=_sort_key(prop), reverse=descending)
     return len(matches), matches[after : after + limit]
+
+
+def _walk_ids(
+    store: ObjectStore,
+    groups: list[list[Filter]],
+    sort: tuple[str, bool],
+    after: int,
+    limit: int,
+    query: str,
+) -> tuple[int, list[Record]] | None:
+    """OR'ed time windows paged by id (a scan and its lookback, each ``id > last``), when
+    they hold a good share of the records: walk the ids from the lowest keyset and stop
+    one match past the page, instead of gathering, sorting and filtering every record of
+    the windows for every page (a backfill's lookback reads back a million records: that
+    made each page cost a second). None: not such a search.
+
+    ``total`` is exact when the walk reached the last id; otherwise it is a bound, at
+    least one more than the page (so ``paging.next`` is there exactly when a match
+    follows), as the single-window walk above answers it."""
+    prop, descending = sort
+    if prop != "hs_object_id" or descending or query:
+        return None
+    starts: list[int] = []
+    size = 0
+    for group in groups:
+        window = _window(group)
+        keyset = _id_keyset([f for f in window[2] if f.name == "hs_object_id"]) if window else None
+        if window is None or keyset is None:
+            return None
+        lo, hi, _ = window
+        start = index_start(store, lo) if lo is not None else 0
+        size += max(0, index_start(store, hi + 1 if hi is not None else None) - start)
+        starts.append(keyset)
+    if size * 4 < len(store.live):
+        return None
+    found: list[Record] = []
+    for key in store.live.irange(minimum=min(starts), inclusive=(False, True)):
+        contact = store.live[key]
+        if contact.search_ms is None:
+            continue
+        if any(all(f.matches(contact) for f in g) for g in groups):
+            found.append(contact)
+            if len(found) > after + limit:
+                return max(size, len(found)), found[after : after + limit]
+    return len(found), found[after : after + limit]
 
 
 def index_start(store: ObjectStore, ms: int | None) -> int:
