@@ -47,7 +47,7 @@ from decimal import Decimal
 from itertools import pairwise
 from typing import Any
 
-from sqlalchemy import Connection, Select, select
+from sqlalchemy import Connection, select
 
 from syncd.config.settings import ReportSettings, StageDef
 from syncd.model import Cursor
@@ -557,21 +557,6 @@ def _read_touches(
     }
 
 
-def _driver_rows(connection: Connection, query: Select[Any]) -> list[Any] | None:
-    """``query``'s rows through SQLite's own cursor (plain tuples, no result row per
-    row: about half the time at 100,000 rows); None on another store. Only for queries
-    whose values need no conversion (no ``Moment`` column) and bind no parameters but
-    literals the compiler renders."""
-    if connection.dialect.name != "sqlite":
-        return None
-    sql = str(query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
-    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        return list(cursor.execute(sql).fetchall())
-    finally:
-        cursor.close()
-
-
 WHOLE_TABLE = 20_000
 """From this many links on, their bases are read in one scan of every person's and
 deal's link (cheaper than as many lookups of 500 ids: a large period reads most links)."""
@@ -583,9 +568,8 @@ def _read_bases(connection: Connection, link_ids: set[int]) -> dict[int, Base]:
     )
     found: dict[int, Base] = {}
     if len(link_ids) >= WHOLE_TABLE:
-        scan = query.where(links.c.object.in_(("person", "deal")))
-        rows = _driver_rows(connection, scan) or connection.execute(scan).all()
-        for link_id, email_key, fields, stage in rows:
+        rows = connection.execute(query.where(links.c.object.in_(("person", "deal"))))
+        for link_id, email_key, fields, stage in rows.all():
             if link_id in link_ids:
                 found[link_id] = Base(JsonFields(fields), stage, email_key)
         return found
