@@ -176,29 +176,13 @@ def speed_to_lead(
     """Hand-offs to sales and how fast the CRM followed them up: by first touch when
     ``touches`` is given (sales activities were read), else by stage transition."""
     handoff_stage, sla = settings.handoff_stage, settings.speed_to_lead_sla_hours
-    rank = {s.name: i for i, s in enumerate(s for s in stages if not s.recycle)}
-    recycle = {s.name for s in stages if s.recycle}
-    handoff_rank = rank.get(handoff_stage, len(rank))
-
-    def follows_up(t: Transition) -> bool:
-        return t.source_system == crm and (
-            t.to_stage in recycle or rank.get(t.to_stage, -1) > handoff_rank
-        )
-
+    hours_to_follow_up = first_touch(stages, crm, settings, touches)
     handoffs: list[Handoff] = []
     for link_id, rows in people.items():
         handoff = next((t for t in rows if t.to_stage == handoff_stage), None)
         if handoff is None:
             continue
         touch = touches.get((link_id, handoff.at)) if touches is not None else None
-        if touches is not None:
-            followed_at = touch.touched_at if touch else None
-        else:
-            follow_up = next(
-                (t for t in rows if t is not handoff and t.at >= handoff.at and follows_up(t)),
-                None,
-            )
-            followed_at = follow_up.at if follow_up else None
         base = bases_.get(link_id)
         handoffs.append(
             Handoff(
@@ -206,7 +190,7 @@ def speed_to_lead(
                 email=(base.value("email") or base.email_key) if base else None,
                 source=_group(base, settings.source_field),
                 handed_off_at=handoff.at,
-                response_hours=_hours(followed_at - handoff.at) if followed_at else None,
+                response_hours=hours_to_follow_up(link_id, handoff, rows),
                 owner=touch.owner if touch else None,
             )
         )
@@ -264,7 +248,7 @@ def first_touch(
     settings: ReportSettings,
     touches: Mapping[tuple[int, datetime], FirstTouch] | None = None,
 ) -> TouchHours:
-    """How the lead-quality section times a hand-off's first touch, as speed to lead does:
+    """How speed to lead and the lead-quality section time a hand-off's first follow-up:
     by the first sales activity after it when ``touches`` is given (activities were read),
     else by the stage measure (the CRM's first move of the person past the hand-off stage,
     or into a recycle stage, at or after it)."""
