@@ -50,12 +50,12 @@ def test_status_reports_an_empty_store_as_json_once_migrate_made_it(tmp_path: Pa
     assert made.returncode == 0, made.stderr
     assert (
         json.loads(made.stdout)["before"] is None
-        and json.loads(made.stdout)["after"] == "0010_assoc"
+        and json.loads(made.stdout)["after"] == "0011_journal_index"
     )
     answer = _syncd("status", "--json", "--config", config)
     assert answer.returncode == 0, answer.stderr
     status = json.loads(answer.stdout)
-    assert status["counts"]["links"] == 0 and status["schema"] == "0010_assoc"
+    assert status["counts"]["links"] == 0 and status["schema"] == "0011_journal_index"
 
 
 def test_validate_checks_stage_values_against_the_live_picklists(tmp_path: Path) -> None:

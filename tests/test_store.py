@@ -20,7 +20,7 @@ HS_MQL = {"lifecyclestage": "marketingqualifiedlead"}
 
 def test_open_migrates_to_the_newest_schema(store: Store) -> None:
     current, newest = store.schema_version()
-    assert current == newest == "0010_assoc"
+    assert current == newest == "0011_journal_index"
     assert store.counts()["links"] == 0
 
 
@@ -50,7 +50,7 @@ def test_a_store_of_the_first_schema_upgrades_keeping_its_rows(store_url: str) -
     old.close()
     store = Store.open(store_url)
     try:
-        assert store.schema_version()[0] == "0010_assoc"
+        assert store.schema_version()[0] == "0011_journal_index"
         with store.engine.connect() as connection:
             (row,) = connection.execute(select(inbox)).all()
         assert record_from_row(row) == record and row.converted is None

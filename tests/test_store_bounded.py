@@ -6,15 +6,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import orjson
+import pytest
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import create_engine, delete, func, insert, inspect, select
+from sqlalchemy import Connection, create_engine, delete, func, insert, inspect, select
 
+from syncd.state.explain import CONVERSIONS
 from syncd.state.links import KEPT_ACTIONS
 from syncd.state.store import MIGRATIONS, Store
-from syncd.state.tables import bases, inbox, journal, links
+from syncd.state.tables import bases, inbox, journal, journal_action, links
 from tests.world import World
 
 NOW = datetime(2026, 12, 4, 12, tzinfo=UTC)
@@ -218,3 +221,58 @@ def test_a_base_keeps_no_blank_values(world: World) -> None:
         stored = connection.scalars(select(bases.c.fields)).all()
     assert len(stored) == 5
     assert all(None not in orjson.loads(text).values() for text in stored)
+
+
+def _index_sql(connection: Connection) -> str:
+    if connection.dialect.name == "sqlite":
+        query = "SELECT sql FROM sqlite_master WHERE name = 'ix_journal_action_record'"
+    else:
+        query = "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_journal_action_record'"
+    return str(connection.exec_driver_sql(query).scalar_one())
+
+
+def _plan(connection: Connection, statement: Any) -> str:
+    sql = str(statement.compile(connection, compile_kwargs={"literal_binds": True}))
+    if connection.dialect.name == "sqlite":
+        return str(connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}").all())
+    connection.exec_driver_sql("SET LOCAL enable_seqscan = off")  # a tiny table: force it
+    return str(connection.exec_driver_sql(f"EXPLAIN {sql}").all())
+
+
+def test_the_journal_index_by_record_holds_only_the_actions_looked_up(store_url: str) -> None:
+    engine = create_engine(store_url)
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0010_assoc")
+        assert "closed_loop" not in _index_sql(connection)  # every action, before
+        connection.execute(
+            insert(journal),
+            [
+                {**_entry(NOW, "create", 1), "record_id": "006A"},
+                {**_entry(NOW, "converted_deal", 2), "record_id": "006A"},
+                {**_entry(NOW, "converted_deal", 3), "record_id": "006B"},
+            ],
+        )
+    engine.dispose()
+    store = Store.open(store_url)
+    try:
+        assert store.converted_from("006A") == [2]  # not the create of the same id
+        with store.engine.begin() as connection:
+            assert "closed_loop" in _index_sql(connection)
+            assert "converted_deal" in _index_sql(connection)
+            lookup = select(journal.c.link_id).where(
+                journal_action("converted_deal"), journal.c.record_id == "006A"
+            )
+            assert "ix_journal_action_record" in _plan(connection, lookup)
+            assert "ix_journal_action_record" in _plan(
+                connection,
+                select(journal.c.link_id).where(
+                    journal_action(*CONVERSIONS), journal.c.record_id == "006A"
+                ),
+            )
+    finally:
+        store.close()
+    with pytest.raises(ValueError, match="create"):
+        journal_action("create")

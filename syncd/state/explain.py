@@ -18,7 +18,15 @@ from sqlalchemy import ColumnElement, Connection, false, func, or_, select
 from syncd.state import gated
 from syncd.state.operator import UNRESOLVED, Letter, ref_of, with_waiting_rows
 from syncd.state.store import Store, aware
-from syncd.state.tables import bases, dead_letters, inbox, journal, links, stage_history
+from syncd.state.tables import (
+    bases,
+    dead_letters,
+    inbox,
+    journal,
+    journal_action,
+    links,
+    stage_history,
+)
 
 CONVERSIONS = ("converted", "conversion left alone")
 """Journal actions whose ``record_id`` is the record a link was moved away from."""
@@ -151,7 +159,7 @@ def _matches(
             linked = linked.where(kind_column == kind)
             waiting = waiting.where(inbox.c.kind == kind)
         moved_away = select(journal.c.link_id).where(
-            journal.c.action.in_(CONVERSIONS),
+            journal_action(*CONVERSIONS),
             journal.c.system == system,
             journal.c.record_id == native,
             journal.c.link_id.is_not(None),

@@ -11,7 +11,14 @@ import orjson
 from sqlalchemy import Connection, Engine, String, cast, delete, select, update
 
 from syncd.model import RecordRef
-from syncd.state.tables import COMPANY_FIELD, bases, journal, links, stage_history
+from syncd.state.tables import (
+    COMPANY_FIELD,
+    bases,
+    journal,
+    journal_action,
+    links,
+    stage_history,
+)
 from syncd.sync.reconcile import LinkState
 
 T = TypeVar("T")
@@ -87,7 +94,7 @@ class LinkQueries:
         looped = (
             select(journal.c.id)
             .where(
-                journal.c.action == "closed_loop",
+                journal_action("closed_loop"),
                 journal.c.record_id == cast(stage_history.c.id, String),
             )
             .exists()
@@ -122,7 +129,7 @@ class LinkQueries:
         with self.engine.connect() as connection:
             found = connection.scalars(
                 select(journal.c.link_id).where(
-                    journal.c.action == "converted_deal", journal.c.record_id == crm_deal_id
+                    journal_action("converted_deal"), journal.c.record_id == crm_deal_id
                 )
             )
             return sorted({int(i) for i in found if i is not None})

@@ -39,8 +39,12 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    literal,
+    or_,
+    text,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 metadata = MetaData()
@@ -165,8 +169,36 @@ journal = Table(
     Column("action", String(32), nullable=False),
     Column("detail", Text, nullable=False),
     Index("ix_journal_link", "link_id"),
-    Index("ix_journal_action_record", "action", "record_id"),
 )
+
+LOOKED_UP_ACTIONS = ("closed_loop", "converted_deal", "converted", "conversion left alone")
+"""The journal actions syncd finds by ``record_id``: the closed loop's done marks, the
+people a deal was converted from, the records a link moved away from. The index holds
+only these: a ``create`` journaled per record would otherwise put one entry per record
+in it (5 MB of a 100 MB store at 100,000 people) that nothing reads."""
+LOOKED_UP_WHERE = " OR ".join(f"action = '{a}'" for a in LOOKED_UP_ACTIONS)
+"""The partial index's condition as OR'ed equalities: SQLite uses a partial index only
+when a term of the query's WHERE is one of the condition's terms (see
+https://sqlite.org/partialindex.html, "Queries Using Partial Indexes"), so queries name
+each action with ``=`` (``journal_action``), not ``IN``."""
+Index(
+    "ix_journal_action_record",
+    journal.c.action,
+    journal.c.record_id,
+    sqlite_where=text(LOOKED_UP_WHERE),
+    postgresql_where=text(LOOKED_UP_WHERE),
+)
+
+
+def journal_action(*actions: str) -> ColumnElement[bool]:
+    """The journal rows of these actions, in a form the partial index serves: one
+    equality per action, the value inlined so that a plan PostgreSQL keeps for the
+    statement still knows it (a generic plan's ``$1`` could not prove the condition)."""
+    unknown = set(actions) - set(LOOKED_UP_ACTIONS)
+    if unknown:
+        raise ValueError(f"journal actions not indexed by record: {sorted(unknown)}")
+    return or_(*(journal.c.action == literal(a, literal_execute=True) for a in actions))
+
 
 dead_letters = Table(
     "dead_letters",
