@@ -391,7 +391,7 @@ def _follow_up(scene: _Scene) -> None:
         bool(mary) and bool(dorothy),
         f"Salesforce leads: Mary {mary.get('Id')}, Dorothy {dorothy.get('Id')}",
     )
-    rep = next(u for u in scene.salesforce.records("User") if u.get("LastName") == "Stone")
+    rep = sandbox.sales_rep(scene.salesforce)
     rep_name = f"{rep['FirstName']} {rep['LastName']}"
     for lead in (mary, dorothy):
         if lead:

@@ -232,8 +232,7 @@ def _log_a_call(salesforce: Any) -> None:
         for r in salesforce.records("Lead", include_deleted=False)
         if str(r.get("Email")).lower() == "katherine@example.com"
     )
-    rep = next(u["Id"] for u in salesforce.records("User") if u.get("LastName") == "Stone")
-    sandbox.log_call(salesforce, lead, rep)
+    sandbox.log_call(salesforce, lead, sandbox.sales_rep(salesforce)["Id"])
 
 
 def _sla_writes(engine: Engine, box: sandbox.Sandbox) -> Counter[str]:

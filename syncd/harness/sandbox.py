@@ -219,6 +219,16 @@ SAMPLE_HANDOFFS = [
 """Two people marketing hands to sales at once (``syncd demo``'s speed-to-lead stories)."""
 
 
+SALES_REP = "Stone"
+"""The last name of the Salesforce emulator's sales rep (Avery Stone), who owns the
+sample hand-offs."""
+
+
+def sales_rep(salesforce: Any) -> dict[str, Any]:
+    """The emulator's sales rep: the User the demo and the kill sweep assign leads to."""
+    return dict(next(u for u in salesforce.records("User") if u.get("LastName") == SALES_REP))
+
+
 def log_call(salesforce: Any, who: str, owner: str) -> str:
     """A rep logs a completed call on lead or contact ``who`` (a Salesforce Task, as the
     Log a Call action makes one); return the task's id."""
