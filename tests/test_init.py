@@ -107,3 +107,16 @@ def test_the_templates_hold_the_shipped_vocabulary_and_fields() -> None:
         template = YAML(typ="safe").load(init_config.template(name))
         shipped = YAML(typ="safe").load((ROOT / "config" / name).read_text(encoding="utf-8"))
         assert template == shipped, f"syncd/config/templates/{name} differs from config/{name}"
+
+
+def test_the_syncd_yaml_template_holds_the_shipped_settings() -> None:
+    """syncd init's syncd.yaml and config/'s set the same (the demo and the benchmark read
+    the template: an install that is not a checkout has no config/), bar where each
+    points: the systems' addresses and options, and the secrets file."""
+    template = YAML(typ="safe").load(init_config.template("syncd.yaml"))
+    shipped = YAML(typ="safe").load((ROOT / "config" / "syncd.yaml").read_text(encoding="utf-8"))
+    for settings in (template, shipped):
+        for key in ("systems", "secrets_file"):
+            settings.pop(key, None)
+    assert template == shipped
+    assert template["sla"]["crm_task"]["enabled"] is False  # off as shipped, named

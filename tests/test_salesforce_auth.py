@@ -31,6 +31,7 @@ from connectors.salesforce.testing import (
     session_for,
 )
 from syncd import registry
+from syncd.config import init as init_config
 from syncd.config.load import load_config
 from syncd.errors import AuthError, ConfigError
 from syncd.harness import sandbox
@@ -179,9 +180,10 @@ def test_a_missing_credential_or_key_file_is_named_with_its_line(
 
 
 def test_the_shipped_configuration_suggests_no_login_host() -> None:
-    shipped = (sandbox.CONFIG_DIR / "syncd.yaml").read_text(encoding="utf-8")
-    readme = (sandbox.CONFIG_DIR.parent / "README.md").read_text(encoding="utf-8")
-    for text in (shipped, readme):
+    root = Path(__file__).resolve().parents[1]
+    shipped = (root / "config" / "syncd.yaml").read_text(encoding="utf-8")
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    for text in (shipped, init_config.template("syncd.yaml"), readme):
         setting = [line for line in text.splitlines() if "login_url:" in line]
         assert setting and not any(
             "login.salesforce.com" in line or "test.salesforce.com" in line for line in setting

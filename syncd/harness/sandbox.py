@@ -16,9 +16,9 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from syncd import registry
+from syncd.config import init as init_config
 from syncd.config.yamlfile import plain
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 """The example configuration shipped with the project (fields and stages are copied)."""
 
 SAMPLE_HUBSPOT = [
@@ -167,8 +167,10 @@ def write_config(
     still loads once they stopped (and took their CA files along): ``syncd demo --keep``.
     """
     config_dir.mkdir(parents=True, exist_ok=True)
+    # The shipped files as package data (``syncd init``'s templates): an install that is
+    # not a checkout has no config/ folder.
     for name in ("fields.yaml", "stages.yaml"):
-        shutil.copy(CONFIG_DIR / name, config_dir / name)
+        (config_dir / name).write_text(init_config.template(name), encoding="utf-8")
     secrets, systems = registry.emulator_settings(emulators)
     for name, system in systems.items() if copy_ca else ():
         if system.get("ca_bundle"):
@@ -179,7 +181,7 @@ def write_config(
         "".join(f"{k}={v}\n" for k, v in secrets.items()), encoding="utf-8"
     )
     # The shipped settings (people, deals, report ...), pointed at the emulators.
-    settings = plain(YAML(typ="rt").load((CONFIG_DIR / "syncd.yaml").read_text("utf-8")))
+    settings = plain(YAML(typ="rt").load(init_config.template("syncd.yaml")))
     settings.update(
         store=store or "sqlite:///syncd.db",
         secrets_file="secrets.env",
