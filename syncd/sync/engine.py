@@ -231,7 +231,7 @@ class Engine:
             self.progress.phase(obj, "reading sales activities")
             found, kept = touches.read(self.store, activities, self.handoff_stage, self.clock())
             report.activities += found
-            report.touches += len(kept)
+            report.touches += kept
             if self.sla is not None and not self.stopping.is_set():
                 self._fenced()
                 done = sla.run(

@@ -74,18 +74,16 @@ def plan(store: Store, crm: ActivitySource) -> None:
     crm.plan_activities(cursors(store, crm))
 
 
-def read(
-    store: Store, crm: ActivitySource, handoff_stage: str, now: datetime
-) -> tuple[int, list[stored.Touch]]:
+def read(store: Store, crm: ActivitySource, handoff_stage: str, now: datetime) -> tuple[int, int]:
     """Read activities from their cursors and keep first touches: (activities read,
-    touches kept or made earlier)."""
-    read_count = 0
-    kept: list[stored.Touch] = []
+    touches kept or made earlier). Counts only: a backlog's touches are not held in
+    memory past their page."""
+    read_count = kept = 0
     for page in crm.activities(cursors(store, crm)):
         with store.engine.begin() as connection:
             found = stored.keep(connection, page.activities, handoff_stage, now)
             breaches.touched(connection, found)
-            kept += found
+            kept += len(found)
             store.save_cursor(
                 connection, crm.system, stored.ACTIVITY_CURSOR + page.kind, page.cursor
             )
