@@ -43,6 +43,16 @@ def test_the_benchmark_runs_and_stays_near_the_call_floor() -> None:
     assert result["objects"] == {"person": 4000, "company": 400, "deal": 400}
     assert result["records"] == 4800 and result["records_per_s"] > 0
     assert 0 < result["peak_rss_mb"] < 1024
+    after = list(result["peak_rss_mb_after"].values())  # a peak so far: it never falls
+    assert after == sorted(after) and after[-1] <= result["peak_rss_mb"]
+    assert list(result["peak_rss_mb_after"]) == [
+        "backfill",
+        "steady_state",
+        "lookback",
+        "idle",
+        "activities",
+        "refused_batch",
+    ]
     # syncd report ran on the benchmark's store and counted what the backfill synced
     report = result["report"]
     assert report["seconds"] > 0 and report["people_in_funnel"] > 0

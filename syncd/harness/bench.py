@@ -307,6 +307,7 @@ def run_child(people: int, archived: int = 0, throttled: bool = True) -> dict[st
             backfill.append(engine.run_once())
             cycle_s.append(round(time.perf_counter() - started, 2))
         backfill_cpu_s = time.process_time() - cpu_started
+        peaks = {"backfill": _peak_mb()}
         backfill_s = sum(cycle_s)
         backfill_calls = {k: v - base_calls[k] for k, v in _calls(endpoints).items()}
         backfill_refused = {k: v - base_refused[k] for k, v in _limit_answers(endpoints).items()}
@@ -340,15 +341,20 @@ def run_child(people: int, archived: int = 0, throttled: bool = True) -> dict[st
         started = time.perf_counter()
         steady = [engine.run_once()]
         steady_s = time.perf_counter() - started
+        peaks["steady_state"] = _peak_mb()
         steady_calls = {k: v - before[k] for k, v in _calls(endpoints).items()}
         split_calls = _split_calls(marketing, crm)
         lookback = _lookback(engine, endpoints)
+        peaks["lookback"] = _peak_mb()
         idle = _idle(engine, endpoints, archived)
+        peaks["idle"] = _peak_mb()
         # after the idle rounds: the activities just logged stay in the scans' overlap
         # window for a while, which a real org's idle cycles would not see
         sales_activities = _activities(engine, store, endpoints, people)
+        peaks["activities"] = _peak_mb()
         # last: its refused record is retried on later cycles, which would not be idle
         refused = _refused_round(engine, store, endpoints)
+        peaks["refused_batch"] = _peak_mb()
         http_429 = _limit_answers(endpoints)
         report = _report(path)
         marketing.close()
@@ -414,9 +420,16 @@ def run_child(people: int, archived: int = 0, throttled: bool = True) -> dict[st
             k: _floor(backfill, deferred)[k] + _floor(steady, deferred)[k] for k in backfill_calls
         },
         "peak_rss_mb": round(peak, 1),
+        "peak_rss_mb_after": peaks,
         "cpu_seconds": cpu,
         "report": report,
     }
+
+
+def _peak_mb() -> float:
+    """This process's peak resident memory so far, in MB (it only grows: the phase after
+    which it rose is where the peak was reached)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _report(config: Path) -> dict[str, Any]:
@@ -503,6 +516,25 @@ ACTIVITIES_PER_CALL = 5000
 """Tasks seeded per control call (the emulator's bulk add)."""
 
 
+def _people_crm_ids(store: Store, size: int) -> Iterator[list[str]]:
+    """The linked people's CRM ids, ``size`` at a time (by link id): the harness holds
+    one chunk, not a million ids, in the process whose peak memory it reports."""
+    last = 0
+    while True:
+        with store.engine.connect() as connection:
+            rows = connection.execute(
+                select(links.c.id, links.c.crm_id)
+                .where(links.c.object == "person", links.c.crm_id.is_not(None))
+                .where(links.c.id > last)
+                .order_by(links.c.id)
+                .limit(size)
+            ).all()
+        if not rows:
+            return
+        last = rows[-1].id
+        yield [str(row.crm_id) for row in rows]
+
+
 def _activities(
     engine: Engine, store: Store, endpoints: dict[str, Any], people: int
 ) -> dict[str, Any]:
@@ -514,16 +546,13 @@ def _activities(
     sf = endpoints["salesforce"]
     users = _control(sf.url, "GET", "/_emulator/records/User", ca=sf.ca_pem_path)
     rep = next(u["Id"] for u in users if u.get("LastName") != "Integration")
-    with store.engine.connect() as connection:
-        people_ids = connection.scalars(
-            select(links.c.crm_id).where(links.c.object == "person", links.c.crm_id.is_not(None))
-        ).all()
     before = _calls(endpoints)
     engine.run_once("person")
     baseline = _calls(endpoints)["salesforce"] - before["salesforce"]
     started = time.perf_counter()
-    for start in range(0, len(people_ids), ACTIVITIES_PER_CALL):
-        chunk = people_ids[start : start + ACTIVITIES_PER_CALL]
+    logged = 0
+    for chunk in _people_crm_ids(store, ACTIVITIES_PER_CALL):
+        logged += len(chunk)
         tasks = [
             {
                 "WhoId": who,
@@ -542,14 +571,14 @@ def _activities(
     seconds = time.perf_counter() - started
     spent = _calls(endpoints)["salesforce"] - before["salesforce"] - baseline
     return {
-        "logged": len(people_ids),
+        "logged": logged,
         "read": report.activities,
         "first_touches": report.touches,
         "seeding_s": round(seeded_s, 2),
         "cycle_s": round(seconds, 2),
         "salesforce_calls": spent,
         # the pages after the first (which rides in the composite), one owner query
-        "calls_floor": math.ceil(len(people_ids) / PAGE["salesforce"]) - 1 + 1,
+        "calls_floor": math.ceil(logged / PAGE["salesforce"]) - 1 + 1,
         "calls_per_1000_people": round(spent * 1000 / max(people, 1), 3),
     }
 
