@@ -4,6 +4,8 @@ SQLite's write-ahead log cut back after each cycle. On SQLite and on PostgreSQL.
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ from sqlalchemy import Connection, create_engine, delete, func, insert, inspect,
 
 from syncd.state.explain import CONVERSIONS
 from syncd.state.links import KEPT_ACTIONS
-from syncd.state.store import MIGRATIONS, Store
+from syncd.state.store import MIGRATIONS, Store, log_bound
 from syncd.state.tables import bases, inbox, journal, journal_action, links
 from tests.world import World
 
@@ -276,3 +278,64 @@ def test_the_journal_index_by_record_holds_only_the_actions_looked_up(store_url:
         store.close()
     with pytest.raises(ValueError, match="create"):
         journal_action("create")
+
+
+def test_the_log_is_cut_back_while_readers_never_stop(tmp_path: Path) -> None:
+    """Readers in other threads always holding a snapshot (as a backfill's pulls, merge
+    and committer do) keep SQLite's passive checkpoints from starting the log over; the
+    store's own checkpoint, past its bound, waits them out and empties the log."""
+    store = Store.open(f"sqlite:///{tmp_path / 'syncd.db'}")
+    bound = log_bound(store.engine)
+    assert bound is not None
+    bound.bound = 512 * 1024
+    wal = tmp_path / "syncd.db-wal"
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            with store.engine.connect() as connection:
+                connection.exec_driver_sql("BEGIN")
+                connection.exec_driver_sql("SELECT count(*) FROM inbox").scalar()
+                time.sleep(0.003)  # a snapshot held a while, as a chunk's reads do
+                connection.exec_driver_sql("COMMIT")
+
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    for reader in readers:
+        reader.start()
+    sizes = []
+    try:
+        for n in range(60):  # 60 transactions of about 160 KiB: 10 MB in all
+            rows = [
+                {
+                    "object": "person",
+                    "system": "hubspot",
+                    "kind": "contacts",
+                    "record_id": f"{n}-{i}",
+                    "modified_at": NOW,
+                    "payload": "x" * 2000,
+                    "attempts": 0,
+                }
+                for i in range(80)
+            ]
+            with store.engine.begin() as connection:
+                connection.execute(insert(inbox), rows)
+            sizes.append(wal.stat().st_size)
+    finally:
+        stop.set()
+        for reader in readers:
+            reader.join()
+        store.close()
+    assert bound.truncated > 0
+    # Past the bound by a few transactions at most: the checkpoint may have to wait for
+    # the writer between two of them. Unbounded, the passive checkpoints would let the
+    # log reach 16 MiB (wal_autocheckpoint) before even trying.
+    assert max(sizes) < 8 * 1024 * 1024, max(sizes)
+
+
+def test_only_a_sqlite_file_store_bounds_its_log(store_url: str) -> None:
+    store = Store.open(store_url)
+    try:
+        bound = log_bound(store.engine)
+        assert (bound is not None) == store_url.startswith("sqlite")
+    finally:
+        store.close()

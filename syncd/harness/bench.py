@@ -46,7 +46,7 @@ from sqlalchemy import select
 from syncd import registry
 from syncd.config.load import load_config
 from syncd.harness import sandbox
-from syncd.state.store import Store
+from syncd.state.store import Store, log_bound
 from syncd.state.tables import links
 from syncd.sync.cycle import CycleReport
 from syncd.sync.engine import Engine
@@ -360,6 +360,8 @@ def run_child(people: int, archived: int = 0, throttled: bool = True) -> dict[st
         marketing.close()
         crm.close()
         store_bytes = _store_bytes(database)  # before close: a checkpoint would empty the log
+        bound = log_bound(store.engine)
+        wal_cut = {"truncated": bound.truncated, "missed": bound.missed} if bound else None
         wal.__exit__()
         store.close()
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -384,6 +386,7 @@ def run_child(people: int, archived: int = 0, throttled: bool = True) -> dict[st
         "cpu_ms_per_record": round(backfill_cpu_s * 1000 / records, 3),
         "store_bytes": store_bytes,
         "wal_peak_bytes": wal.peak if database else None,
+        "wal_bound_checkpoints": wal_cut,
         "projection_1m_people": {
             "projection": "linear projection from this run, not measured",
             "people": MILLION,

@@ -8,10 +8,12 @@ newest schema, creating and writing nothing (every other command).
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator, Mapping, Sequence, Set
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
+from weakref import WeakKeyDictionary
 
 import orjson
 from alembic.runtime.migration import MigrationContext
@@ -620,21 +622,105 @@ with the number of distinct chunk sizes it met. The few statements run per chunk
 prepared again when they fell out, a cost too small for the benchmark to tell apart."""
 
 
+SQLITE_BUSY_TIMEOUT_S = 30
+"""How long a SQLite connection waits for a lock another connection holds."""
+
+
 def _engine_options(url: str) -> dict[str, Any]:
     if not url.startswith("sqlite"):
         return {}
     options: dict[str, Any] = {
-        "connect_args": {"timeout": 30, "cached_statements": SQLITE_CACHED_STATEMENTS}
+        "connect_args": {
+            "timeout": SQLITE_BUSY_TIMEOUT_S,
+            "cached_statements": SQLITE_CACHED_STATEMENTS,
+        }
     }
     if sqlite_file(url) is not None:  # in memory: a pool of one connection per thread
         options |= {"pool_size": SQLITE_POOL_SIZE, "max_overflow": SQLITE_OVERFLOW}
     return options
 
 
+LOG_BOUND = 64 * 1024 * 1024
+"""The size past which a SQLite store's write-ahead log is checkpointed and cut back at
+once (``LogBound``): ``journal_size_limit``, the size a checkpoint leaves it at."""
+
+LOG_BOUND_WAIT_MS = 1000
+"""How long that checkpoint waits for the readers still on the log (the busy timeout it
+runs under, instead of the connection's 30 s): a miss is tried again at the next use."""
+
+
+class LogBound:
+    """Keeps a SQLite store's write-ahead log bounded while syncd writes.
+
+    SQLite's automatic checkpoint (``wal_autocheckpoint``) is passive: it copies the log
+    into the database only up to the oldest snapshot a reader still holds, and the log is
+    started over from its beginning only once a checkpoint caught up with every reader.
+    A backfill's threads (two pulls, the merge, the committer) read and write all the
+    time, so at 1,000,000 people that moment never came: the log grew to 8.2 GB, and
+    every page read searched its index (syncd's CPU per record doubled). Each time a
+    connection that wrote goes back to the pool, the log's size is looked at (one ``stat``); past
+    ``LOG_BOUND`` that connection runs ``wal_checkpoint(TRUNCATE)``, which waits (at most
+    ``LOG_BOUND_WAIT_MS``) for the readers to move to the newest snapshot, copies the
+    whole log and empties it (https://sqlite.org/pragma.html#pragma_wal_checkpoint,
+    https://sqlite.org/wal.html#avoiding_excessively_large_wal_files). One thread at a
+    time; the others go on."""
+
+    def __init__(self, database: Path, bound: int = LOG_BOUND) -> None:
+        self.log = Path(f"{database}-wal").absolute()
+        self.bound = bound
+        self.truncated = 0
+        """Checkpoints that emptied the log."""
+        self.missed = 0
+        """Checkpoints that found a reader still on the log after the wait."""
+        self._busy = threading.Lock()
+
+    def __call__(self, dbapi_connection: Any, record: Any) -> None:
+        if dbapi_connection is None:
+            return
+        # Only a connection that wrote since it was last handed back: a reader's checkpoint
+        # would have to win the write lock from a busy writer, polling for it.
+        changes = getattr(dbapi_connection, "total_changes", None)
+        if changes is None or changes == record.info.get("log_bound_changes"):
+            return
+        record.info["log_bound_changes"] = changes
+        try:
+            size = self.log.stat().st_size
+        except OSError:
+            return
+        if size <= self.bound or not self._busy.acquire(blocking=False):
+            return
+        try:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute(f"PRAGMA busy_timeout={LOG_BOUND_WAIT_MS}")
+                busy = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+                cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+            finally:
+                cursor.close()
+            if busy:
+                self.missed += 1
+            else:
+                self.truncated += 1
+        finally:
+            self._busy.release()
+
+
+_LOG_BOUNDS: WeakKeyDictionary[Engine, LogBound] = WeakKeyDictionary()
+
+
+def log_bound(engine: Engine) -> LogBound | None:
+    """The ``LogBound`` of a SQLite file store's engine (None: another store)."""
+    return _LOG_BOUNDS.get(engine)
+
+
 def _engine(url: str) -> Engine:
     engine = create_engine(url, **_engine_options(url))
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        database = sqlite_file(url)
+        if database is not None:
+            bound = _LOG_BOUNDS[engine] = LogBound(database)
+            event.listen(engine, "checkin", bound)
     return engine
 
 
