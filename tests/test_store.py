@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import create_engine, insert, select
+from sqlalchemy import create_engine, insert, select, update
 
 from syncd.model import Change, Cursor, Outcome
 from syncd.state.commit import commit_chunk
@@ -107,6 +107,37 @@ def test_pairs_form_by_partner_id_then_email(store: Store) -> None:
     as_ids = sorted(sorted(row.record_id for row in group) for group in groups)
     # a partner id wins over email; one naming a record not read falls back to email
     assert as_ids == [["00Q6", "5"], ["00Q7", "4"], ["00Q8", "2"], ["00Q9", "1"], ["3"]]
+
+
+def _groups(store: Store) -> list[list[str]]:
+    chunks = store.inbox_groups("person", linked=False, now=T0, size=10)
+    return sorted(sorted(row.record_id for row in group) for chunk in chunks for group in chunk)
+
+
+def test_a_pair_by_partner_id_falls_back_when_the_partner_leaves_the_inbox(
+    store: Store,
+) -> None:
+    store.stage(
+        "person", "hubspot", "contacts", [hubspot("1", 0, email="a@x.com")], Cursor(), links={}
+    )
+    lead = salesforce("00Q1", 0, partner="1", email="other@x.com")
+    store.stage("person", "salesforce", "Lead", [lead], Cursor(), links={})
+    store.assign_pairs("person", "hubspot", "salesforce")
+    assert _groups(store) == [["00Q1", "1"]]
+    # the lead no longer names the contact (read again): each is keyed by its own email
+    moved = salesforce("00Q1", 1, email="a@x.com")
+    store.stage("person", "salesforce", "Lead", [moved], Cursor(), links={})
+    store.assign_pairs("person", "hubspot", "salesforce")
+    assert _groups(store) == [["00Q1", "1"]]  # by email now
+    other = salesforce("00Q1", 2, email="z@x.com")
+    store.stage("person", "salesforce", "Lead", [other], Cursor(), links={})
+    store.assign_pairs("person", "hubspot", "salesforce")
+    assert _groups(store) == [["00Q1"], ["1"]]
+    # a row queued without a key (by an older syncd) gets one
+    with store.engine.begin() as connection:
+        connection.execute(update(inbox).values(pair_key=None))
+    store.assign_pairs("person", "hubspot", "salesforce")
+    assert _groups(store) == [["00Q1"], ["1"]]
 
 
 def test_a_committed_pair_becomes_a_link_with_base_and_history(store: Store) -> None:

@@ -360,8 +360,8 @@ def run_child(people: int, archived: int = 0, throttled: bool = True) -> dict[st
         marketing.close()
         crm.close()
         store_bytes = _store_bytes(database)  # before close: a checkpoint would empty the log
-        bound = log_bound(store.engine)
-        wal_cut = {"truncated": bound.truncated, "missed": bound.missed} if bound else None
+        cut = log_bound(store.engine)
+        wal_cut = {"truncated": cut.truncated, "missed": cut.missed} if cut else None
         wal.__exit__()
         store.close()
     usage = resource.getrusage(resource.RUSAGE_SELF)
