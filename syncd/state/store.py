@@ -797,7 +797,7 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA wal_autocheckpoint=4000")
     # After a checkpoint the log is cut back to this size (64 MiB) rather than kept at its
     # largest; each object's cycle ends with a full checkpoint (``Store.checkpoint``).
-    cursor.execute("PRAGMA journal_size_limit=67108864")
+    cursor.execute(f"PRAGMA journal_size_limit={LOG_BOUND}")
     cursor.execute("PRAGMA temp_store=MEMORY")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
