@@ -37,6 +37,22 @@ def _entry(at: datetime, action: str, n: int) -> dict[str, object]:
     }
 
 
+def _queued(record_ids: list[str]) -> list[dict[str, object]]:
+    """Inbox rows of HubSpot contacts, 2,000 bytes of payload each."""
+    return [
+        {
+            "object": "person",
+            "system": "hubspot",
+            "kind": "contacts",
+            "record_id": record_id,
+            "modified_at": NOW,
+            "payload": "x" * 2000,
+            "attempts": 0,
+        }
+        for record_id in record_ids
+    ]
+
+
 def _actions(store: Store) -> list[tuple[str, str]]:
     with store.engine.connect() as connection:
         rows = connection.execute(select(journal.c.action, journal.c.record_id)).all()
@@ -184,20 +200,8 @@ def test_times_are_integers_on_sqlite_and_older_text_times_are_converted(store_u
 def test_pages_the_inbox_freed_go_back_at_the_checkpoint(tmp_path: Path) -> None:
     store = Store.open(f"sqlite:///{tmp_path / 'syncd.db'}")
     try:
-        rows = [
-            {
-                "object": "person",
-                "system": "hubspot",
-                "kind": "contacts",
-                "record_id": str(n),
-                "modified_at": NOW,
-                "payload": "x" * 2000,
-                "attempts": 0,
-            }
-            for n in range(2000)
-        ]
         with store.engine.begin() as connection:
-            connection.execute(insert(inbox), rows)
+            connection.execute(insert(inbox), _queued([str(n) for n in range(2000)]))
         with store.engine.begin() as connection:
             connection.execute(delete(inbox))
 
@@ -305,20 +309,8 @@ def test_the_log_is_cut_back_while_readers_never_stop(tmp_path: Path) -> None:
     sizes = []
     try:
         for n in range(60):  # 60 transactions of about 160 KiB: 10 MB in all
-            rows = [
-                {
-                    "object": "person",
-                    "system": "hubspot",
-                    "kind": "contacts",
-                    "record_id": f"{n}-{i}",
-                    "modified_at": NOW,
-                    "payload": "x" * 2000,
-                    "attempts": 0,
-                }
-                for i in range(80)
-            ]
             with store.engine.begin() as connection:
-                connection.execute(insert(inbox), rows)
+                connection.execute(insert(inbox), _queued([f"{n}-{i}" for i in range(80)]))
             sizes.append(wal.stat().st_size)
     finally:
         stop.set()
